@@ -1,0 +1,121 @@
+//! The command line both binaries (`clawgate`, `clawgate-lite`) parse.
+//!
+//! Values whose errors the reference words in a particular way (`--port`, `--bind`, `--auth`)
+//! are taken as strings and checked by [`crate::config`], so the messages and exit codes match.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "clawgate", version, about = "A wire-compatible OpenClaw Gateway: one port for the WebSocket control protocol and HTTP.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway in the foreground.
+    Run(RunArgs),
+    /// Call one gateway method and print its result.
+    Call(CallArgs),
+    /// Check gateway health (`health` method).
+    Health(ClientArgs),
+    /// Show gateway status; with --require-rpc, fail unless a read RPC succeeds.
+    Status(StatusArgs),
+    /// Probe the gateway: reachability, capability, server version.
+    Probe(ClientArgs),
+    /// Print the gateway token kept in the state dir (created on first run).
+    AuthToken,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct RunArgs {
+    /// Port to listen on (default: OPENCLAW_GATEWAY_PORT, gateway.port, 18789).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// loopback | lan | tailnet | auto | custom.
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// IPv4 address for --bind custom.
+    #[arg(long = "custom-bind-host")]
+    pub custom_bind_host: Option<String>,
+    /// none | token | password | trusted-proxy.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Shared token (default: OPENCLAW_GATEWAY_TOKEN, or the token kept in the state dir).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Shared password (default: OPENCLAW_GATEWAY_PASSWORD).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Read the password from this file.
+    #[arg(long = "password-file")]
+    pub password_file: Option<String>,
+    /// Accepted for compatibility with `openclaw gateway run`; clawgate starts without a config.
+    #[arg(long = "allow-unconfigured")]
+    pub allow_unconfigured: bool,
+    /// Log more (same as RUST_LOG=debug).
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ClientArgs {
+    /// Gateway WebSocket URL (default: ws://127.0.0.1:<port>).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Shared token (default: OPENCLAW_GATEWAY_TOKEN, or the token kept in the state dir).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Shared password (default: OPENCLAW_GATEWAY_PASSWORD).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Timeout in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CallArgs {
+    /// Method name, e.g. `health`.
+    pub method: String,
+    /// Params as a JSON value.
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Wait for the final response of an accepted-then-final method.
+    #[arg(long = "expect-final")]
+    pub expect_final: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// Exit non-zero unless a read RPC (`status`) succeeds.
+    #[arg(long = "require-rpc")]
+    pub require_rpc: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from(["clawgate", "call", "health", "--json", "--params", "{}"]).unwrap();
+        match c.command {
+            Command::Call(a) => {
+                assert_eq!(a.method, "health");
+                assert!(a.client.json);
+            }
+            _ => panic!("wrong subcommand"),
+        }
+    }
+}

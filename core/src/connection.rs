@@ -1,0 +1,652 @@
+//! `ServerConnection`: the state machine of one gateway WebSocket (spec §3–§10).
+//!
+//! Shape (quinn-proto / str0m): the shell feeds complete WebSocket messages, pongs, peer closes,
+//! hub broadcasts and request completions, each with `now`; after every input it drains
+//! [`ServerConnection::poll_output`] until `None`, writes what it got, then sleeps until
+//! [`ServerConnection::poll_timeout`] and calls [`ServerConnection::handle_timeout`].
+//!
+//! Invariants: nothing is emitted after `Output::Close` except (after the close grace)
+//! `Output::Terminate`; inputs after close are ignored; protocol failures are outputs, never panics.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::auth::{ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
+use crate::gateway::{Admission, Broadcast, ConnAuth, EventSink, Hub, RequestPermit};
+use crate::handshake::{self, CHALLENGE_CAPABILITIES, ClientInfo, ConnectParams, Policy};
+use crate::limits::Limits;
+use crate::scopes::{self, Authorization, Role};
+use crate::wire::{self, ErrorShape, FrameError, PROTOCOL_VERSION, close_code, msg};
+
+/// What the shell must do next.
+#[derive(Debug)]
+pub enum Output {
+    /// Send one text frame.
+    Send(String),
+    /// Send a WebSocket ping with an empty payload.
+    Ping,
+    /// Apply a new maximum incoming message size to the WebSocket codec.
+    SetMaxMessageSize(usize),
+    /// Run a request and feed the result back with [`ServerConnection::complete`].
+    Dispatch(Dispatch),
+    /// Send a close frame with this code and reason; the connection is closing.
+    Close { code: u16, reason: String },
+    /// Drop the TCP connection now, without (further) close handshake.
+    Terminate,
+}
+
+/// Who is calling a method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub conn_id: String,
+    pub role: Role,
+    pub scopes: Vec<String>,
+    pub client: ClientInfo,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.scopes.iter().any(|s| s == scopes::ADMIN)
+    }
+}
+
+/// An authorized request for the shell to run.
+#[derive(Debug)]
+pub struct Dispatch {
+    pub request_id: String,
+    pub method: String,
+    pub params: Option<Value>,
+    pub caller: Caller,
+    /// Holds the request's slot in the process-wide start queue until dropped.
+    pub permit: RequestPermit,
+}
+
+/// The answer to a dispatched request. A failure may also carry a payload (final `agent` reply).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Ok(Option<Value>),
+    Err { error: ErrorShape, payload: Option<Value> },
+}
+
+impl Reply {
+    pub fn err(error: ErrorShape) -> Reply {
+        Reply::Err { error, payload: None }
+    }
+}
+
+/// Connection phase, for getters and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Challenge sent, waiting for `connect`.
+    AwaitingConnect,
+    /// A failed `connect` is being held back (loopback auth delay).
+    ConnectPending,
+    /// `hello-ok` sent.
+    Open,
+    /// Close frame sent; waiting for the peer or the close grace.
+    Closing,
+    /// Done; the shell should drop the socket.
+    Closed,
+}
+
+struct PendingFailure {
+    until: Instant,
+    response: String,
+    close_reason: String,
+    queued_frames: usize,
+}
+
+struct Session {
+    role: Role,
+    scopes: Vec<String>,
+    client: ClientInfo,
+    seq: u64,
+    next_ping: Instant,
+    awaiting_pong: bool,
+    missed_pong_checks: u8,
+    unauthorized_role_streak: u32,
+}
+
+enum State {
+    AwaitingConnect,
+    ConnectPending(PendingFailure),
+    Open(Box<Session>),
+    Closing { terminate_at: Instant },
+    Closed,
+}
+
+/// The server side of one gateway WebSocket.
+pub struct ServerConnection {
+    hub: Arc<Hub>,
+    admission: Admission,
+    conn_id: String,
+    limits: Limits,
+    state: State,
+    out: VecDeque<Output>,
+    handshake_deadline: Instant,
+    registered: bool,
+    /// Latest `now` seen, for the unregistration done on drop.
+    last_now: Instant,
+}
+
+impl ServerConnection {
+    /// Open a connection: queues `connect.challenge` and arms the handshake timeout.
+    /// `nonce` and `conn_id` are random UUIDs supplied by the shell; `sink` receives broadcasts.
+    pub fn new(admission: Admission, conn_id: String, nonce: String, sink: Arc<dyn EventSink>, now: Instant, unix_ms: u64) -> Self {
+        let hub = admission.hub().clone();
+        let limits = hub.settings().limits;
+        hub.register(&conn_id, sink);
+        let mut c = ServerConnection {
+            hub,
+            admission,
+            conn_id,
+            limits,
+            state: State::AwaitingConnect,
+            out: VecDeque::new(),
+            handshake_deadline: now + limits.handshake_timeout,
+            registered: true,
+            last_now: now,
+        };
+        let payload = json!({"nonce": nonce, "ts": unix_ms, "capabilities": CHALLENGE_CAPABILITIES});
+        c.out.push_back(Output::SetMaxMessageSize(limits.preauth_max_payload));
+        c.out.push_back(Output::Send(wire::event_frame("connect.challenge", Some(&payload.to_string()), None, None)));
+        c
+    }
+
+    pub fn conn_id(&self) -> &str {
+        &self.conn_id
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::AwaitingConnect => Phase::AwaitingConnect,
+            State::ConnectPending(_) => Phase::ConnectPending,
+            State::Open(_) => Phase::Open,
+            State::Closing { .. } => Phase::Closing,
+            State::Closed => Phase::Closed,
+        }
+    }
+
+    /// Effective role and scopes once open.
+    pub fn principal(&self) -> Option<(Role, &[String])> {
+        match &self.state {
+            State::Open(s) => Some((s.role, &s.scopes)),
+            _ => None,
+        }
+    }
+
+    /// Next output to act on.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The earliest instant at which [`Self::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::AwaitingConnect => Some(self.handshake_deadline),
+            State::ConnectPending(p) => Some(p.until),
+            State::Open(s) => Some(s.next_ping),
+            State::Closing { terminate_at } => Some(*terminate_at),
+            State::Closed => None,
+        }
+    }
+
+    fn is_closing(&self) -> bool {
+        matches!(self.state, State::Closing { .. } | State::Closed)
+    }
+
+    fn close(&mut self, now: Instant, code: u16, reason: &str) {
+        if self.is_closing() {
+            return;
+        }
+        self.out.push_back(Output::Close { code, reason: wire::truncate_close_reason(reason) });
+        self.state = State::Closing { terminate_at: now + self.limits.close_grace };
+        self.unregister(now);
+    }
+
+    fn unregister(&mut self, now: Instant) {
+        if std::mem::take(&mut self.registered) {
+            let unix = self.hub.unix_ms_at(now);
+            self.hub.unregister(&self.conn_id, now, unix);
+        }
+    }
+
+    fn send(&mut self, frame: String) {
+        if !self.is_closing() {
+            self.out.push_back(Output::Send(frame));
+        }
+    }
+
+    // ---- inputs ------------------------------------------------------------------------
+
+    /// One complete text message.
+    pub fn handle_text(&mut self, now: Instant, unix_ms: u64, text: &str) {
+        self.last_now = self.last_now.max(now);
+        match &mut self.state {
+            State::Closing { .. } | State::Closed => {}
+            State::ConnectPending(p) => {
+                p.queued_frames += 1;
+                if p.queued_frames > self.limits.max_pending_handshake_frames {
+                    // The held connect failure is never sent.
+                    self.close(now, close_code::POLICY_VIOLATION, msg::TOO_MANY_PENDING_HANDSHAKE_FRAMES);
+                }
+            }
+            State::AwaitingConnect => self.handle_first_frame(now, unix_ms, text),
+            State::Open(_) => self.handle_request_text(now, text),
+        }
+    }
+
+    /// One complete binary message: decoded as UTF-8 and handled like text (spec §1).
+    pub fn handle_binary(&mut self, now: Instant, unix_ms: u64, data: &[u8]) {
+        match std::str::from_utf8(data) {
+            Ok(text) => self.handle_text(now, unix_ms, text),
+            // Undecodable bytes are "not JSON": fatal before the handshake, ignored after.
+            Err(_) => self.handle_text(now, unix_ms, "\u{0}"),
+        }
+    }
+
+    /// The codec refused a message above the current maximum size: close 1009 with no reason.
+    pub fn handle_message_too_large(&mut self, now: Instant) {
+        self.close(now, close_code::MESSAGE_TOO_BIG, "");
+    }
+
+    /// A pong arrived.
+    pub fn handle_pong(&mut self, _now: Instant) {
+        if let State::Open(s) = &mut self.state {
+            s.awaiting_pong = false;
+            s.missed_pong_checks = 0;
+        }
+    }
+
+    /// The peer sent a close frame (the codec answers it); the connection is over.
+    pub fn handle_peer_close(&mut self, now: Instant) {
+        self.unregister(now);
+        self.state = State::Closed;
+    }
+
+    /// The transport ended (EOF, reset, write failure).
+    pub fn handle_transport_closed(&mut self, now: Instant) {
+        self.unregister(now);
+        self.state = State::Closed;
+    }
+
+    /// Fire due timers.
+    pub fn handle_timeout(&mut self, now: Instant, unix_ms: u64) {
+        let _ = unix_ms;
+        self.last_now = self.last_now.max(now);
+        match &mut self.state {
+            State::AwaitingConnect => {
+                if now >= self.handshake_deadline {
+                    self.close(now, close_code::NORMAL, "");
+                }
+            }
+            State::ConnectPending(p) => {
+                if now >= p.until {
+                    let response = std::mem::take(&mut p.response);
+                    let reason = std::mem::take(&mut p.close_reason);
+                    self.out.push_back(Output::Send(response));
+                    self.close(now, close_code::POLICY_VIOLATION, &reason);
+                }
+            }
+            State::Open(s) => {
+                if now >= s.next_ping {
+                    s.next_ping = now + self.limits.ping_interval;
+                    if s.awaiting_pong {
+                        // No further pings; the second check after an unanswered ping ends the
+                        // socket without a close frame (the peer sees 1006, ~75 s after auth).
+                        s.missed_pong_checks += 1;
+                        if s.missed_pong_checks >= 2 {
+                            self.out.push_back(Output::Terminate);
+                            self.unregister(now);
+                            self.state = State::Closed;
+                        }
+                    } else {
+                        s.awaiting_pong = true;
+                        self.out.push_back(Output::Ping);
+                    }
+                }
+            }
+            State::Closing { terminate_at } => {
+                if now >= *terminate_at {
+                    self.out.push_back(Output::Terminate);
+                    self.state = State::Closed;
+                }
+            }
+            State::Closed => {}
+        }
+    }
+
+    /// A hub broadcast arrived; `outbound_buffered` is what the shell has not yet written.
+    pub fn handle_event(&mut self, now: Instant, event: &Broadcast, outbound_buffered: usize) {
+        let State::Open(s) = &mut self.state else { return };
+        if !scopes::event_allowed(s.role, &s.scopes, &event.gate) {
+            return;
+        }
+        s.seq += 1;
+        let seq = s.seq;
+        if outbound_buffered > self.limits.max_buffered_bytes {
+            if event.drop_if_slow {
+                // The skipped event still consumed its seq: the client sees the gap.
+                return;
+            }
+            self.close(now, close_code::POLICY_VIOLATION, msg::SLOW_CONSUMER);
+            return;
+        }
+        let frame = wire::event_frame(&event.event, event.payload.as_deref(), Some(seq), event.state_version);
+        self.send(frame);
+    }
+
+    /// Send an event to this socket only (e.g. the post-connect health snapshot).
+    pub fn send_event(&mut self, event: &str, payload: &Value, state_version: Option<wire::StateVersion>) {
+        let State::Open(s) = &mut self.state else { return };
+        s.seq += 1;
+        let frame = wire::event_frame(event, Some(&payload.to_string()), Some(s.seq), state_version);
+        self.send(frame);
+    }
+
+    /// The result of a dispatched request.
+    pub fn complete(&mut self, request_id: &str, reply: Reply) {
+        if self.is_closing() {
+            return;
+        }
+        let frame = match reply {
+            Reply::Ok(payload) => wire::response_ok(request_id, payload.as_ref()),
+            Reply::Err { error, payload } => wire::response_err(&Value::String(request_id.to_string()), payload.as_ref(), &error),
+        };
+        self.send(frame);
+    }
+
+    /// Graceful shutdown: `shutdown` event to an authenticated socket, then close 1012.
+    pub fn shutdown(&mut self, now: Instant, reason: &str) {
+        if self.is_closing() {
+            return;
+        }
+        if let State::Open(_) = self.state {
+            self.send_event("shutdown", &json!({ "reason": reason }), None);
+        }
+        self.close(now, close_code::SERVICE_RESTART, msg::SERVICE_RESTART);
+    }
+
+    // ---- handshake ---------------------------------------------------------------------
+
+    fn client_kind(&self, client: &ClientInfo) -> ClientKind {
+        ClientKind {
+            cli: client.is_cli(),
+            operator_ui: client.is_operator_ui(),
+            webchat: client.is_webchat(),
+            local: self.admission.attribution.is_direct_local(),
+        }
+    }
+
+    fn fail_connect(&mut self, now: Instant, id: &str, error: ErrorShape, close: u16) {
+        let reason = error.message.clone();
+        self.send(wire::response_err(&Value::String(id.to_string()), None, &error));
+        self.close(now, close, &reason);
+    }
+
+    fn handle_first_frame(&mut self, now: Instant, unix_ms: u64, text: &str) {
+        let req = match wire::parse_request(text) {
+            Ok(r) => r,
+            Err(FrameError::NotJson) => return self.close(now, close_code::NORMAL, ""),
+            Err(FrameError::NotRequest { .. }) => return self.close(now, close_code::POLICY_VIOLATION, msg::INVALID_REQUEST_FRAME),
+        };
+        if req.method != "connect" {
+            return self.fail_connect(
+                now,
+                &req.id,
+                ErrorShape::invalid_request(msg::FIRST_REQUEST_MUST_BE_CONNECT),
+                close_code::POLICY_VIOLATION,
+            );
+        }
+        let params = match handshake::parse_connect_params(req.params.as_ref()) {
+            Ok(p) => p,
+            Err(e) => return self.fail_connect(now, &req.id, e, close_code::POLICY_VIOLATION),
+        };
+        if let Err(e) = handshake::negotiate(&params) {
+            return self.fail_connect(now, &req.id, e, close_code::PROTOCOL_ERROR);
+        }
+        let role = match handshake::resolve_role(&params) {
+            Ok(r) => r,
+            Err(e) => return self.fail_connect(now, &req.id, e, close_code::POLICY_VIOLATION),
+        };
+        if let Some(origin) = self.admission.facts.origin.clone() {
+            if !crate::origin::origin_allowed(&origin, &self.admission, &self.hub.settings()) {
+                let e = ErrorShape::invalid_request(msg::ORIGIN_NOT_ALLOWED).with_details(json!({
+                    "code": wire::details_code::CONTROL_UI_ORIGIN_NOT_ALLOWED,
+                    "reason": "origin not allowed",
+                }));
+                return self.fail_connect(now, &req.id, e, close_code::POLICY_VIOLATION);
+            }
+        }
+        self.authenticate(now, unix_ms, &req.id, params, role);
+    }
+
+    fn limiter_subject(&self) -> (LimiterSubject, bool) {
+        let browser = self.admission.facts.origin.is_some();
+        let subject = match (&self.admission.facts.origin, self.admission.attribution.is_direct_local()) {
+            (Some(origin), true) => LimiterSubject::BrowserOrigin(origin.trim().to_ascii_lowercase()),
+            _ => LimiterSubject::Ip(self.admission.ip),
+        };
+        (subject, browser)
+    }
+
+    fn authenticate(&mut self, now: Instant, unix_ms: u64, id: &str, params: ConnectParams, role: Role) {
+        let kind = self.client_kind(&params.client);
+        let creds = ClientCredentials { token: params.auth_token.clone(), password: params.auth_password.clone() };
+        let (subject, browser) = self.limiter_subject();
+        let shared = self.hub.shared_auth(now, &creds, &subject, browser);
+        let is_local = self.admission.attribution.is_direct_local();
+        let has_origin = self.admission.facts.origin.is_some();
+
+        // Device identities are verified in a later stage of the project; until then a device
+        // proof is not trusted and the socket is handled as device-less.
+        let method = match shared {
+            SharedAuth::Failed(failure) => {
+                let error = failure.to_error(kind);
+                match failure.delay {
+                    Some(delay) if delay > Duration::ZERO => {
+                        let reason = error.message.clone();
+                        let response = wire::response_err(&Value::String(id.to_string()), None, &error);
+                        self.state =
+                            State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
+                    }
+                    _ => self.fail_connect(now, id, error, close_code::POLICY_VIOLATION),
+                }
+                return;
+            }
+            SharedAuth::NoCredentials(_) => None,
+            SharedAuth::Ok(m) => Some(m),
+        };
+        // Device-less decision (spec §5.4): shared-secret success, or the local backend helper
+        // when auth mode is `none`; everything else needs a device identity.
+        let backend_helper = params.client.id == "gateway-client" && params.client.mode == "backend" && is_local;
+        let allowed = match method {
+            Some(crate::auth::AuthMethod::Token | crate::auth::AuthMethod::Password) => role == Role::Operator,
+            Some(crate::auth::AuthMethod::None) => backend_helper && role == Role::Operator,
+            None => false,
+        };
+        if !allowed {
+            if kind.operator_ui && params.client.is_browser_operator_ui() && method.is_some() {
+                let e = ErrorShape::invalid_request(msg::CONTROL_UI_DEVICE_IDENTITY_REQUIRED)
+                    .with_details(json!({"code": wire::details_code::CONTROL_UI_DEVICE_IDENTITY_REQUIRED}));
+                return self.fail_connect(now, id, e, close_code::POLICY_VIOLATION);
+            }
+            return self.fail_connect(now, id, handshake::device_identity_required(), close_code::POLICY_VIOLATION);
+        }
+        let auth_method = method.unwrap_or(crate::auth::AuthMethod::None);
+        let mut scopes =
+            if handshake::keeps_requested_scopes(&params.client, has_origin, is_local) { params.scopes.clone() } else { Vec::new() };
+        if let Some(cap) = &self.admission.facts.scope_cap {
+            scopes.retain(|s| cap.contains(s));
+        }
+        self.open(now, unix_ms, id, params, role, scopes, auth_method.as_str());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open(&mut self, now: Instant, unix_ms: u64, id: &str, params: ConnectParams, role: Role, scopes: Vec<String>, auth_method: &str) {
+        self.admission.release_slot();
+        let presence = params.client.is_presence_tracked().then(|| self.presence_entry(&params, role, &scopes, unix_ms));
+        let snap = self.hub.mark_authenticated(&self.conn_id, ConnAuth { role, scopes: scopes.clone() }, presence, now, unix_ms);
+        let hello = self.hello_ok(now, &scopes, role, auth_method, &snap);
+        self.out.push_back(Output::SetMaxMessageSize(self.limits.max_payload));
+        self.send(wire::response_ok(id, Some(&hello)));
+        self.state = State::Open(Box::new(Session {
+            role,
+            scopes,
+            client: params.client,
+            seq: 0,
+            next_ping: now + self.limits.ping_interval,
+            awaiting_pong: false,
+            missed_pong_checks: 0,
+            unauthorized_role_streak: 0,
+        }));
+        // Post-connect health snapshot for this socket (the reference refreshes after connect).
+        let sv = snap.state_version;
+        self.send_event("health", &snap.health, Some(sv));
+    }
+
+    fn presence_entry(&self, p: &ConnectParams, role: Role, scopes: &[String], unix_ms: u64) -> Value {
+        let c = &p.client;
+        let mut e = json!({
+            "clientId": c.id,
+            "ip": self.admission.ip.to_string(),
+            "version": c.version,
+            "platform": c.platform,
+            "mode": c.mode,
+            "reason": "connect",
+            "ts": unix_ms,
+            "onlineSince": unix_ms,
+            "roles": [role.as_str()],
+            "scopes": scopes,
+        });
+        let obj = e.as_object_mut().expect("object literal");
+        if let Some(v) = &c.display_name {
+            obj.insert("host".into(), json!(v));
+            obj.insert("text".into(), json!(format!("{} · {} · mode {}", v, c.platform, c.mode)));
+        }
+        if let Some(v) = &c.device_family {
+            obj.insert("deviceFamily".into(), json!(v));
+        }
+        if let Some(v) = &c.model_identifier {
+            obj.insert("modelIdentifier".into(), json!(v));
+        }
+        if let Some(v) = &c.time_zone {
+            obj.insert("timeZone".into(), json!(v));
+        }
+        if let Some(v) = &c.instance_id {
+            obj.insert("instanceId".into(), json!(v));
+        }
+        e
+    }
+
+    fn hello_ok(&self, now: Instant, scopes: &[String], role: Role, auth_method: &str, snap: &crate::gateway::HelloSnapshot) -> Value {
+        let hub = &self.hub;
+        let info = hub.info();
+        let settings = hub.settings();
+        let is_admin = scopes.iter().any(|s| s == scopes::ADMIN);
+        let mut server = json!({"version": info.version, "bootId": info.boot_id, "connId": self.conn_id});
+        if let Some(b) = &info.build_id {
+            server["buildId"] = json!(b);
+        }
+        let mut snapshot = json!({
+            "suspension": {"phase": "accepting"},
+            "presence": snap.presence,
+            "health": snap.health,
+            "stateVersion": snap.state_version,
+            "uptimeMs": hub.uptime_ms(now),
+            "appliedConfigHash": crate::methods::config_hash(&settings.config_redacted),
+            "sessionDefaults": {
+                "defaultAgentId": "main",
+                "modelConfigured": false,
+                "ownership": "sole",
+                "selectionRequired": false,
+                "mainKey": "main",
+                "mainSessionKey": "agent:main:main",
+                "scope": "per-sender",
+            },
+        });
+        if is_admin {
+            snapshot["configPath"] = json!(info.config_path);
+            snapshot["stateDir"] = json!(info.state_dir);
+            snapshot["authMode"] = json!(settings.auth.mode.as_str());
+        }
+        let policy = Policy {
+            max_payload: self.limits.max_payload,
+            max_buffered_bytes: self.limits.max_buffered_bytes,
+            tick_interval_ms: self.limits.tick_interval.as_millis() as u64,
+        };
+        json!({
+            "type": "hello-ok",
+            "protocol": PROTOCOL_VERSION,
+            "server": server,
+            "features": {
+                "methods": crate::methods::ADVERTISED_METHODS,
+                "events": handshake::ADVERTISED_EVENTS,
+                "capabilities": [],
+            },
+            "snapshot": snapshot,
+            "auth": {"role": role.as_str(), "scopes": scopes, "method": auth_method},
+            "policy": policy.to_json(),
+        })
+    }
+
+    // ---- requests after hello ----------------------------------------------------------
+
+    fn handle_request_text(&mut self, now: Instant, text: &str) {
+        let req = match wire::parse_request(text) {
+            Ok(r) => r,
+            // Non-JSON after the handshake is silently ignored (spec §10.1).
+            Err(FrameError::NotJson) => return,
+            Err(FrameError::NotRequest { id, detail }) => {
+                let id = id.unwrap_or_else(|| Value::String("invalid".into()));
+                let e = ErrorShape::invalid_request(format!("{}: {detail}", msg::INVALID_REQUEST_FRAME));
+                return self.send(wire::response_err(&id, None, &e));
+            }
+        };
+        let State::Open(s) = &mut self.state else { return };
+        match scopes::authorize(s.role, &s.scopes, &req.method, req.params.as_ref()) {
+            Authorization::Denied { error, unauthorized_role } => {
+                let flood = if unauthorized_role {
+                    s.unauthorized_role_streak += 1;
+                    s.unauthorized_role_streak > self.limits.unauthorized_role_limit
+                } else {
+                    false
+                };
+                self.send(wire::response_err(&Value::String(req.id.clone()), None, &error));
+                if flood {
+                    self.close(now, close_code::POLICY_VIOLATION, msg::REPEATED_UNAUTHORIZED_CALLS);
+                }
+            }
+            Authorization::Allowed => {
+                s.unauthorized_role_streak = 0;
+                let caller = Caller { conn_id: self.conn_id.clone(), role: s.role, scopes: s.scopes.clone(), client: s.client.clone() };
+                let permit = if s.role == Role::Operator {
+                    match self.hub.try_start_request(text.len()) {
+                        Some(p) => p,
+                        None => return self.send(wire::response_err(&Value::String(req.id), None, &ErrorShape::busy())),
+                    }
+                } else {
+                    RequestPermit::unmetered()
+                };
+                self.out.push_back(Output::Dispatch(Dispatch {
+                    request_id: req.id,
+                    method: req.method,
+                    params: req.params,
+                    caller,
+                    permit,
+                }));
+            }
+        }
+    }
+}
+
+impl Drop for ServerConnection {
+    fn drop(&mut self) {
+        // A shell that drops a connection without reporting the transport end still frees it.
+        let now = self.last_now;
+        self.unregister(now);
+    }
+}

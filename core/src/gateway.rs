@@ -1,0 +1,708 @@
+//! Process-wide gateway state (quinn's `Endpoint` to [`crate::connection::ServerConnection`]'s
+//! `Connection`): connections, presence, health, `stateVersion`, broadcast with scope gating,
+//! the request-start queue, the failed-auth limiters, upgrade admission and draining.
+//!
+//! `Hub` is shared (`Arc<Hub>`) by every connection of both shells. Its state sits behind one
+//! short-held mutex; nothing in here blocks or does IO. Timers are driven by the shell through
+//! [`Hub::poll_timeout`] and [`Hub::handle_timeout`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::auth::{
+    AuthMode, AuthSettings, ClientCredentials, LimiterSubject, RateLimitPolicy, RateLimiter, SharedAuth, authorize_shared_secret,
+};
+use crate::ingress::{Attribution, IpNet, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
+use crate::limits::Limits;
+use crate::scopes::{EventGate, Role, event_allowed, event_gate};
+use crate::wire::StateVersion;
+
+/// Facts about this process and host, collected once by the shell at startup.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Our version (`hello-ok.server.version`).
+    pub version: String,
+    pub build_id: Option<String>,
+    /// Random UUID per process.
+    pub boot_id: String,
+    pub host: String,
+    /// Primary non-loopback IPv4, if any.
+    pub ip: Option<String>,
+    /// e.g. `linux 6.1.0-18-amd64`.
+    pub platform: String,
+    /// e.g. `Linux`.
+    pub device_family: String,
+    pub pid: u32,
+    pub started_at: Instant,
+    pub started_unix_ms: u64,
+    /// Resolved config file path and state dir (shown to admins only).
+    pub config_path: String,
+    pub state_dir: String,
+    /// `"tokio"` or `"smol"`.
+    pub runtime: String,
+}
+
+/// Listener-level facts used by status and probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenInfo {
+    pub bind_mode: String,
+    pub bind_host: String,
+    pub port: u16,
+}
+
+/// The effective settings of the running gateway (swapped atomically on reload).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub auth: AuthSettings,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<IpNet>,
+    pub allow_real_ip_fallback: bool,
+    pub listen: ListenInfo,
+    /// The effective config as JSON, secrets redacted (for `config.get`).
+    pub config_redacted: Value,
+    /// Whether a config file exists at `ServerInfo::config_path`.
+    pub config_exists: bool,
+    pub hot_reload_active: bool,
+    /// `gateway.controlUi.allowedOrigins`.
+    pub control_ui_allowed_origins: Vec<String>,
+    /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
+    pub host_header_origin_fallback: bool,
+}
+
+impl GatewaySettings {
+    /// Settings for `auth` with default limits, loopback listener and no config file.
+    pub fn new(auth: AuthSettings, listen: ListenInfo) -> Self {
+        let config_redacted = json!({"gateway": {"port": listen.port, "bind": listen.bind_mode, "auth": {"mode": auth.mode.as_str()}}});
+        GatewaySettings {
+            auth,
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            allow_real_ip_fallback: false,
+            listen,
+            config_redacted,
+            config_exists: false,
+            hot_reload_active: false,
+            control_ui_allowed_origins: Vec::new(),
+            host_header_origin_fallback: false,
+        }
+    }
+}
+
+/// Runtime load figures measured by the shell (our equivalent of Node's event-loop stats).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuntimeStats {
+    /// Sampling interval actually observed.
+    pub interval_ms: f64,
+    /// Scheduling delay of the runtime's timer: p99 and max over the recent window.
+    pub delay_p99_ms: f64,
+    pub delay_max_ms: f64,
+    /// Share of wall time the process spent on CPU, per core (0..=threads).
+    pub cpu_core_ratio: f64,
+    /// `cpu_core_ratio / worker_threads`: how busy the runtime's workers are.
+    pub utilization: f64,
+    pub host_utilization: Option<f64>,
+    pub host_cpu_count: u32,
+    pub worker_threads: u32,
+    pub rss_bytes: u64,
+    pub peak_rss_bytes: u64,
+    /// How long collecting these figures took.
+    pub probe_duration_ms: u64,
+}
+
+/// One event to fan out; each connection assigns its own `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broadcast {
+    pub event: String,
+    /// Serialized JSON payload.
+    pub payload: Option<String>,
+    pub gate: EventGate,
+    pub drop_if_slow: bool,
+    pub state_version: Option<StateVersion>,
+}
+
+/// Where the hub delivers broadcasts for one connection (the shell's mailbox).
+pub trait EventSink: Send + Sync {
+    fn deliver(&self, event: Arc<Broadcast>);
+    /// The gateway is stopping: the socket should say goodbye and close.
+    fn shutdown(&self, reason: &str);
+}
+
+/// Why an upgrade is refused at the HTTP level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReject {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl HttpReject {
+    fn text(status: u16, body: &str) -> Self {
+        HttpReject { status, content_type: "text/plain; charset=utf-8", body: body.to_string() }
+    }
+}
+
+/// Process-wide request-start accounting (spec §10.1).
+#[derive(Debug, Default)]
+struct GateCounters {
+    pending: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// Held while a request runs; dropping it frees its slot in the start queue.
+#[derive(Debug)]
+pub struct RequestPermit {
+    counters: Option<Arc<GateCounters>>,
+    bytes: usize,
+}
+
+impl RequestPermit {
+    /// A permit outside the queue (node requests, tests).
+    pub fn unmetered() -> Self {
+        RequestPermit { counters: None, bytes: 0 }
+    }
+}
+
+impl Drop for RequestPermit {
+    fn drop(&mut self) {
+        if let Some(c) = &self.counters {
+            c.pending.fetch_sub(1, Ordering::AcqRel);
+            c.bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnAuth {
+    pub role: Role,
+    pub scopes: Vec<String>,
+}
+
+struct ConnRecord {
+    sink: Arc<dyn EventSink>,
+    auth: Option<ConnAuth>,
+}
+
+#[derive(Debug, Clone)]
+struct PresenceRow {
+    entry: Value,
+    ts: u64,
+    expires: Option<Instant>,
+}
+
+struct HubState {
+    settings: Arc<GatewaySettings>,
+    conns: HashMap<String, ConnRecord>,
+    preauth_by_ip: HashMap<IpAddr, usize>,
+    limiter: RateLimiter,
+    browser_limiter: RateLimiter,
+    presence: HashMap<String, PresenceRow>,
+    state_version: StateVersion,
+    health: Option<(Instant, Value)>,
+    runtime: RuntimeStats,
+    degraded_since_ms: Option<u64>,
+    draining: bool,
+    next_tick: Instant,
+    next_health: Instant,
+    now_unix: (Instant, u64),
+}
+
+/// The process-wide gateway.
+pub struct Hub {
+    info: ServerInfo,
+    state: Mutex<HubState>,
+    gate: Arc<GateCounters>,
+    settings: RwLock<Arc<GatewaySettings>>,
+}
+
+fn browser_policy(p: RateLimitPolicy) -> RateLimitPolicy {
+    RateLimitPolicy { exempt_loopback: false, ..p }
+}
+
+impl Hub {
+    pub fn new(info: ServerInfo, settings: GatewaySettings, now: Instant) -> Arc<Hub> {
+        let settings = Arc::new(settings);
+        let policy = settings.auth.rate_limit;
+        let limits = settings.limits;
+        let unix = info.started_unix_ms;
+        Arc::new(Hub {
+            state: Mutex::new(HubState {
+                settings: settings.clone(),
+                conns: HashMap::new(),
+                preauth_by_ip: HashMap::new(),
+                limiter: RateLimiter::new(policy),
+                browser_limiter: RateLimiter::new(browser_policy(policy)),
+                presence: HashMap::new(),
+                state_version: StateVersion { presence: 1, health: 1 },
+                health: None,
+                runtime: RuntimeStats::default(),
+                degraded_since_ms: None,
+                draining: false,
+                next_tick: now + limits.tick_interval,
+                next_health: now + limits.health_interval,
+                now_unix: (now, unix),
+            }),
+            gate: Arc::new(GateCounters::default()),
+            settings: RwLock::new(settings),
+            info,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock must not take the whole gateway down with it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The current settings snapshot.
+    pub fn settings(&self) -> Arc<GatewaySettings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swap in new settings (atomic snapshot swap); limiter state is kept.
+    pub fn replace_settings(&self, settings: GatewaySettings) {
+        let settings = Arc::new(settings);
+        let mut st = self.lock();
+        st.limiter.update_policy(settings.auth.rate_limit);
+        st.browser_limiter.update_policy(browser_policy(settings.auth.rate_limit));
+        st.settings = settings.clone();
+        drop(st);
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+
+    /// Wall-clock ms for `now`, derived from the last `unix_ms` the shell gave us.
+    pub fn unix_ms_at(&self, now: Instant) -> u64 {
+        let st = self.lock();
+        let (at, unix) = st.now_unix;
+        unix_at(at, unix, now)
+    }
+
+    pub fn uptime_ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.info.started_at).as_millis() as u64
+    }
+
+    // ---- upgrade admission -------------------------------------------------------------
+
+    /// Decide whether a WebSocket upgrade from `remote` may proceed (spec §1 upgrade-time
+    /// rejections). On success the socket holds a pre-auth slot until it authenticates or closes.
+    pub fn admit_upgrade(self: &Arc<Self>, remote: IpAddr, facts: &RequestFacts) -> Result<Admission, HttpReject> {
+        let settings = self.settings();
+        let attribution = attribute(remote, facts, &settings.trusted_proxies, settings.allow_real_ip_fallback);
+        if attribution == Attribution::Unattributable {
+            return Err(HttpReject {
+                status: 403,
+                content_type: "application/json; charset=utf-8",
+                body: PROXY_ATTRIBUTION_REQUIRED_BODY.to_string(),
+            });
+        }
+        let ip = attribution.client_ip().unwrap_or(remote);
+        let mut st = self.lock();
+        if st.draining {
+            return Err(HttpReject::text(503, "Gateway websocket admission closed"));
+        }
+        let held = st.preauth_by_ip.get(&ip).copied().unwrap_or(0);
+        if held >= settings.limits.max_preauth_per_ip {
+            return Err(HttpReject::text(503, "Too many unauthenticated sockets"));
+        }
+        *st.preauth_by_ip.entry(ip).or_insert(0) += 1;
+        Ok(Admission { hub: self.clone(), attribution, ip, slot_held: true, facts: facts.clone() })
+    }
+
+    fn release_preauth(&self, ip: IpAddr) {
+        let mut st = self.lock();
+        if let Some(n) = st.preauth_by_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                st.preauth_by_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Not-yet-authenticated sockets currently held by `ip`.
+    pub fn preauth_count(&self, ip: IpAddr) -> usize {
+        self.lock().preauth_by_ip.get(&ip).copied().unwrap_or(0)
+    }
+
+    // ---- connections -------------------------------------------------------------------
+
+    pub(crate) fn register(&self, conn_id: &str, sink: Arc<dyn EventSink>) {
+        self.lock().conns.insert(conn_id.to_string(), ConnRecord { sink, auth: None });
+    }
+
+    /// Forget a connection; its presence row (if any) turns into a `disconnect` row.
+    pub(crate) fn unregister(&self, conn_id: &str, now: Instant, unix_ms: u64) {
+        let mut st = self.lock();
+        let rec = st.conns.remove(conn_id);
+        let ttl = st.settings.limits.presence_ttl;
+        let tracked = rec.is_some_and(|r| r.auth.is_some()) && st.presence.contains_key(conn_id);
+        if tracked {
+            if let Some(row) = st.presence.get_mut(conn_id) {
+                row.entry["reason"] = json!("disconnect");
+                row.entry["ts"] = json!(unix_ms);
+                row.ts = unix_ms;
+                row.expires = Some(now + ttl);
+            }
+            self.broadcast_presence_locked(&mut st, now, unix_ms);
+        }
+    }
+
+    /// Number of registered sockets and of authenticated ones.
+    pub fn connection_counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.conns.len(), st.conns.values().filter(|c| c.auth.is_some()).count())
+    }
+
+    /// Run the shared-secret step of `connect` against the right limiter.
+    pub(crate) fn shared_auth(&self, now: Instant, creds: &ClientCredentials, subject: &LimiterSubject, browser: bool) -> SharedAuth {
+        let mut st = self.lock();
+        let settings = st.settings.clone();
+        let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
+        authorize_shared_secret(&settings.auth, creds, limiter, subject, now)
+    }
+
+    /// Mark a socket authenticated; adds its presence row (and broadcasts it) when tracked.
+    /// Returns the hello-ok snapshot pieces as seen by this socket.
+    pub(crate) fn mark_authenticated(
+        &self,
+        conn_id: &str,
+        auth: ConnAuth,
+        presence: Option<Value>,
+        now: Instant,
+        unix_ms: u64,
+    ) -> HelloSnapshot {
+        let mut st = self.lock();
+        st.now_unix = (now, unix_ms);
+        let viewer_can_read = event_allowed(auth.role, &auth.scopes, &event_gate("presence"));
+        if let Some(rec) = st.conns.get_mut(conn_id) {
+            rec.auth = Some(auth);
+        }
+        if let Some(entry) = presence {
+            st.presence.insert(conn_id.to_string(), PresenceRow { entry, ts: unix_ms, expires: None });
+            self.broadcast_presence_locked(&mut st, now, unix_ms);
+        }
+        let health = self.health_locked(&mut st, now, unix_ms, false);
+        HelloSnapshot {
+            presence: if viewer_can_read { self.presence_list_locked(&mut st, now, unix_ms) } else { Vec::new() },
+            health,
+            state_version: st.state_version,
+        }
+    }
+
+    // ---- presence ----------------------------------------------------------------------
+
+    fn self_presence(&self, unix_ms: u64) -> Value {
+        let i = &self.info;
+        let ip = i.ip.clone().unwrap_or_else(|| "127.0.0.1".into());
+        json!({
+            "host": i.host,
+            "ip": ip,
+            "version": i.version,
+            "platform": i.platform,
+            "deviceFamily": i.device_family,
+            "mode": "gateway",
+            "reason": "self",
+            "instanceId": i.boot_id,
+            "text": format!("Gateway: {} ({}) · app {} · mode gateway · reason self", i.host, ip, i.version),
+            "ts": unix_ms,
+        })
+    }
+
+    fn presence_list_locked(&self, st: &mut HubState, now: Instant, unix_ms: u64) -> Vec<Value> {
+        st.presence.retain(|_, r| r.expires.is_none_or(|e| now < e));
+        let max = st.settings.limits.presence_max;
+        let mut rows: Vec<&PresenceRow> = st.presence.values().collect();
+        rows.sort_by(|a, b| b.ts.cmp(&a.ts));
+        let mut out = vec![self.self_presence(unix_ms)];
+        out.extend(rows.into_iter().take(max.saturating_sub(1)).map(|r| r.entry.clone()));
+        out
+    }
+
+    /// `system-presence`: the gateway's own row plus connected/recently disconnected clients.
+    pub fn presence_list(&self, now: Instant, unix_ms: u64) -> Vec<Value> {
+        let mut st = self.lock();
+        self.presence_list_locked(&mut st, now, unix_ms)
+    }
+
+    fn broadcast_presence_locked(&self, st: &mut HubState, now: Instant, unix_ms: u64) {
+        st.state_version.presence += 1;
+        let list = self.presence_list_locked(st, now, unix_ms);
+        let payload = json!({ "presence": list }).to_string();
+        let sv = st.state_version;
+        Self::fan_out_locked(st, "presence", Some(payload), true, Some(sv));
+    }
+
+    // ---- health ------------------------------------------------------------------------
+
+    /// Runtime load figures from the shell's sampler.
+    pub fn set_runtime_stats(&self, stats: RuntimeStats, unix_ms: u64) {
+        let mut st = self.lock();
+        let degraded = !degraded_reasons(&stats).is_empty();
+        st.degraded_since_ms = match (degraded, st.degraded_since_ms) {
+            (true, None) => Some(unix_ms),
+            (true, since) => since,
+            (false, _) => None,
+        };
+        st.runtime = stats;
+    }
+
+    pub fn runtime_stats(&self) -> RuntimeStats {
+        self.lock().runtime.clone()
+    }
+
+    /// The `eventLoop` object (health, status, readyz).
+    pub fn event_loop_json(&self) -> Value {
+        let st = self.lock();
+        event_loop_json(&st.runtime, st.degraded_since_ms)
+    }
+
+    fn health_locked(&self, st: &mut HubState, now: Instant, unix_ms: u64, force: bool) -> Value {
+        let fresh = st.health.as_ref().is_some_and(|(at, _)| now.saturating_duration_since(*at) < st.settings.limits.health_interval);
+        if fresh && !force {
+            return st.health.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+        }
+        let v = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, unix_ms);
+        st.health = Some((now, v.clone()));
+        v
+    }
+
+    /// The health snapshot (cached for `health_interval` unless `force`).
+    pub fn health(&self, now: Instant, unix_ms: u64, force: bool) -> Value {
+        let mut st = self.lock();
+        self.health_locked(&mut st, now, unix_ms, force)
+    }
+
+    pub fn state_version(&self) -> StateVersion {
+        self.lock().state_version
+    }
+
+    // ---- broadcast ---------------------------------------------------------------------
+
+    fn fan_out_locked(st: &HubState, event: &str, payload: Option<String>, drop_if_slow: bool, sv: Option<StateVersion>) {
+        let gate = event_gate(event);
+        let b = Arc::new(Broadcast { event: event.to_string(), payload, gate: gate.clone(), drop_if_slow, state_version: sv });
+        for rec in st.conns.values() {
+            if let Some(a) = &rec.auth {
+                if event_allowed(a.role, &a.scopes, &gate) {
+                    rec.sink.deliver(b.clone());
+                }
+            }
+        }
+    }
+
+    /// Send an event to every authenticated socket allowed to see it.
+    pub fn broadcast(&self, event: &str, payload: Option<&Value>, drop_if_slow: bool) {
+        let st = self.lock();
+        Self::fan_out_locked(&st, event, payload.map(Value::to_string), drop_if_slow, None);
+    }
+
+    // ---- timers ------------------------------------------------------------------------
+
+    /// Next global deadline (tick, health refresh).
+    pub fn poll_timeout(&self) -> Instant {
+        let st = self.lock();
+        st.next_tick.min(st.next_health)
+    }
+
+    /// Fire due global timers: `tick` every 30 s and a `health` refresh every 60 s.
+    pub fn handle_timeout(&self, now: Instant, unix_ms: u64) {
+        let mut st = self.lock();
+        st.now_unix = (now, unix_ms);
+        let limits = st.settings.limits;
+        if now >= st.next_health {
+            while st.next_health <= now {
+                st.next_health += limits.health_interval;
+            }
+            let v = self.health_locked(&mut st, now, unix_ms, true);
+            st.state_version.health += 1;
+            let sv = st.state_version;
+            Self::fan_out_locked(&st, "health", Some(v.to_string()), true, Some(sv));
+        }
+        if now >= st.next_tick {
+            while st.next_tick <= now {
+                st.next_tick += limits.tick_interval;
+            }
+            Self::fan_out_locked(&st, "tick", Some(json!({ "ts": unix_ms }).to_string()), true, None);
+        }
+    }
+
+    // ---- request-start queue -----------------------------------------------------------
+
+    /// Reserve a slot for a request of `bytes` frame bytes; `None` when the queue is full.
+    pub fn try_start_request(&self, bytes: usize) -> Option<RequestPermit> {
+        let limits = self.settings().limits;
+        let pending = self.gate.pending.fetch_add(1, Ordering::AcqRel);
+        let total = self.gate.bytes.fetch_add(bytes, Ordering::AcqRel);
+        if pending >= limits.request_queue_max || total + bytes > limits.request_queue_max_bytes {
+            self.gate.pending.fetch_sub(1, Ordering::AcqRel);
+            self.gate.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return None;
+        }
+        Some(RequestPermit { counters: Some(self.gate.clone()), bytes })
+    }
+
+    /// Requests currently holding a start-queue slot.
+    pub fn pending_requests(&self) -> usize {
+        self.gate.pending.load(Ordering::Acquire)
+    }
+
+    // ---- shutdown ----------------------------------------------------------------------
+
+    /// Stop admitting new sockets (new upgrades get 503).
+    pub fn begin_drain(&self) {
+        self.lock().draining = true;
+    }
+
+    /// Tell every socket (authenticated or not) that the gateway is stopping.
+    pub fn shutdown_all(&self, reason: &str) {
+        let st = self.lock();
+        for rec in st.conns.values() {
+            rec.sink.shutdown(reason);
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.lock().draining
+    }
+
+    pub fn auth_mode(&self) -> AuthMode {
+        self.settings().auth.mode
+    }
+}
+
+fn unix_at(at: Instant, unix: u64, now: Instant) -> u64 {
+    if now >= at {
+        unix + now.duration_since(at).as_millis() as u64
+    } else {
+        unix.saturating_sub(at.duration_since(now).as_millis() as u64)
+    }
+}
+
+/// Thresholds above which the runtime reports itself degraded.
+pub const DEGRADED_DELAY_P99_MS: f64 = 1_000.0;
+pub const DEGRADED_UTILIZATION: f64 = 0.9;
+
+fn degraded_reasons(s: &RuntimeStats) -> Vec<&'static str> {
+    let mut r = Vec::new();
+    if s.delay_p99_ms >= DEGRADED_DELAY_P99_MS {
+        r.push("event_loop_delay");
+    }
+    if s.utilization >= DEGRADED_UTILIZATION {
+        r.push("event_loop_utilization");
+    }
+    if s.host_utilization.is_some_and(|h| h >= 0.98) && s.cpu_core_ratio >= 0.9 {
+        r.push("cpu");
+    }
+    r
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub(crate) fn event_loop_json(s: &RuntimeStats, degraded_since_ms: Option<u64>) -> Value {
+    let reasons = degraded_reasons(s);
+    json!({
+        "degraded": !reasons.is_empty(),
+        "degradedSinceMs": degraded_since_ms,
+        "reasons": reasons,
+        "intervalMs": s.interval_ms,
+        "delayP99Ms": round3(s.delay_p99_ms),
+        "delayMaxMs": round3(s.delay_max_ms),
+        "utilization": round3(s.utilization),
+        "cpuCoreRatio": round3(s.cpu_core_ratio),
+        "cpuBreakdown": {
+            "mainThreadCoreRatio": round3(s.cpu_core_ratio),
+            "workerCoreRatio": 0,
+            "otherThreadsCoreRatio": 0,
+            "hostUtilization": round3(s.host_utilization.unwrap_or(0.0).clamp(0.0, 1.0)),
+            "hostCpuCount": s.host_cpu_count.max(1),
+        },
+    })
+}
+
+/// What `hello-ok.snapshot` needs from the hub.
+#[derive(Debug, Clone)]
+pub struct HelloSnapshot {
+    pub presence: Vec<Value>,
+    pub health: Value,
+    pub state_version: StateVersion,
+}
+
+/// An admitted upgrade: carries the attribution and holds the per-IP pre-auth slot.
+pub struct Admission {
+    hub: Arc<Hub>,
+    pub attribution: Attribution,
+    pub ip: IpAddr,
+    pub facts: RequestFacts,
+    slot_held: bool,
+}
+
+impl Admission {
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+    /// Give the pre-auth slot back (the socket authenticated).
+    pub(crate) fn release_slot(&mut self) {
+        if std::mem::take(&mut self.slot_held) {
+            self.hub.release_preauth(self.ip);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.release_slot();
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission").field("attribution", &self.attribution).field("ip", &self.ip).finish()
+    }
+}
+
+/// Convenience for tests and shells: settings for token auth on loopback.
+pub fn loopback_token_settings(token: &str, port: u16) -> GatewaySettings {
+    GatewaySettings::new(
+        AuthSettings {
+            mode: AuthMode::Token,
+            token: Some(crate::auth::Secret::new(token)),
+            password: None,
+            rate_limit: RateLimitPolicy::default(),
+        },
+        ListenInfo { bind_mode: "loopback".into(), bind_host: "127.0.0.1".into(), port },
+    )
+}
+
+/// A `ServerInfo` with fixed values (tests, conformance).
+pub fn test_server_info(now: Instant, unix_ms: u64) -> ServerInfo {
+    ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        build_id: None,
+        boot_id: "00000000-0000-4000-8000-000000000000".into(),
+        host: "test-host".into(),
+        ip: Some("192.0.2.1".into()),
+        platform: "linux test".into(),
+        device_family: "Linux".into(),
+        pid: 1,
+        started_at: now,
+        started_unix_ms: unix_ms,
+        config_path: "/nonexistent/openclaw.json".into(),
+        state_dir: "/nonexistent".into(),
+        runtime: "test".into(),
+    }
+}
+
+impl Hub {
+    /// Time left before the next tick (for tests and diagnostics).
+    pub fn until_next_tick(&self, now: Instant) -> Duration {
+        self.lock().next_tick.saturating_duration_since(now)
+    }
+}

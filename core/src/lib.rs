@@ -1,0 +1,29 @@
+//! clawgate-core: the sans-IO core of clawgate, a wire-compatible OpenClaw Gateway.
+//!
+//! Every protocol rule and decision lives here, as state machines that take input plus `now`
+//! and return outputs, and as plain functions over plain data. There is no IO, no clock, no
+//! runtime: the shells (`clawgate-tokio`, `clawgate-smol`) read sockets and files, feed this
+//! crate, write what it says and sleep until its deadlines.
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod gateway;
+pub mod handshake;
+pub mod http;
+pub mod ids;
+pub mod ingress;
+pub mod limits;
+pub mod methods;
+pub mod origin;
+pub mod schema;
+pub mod scopes;
+pub mod wire;
+
+pub use connection::{Dispatch, Output, Reply, ServerConnection};
+pub use gateway::{Hub, ServerInfo};
+
+/// Version reported as `hello-ok.server.version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,60 @@
+//! Every limit and timer of spec §1.1, in one place.
+
+use std::time::Duration;
+
+/// Limits and timers of the server side of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted before `hello-ok` (inclusive).
+    pub preauth_max_payload: usize,
+    /// Largest message accepted after `hello-ok` (`policy.maxPayload`).
+    pub max_payload: usize,
+    /// Outbound buffer above which the socket is a slow consumer (`policy.maxBufferedBytes`).
+    pub max_buffered_bytes: usize,
+    /// No successful `connect` within this → close 1000.
+    pub handshake_timeout: Duration,
+    /// Frames that may wait behind a pending `connect`.
+    pub max_pending_handshake_frames: usize,
+    /// WebSocket ping interval after authentication (and the pong window).
+    pub ping_interval: Duration,
+    /// Time the peer has to finish the closing handshake before the TCP connection is dropped.
+    pub close_grace: Duration,
+    /// `tick` event period (`policy.tickIntervalMs`).
+    pub tick_interval: Duration,
+    /// `health` refresh/broadcast period.
+    pub health_interval: Duration,
+    /// Concurrent not-yet-authenticated sockets per client IP.
+    pub max_preauth_per_ip: usize,
+    /// Process-wide pending request starts.
+    pub request_queue_max: usize,
+    /// Process-wide pending request frame bytes.
+    pub request_queue_max_bytes: usize,
+    /// Consecutive `unauthorized role` answers tolerated before closing 1008.
+    pub unauthorized_role_limit: u32,
+    /// Non-self presence rows expire after this.
+    pub presence_ttl: Duration,
+    /// Presence rows kept.
+    pub presence_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            preauth_max_payload: 64 * 1024,
+            max_payload: 25 * 1024 * 1024,
+            max_buffered_bytes: 50 * 1024 * 1024,
+            handshake_timeout: Duration::from_millis(15_000),
+            max_pending_handshake_frames: 15,
+            ping_interval: Duration::from_millis(25_000),
+            close_grace: Duration::from_millis(1_000),
+            tick_interval: Duration::from_millis(30_000),
+            health_interval: Duration::from_millis(60_000),
+            max_preauth_per_ip: 32,
+            request_queue_max: 256,
+            request_queue_max_bytes: 50 * 1024 * 1024,
+            unauthorized_role_limit: 10,
+            presence_ttl: Duration::from_millis(300_000),
+            presence_max: 200,
+        }
+    }
+}

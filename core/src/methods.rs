@@ -1,0 +1,152 @@
+//! Handlers for the methods whose answer is gateway state: `health`, `status`,
+//! `system-presence`, `config.get` (spec §11.1). Pure functions over the hub's state.
+
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::connection::{Dispatch, Reply};
+use crate::gateway::{GatewaySettings, Hub, RuntimeStats, event_loop_json};
+use crate::wire::{ErrorShape, msg};
+
+/// Methods served, advertised in `hello-ok.features.methods`.
+pub const ADVERTISED_METHODS: &[&str] = &["health", "status", "system-presence", "config.get"];
+
+/// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
+pub fn config_hash(config: &Value) -> String {
+    let digest = Sha256::digest(config.to_string().as_bytes());
+    format!("sha256:v1:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+fn agent_sessions() -> Value {
+    json!({"path": "", "count": 0, "recent": []})
+}
+
+/// The health snapshot (the `health` method result and `health` event payload).
+pub(crate) fn health_snapshot(
+    hub: &Hub,
+    settings: &GatewaySettings,
+    runtime: &RuntimeStats,
+    degraded_since: Option<u64>,
+    unix_ms: u64,
+) -> Value {
+    let _ = hub;
+    json!({
+        "ok": true,
+        "ts": unix_ms,
+        "durationMs": runtime_probe_ms(runtime),
+        "plugins": {"loaded": [], "errors": [], "unavailable": []},
+        "configReload": {"hotReloadStatus": if settings.hot_reload_active { "active" } else { "disabled" }},
+        "channels": {},
+        "channelOrder": [],
+        "channelLabels": {},
+        "heartbeatSeconds": 0,
+        "defaultAgentId": "main",
+        "agents": [{
+            "agentId": "main",
+            "isDefault": true,
+            "heartbeat": {"enabled": false, "every": "disabled", "everyMs": null, "prompt": "", "target": "none", "ackMaxChars": 0},
+            "sessions": agent_sessions(),
+        }],
+        "sessions": agent_sessions(),
+        "modelRuntime": {"degraded": false, "pendingAgents": []},
+        "eventLoop": event_loop_json(runtime, degraded_since),
+    })
+}
+
+fn runtime_probe_ms(r: &RuntimeStats) -> u64 {
+    // The sampler's own collection time (reading process and host counters) is the cost of a
+    // health probe here.
+    r.probe_duration_ms
+}
+
+fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
+    let info = hub.info();
+    let runtime = hub.runtime_stats();
+    let (total, authed) = hub.connection_counts();
+    let admin = d.caller.is_admin();
+    let redact = |p: &str| if admin { json!(p) } else { json!("[redacted]") };
+    json!({
+        "runtimeVersion": info.version,
+        "hostDesktop": {"enabled": false, "state": "disabled"},
+        "heartbeat": {"defaultAgentId": "main", "agents": [{"agentId": "main", "enabled": false, "every": "disabled", "everyMs": null, "waitingForRoute": false}]},
+        "channelSummary": [],
+        "queuedSystemEvents": [],
+        "degradedSecretOwners": [],
+        "degradedPlugins": [],
+        "tasks": {
+            "total": 0, "active": 0, "terminal": 0, "failures": 0,
+            "byStatus": {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0, "cancelled": 0, "lost": 0},
+            "byRuntime": {"subagent": 0, "acp": 0, "cli": 0, "cron": 0},
+        },
+        "sessions": {
+            "paths": [],
+            "count": 0,
+            "defaults": {"model": null, "contextTokens": null},
+            "recent": [],
+            "byAgent": [{"agentId": "main", "path": redact(""), "count": 0, "recent": []}],
+        },
+        "modelRuntime": {"degraded": false, "pendingAgents": []},
+        "eventLoop": hub.event_loop_json(),
+        "processMemory": {"rssBytes": runtime.rss_bytes, "peakRssBytes": runtime.peak_rss_bytes},
+        "workerPools": {"runtime": {"kind": info.runtime, "workerThreads": runtime.worker_threads}},
+        "pid": info.pid,
+        "uptimeMs": hub.uptime_ms(now),
+        "connections": {"total": total, "authenticated": authed, "pendingRequests": hub.pending_requests()},
+        "configPath": redact(&info.config_path),
+    })
+}
+
+fn config_get(hub: &Hub) -> Value {
+    let info = hub.info();
+    let s = hub.settings();
+    let hash = config_hash(&s.config_redacted);
+    json!({
+        "path": info.config_path,
+        "includedPaths": [],
+        "exists": s.config_exists,
+        "raw": null,
+        "parsed": {},
+        "sourceConfig": {},
+        "resolved": {},
+        "valid": true,
+        "runtimeConfig": s.config_redacted,
+        "config": s.config_redacted,
+        "hash": hash,
+        "issues": [],
+        "warnings": [],
+        "legacyIssues": [],
+        "configRevisionHash": hash,
+        "appliedConfigHash": hash,
+    })
+}
+
+fn validate_params(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
+    let empty = json!({});
+    crate::schema::validate(schema, params.unwrap_or(&empty))
+        .map_err(|d| ErrorShape::invalid_request(format!("invalid {method} params: {d}")))
+}
+
+/// Run a state method. Unknown methods (reachable only with `operator.admin`) answer
+/// `unknown method: <name>` (spec §6.3 step 8).
+pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
+    let params = d.params.as_ref();
+    let result = match d.method.as_str() {
+        "health" => {
+            let force = params.and_then(|p| p.get("probe")).and_then(Value::as_bool) == Some(true);
+            Ok(hub.health(now, unix_ms, force))
+        }
+        "status" => Ok(status(hub, d, now)),
+        "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
+        "config.get" => validate_params("config.get", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
+            .map(|()| config_get(hub)),
+        "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
+        m => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
+    };
+    match result {
+        Ok(v) => Reply::Ok(Some(v)),
+        Err(e) => Reply::err(e),
+    }
+}

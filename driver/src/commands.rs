@@ -1,0 +1,291 @@
+//! The operator subcommands (`call`, `health`, `status`, `probe`, `auth-token`), written once for
+//! both binaries. Each returns the process exit code.
+
+use std::time::{Duration, Instant};
+
+use clawgate_core::cli::{CallArgs, ClientArgs, StatusArgs};
+use clawgate_core::client::ClientOptions;
+use clawgate_core::config;
+use clawgate_core::scopes;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientError};
+use crate::rt::Runtime;
+use crate::state;
+
+fn env_nonblank(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Default URL: the locally resolved port on loopback.
+fn default_url() -> String {
+    let port =
+        config::resolve_port(None, env_nonblank("OPENCLAW_GATEWAY_PORT").as_deref(), None, env_nonblank("OPENCLAW_PROFILE").as_deref())
+            .unwrap_or(config::DEFAULT_PORT);
+    format!("ws://127.0.0.1:{port}")
+}
+
+/// Credentials: flags, then environment, then the token kept in the state dir.
+fn credentials(a: &ClientArgs) -> (Option<String>, Option<String>) {
+    let password = a.password.clone().or_else(|| env_nonblank("OPENCLAW_GATEWAY_PASSWORD"));
+    let token = a
+        .token
+        .clone()
+        .or_else(|| env_nonblank("OPENCLAW_GATEWAY_TOKEN"))
+        .or_else(|| if password.is_some() { None } else { state::read_token(&state::state_dir()).ok().flatten() });
+    (token, password)
+}
+
+fn options(a: &ClientArgs, mut o: ClientOptions) -> ClientOptions {
+    let (token, password) = credentials(a);
+    o.token = token;
+    o.password = password;
+    o.connect_timeout = Duration::from_millis(a.timeout.max(1));
+    o
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+}
+
+fn error_json(e: &ClientError) -> Value {
+    match e {
+        ClientError::Rejected(res) => {
+            let err = res.error.clone().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+            json!({"ok": false, "error": {"type": "gateway_connect_error", "details": err}})
+        }
+        other => json!({"ok": false, "error": {"type": "gateway_unreachable", "message": other.to_string()}}),
+    }
+}
+
+/// `call <method>`: connect with the method's least-privilege scope and print the result.
+pub async fn call<R: Runtime>(rt: R, a: CallArgs) -> i32 {
+    let params = match a.params.as_deref().map(serde_json::from_str::<Value>).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Invalid --params JSON: {e}");
+            return 1;
+        }
+    };
+    let scope = if a.method == "health" { scopes::READ.to_string() } else { scopes::required_scope(&a.method, params.as_ref()) };
+    let url = a.client.url.clone().unwrap_or_else(default_url);
+    let opts = options(&a.client, ClientOptions::cli(&[scope.as_str()]));
+    let timeout = Duration::from_millis(a.client.timeout.max(1));
+    let mut client = match Client::connect(&rt, &url, opts, &Vec::new()).await {
+        Ok(c) => c,
+        Err(e) => {
+            if a.client.json {
+                print_json(&error_json(&e))
+            } else {
+                eprintln!("gateway connect failed: {e}")
+            }
+            return 1;
+        }
+    };
+    let res = client.request(&a.method, params.or(Some(json!({}))), a.expect_final, timeout).await;
+    client.close().await;
+    match res {
+        Ok(frame) if frame.ok => {
+            print_json(&frame.payload.unwrap_or(Value::Null));
+            0
+        }
+        Ok(frame) => {
+            let err = frame.error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+            let mut out = json!({"ok": false, "error": err});
+            out["error"]["type"] = json!("gateway_request_error");
+            print_json(&out);
+            1
+        }
+        Err(e) => {
+            if a.client.json {
+                print_json(&error_json(&e))
+            } else {
+                eprintln!("gateway call failed: {e}")
+            }
+            1
+        }
+    }
+}
+
+/// `health`: the `health` method; prints `OK (<durationMs>ms)`.
+pub async fn health<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
+    let url = a.url.clone().unwrap_or_else(default_url);
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let t0 = Instant::now();
+    let mut client = match Client::connect(&rt, &url, options(&a, ClientOptions::cli(&[scopes::READ])), &Vec::new()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Gateway Health\nFAILED: {e}");
+            return 1;
+        }
+    };
+    let res = client.request("health", None, false, timeout).await;
+    client.close().await;
+    match res {
+        Ok(f) if f.ok => {
+            let p = f.payload.unwrap_or(Value::Null);
+            if a.json {
+                print_json(&p);
+            } else {
+                let ms = p.get("durationMs").and_then(Value::as_u64).unwrap_or(t0.elapsed().as_millis() as u64);
+                println!("Gateway Health\nOK ({ms}ms)");
+            }
+            0
+        }
+        Ok(f) => {
+            eprintln!("Gateway Health\nFAILED: {}", f.error.map(|e| e.message).unwrap_or_default());
+            1
+        }
+        Err(e) => {
+            eprintln!("Gateway Health\nFAILED: {e}");
+            1
+        }
+    }
+}
+
+fn capability(scopes: &[String]) -> &'static str {
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    if has(scopes::ADMIN) {
+        "admin"
+    } else if has(scopes::WRITE) {
+        "read_write"
+    } else if has(scopes::READ) {
+        "read_only"
+    } else {
+        "connected_no_operator_scope"
+    }
+}
+
+fn hello_scopes(hello: &Value) -> Vec<String> {
+    hello
+        .pointer("/auth/scopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// `status [--require-rpc]`: connect as the backend helper and call `status`.
+pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
+    let url = a.client.url.clone().unwrap_or_else(default_url);
+    let timeout = Duration::from_millis(a.client.timeout.max(1));
+    let mut o = ClientOptions::cli(&[scopes::READ]);
+    o.client_id = "gateway-client".into();
+    o.mode = "backend".into();
+    o.display_name = Some("gateway:status".into());
+    let connected = Client::connect(&rt, &url, options(&a.client, o), &Vec::new()).await;
+    let (rpc, code) = match connected {
+        Ok(mut client) => {
+            let hello = client.hello.clone();
+            let res = client.request("status", None, false, timeout).await;
+            client.close().await;
+            let scopes = hello_scopes(&hello);
+            let ok = matches!(&res, Ok(f) if f.ok);
+            let err = match &res {
+                Ok(f) if !f.ok => f.error.as_ref().map(|e| e.message.clone()),
+                Err(e) => Some(e.to_string()),
+                _ => None,
+            };
+            let rpc = json!({
+                "ok": ok,
+                "kind": "read",
+                "capability": capability(&scopes),
+                "auth": {"role": hello.pointer("/auth/role"), "scopes": scopes, "capability": capability(&scopes)},
+                "server": hello.get("server"),
+                "version": hello.pointer("/server/version"),
+                "url": url,
+                "error": err,
+            });
+            (rpc, if ok || !a.require_rpc { 0 } else { 1 })
+        }
+        Err(e) => (json!({"ok": false, "url": url, "error": e.to_string()}), 1),
+    };
+    if a.client.json {
+        print_json(&json!({"gateway": {"probeUrl": url}, "rpc": rpc}));
+    } else {
+        println!("Probe target: {url}");
+        if let Some(v) = rpc.get("version").and_then(Value::as_str) {
+            println!("Gateway version: {v}");
+        }
+        if rpc["ok"] == json!(true) {
+            println!("Read probe: ok");
+        } else {
+            println!("Read probe: failed - {}", rpc.get("error").and_then(Value::as_str).unwrap_or("unknown error"));
+        }
+        println!("Capability: {}", rpc.get("capability").and_then(Value::as_str).unwrap_or("unknown").replace('_', "-"));
+    }
+    code
+}
+
+/// `probe`: connect like `openclaw gateway probe` (probe mode, protocol 3–4) and report.
+pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
+    let url = a.url.clone().unwrap_or_else(default_url);
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let mut o = ClientOptions::cli(&[scopes::READ]);
+    o.mode = "probe".into();
+    o.min_protocol = clawgate_core::wire::MIN_PROBE_PROTOCOL;
+    let t0 = Instant::now();
+    let result = match Client::connect(&rt, &url, options(&a, o), &Vec::new()).await {
+        Ok(mut client) => {
+            let latency = t0.elapsed().as_millis() as u64;
+            let hello = client.hello.clone();
+            let scopes = hello_scopes(&hello);
+            let mut reads = serde_json::Map::new();
+            let mut rpc_ok = true;
+            let mut first_err = None;
+            for m in ["health", "status", "system-presence", "config.get"] {
+                match client.request(m, Some(json!({})), false, timeout).await {
+                    Ok(f) if f.ok => {
+                        reads.insert(m.into(), f.payload.unwrap_or(Value::Null));
+                    }
+                    Ok(f) => {
+                        rpc_ok = false;
+                        first_err.get_or_insert(f.error.map(|e| e.message).unwrap_or_default());
+                    }
+                    Err(e) => {
+                        rpc_ok = false;
+                        first_err.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            client.close().await;
+            json!({
+                "ok": true,
+                "url": url,
+                "connect": {"ok": true, "rpcOk": rpc_ok, "scopeLimited": scopes.is_empty(), "latencyMs": latency, "error": first_err},
+                "auth": {"role": hello.pointer("/auth/role"), "scopes": scopes, "capability": capability(&scopes)},
+                "server": {"version": hello.pointer("/server/version"), "buildId": hello.pointer("/server/buildId"), "connId": hello.pointer("/server/connId")},
+                "health": reads.get("health"),
+            })
+        }
+        Err(e) => json!({"ok": false, "url": url, "connect": {"ok": false, "error": e.to_string()}}),
+    };
+    let ok = result["ok"] == json!(true);
+    if a.json {
+        print_json(&result);
+    } else {
+        println!("Gateway Status");
+        println!("Reachable: {}", if ok { "yes" } else { "no" });
+        if ok {
+            println!("Capability: {}", result.pointer("/auth/capability").and_then(Value::as_str).unwrap_or("unknown").replace('_', "-"));
+            println!("Gateway version: {}", result.pointer("/server/version").and_then(Value::as_str).unwrap_or("unknown"));
+        } else {
+            println!("Error: {}", result.pointer("/connect/error").and_then(Value::as_str).unwrap_or("unknown"));
+        }
+    }
+    if ok { 0 } else { 1 }
+}
+
+/// `auth-token`: print the kept token (creating it if this is the first use).
+pub fn auth_token() -> i32 {
+    let dir = state::state_dir();
+    match state::load_or_create_token(&dir) {
+        Ok(t) => {
+            println!("{t}");
+            0
+        }
+        Err(e) => {
+            eprintln!("Cannot read or create {}: {e}", state::token_path(&dir).display());
+            1
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! clawgate-driver: the IO glue both shells share, written once against a small [`rt::Runtime`]
+//! trait. The shells (`clawgate-tokio`, `clawgate-smol`) only implement that trait and `main`.
+//!
+//! Holds no protocol decision: every rule is in `clawgate-core`; this crate reads sockets and
+//! files, feeds the core, writes what it says and sleeps until its deadlines.
+
+pub mod client;
+pub mod commands;
+pub mod daemon;
+pub mod rt;
+pub mod sampler;
+pub mod service;
+pub mod session;
+pub mod state;
+pub mod wsio;
+
+use clawgate_core::cli::{Cli, Command};
+
+/// Set up logging to stderr (`RUST_LOG` overrides; `verbose` means debug).
+pub fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Run one parsed command line; returns the process exit code.
+pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => {
+            init_logging(args.verbose);
+            match daemon::run(rt, args).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!("{}", e.message);
+                    eprintln!("{}", e.message);
+                    e.exit_code
+                }
+            }
+        }
+        Command::Call(a) => commands::call(rt, a).await,
+        Command::Health(a) => commands::health(rt, a).await,
+        Command::Status(a) => commands::status(rt, a).await,
+        Command::Probe(a) => commands::probe(rt, a).await,
+        Command::AuthToken => commands::auth_token(),
+    }
+}

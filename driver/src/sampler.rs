@@ -1,0 +1,134 @@
+//! Runtime load figures (our counterpart of Node's event-loop monitor): timer lag of the
+//! runtime, process CPU per core, host CPU utilization, RSS. Read from `/proc` on Linux;
+//! zeros elsewhere.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clawgate_core::gateway::{Hub, RuntimeStats};
+
+use crate::rt::Runtime;
+use crate::session::unix_ms;
+
+/// Timer-lag sampling period, and how many samples make the window (1 minute).
+const TICK: Duration = Duration::from_millis(100);
+const WINDOW: usize = 600;
+/// How often the hub gets fresh figures.
+const PUBLISH_EVERY: u32 = 10;
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Process CPU time (user + system), seconds.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = read("/proc/self/stat")?;
+    // Fields after the `(comm)`; utime and stime are fields 14 and 15 (1-based).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+#[allow(unsafe_code)]
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+#[allow(unsafe_code)]
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+/// Host CPU counters: (busy, total) jiffies and CPU count.
+fn host_cpu() -> Option<(u64, u64, u32)> {
+    let stat = read("/proc/stat")?;
+    let mut lines = stat.lines();
+    let first = lines.next()?;
+    let nums: Vec<u64> = first.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = nums.iter().sum();
+    let idle = nums.get(3).copied().unwrap_or(0) + nums.get(4).copied().unwrap_or(0);
+    let cpus = stat.lines().filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit)).count() as u32;
+    Some((total.saturating_sub(idle), total, cpus.max(1)))
+}
+
+/// Resident and peak resident set size, bytes.
+pub fn memory() -> (u64, u64) {
+    let rss = read("/proc/self/statm")
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()))
+        .map(|pages| pages * page_size())
+        .unwrap_or(0);
+    let peak = read("/proc/self/status")
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map(|kb| kb * 1024)
+        .unwrap_or(rss);
+    (rss, peak)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Sample forever, publishing to the hub once per second.
+pub async fn run<R: Runtime>(rt: R, hub: Arc<Hub>) {
+    let mut lags: VecDeque<f64> = VecDeque::with_capacity(WINDOW);
+    let mut next = Instant::now() + TICK;
+    let mut last_pub = Instant::now();
+    let mut last_cpu = process_cpu_seconds().unwrap_or(0.0);
+    let mut last_host = host_cpu();
+    let mut n = 0u32;
+    loop {
+        rt.sleep_until(next).await;
+        let woke = Instant::now();
+        let lag = woke.saturating_duration_since(next).as_secs_f64() * 1000.0;
+        if lags.len() == WINDOW {
+            lags.pop_front();
+        }
+        lags.push_back(lag);
+        next = woke + TICK;
+        n += 1;
+        if n % PUBLISH_EVERY != 0 {
+            continue;
+        }
+        let t0 = Instant::now();
+        let wall = t0.saturating_duration_since(last_pub).as_secs_f64().max(1e-6);
+        let cpu = process_cpu_seconds().unwrap_or(last_cpu);
+        let cpu_ratio = ((cpu - last_cpu) / wall).max(0.0);
+        let host = host_cpu();
+        let host_util = match (last_host, host) {
+            (Some((b0, t0_, _)), Some((b1, t1, _))) if t1 > t0_ => Some((b1 - b0) as f64 / (t1 - t0_) as f64),
+            _ => None,
+        };
+        let (rss, peak) = memory();
+        let mut sorted: Vec<f64> = lags.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let workers = rt.worker_threads().max(1);
+        let stats = RuntimeStats {
+            interval_ms: (wall * 1000.0 * 1000.0).round() / 1000.0,
+            delay_p99_ms: percentile(&sorted, 0.99),
+            delay_max_ms: sorted.last().copied().unwrap_or(0.0),
+            cpu_core_ratio: cpu_ratio,
+            utilization: (cpu_ratio / f64::from(workers)).min(1.0),
+            host_utilization: host_util,
+            host_cpu_count: host.map(|h| h.2).unwrap_or(1),
+            worker_threads: workers,
+            rss_bytes: rss,
+            peak_rss_bytes: peak,
+            probe_duration_ms: t0.elapsed().as_millis() as u64,
+        };
+        hub.set_runtime_stats(stats, unix_ms());
+        last_pub = t0;
+        last_cpu = cpu;
+        last_host = host;
+    }
+}

@@ -1,0 +1,214 @@
+//! The per-socket task: one future that owns the WebSocket and the core's `ServerConnection`,
+//! and loops *read inputs → feed the core → drain outputs → flush once → sleep until the core's
+//! deadline*. Reads and writes happen in the same task, so no lock is shared between halves.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use clawgate_core::connection::{Output, Phase};
+use clawgate_core::gateway::{Admission, Broadcast, EventSink, Hub};
+use clawgate_core::{Reply, ServerConnection, methods};
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::StreamExt;
+use tungstenite::Message;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role};
+
+use crate::rt::{BoxFuture, Runtime};
+use crate::wsio::{ReadEvent, WsIo};
+
+/// Messages for a socket's task from elsewhere in the process.
+pub enum Inbox {
+    Event(Arc<Broadcast>),
+    Complete(String, Reply),
+    Shutdown(String),
+}
+
+/// The hub's handle on a socket's task.
+struct MailboxSink(UnboundedSender<Inbox>);
+
+impl EventSink for MailboxSink {
+    fn deliver(&self, event: Arc<Broadcast>) {
+        let _ = self.0.unbounded_send(Inbox::Event(event));
+    }
+    fn shutdown(&self, reason: &str) {
+        let _ = self.0.unbounded_send(Inbox::Shutdown(reason.to_string()));
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// 16 random bytes from the OS (nonces, connection ids).
+pub fn random16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    // getrandom only fails without an OS entropy source; a zeroed id is then still unique enough
+    // for a connection id but we must not issue predictable nonces silently.
+    if getrandom::fill(&mut b).is_err() {
+        tracing::error!("OS randomness unavailable");
+    }
+    b
+}
+
+/// Messages handled per wake-up before yielding to other tasks.
+const BUDGET: usize = 64;
+
+/// Run one gateway WebSocket to completion.
+pub async fn run<R: Runtime, T>(rt: R, io: T, admission: Admission)
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let hub = admission.hub().clone();
+    let (tx, rx) = unbounded();
+    let sink: Arc<dyn EventSink> = Arc::new(MailboxSink(tx.clone()));
+    let conn_id = clawgate_core::ids::uuid_v4(random16());
+    let nonce = clawgate_core::ids::uuid_v4(random16());
+    let preauth = hub.settings().limits.preauth_max_payload;
+    let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
+    let session =
+        Session { rt, hub, conn, ws: WsIo::new(io, Role::Server, preauth), inbox: rx, _tx: tx, timer: None, unflushed: 0, done: false };
+    session.await
+}
+
+struct Session<R: Runtime, T> {
+    rt: R,
+    hub: Arc<Hub>,
+    conn: ServerConnection,
+    ws: WsIo<T>,
+    inbox: UnboundedReceiver<Inbox>,
+    /// Keeps the mailbox open while the socket lives (completions of spawned handlers use it).
+    _tx: UnboundedSender<Inbox>,
+    timer: Option<(Instant, BoxFuture<()>)>,
+    /// Bytes handed to the socket since the last complete flush.
+    unflushed: usize,
+    done: bool,
+}
+
+impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
+    /// Act on every pending output of the core. Returns false when the socket must be dropped.
+    fn drain(&mut self) -> bool {
+        while let Some(out) = self.conn.poll_output() {
+            match out {
+                Output::Send(text) => {
+                    self.unflushed += text.len();
+                    if self.ws.queue(Message::text(text)).is_err() {
+                        self.conn.handle_transport_closed(Instant::now());
+                    }
+                }
+                Output::Ping => {
+                    let _ = self.ws.queue(Message::Ping(Default::default()));
+                }
+                Output::SetMaxMessageSize(n) => self.ws.set_max_message_size(n),
+                Output::Dispatch(d) => {
+                    // State methods are pure, bounded-time reads of the hub: answered inline.
+                    let reply = methods::call(&self.hub, &d, Instant::now(), unix_ms());
+                    self.conn.complete(&d.request_id, reply);
+                }
+                Output::Close { code, reason } => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                    let _ = self.ws.queue(Message::Close(Some(frame)));
+                }
+                Output::Terminate => return false,
+            }
+        }
+        true
+    }
+
+    fn handle_read(&mut self, ev: ReadEvent) {
+        let now = Instant::now();
+        match ev {
+            ReadEvent::Message(Message::Text(t)) => self.conn.handle_text(now, unix_ms(), t.as_str()),
+            ReadEvent::Message(Message::Binary(b)) => self.conn.handle_binary(now, unix_ms(), &b),
+            ReadEvent::Message(Message::Pong(_)) => self.conn.handle_pong(now),
+            ReadEvent::Message(Message::Close(_)) => self.conn.handle_peer_close(now),
+            ReadEvent::Message(Message::Ping(_) | Message::Frame(_)) => {}
+            ReadEvent::TooLarge => self.conn.handle_message_too_large(now),
+            ReadEvent::Closed => self.conn.handle_transport_closed(now),
+        }
+    }
+
+    fn handle_inbox(&mut self, item: Inbox) {
+        let now = Instant::now();
+        match item {
+            Inbox::Event(ev) => self.conn.handle_event(now, &ev, self.unflushed),
+            Inbox::Complete(id, reply) => self.conn.complete(&id, reply),
+            Inbox::Shutdown(reason) => self.conn.shutdown(now, &reason),
+        }
+    }
+}
+
+impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Session<R, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(());
+        }
+        this.ws.set_waker(cx);
+        let read_pause = this.hub.settings().limits.max_buffered_bytes;
+        let mut budget = BUDGET;
+        loop {
+            let mut progressed = false;
+            while let Poll::Ready(Some(item)) = this.inbox.poll_next_unpin(cx) {
+                this.handle_inbox(item);
+                progressed = true;
+            }
+            let now = Instant::now();
+            if this.conn.poll_timeout().is_some_and(|d| now >= d) {
+                this.conn.handle_timeout(now, unix_ms());
+            }
+            if !this.drain() {
+                this.done = true;
+                return Poll::Ready(());
+            }
+            if let Poll::Ready(r) = this.ws.poll_flush() {
+                this.unflushed = 0;
+                if r.is_err() {
+                    this.conn.handle_transport_closed(Instant::now());
+                }
+            }
+            if this.conn.phase() == Phase::Closed {
+                // Closed by the peer or the transport: one last flush above sent any close reply.
+                this.done = true;
+                return Poll::Ready(());
+            }
+            // Backpressure: a peer that does not read our output is not read from either.
+            if this.unflushed <= read_pause {
+                if let Poll::Ready(ev) = this.ws.poll_read() {
+                    this.handle_read(ev);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+            budget -= 1;
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        // Sleep until the core's next deadline.
+        match this.conn.poll_timeout() {
+            Some(deadline) => {
+                if this.timer.as_ref().is_none_or(|(d, _)| *d != deadline) {
+                    this.timer = Some((deadline, this.rt.sleep_until(deadline)));
+                }
+                if let Some((_, t)) = this.timer.as_mut() {
+                    if t.as_mut().poll(cx).is_ready() {
+                        this.timer = None;
+                        cx.waker().wake_by_ref();
+                    }
+                }
+            }
+            None => this.timer = None,
+        }
+        Poll::Pending
+    }
+}

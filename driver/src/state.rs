@@ -1,0 +1,91 @@
+//! Files in the state dir, and the environment lookups the core's resolvers need.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clawgate_core::config;
+
+/// Where our gateway token lives inside the state dir.
+pub const TOKEN_FILE: &str = "clawgate/gateway.token";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn os_home() -> Option<String> {
+    std::env::var("HOME").ok()
+}
+
+/// The resolved state dir (`OPENCLAW_STATE_DIR`, else `~/.openclaw`).
+pub fn state_dir() -> String {
+    config::resolve_state_dir(env, os_home(), |p| Path::new(p).is_dir())
+}
+
+/// The resolved config path (`OPENCLAW_CONFIG_PATH`, else `<stateDir>/openclaw.json`).
+pub fn config_path(state_dir: &str) -> String {
+    config::resolve_config_path(env, state_dir, os_home().as_deref())
+}
+
+pub fn token_path(state_dir: &str) -> PathBuf {
+    Path::new(state_dir).join(TOKEN_FILE)
+}
+
+/// Read the kept token, if there is one.
+pub fn read_token(state_dir: &str) -> std::io::Result<Option<String>> {
+    match fs::read_to_string(token_path(state_dir)) {
+        Ok(s) => Ok(Some(s.trim().to_string()).filter(|t| !t.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The kept token, generated (24 random bytes, hex) and written with mode 0600 on first use.
+/// The write is atomic: a temp file in the same dir renamed into place.
+pub fn load_or_create_token(state_dir: &str) -> std::io::Result<String> {
+    if let Some(t) = read_token(state_dir)? {
+        return Ok(t);
+    }
+    let path = token_path(state_dir);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let token = clawgate_core::ids::hex(&bytes);
+    let tmp = dir.join(format!(".gateway.token.{}.tmp", std::process::id()));
+    {
+        let mut f = open_private(&tmp)?;
+        f.write_all(token.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    // If another process won the race, keep its token.
+    if let Some(existing) = read_token(state_dir)? {
+        let _ = fs::remove_file(&tmp);
+        return Ok(existing);
+    }
+    fs::rename(&tmp, &path)?;
+    Ok(token)
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)
+}

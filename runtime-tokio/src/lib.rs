@@ -1,0 +1,133 @@
+//! clawgate-tokio: the tokio shell. It only tells the shared driver how to spawn, sleep, bind,
+//! accept, connect and catch signals on tokio; everything else is in `clawgate-driver` (IO glue)
+//! and `clawgate-core` (protocol).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Instant;
+
+use clawgate_driver::rt::{BoxFuture, Runtime};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The tokio runtime as the driver sees it.
+#[derive(Clone)]
+pub struct Tokio {
+    handle: tokio::runtime::Handle,
+    workers: u32,
+}
+
+impl Tokio {
+    /// Wrap the current runtime.
+    pub fn current(workers: u32) -> Self {
+        Tokio { handle: tokio::runtime::Handle::current(), workers }
+    }
+}
+
+/// Create a listener with `SO_REUSEADDR` (restart without waiting for TIME_WAIT) and no
+/// `SO_REUSEPORT` (a second gateway on the same port must fail, not share it).
+fn std_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let s = Socket::new(domain, Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+impl Runtime for Tokio {
+    type Listener = TcpListener;
+    type Io = TokioIo<TcpStream>;
+    type Timer = TokioTimer;
+
+    fn name(&self) -> &'static str {
+        "tokio"
+    }
+
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, fut: F) {
+        self.handle.spawn(fut);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        let _guard = self.handle.enter();
+        TcpListener::from_std(std_listener(addr)?)
+    }
+
+    fn local_addr(&self, l: &TcpListener) -> io::Result<SocketAddr> {
+        l.local_addr()
+    }
+
+    fn accept<'a>(
+        &'a self,
+        l: &'a TcpListener,
+    ) -> Pin<Box<dyn std::future::Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send + 'a>> {
+        Box::pin(async move {
+            let (s, addr) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((TokioIo::new(s), addr))
+        })
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Io>> {
+        Box::pin(async move {
+            let s = TcpStream::connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(TokioIo::new(s))
+        })
+    }
+
+    fn hyper_timer(&self) -> TokioTimer {
+        TokioTimer::new()
+    }
+
+    fn shutdown_signal(&self) -> BoxFuture<&'static str> {
+        Box::pin(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = match signal(SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return std::future::pending().await,
+                };
+                tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        })
+    }
+
+    fn worker_threads(&self) -> u32 {
+        self.workers
+    }
+}
+
+/// Parse the command line, run it on a multi-thread tokio runtime, return the exit code.
+pub fn main_entry() -> i32 {
+    use clap::Parser;
+    let cli = clawgate_core::cli::Cli::parse();
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the tokio runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move { clawgate_driver::main_with(Tokio::current(workers as u32), cli).await })
+}
