@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::auth::{ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
+use crate::auth::{AuthMethod, ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
 use crate::gateway::{Admission, Broadcast, ConnAuth, EventSink, Hub, RequestPermit};
 use crate::handshake::{self, CHALLENGE_CAPABILITIES, ClientInfo, ConnectParams, Policy};
 use crate::limits::Limits;
@@ -412,11 +412,18 @@ impl ServerConnection {
             Ok(r) => r,
             Err(e) => return self.fail_connect(now, &req.id, e, close_code::POLICY_VIOLATION),
         };
-        if let Some(origin) = self.admission.facts.origin.clone() {
-            if !crate::origin::origin_allowed(&origin, &self.admission, &self.hub.settings()) {
+        // Browser clients must present an acceptable Origin; anyone who sends one is checked.
+        let browser_client = params.client.is_browser_operator_ui() || params.client.is_webchat();
+        let origin = self.admission.facts.origin.clone();
+        if origin.is_some() || browser_client {
+            let verdict = match &origin {
+                Some(o) => crate::origin::origin_verdict(o, &self.admission, &self.hub.settings()),
+                None => Err(crate::origin::OriginDeny::MissingOrInvalid),
+            };
+            if let Err(deny) = verdict {
                 let e = ErrorShape::invalid_request(msg::ORIGIN_NOT_ALLOWED).with_details(json!({
                     "code": wire::details_code::CONTROL_UI_ORIGIN_NOT_ALLOWED,
-                    "reason": "origin not allowed",
+                    "reason": deny.as_str(),
                 }));
                 return self.fail_connect(now, &req.id, e, close_code::POLICY_VIOLATION);
             }
@@ -435,14 +442,19 @@ impl ServerConnection {
 
     fn authenticate(&mut self, now: Instant, unix_ms: u64, id: &str, params: ConnectParams, role: Role) {
         let kind = self.client_kind(&params.client);
+        // Device identities are verified in a later stage of the project; until then a device
+        // proof is not trusted and every socket is handled as device-less.
+        // Operator UIs (Control UI, browser copilot, TUI) never connect device-less.
+        if kind.operator_ui {
+            let e = ErrorShape::invalid_request(msg::CONTROL_UI_DEVICE_IDENTITY_REQUIRED)
+                .with_details(json!({"code": wire::details_code::CONTROL_UI_DEVICE_IDENTITY_REQUIRED}));
+            return self.fail_connect(now, id, e, close_code::POLICY_VIOLATION);
+        }
         let creds = ClientCredentials { token: params.auth_token.clone(), password: params.auth_password.clone() };
         let (subject, browser) = self.limiter_subject();
         let shared = self.hub.shared_auth(now, &creds, &subject, browser);
         let is_local = self.admission.attribution.is_direct_local();
         let has_origin = self.admission.facts.origin.is_some();
-
-        // Device identities are verified in a later stage of the project; until then a device
-        // proof is not trusted and the socket is handled as device-less.
         let method = match shared {
             SharedAuth::Failed(failure) => {
                 let error = failure.to_error(kind);
@@ -450,8 +462,7 @@ impl ServerConnection {
                     Some(delay) if delay > Duration::ZERO => {
                         let reason = error.message.clone();
                         let response = wire::response_err(&Value::String(id.to_string()), None, &error);
-                        self.state =
-                            State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
+                        self.state = State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
                     }
                     _ => self.fail_connect(now, id, error, close_code::POLICY_VIOLATION),
                 }
@@ -460,25 +471,20 @@ impl ServerConnection {
             SharedAuth::NoCredentials(_) => None,
             SharedAuth::Ok(m) => Some(m),
         };
-        // Device-less decision (spec §5.4): shared-secret success, or the local backend helper
-        // when auth mode is `none`; everything else needs a device identity.
+        // Device-less decision (spec §5.4): an operator that passed the shared secret, or the
+        // local backend helper when auth mode is `none`; everything else needs a device identity.
         let backend_helper = params.client.id == "gateway-client" && params.client.mode == "backend" && is_local;
-        let allowed = match method {
-            Some(crate::auth::AuthMethod::Token | crate::auth::AuthMethod::Password) => role == Role::Operator,
-            Some(crate::auth::AuthMethod::None) => backend_helper && role == Role::Operator,
-            None => false,
-        };
+        let allowed = role == Role::Operator
+            && match method {
+                Some(AuthMethod::Token | AuthMethod::Password) => true,
+                Some(AuthMethod::None) => backend_helper,
+                None => false,
+            };
         if !allowed {
-            if kind.operator_ui && params.client.is_browser_operator_ui() && method.is_some() {
-                let e = ErrorShape::invalid_request(msg::CONTROL_UI_DEVICE_IDENTITY_REQUIRED)
-                    .with_details(json!({"code": wire::details_code::CONTROL_UI_DEVICE_IDENTITY_REQUIRED}));
-                return self.fail_connect(now, id, e, close_code::POLICY_VIOLATION);
-            }
             return self.fail_connect(now, id, handshake::device_identity_required(), close_code::POLICY_VIOLATION);
         }
-        let auth_method = method.unwrap_or(crate::auth::AuthMethod::None);
-        let mut scopes =
-            if handshake::keeps_requested_scopes(&params.client, has_origin, is_local) { params.scopes.clone() } else { Vec::new() };
+        let auth_method = method.unwrap_or(AuthMethod::None);
+        let mut scopes = if handshake::keeps_requested_scopes(&params.client, has_origin, is_local) { params.scopes.clone() } else { Vec::new() };
         if let Some(cap) = &self.admission.facts.scope_cap {
             scopes.retain(|s| cap.contains(s));
         }

@@ -60,6 +60,22 @@ fn is_private_ip(ip: &IpAddr) -> bool {
     }
 }
 
+/// Why an origin was refused (`details.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginDeny {
+    MissingOrInvalid,
+    NotAllowed,
+}
+
+impl OriginDeny {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OriginDeny::MissingOrInvalid => "origin missing or invalid",
+            OriginDeny::NotAllowed => "origin not allowed",
+        }
+    }
+}
+
 /// Decision table H.
 pub fn check_origin(
     origin: &str,
@@ -67,16 +83,16 @@ pub fn check_origin(
     allowlist: &[String],
     host_fallback: bool,
     is_local_client: bool,
-) -> Option<OriginAllow> {
-    let parsed = parse_origin(origin)?;
+) -> Result<OriginAllow, OriginDeny> {
+    let parsed = parse_origin(origin).ok_or(OriginDeny::MissingOrInvalid)?;
     let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     if allowlist.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| a == "*" || a.trim_end_matches('/') == lower) {
-        return Some(OriginAllow::Allowlist);
+        return Ok(OriginAllow::Allowlist);
     }
     let host = host_header.map(|h| h.trim().to_ascii_lowercase());
     let same_host = host.as_deref() == Some(parsed.host_port.as_str());
     if host_fallback && same_host {
-        return Some(OriginAllow::HostHeaderFallback);
+        return Ok(OriginAllow::HostHeaderFallback);
     }
     if same_host {
         let name = parsed.host.as_str();
@@ -85,17 +101,17 @@ pub fn check_origin(
             || name.ends_with(".local")
             || name.ends_with(".ts.net");
         if trusted {
-            return Some(OriginAllow::PrivateSameOrigin);
+            return Ok(OriginAllow::PrivateSameOrigin);
         }
     }
     if is_local_client && is_loopback_name(&parsed.host) {
-        return Some(OriginAllow::LocalLoopback);
+        return Ok(OriginAllow::LocalLoopback);
     }
-    None
+    Err(OriginDeny::NotAllowed)
 }
 
 /// Is this socket's `Origin` acceptable?
-pub(crate) fn origin_allowed(origin: &str, admission: &Admission, settings: &GatewaySettings) -> bool {
+pub(crate) fn origin_verdict(origin: &str, admission: &Admission, settings: &GatewaySettings) -> Result<OriginAllow, OriginDeny> {
     check_origin(
         origin,
         admission.facts.host.as_deref(),
@@ -103,7 +119,6 @@ pub(crate) fn origin_allowed(origin: &str, admission: &Admission, settings: &Gat
         settings.host_header_origin_fallback,
         admission.attribution.is_direct_local(),
     )
-    .is_some()
 }
 
 #[cfg(test)]
@@ -112,14 +127,14 @@ mod tests {
 
     #[test]
     fn table_h() {
-        assert_eq!(check_origin("http://localhost:5173", Some("127.0.0.1:18789"), &[], false, true), Some(OriginAllow::LocalLoopback));
-        assert_eq!(check_origin("http://evil.example", Some("127.0.0.1:18789"), &[], false, true), None);
-        assert_eq!(check_origin("https://a.example", None, &["https://a.example".into()], false, false), Some(OriginAllow::Allowlist));
+        assert_eq!(check_origin("http://localhost:5173", Some("127.0.0.1:18789"), &[], false, true), Ok(OriginAllow::LocalLoopback));
+        assert_eq!(check_origin("http://evil.example", Some("127.0.0.1:18789"), &[], false, true), Err(OriginDeny::NotAllowed));
+        assert_eq!(check_origin("https://a.example", None, &["https://a.example".into()], false, false), Ok(OriginAllow::Allowlist));
         assert_eq!(
             check_origin("http://192.168.1.5:18789", Some("192.168.1.5:18789"), &[], false, false),
-            Some(OriginAllow::PrivateSameOrigin)
+            Ok(OriginAllow::PrivateSameOrigin)
         );
-        assert_eq!(check_origin("null", None, &["*".into()], false, true), None);
-        assert_eq!(check_origin("http://x.example:1", Some("x.example:1"), &[], true, false), Some(OriginAllow::HostHeaderFallback));
+        assert_eq!(check_origin("null", None, &["*".into()], false, true), Err(OriginDeny::MissingOrInvalid));
+        assert_eq!(check_origin("http://x.example:1", Some("x.example:1"), &[], true, false), Ok(OriginAllow::HostHeaderFallback));
     }
 }
