@@ -35,7 +35,7 @@ pub enum ClientError {
     Http { status: u16, body: String },
     /// The server refused `connect`.
     #[error("{}", .0.error.as_ref().map(|e| e.message.clone()).unwrap_or_default())]
-    Rejected(ResponseFrame),
+    Rejected(Box<ResponseFrame>),
     #[error("gateway closed the connection ({code}): {reason}")]
     Closed { code: u16, reason: String },
     #[error("timed out after {0} ms")]
@@ -278,7 +278,7 @@ impl<R: Runtime> Client<R> {
             while let Some(ev) = conn.poll_event() {
                 match ev {
                     ClientEvent::Hello(hello) => return Ok(Client { raw, conn, hello, events }),
-                    ClientEvent::ConnectFailed(res) => return Err(ClientError::Rejected(res)),
+                    ClientEvent::ConnectFailed(res) => return Err(ClientError::Rejected(Box::new(res))),
                     other => events.push(other),
                 }
             }

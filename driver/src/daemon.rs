@@ -127,7 +127,7 @@ fn healthy_incumbent(addr: SocketAddr) -> bool {
     buf.starts_with("HTTP/1.1 200") && buf.contains("\"status\":\"live\"")
 }
 
-fn bind_all<R: Runtime>(rt: &R, p: &Prepared) -> Result<Vec<R::Listener>, StartupError> {
+async fn bind_all<R: Runtime>(rt: &R, p: &Prepared) -> Result<Vec<R::Listener>, StartupError> {
     let mut listeners = Vec::new();
     for (ip, optional) in &p.plan.listeners {
         let addr = SocketAddr::new(*ip, p.port);
@@ -141,7 +141,7 @@ fn bind_all<R: Runtime>(rt: &R, p: &Prepared) -> Result<Vec<R::Listener>, Startu
                 Err(_) if *optional => break,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < BIND_RETRIES => {
                     attempt += 1;
-                    std::thread::sleep(BIND_RETRY_DELAY);
+                    rt.sleep_until(Instant::now() + BIND_RETRY_DELAY).await;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                     let url = format!("ws://{}", fmt_host_port(*ip, p.port));
@@ -180,7 +180,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let started_at = Instant::now();
     let started_unix = unix_ms();
     let p = prepare(&args)?;
-    let listeners = bind_all(&rt, &p)?;
+    let listeners = bind_all(&rt, &p).await?;
     let info = ServerInfo {
         version: clawgate_core::VERSION.to_string(),
         build_id: Some(format!("clawgate-{}-{}", clawgate_core::VERSION, rt.name())),
@@ -233,7 +233,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     while hub.connection_counts().0 > 0 && Instant::now() < deadline {
         rt.sleep_until(Instant::now() + Duration::from_millis(20)).await;
     }
-    tracing::info!("shutdown complete in {} ms", started_at.elapsed().as_millis().saturating_sub(0));
+    tracing::info!("shutdown complete");
     Ok(())
 }
 

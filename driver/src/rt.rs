@@ -10,6 +10,9 @@ use std::time::Instant;
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// What [`Runtime::accept`] returns: the stream and the peer address.
+pub type AcceptFuture<'a, Io> = Pin<Box<dyn Future<Output = io::Result<(Io, SocketAddr)>> + Send + 'a>>;
+
 /// An async runtime as the driver needs it.
 pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// A bound TCP listener.
@@ -27,7 +30,7 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn bind(&self, addr: SocketAddr) -> io::Result<Self::Listener>;
     fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr>;
     /// Accept one connection; `TCP_NODELAY` is set on it.
-    fn accept<'a>(&'a self, listener: &'a Self::Listener) -> Pin<Box<dyn Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send + 'a>>;
+    fn accept<'a>(&'a self, listener: &'a Self::Listener) -> AcceptFuture<'a, Self::Io>;
     /// Connect to `addr`; `TCP_NODELAY` is set.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::Io>>;
     fn hyper_timer(&self) -> Self::Timer;

@@ -23,7 +23,7 @@ use crate::wsio::{ReadEvent, WsIo};
 /// Messages for a socket's task from elsewhere in the process.
 pub enum Inbox {
     Event(Arc<Broadcast>),
-    Complete(String, Reply),
+    Complete(String, Box<Reply>),
     Shutdown(String),
 }
 
@@ -68,10 +68,11 @@ where
     let sink: Arc<dyn EventSink> = Arc::new(MailboxSink(tx.clone()));
     let conn_id = clawgate_core::ids::uuid_v4(random16());
     let nonce = clawgate_core::ids::uuid_v4(random16());
-    let preauth = hub.settings().limits.preauth_max_payload;
+    let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
+    let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);
     let session =
-        Session { rt, hub, conn, ws: WsIo::new(io, Role::Server, preauth), inbox: rx, _tx: tx, timer: None, unflushed: 0, done: false };
+        Session { rt, hub, conn, ws, inbox: rx, _tx: tx, timer: None, unflushed: 0, read_pause: limits.max_buffered_bytes, done: false };
     session.await
 }
 
@@ -86,6 +87,8 @@ struct Session<R: Runtime, T> {
     timer: Option<(Instant, BoxFuture<()>)>,
     /// Bytes handed to the socket since the last complete flush.
     unflushed: usize,
+    /// Above this many unflushed bytes the peer is not read from (it is not reading us either).
+    read_pause: usize,
     done: bool,
 }
 
@@ -136,7 +139,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         let now = Instant::now();
         match item {
             Inbox::Event(ev) => self.conn.handle_event(now, &ev, self.unflushed),
-            Inbox::Complete(id, reply) => self.conn.complete(&id, reply),
+            Inbox::Complete(id, reply) => self.conn.complete(&id, *reply),
             Inbox::Shutdown(reason) => self.conn.shutdown(now, &reason),
         }
     }
@@ -151,7 +154,6 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Sessi
             return Poll::Ready(());
         }
         this.ws.set_waker(cx);
-        let read_pause = this.hub.settings().limits.max_buffered_bytes;
         let mut budget = BUDGET;
         loop {
             let mut progressed = false;
@@ -179,7 +181,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Sessi
                 return Poll::Ready(());
             }
             // Backpressure: a peer that does not read our output is not read from either.
-            if this.unflushed <= read_pause {
+            if this.unflushed <= this.read_pause {
                 if let Poll::Ready(ev) = this.ws.poll_read() {
                     this.handle_read(ev);
                     progressed = true;

@@ -58,6 +58,10 @@ impl<T: HWrite + Unpin> Write for SyncIo<T> {
     }
 }
 
+/// The socket is gone (write failure or already closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketClosed;
+
 /// What a read produced.
 #[derive(Debug)]
 pub enum ReadEvent {
@@ -130,31 +134,31 @@ impl<T: HRead + HWrite + Unpin> WsIo<T> {
     }
 
     /// Queue a message (it is written on the next flush; tungstenite buffers on `WouldBlock`).
-    pub fn queue(&mut self, msg: Message) -> Result<(), ()> {
+    pub fn queue(&mut self, msg: Message) -> Result<(), SocketClosed> {
         if self.closed {
-            return Err(());
+            return Err(SocketClosed);
         }
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if is_would_block(&e) => Ok(()),
             Err(_) => {
                 self.closed = true;
-                Err(())
+                Err(SocketClosed)
             }
         }
     }
 
     /// Push buffered bytes out. `Ready(Ok)` when everything is written.
-    pub fn poll_flush(&mut self) -> Poll<Result<(), ()>> {
+    pub fn poll_flush(&mut self) -> Poll<Result<(), SocketClosed>> {
         if self.closed {
-            return Poll::Ready(Err(()));
+            return Poll::Ready(Err(SocketClosed));
         }
         match self.ws.flush() {
             Ok(()) => Poll::Ready(Ok(())),
             Err(e) if is_would_block(&e) => Poll::Pending,
             Err(_) => {
                 self.closed = true;
-                Poll::Ready(Err(()))
+                Poll::Ready(Err(SocketClosed))
             }
         }
     }

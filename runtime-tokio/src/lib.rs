@@ -4,10 +4,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Instant;
 
-use clawgate_driver::rt::{BoxFuture, Runtime};
+use clawgate_driver::rt::{AcceptFuture, BoxFuture, Runtime};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -67,10 +66,7 @@ impl Runtime for Tokio {
         l.local_addr()
     }
 
-    fn accept<'a>(
-        &'a self,
-        l: &'a TcpListener,
-    ) -> Pin<Box<dyn std::future::Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send + 'a>> {
+    fn accept<'a>(&'a self, l: &'a TcpListener) -> AcceptFuture<'a, Self::Io> {
         Box::pin(async move {
             let (s, addr) = l.accept().await?;
             let _ = s.set_nodelay(true);
