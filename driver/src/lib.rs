@@ -7,6 +7,7 @@
 pub mod client;
 pub mod commands;
 pub mod daemon;
+pub mod net;
 pub mod rt;
 pub mod sampler;
 pub mod service;

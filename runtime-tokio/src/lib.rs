@@ -24,22 +24,6 @@ impl Tokio {
     }
 }
 
-/// Create a listener with `SO_REUSEADDR` (restart without waiting for TIME_WAIT) and no
-/// `SO_REUSEPORT` (a second gateway on the same port must fail, not share it).
-fn std_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
-    let s = Socket::new(domain, Type::STREAM, None)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    s.set_nonblocking(true)?;
-    Ok(s.into())
-}
-
 impl Runtime for Tokio {
     type Listener = TcpListener;
     type Io = TokioIo<TcpStream>;
@@ -59,7 +43,7 @@ impl Runtime for Tokio {
 
     fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
         let _guard = self.handle.enter();
-        TcpListener::from_std(std_listener(addr)?)
+        TcpListener::from_std(clawgate_driver::net::listen(addr)?)
     }
 
     fn local_addr(&self, l: &TcpListener) -> io::Result<SocketAddr> {

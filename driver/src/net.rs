@@ -1,0 +1,21 @@
+//! Socket setup both shells share.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// A non-blocking listening socket with `SO_REUSEADDR` (restart without waiting for TIME_WAIT)
+/// and without `SO_REUSEPORT` (a second gateway on the same port must fail, not share it).
+/// IPv6 sockets are v6-only, so `127.0.0.1` and `::1` are separate listeners.
+pub fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let s = Socket::new(domain, Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(clawgate_smol::main_entry());
+}
