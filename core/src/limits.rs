@@ -35,6 +35,8 @@ pub struct Limits {
     pub presence_ttl: Duration,
     /// Presence rows kept.
     pub presence_max: usize,
+    /// Longest wait on shutdown for sockets to finish their close handshakes.
+    pub shutdown_drain: Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +57,7 @@ impl Default for Limits {
             unauthorized_role_limit: 10,
             presence_ttl: Duration::from_millis(300_000),
             presence_max: 200,
+            shutdown_drain: Duration::from_millis(5_000),
         }
     }
 }

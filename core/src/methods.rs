@@ -81,6 +81,10 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
             "byStatus": {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0, "cancelled": 0, "lost": 0},
             "byRuntime": {"subagent": 0, "acp": 0, "cli": 0, "cron": 0},
         },
+        "taskAudit": {
+            "total": 0, "warnings": 0, "errors": 0,
+            "byCode": {"stale_queued": 0, "stale_running": 0, "lost": 0, "delivery_failed": 0, "missing_cleanup": 0, "inconsistent_timestamps": 0},
+        },
         "sessions": {
             "paths": [],
             "count": 0,
@@ -93,6 +97,12 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
         "processMemory": {"rssBytes": runtime.rss_bytes, "peakRssBytes": runtime.peak_rss_bytes},
         "workerPools": {"runtime": {"kind": info.runtime, "workerThreads": runtime.worker_threads}},
         "pid": info.pid,
+        "shutdownBudget": {
+            "timeoutMs": hub.settings().limits.shutdown_drain.as_millis() as u64,
+            "reserveMs": 0,
+            "nativeStopBudget": true,
+            "activeWork": {"rootRequests": hub.pending_requests(), "connections": total},
+        },
         "uptimeMs": hub.uptime_ms(now),
         "connections": {"total": total, "authenticated": authed, "pendingRequests": hub.pending_requests()},
         "configPath": redact(&info.config_path),

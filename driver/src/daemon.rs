@@ -18,8 +18,6 @@ use crate::{sampler, service, state};
 /// How long a busy port is retried (a restarting predecessor may still hold it).
 const BIND_RETRIES: u32 = 4;
 const BIND_RETRY_DELAY: Duration = Duration::from_millis(250);
-/// Longest wait for sockets to finish their close handshakes on shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn env_nonblank(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -229,7 +227,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     tracing::info!("received {signal}; shutting down");
     hub.begin_drain();
     hub.shutdown_all(msg::GATEWAY_STOPPING);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let deadline = Instant::now() + hub.settings().limits.shutdown_drain;
     while hub.connection_counts().0 > 0 && Instant::now() < deadline {
         rt.sleep_until(Instant::now() + Duration::from_millis(20)).await;
     }

@@ -22,7 +22,13 @@ pub fn init_logging(verbose: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if verbose { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
 }
 
 /// Run one parsed command line; returns the process exit code.
@@ -33,7 +39,7 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
             match daemon::run(rt, args).await {
                 Ok(()) => 0,
                 Err(e) => {
-                    tracing::error!("{}", e.message);
+                    // Printed once, plain: supervisors and users read this line.
                     eprintln!("{}", e.message);
                     e.exit_code
                 }

@@ -1,1 +1,67 @@
+//! End-to-end test harness for clawgate.
+//!
+//! * [`process`]: find (or build) the gateway binary, start `clawgate run` on a free loopback
+//!   port with a private HOME / state dir, wait for `/healthz`, stop it on drop; run short-lived
+//!   commands with a timeout.
+//! * [`openclaw`]: run the real OpenClaw CLI (`openclaw-ref`) with a throwaway HOME.
+//! * [`ws`]: protocol clients on top of `clawgate-driver` (tokio), and the "bystander" client that
+//!   keeps calling `health` while a scenario runs.
+//! * [`vectors`]: load the reference wire captures and replay them against our gateway, comparing
+//!   shapes (codes, messages, details, close codes and reasons) rather than per-run values.
+//! * [`rawws`]: a tiny blocking WebSocket client over `std::net::TcpStream`, for cases the async
+//!   client cannot express (writing a 27 MB frame while reading the server's close).
+//!
+//! Environment knobs:
+//! * `CLAWGATE_BIN` — binary under test (e.g. `target/debug/clawgate-lite`), used as is. Without
+//!   it: `target/<profile>/clawgate` next to the test executable, (re)built once per test process
+//!   with `cargo build -p clawgate-tokio --bin clawgate` when missing or older than its sources
+//!   (`CLAWGATE_NO_BUILD=1`: never rebuild an existing binary).
+//! * `CLAWGATE_OPENCLAW_REF_DIR` (else `OPENCLAW_REF_DIR`, else `$HOME/.cache/openclaw-ref`) — the
+//!   shared install dir of the reference CLI; `CLAWGATE_OPENCLAW_REF` — the wrapper script.
+//! * `CLAWGATE_SHARED_DIR` — the research dir holding `spec/` and `tools/` (default `../shared`).
+//! * `CLAWGATE_KEEP_TEMP=1` — keep temp HOMEs (gateway logs are in `<home>/*.stderr.log`).
 
+pub mod openclaw;
+pub mod process;
+pub mod rawws;
+pub mod vectors;
+pub mod ws;
+
+pub use process::{CmdOutput, Gateway, GatewayBuilder, TempDir, clawgate_bin, clawgate_version, run_command};
+
+use std::path::PathBuf;
+
+/// `/work/main` (the workspace root).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The shared research dir (`/work/shared`); override with `CLAWGATE_SHARED_DIR`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("CLAWGATE_SHARED_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => workspace_root().parent().expect("workspace has a parent").join("shared"),
+    }
+}
+
+/// `<shared>/spec`.
+pub fn spec_dir() -> PathBuf {
+    shared_dir().join("spec")
+}
+
+/// Random lowercase hex of `n` chars (from the OS RNG via `/dev/urandom`, falling back to time).
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let seed = t ^ (std::process::id() as u128) << 64;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (seed >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(131);
+        }
+    }
+    let mut s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    s.truncate(n);
+    s
+}

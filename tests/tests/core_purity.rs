@@ -1,0 +1,124 @@
+//! `clawgate-core` stays sans-IO: no async runtime or network crate among its normal
+//! dependencies, and no clock reads in its library code (time is always passed in).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use clawgate_tests::run_command;
+
+const FORBIDDEN_CRATES: &[&str] = &["tokio", "smol", "hyper", "async-tungstenite", "async-io", "async-net", "mio"];
+const FORBIDDEN_CALLS: &[&str] = &["Instant::now()", "SystemTime::now()"];
+
+fn core_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("core").join("src")
+}
+
+/// Crate names in `cargo tree` output (`├── name v1.2.3 (…)` → `name`).
+fn tree_crates(tree: &str) -> Vec<String> {
+    tree.lines()
+        .filter_map(|l| {
+            let start = l.find(|c: char| c.is_ascii_alphanumeric() || c == '_')?;
+            l[start..].split_whitespace().next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// `cargo tree -p <package> -e normal` → (crate names, raw output).
+fn normal_deps(package: &str) -> (Vec<String>, String) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).args(["tree", "-p", package, "-e", "normal", "--prefix", "indent"]);
+    let out = run_command(&mut cmd, Duration::from_secs(120));
+    assert!(out.success(), "cargo tree -p {package} failed: {}\n{}", out.stderr, out.stdout);
+    let crates = tree_crates(&out.stdout);
+    assert!(crates.first().is_some_and(|c| c == package), "unexpected cargo tree output:\n{}", out.stdout);
+    (crates, out.stdout)
+}
+
+#[test]
+fn core_has_no_runtime_dependencies() {
+    // Positive control: the same scan does see hyper under the driver.
+    let (driver, _) = normal_deps("clawgate-driver");
+    assert!(driver.iter().any(|c| c == "hyper"), "the dependency scan is broken: no hyper under clawgate-driver");
+    let (crates, tree) = normal_deps("clawgate-core");
+    let bad: Vec<&String> = crates.iter().filter(|c| FORBIDDEN_CRATES.contains(&c.as_str())).collect();
+    assert!(bad.is_empty(), "clawgate-core depends on {bad:?}:\n{tree}");
+}
+
+/// Blank out `#[cfg(test)]` items (their brace-balanced bodies) and `//` comments, keeping line
+/// numbers: unit tests may read the clock to build inputs, the library may not.
+fn library_code(src: &str) -> String {
+    let mut out = String::new();
+    let mut lines = src.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            out.push('\n');
+            let mut depth = 0i32;
+            let mut opened = false;
+            for l in lines.by_ref() {
+                out.push('\n');
+                for c in l.chars() {
+                    match c {
+                        '{' => {
+                            depth += 1;
+                            opened = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                if (opened && depth <= 0) || (!opened && l.trim_end().ends_with(';')) {
+                    break;
+                }
+            }
+            continue;
+        }
+        let code = match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        out.push_str(code);
+        out.push('\n');
+    }
+    out
+}
+
+fn rust_files(dir: &Path, acc: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, acc);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            acc.push(p);
+        }
+    }
+}
+
+#[test]
+fn core_library_never_reads_the_clock() {
+    let mut files = Vec::new();
+    rust_files(&core_src(), &mut files);
+    assert!(!files.is_empty(), "no sources under {}", core_src().display());
+    let mut hits = Vec::new();
+    for f in &files {
+        let src = std::fs::read_to_string(f).unwrap();
+        for (i, line) in library_code(&src).lines().enumerate() {
+            for call in FORBIDDEN_CALLS {
+                if line.contains(call) {
+                    hits.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(hits.is_empty(), "clock reads in clawgate-core library code:\n{}", hits.join("\n"));
+}
+
+#[test]
+fn library_code_filter_keeps_library_and_drops_tests() {
+    let src = "fn a() { let t = Instant::now(); }\n#[cfg(test)]\nmod tests {\n    fn b() {\n        Instant::now();\n    }\n}\nfn c() {}\n";
+    let lib = library_code(src);
+    assert!(lib.contains("fn a()") && lib.contains("Instant::now()") && lib.contains("fn c()"));
+    assert_eq!(lib.matches("Instant::now()").count(), 1);
+    assert!(!library_code("// Instant::now() in a comment\n").contains("Instant::now()"));
+}

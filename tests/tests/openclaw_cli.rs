@@ -1,0 +1,199 @@
+//! The real OpenClaw CLI (`openclaw-ref`, unchanged) against a freshly started `clawgate run`.
+//! Every command must exit 0, and what it prints must be true to our gateway's state (our
+//! version, our state dir, our presence row), not just well-formed.
+
+use std::time::Duration;
+
+use clawgate_tests::openclaw::openclaw;
+use clawgate_tests::vectors::{Capture, missing_top_level_keys};
+use clawgate_tests::ws::{IO_TIMEOUT, connect_cli};
+use clawgate_tests::{CmdOutput, Gateway, clawgate_version};
+use serde_json::{Value, json};
+
+const CLI_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Run `openclaw-ref <args> --url <gw> --token <t>` and require exit 0.
+fn cli_ok(gw: &Gateway, args: &[&str]) -> CmdOutput {
+    let url = gw.url();
+    let token = gw.token();
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--url", &url, "--token", &token]);
+    let out = openclaw(&full, CLI_TIMEOUT);
+    assert!(
+        out.success(),
+        "`openclaw {}` failed (code {:?}, timed out {}):\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- gateway stderr ---\n{}",
+        args.join(" "),
+        out.code,
+        out.timed_out,
+        out.stdout,
+        out.stderr,
+        gw.stderr()
+    );
+    out
+}
+
+fn json_of(out: &CmdOutput, what: &str) -> Value {
+    serde_json::from_str(out.stdout.trim())
+        .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}):\n{}\n--- stderr ---\n{}", out.stdout, out.stderr))
+}
+
+fn assert_number(v: &Value, ptr: &str, what: &str) {
+    assert!(v.pointer(ptr).is_some_and(Value::is_number), "{what}: {ptr} is not a number in {v:#}");
+}
+
+#[test]
+fn gateway_call_health_json() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "call", "health", "--json"]);
+    let v = json_of(&out, "gateway call health");
+    assert_eq!(v["ok"], true, "health.ok: {v:#}");
+    assert_number(&v, "/durationMs", "health");
+    assert_number(&v, "/ts", "health");
+    let el = &v["eventLoop"];
+    assert!(el.is_object(), "health.eventLoop missing: {v:#}");
+    assert!(el["degraded"].is_boolean(), "health.eventLoop.degraded: {el}");
+    for k in ["intervalMs", "delayP99Ms", "delayMaxMs", "utilization"] {
+        assert_number(el, &format!("/{k}"), "health.eventLoop");
+    }
+    for k in ["channels", "channelLabels"] {
+        assert!(v[k].is_object(), "health.{k}: {v:#}");
+    }
+    assert!(v["channelOrder"].is_array(), "health.channelOrder: {v:#}");
+}
+
+#[test]
+fn gateway_call_status_json() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "call", "status", "--json"]);
+    let v = json_of(&out, "gateway call status");
+    assert_eq!(v["runtimeVersion"], clawgate_version(), "status.runtimeVersion must be our version: {v:#}");
+    assert!(v["eventLoop"].is_object(), "status.eventLoop: {v:#}");
+    assert_eq!(v["pid"], gw.pid(), "status.pid must be the gateway's pid");
+}
+
+#[test]
+fn gateway_call_system_presence_json() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "call", "system-presence", "--json"]);
+    let v = json_of(&out, "gateway call system-presence");
+    let rows = v.as_array().unwrap_or_else(|| panic!("system-presence is not an array: {v:#}"));
+    let own = rows
+        .iter()
+        .find(|r| r["mode"] == "gateway" && r["reason"] == "self")
+        .unwrap_or_else(|| panic!("no mode:gateway reason:self row: {v:#}"));
+    assert_eq!(own["version"], clawgate_version(), "gateway presence row version: {own}");
+    assert_number(own, "/ts", "presence row");
+    // The CLI itself (mode cli) is not presence-tracked.
+    assert!(rows.iter().all(|r| r["mode"] != "cli"), "cli clients must not appear in presence: {v:#}");
+}
+
+#[test]
+fn gateway_call_config_get_json() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "call", "config.get", "--json"]);
+    let v = json_of(&out, "gateway call config.get");
+    for k in ["path", "exists", "hash", "config", "valid"] {
+        assert!(v.get(k).is_some(), "config.get lacks {k}: {v:#}");
+    }
+    let want = gw.state_dir.join("openclaw.json");
+    assert_eq!(v["path"], want.to_str().unwrap(), "config.get.path must be <stateDir>/openclaw.json");
+    assert_eq!(v["exists"], false, "no config file was written: {v:#}");
+    assert_eq!(v["valid"], true);
+    assert!(v["hash"].is_string(), "config.get.hash: {v:#}");
+    assert!(v["config"].is_object(), "config.get.config: {v:#}");
+}
+
+#[test]
+fn gateway_health_text() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "health"]);
+    assert!(out.stdout.contains("OK ("), "`gateway health` should print \"OK (<n>ms)\":\n{}", out.stdout);
+}
+
+#[test]
+fn gateway_status_require_rpc_json() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "status", "--require-rpc", "--json"]);
+    let v = json_of(&out, "gateway status --require-rpc");
+    let rpc = &v["rpc"];
+    assert_eq!(rpc["ok"], true, "rpc.ok: {rpc:#}");
+    assert_eq!(rpc["capability"], "read_only", "rpc.capability: {rpc:#}");
+    assert_eq!(rpc["auth"]["role"], "operator", "rpc.auth.role: {rpc:#}");
+    assert_eq!(rpc["auth"]["scopes"], serde_json::json!(["operator.read"]), "rpc.auth.scopes: {rpc:#}");
+    assert_eq!(rpc["server"]["version"], clawgate_version(), "rpc.server.version: {rpc:#}");
+    assert_eq!(rpc["url"], gw.url(), "rpc.url: {rpc:#}");
+}
+
+#[test]
+fn gateway_probe_json() {
+    let gw = Gateway::start();
+    let out = cli_ok(&gw, &["gateway", "probe", "--json"]);
+    let v = json_of(&out, "gateway probe");
+    assert_eq!(v["ok"], true, "probe.ok: {v:#}");
+    let targets = v["targets"].as_array().unwrap_or_else(|| panic!("probe.targets: {v:#}"));
+    let t = &targets[0];
+    assert_eq!(t["url"], gw.url(), "targets[0] should be our explicit --url: {v:#}");
+    assert_eq!(t["connect"]["ok"], true, "targets[0].connect.ok: {t:#}");
+    assert_eq!(t["server"]["version"], clawgate_version(), "targets[0].server.version: {t:#}");
+    assert!(t["server"]["connId"].is_string(), "targets[0].server.connId: {t:#}");
+    assert_eq!(t["auth"]["scopes"], serde_json::json!([]), "probe-mode scopes are cleared: {t:#}");
+    assert_eq!(t["auth"]["capability"], "connected_no_operator_scope", "targets[0].auth.capability: {t:#}");
+    assert_eq!(v["capability"], "connected_no_operator_scope", "probe.capability: {v:#}");
+}
+
+#[test]
+fn gateway_call_health_wrong_token_fails() {
+    let gw = Gateway::start();
+    let url = gw.url();
+    let out = openclaw(&["gateway", "call", "health", "--json", "--url", &url, "--token", "wrong"], CLI_TIMEOUT);
+    assert!(!out.timed_out, "CLI hung with a wrong token");
+    assert!(out.code.is_some_and(|c| c != 0), "wrong token must fail: code {:?}\n{}\n{}", out.code, out.stdout, out.stderr);
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    assert!(all.contains("token mismatch"), "the CLI should report the token mismatch:\n{all}");
+}
+
+/// The results of the methods the CLI calls carry at least the top-level fields of the reference's
+/// results (protocol.md §11.1; captures `gateway-call-*.jsonl`). Checked over our own client so a
+/// failure names the method and the missing keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_method_results_cover_the_captured_fields() {
+    let gw = Gateway::start();
+    let mut client = connect_cli(&gw.url(), &gw.token(), &["operator.read"]).await.expect("connect");
+    let mut problems = Vec::new();
+    for (capture, method) in [
+        ("gateway-call-health", "health"),
+        ("gateway-call-status", "status"),
+        ("gateway-call-config.get", "config.get"),
+        ("gateway-call-system-presence", "system-presence"),
+    ] {
+        let cap = Capture::load(capture);
+        let expected = cap
+            .lines
+            .iter()
+            .find(|l| l["dir"] == "s2c" && l["frame"]["type"] == "res" && l["frame"]["payload"]["type"] != "hello-ok")
+            .map(|l| l["frame"]["payload"].clone())
+            .unwrap_or_else(|| panic!("{capture}: no method response"));
+        let res = client.request(method, Some(json!({})), false, IO_TIMEOUT).await.unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert!(res.ok, "{method} failed: {:?}", res.error);
+        let got = res.payload.unwrap_or(Value::Null);
+        match (&expected, &got) {
+            (Value::Array(e), Value::Array(g)) => {
+                // Presence rows: our own row must have the fields of the reference's own row.
+                let own = |rows: &Vec<Value>| rows.iter().find(|r| r["reason"] == "self").cloned().unwrap_or(Value::Null);
+                let missing = missing_top_level_keys(&own(e), &own(g));
+                if !missing.is_empty() {
+                    problems.push(format!("{method}: own presence row lacks {missing:?}"));
+                }
+            }
+            (Value::Object(_), Value::Object(_)) => {
+                let missing = missing_top_level_keys(&expected, &got);
+                if !missing.is_empty() {
+                    problems.push(format!("{method}: result lacks top-level keys {missing:?}"));
+                }
+            }
+            _ => problems.push(format!("{method}: result is {got}, the reference returns {expected}")),
+        }
+    }
+    client.close().await;
+    assert!(problems.is_empty(), "results differ from the reference:\n{}", problems.join("\n"));
+}
