@@ -130,6 +130,8 @@ pub struct ClientConnection {
     id_prefix: String,
     pending: HashMap<String, bool>,
     out: VecDeque<ClientOutput>,
+    /// Calls made before the challenge: written right after the `connect`.
+    early: Vec<String>,
     events: VecDeque<ClientEvent>,
     last_seq: Option<u64>,
     deadline: Instant,
@@ -148,6 +150,7 @@ impl ClientConnection {
             id_prefix,
             pending: HashMap::new(),
             out: VecDeque::new(),
+            early: Vec::new(),
             events: VecDeque::new(),
             last_seq: None,
             deadline,
@@ -178,7 +181,12 @@ impl ClientConnection {
             frame["params"] = p;
         }
         self.pending.insert(id.clone(), expect_final);
-        self.out.push_back(ClientOutput::Send(frame.to_string()));
+        if self.state == ClientState::AwaitingChallenge {
+            // The first frame on the wire must be the `connect` (spec §3).
+            self.early.push(frame.to_string());
+        } else {
+            self.out.push_back(ClientOutput::Send(frame.to_string()));
+        }
         id
     }
 
@@ -247,6 +255,7 @@ impl ClientConnection {
                     let frame = json!({"type": "req", "id": self.connect_id, "method": "connect", "params": self.opts.connect_params()});
                     // The connect goes before anything the app queued early.
                     self.out.push_front(ClientOutput::Send(frame.to_string()));
+                    self.out.extend(self.early.drain(..).map(ClientOutput::Send));
                 }
             }
             ServerFrame::Event(ev) => {

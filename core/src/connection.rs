@@ -31,7 +31,7 @@ pub enum Output {
     /// Apply a new maximum incoming message size to the WebSocket codec.
     SetMaxMessageSize(usize),
     /// Run a request and feed the result back with [`ServerConnection::complete`].
-    Dispatch(Dispatch),
+    Dispatch(Box<Dispatch>),
     /// Send a close frame with this code and reason; the connection is closing.
     Close { code: u16, reason: String },
     /// Drop the TCP connection now, without (further) close handshake.
@@ -105,8 +105,8 @@ struct Session {
     client: ClientInfo,
     seq: u64,
     next_ping: Instant,
-    awaiting_pong: bool,
-    missed_pong_checks: u8,
+    /// When the outstanding ping was sent (`None`: no ping awaiting its pong).
+    ping_sent_at: Option<Instant>,
     unauthorized_role_streak: u32,
 }
 
@@ -187,7 +187,8 @@ impl ServerConnection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::AwaitingConnect => Some(self.handshake_deadline),
-            State::ConnectPending(p) => Some(p.until),
+            // The handshake timeout still applies while a failed connect is held back.
+            State::ConnectPending(p) => Some(p.until.min(self.handshake_deadline)),
             State::Open(s) => Some(s.next_ping),
             State::Closing { terminate_at } => Some(*terminate_at),
             State::Closed => None,
@@ -256,8 +257,7 @@ impl ServerConnection {
     /// A pong arrived.
     pub fn handle_pong(&mut self, _now: Instant) {
         if let State::Open(s) = &mut self.state {
-            s.awaiting_pong = false;
-            s.missed_pong_checks = 0;
+            s.ping_sent_at = None;
         }
     }
 
@@ -284,7 +284,11 @@ impl ServerConnection {
                 }
             }
             State::ConnectPending(p) => {
-                if now >= p.until {
+                if now >= self.handshake_deadline && self.handshake_deadline < p.until {
+                    // No successful connect within the handshake timeout (spec §1.1): the held
+                    // failure, due later, is never sent.
+                    self.close(now, close_code::NORMAL, "");
+                } else if now >= p.until {
                     let response = std::mem::take(&mut p.response);
                     let reason = std::mem::take(&mut p.close_reason);
                     self.out.push_back(Output::Send(response));
@@ -293,19 +297,24 @@ impl ServerConnection {
             }
             State::Open(s) => {
                 if now >= s.next_ping {
-                    s.next_ping = now + self.limits.ping_interval;
-                    if s.awaiting_pong {
-                        // No further pings; the second check after an unanswered ping ends the
-                        // socket without a close frame (the peer sees 1006, ~75 s after auth).
-                        s.missed_pong_checks += 1;
-                        if s.missed_pong_checks >= 2 {
+                    let interval = self.limits.ping_interval;
+                    match s.ping_sent_at {
+                        // Unanswered for two intervals (the reference's check after the pong
+                        // window): end the socket without a close frame; the peer sees 1006,
+                        // 75 s after auth. Measured from the ping, so a late timer cannot
+                        // shorten the pong window.
+                        Some(sent) if now >= sent + interval * 2 => {
                             self.out.push_back(Output::Terminate);
                             self.unregister(now);
                             self.state = State::Closed;
                         }
-                    } else {
-                        s.awaiting_pong = true;
-                        self.out.push_back(Output::Ping);
+                        // Still waiting: no further pings; check again when the window ends.
+                        Some(sent) => s.next_ping = (now + interval).min(sent + interval * 2),
+                        None => {
+                            s.ping_sent_at = Some(now);
+                            s.next_ping = now + interval;
+                            self.out.push_back(Output::Ping);
+                        }
                     }
                 }
             }
@@ -349,7 +358,8 @@ impl ServerConnection {
 
     /// The result of a dispatched request.
     pub fn complete(&mut self, request_id: &str, reply: Reply) {
-        if self.is_closing() {
+        // Only an open socket has dispatched requests to answer.
+        if !matches!(self.state, State::Open(_)) {
             return;
         }
         let frame = match reply {
@@ -462,7 +472,8 @@ impl ServerConnection {
                     Some(delay) if delay > Duration::ZERO => {
                         let reason = error.message.clone();
                         let response = wire::response_err(&Value::String(id.to_string()), None, &error);
-                        self.state = State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
+                        self.state =
+                            State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
                     }
                     _ => self.fail_connect(now, id, error, close_code::POLICY_VIOLATION),
                 }
@@ -484,7 +495,8 @@ impl ServerConnection {
             return self.fail_connect(now, id, handshake::device_identity_required(), close_code::POLICY_VIOLATION);
         }
         let auth_method = method.unwrap_or(AuthMethod::None);
-        let mut scopes = if handshake::keeps_requested_scopes(&params.client, has_origin, is_local) { params.scopes.clone() } else { Vec::new() };
+        let mut scopes =
+            if handshake::keeps_requested_scopes(&params.client, has_origin, is_local) { params.scopes.clone() } else { Vec::new() };
         if let Some(cap) = &self.admission.facts.scope_cap {
             scopes.retain(|s| cap.contains(s));
         }
@@ -505,8 +517,7 @@ impl ServerConnection {
             client: params.client,
             seq: 0,
             next_ping: now + self.limits.ping_interval,
-            awaiting_pong: false,
-            missed_pong_checks: 0,
+            ping_sent_at: None,
             unauthorized_role_streak: 0,
         }));
         // Post-connect health snapshot for this socket (the reference refreshes after connect).
@@ -637,13 +648,8 @@ impl ServerConnection {
                 } else {
                     RequestPermit::unmetered()
                 };
-                self.out.push_back(Output::Dispatch(Dispatch {
-                    request_id: req.id,
-                    method: req.method,
-                    params: req.params,
-                    caller,
-                    permit,
-                }));
+                let d = Dispatch { request_id: req.id, method: req.method, params: req.params, caller, permit };
+                self.out.push_back(Output::Dispatch(Box::new(d)));
             }
         }
     }

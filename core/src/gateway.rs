@@ -418,7 +418,7 @@ impl Hub {
         st.presence.retain(|_, r| r.expires.is_none_or(|e| now < e));
         let max = st.settings.limits.presence_max;
         let mut rows: Vec<&PresenceRow> = st.presence.values().collect();
-        rows.sort_by(|a, b| b.ts.cmp(&a.ts));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.ts));
         let mut out = vec![self.self_presence(unix_ms)];
         out.extend(rows.into_iter().take(max.saturating_sub(1)).map(|r| r.entry.clone()));
         out

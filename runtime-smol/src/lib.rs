@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clawgate_driver::rt::{AcceptFuture, BoxFuture, Runtime};
-use smol::net::{TcpListener, TcpStream};
 use smol::Executor;
+use smol::net::{TcpListener, TcpStream};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 /// smol as the driver sees it: one shared executor run by `workers` threads.
