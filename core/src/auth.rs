@@ -112,6 +112,8 @@ pub enum AuthReason {
     PasswordMismatch,
     PasswordMissingConfig,
     RateLimited,
+    DeviceTokenMismatch,
+    ScopeMismatch,
     Unauthorized,
 }
 
@@ -125,6 +127,8 @@ impl AuthReason {
             AuthReason::PasswordMismatch => "password_mismatch",
             AuthReason::PasswordMissingConfig => "password_missing_config",
             AuthReason::RateLimited => "rate_limited",
+            AuthReason::DeviceTokenMismatch => "device_token_mismatch",
+            AuthReason::ScopeMismatch => "scope_mismatch",
             AuthReason::Unauthorized => "unauthorized",
         }
     }
@@ -137,17 +141,19 @@ impl AuthReason {
             AuthReason::PasswordMismatch => details_code::AUTH_PASSWORD_MISMATCH,
             AuthReason::PasswordMissingConfig => details_code::AUTH_PASSWORD_NOT_CONFIGURED,
             AuthReason::RateLimited => details_code::AUTH_RATE_LIMITED,
+            AuthReason::DeviceTokenMismatch => details_code::AUTH_DEVICE_TOKEN_MISMATCH,
+            AuthReason::ScopeMismatch => details_code::AUTH_SCOPE_MISMATCH,
             AuthReason::Unauthorized => details_code::AUTH_UNAUTHORIZED,
         }
     }
     fn next_step(self) -> &'static str {
         match self {
-            AuthReason::TokenMismatch | AuthReason::PasswordMismatch => "update_auth_credentials",
+            AuthReason::TokenMismatch | AuthReason::PasswordMismatch | AuthReason::DeviceTokenMismatch => "update_auth_credentials",
             AuthReason::TokenMissing | AuthReason::PasswordMissing | AuthReason::TokenMissingConfig | AuthReason::PasswordMissingConfig => {
                 "update_auth_configuration"
             }
             AuthReason::RateLimited => "wait_then_retry",
-            AuthReason::Unauthorized => "review_auth_configuration",
+            AuthReason::ScopeMismatch | AuthReason::Unauthorized => "review_auth_configuration",
         }
     }
 }
@@ -158,6 +164,7 @@ pub enum AuthMethod {
     None,
     Token,
     Password,
+    DeviceToken,
 }
 
 impl AuthMethod {
@@ -166,6 +173,7 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::Token => "token",
             AuthMethod::Password => "password",
+            AuthMethod::DeviceToken => "device-token",
         }
     }
 }
@@ -215,6 +223,8 @@ pub fn failure_message(reason: AuthReason, kind: ClientKind) -> String {
         AuthReason::PasswordMismatch => format!("unauthorized: gateway password mismatch ({password_hint})"),
         AuthReason::PasswordMissingConfig => "unauthorized: gateway password not configured on gateway (set gateway.auth.password)".into(),
         AuthReason::RateLimited => msg::RATE_LIMITED.into(),
+        AuthReason::DeviceTokenMismatch => "unauthorized: device token mismatch (rotate/reissue device token)".into(),
+        AuthReason::ScopeMismatch => "unauthorized: device token scope mismatch (re-pair or approve scope upgrade)".into(),
         AuthReason::Unauthorized => "unauthorized".into(),
     }
 }
@@ -226,16 +236,33 @@ pub struct AuthFailure {
     pub retry_after_ms: Option<u64>,
     /// Loopback clients are slowed down instead of locked out (spec §5.3).
     pub delay: Option<Duration>,
+    /// A token mismatch from a client with a device identity that sent no device token: it may
+    /// retry with one (`recommendedNextStep: retry_with_device_token`).
+    pub can_retry_with_device_token: bool,
 }
 
 impl AuthFailure {
+    pub fn new(reason: AuthReason) -> Self {
+        AuthFailure { reason, retry_after_ms: None, delay: None, can_retry_with_device_token: false }
+    }
+
+    fn retry_after(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
+    }
+
+    /// A wrong secret (as opposed to missing config or a lockout): counts as a failure.
+    pub fn is_mismatch(&self) -> bool {
+        matches!(self.reason, AuthReason::TokenMismatch | AuthReason::PasswordMismatch)
+    }
+
     /// The `res` error for this failure (spec §5.2).
     pub fn to_error(&self, kind: ClientKind) -> ErrorShape {
         let mut e = ErrorShape::new(error_code::INVALID_REQUEST, failure_message(self.reason, kind)).with_details(json!({
             "code": self.reason.details_code(),
             "authReason": self.reason.as_str(),
-            "canRetryWithDeviceToken": false,
-            "recommendedNextStep": self.reason.next_step(),
+            "canRetryWithDeviceToken": self.can_retry_with_device_token,
+            "recommendedNextStep": if self.can_retry_with_device_token { "retry_with_device_token" } else { self.reason.next_step() },
         }));
         if self.reason == AuthReason::RateLimited {
             e.retryable = Some(true);
@@ -275,8 +302,28 @@ pub fn is_loopback_ip(ip: &IpAddr) -> bool {
     }
 }
 
-/// Run the shared-secret check of spec §4.4 steps 7–9 against the limiter.
+/// Run the shared-secret check of spec §4.4 steps 7–9 against the limiter: a match resets the
+/// subject's entry, a mismatch is recorded (with the loopback delay).
 pub fn authorize_shared_secret(
+    settings: &AuthSettings,
+    creds: &ClientCredentials,
+    limiter: &mut RateLimiter,
+    subject: &LimiterSubject,
+    now: Instant,
+) -> SharedAuth {
+    match check_shared_secret(settings, creds, limiter, subject, now) {
+        SharedAuth::Failed(mut f) if f.is_mismatch() => {
+            f.delay = limiter.record_failure(now, SHARED_SECRET_SCOPE, subject);
+            SharedAuth::Failed(f)
+        }
+        other => other,
+    }
+}
+
+/// Like [`authorize_shared_secret`] but a mismatch is *not* recorded yet: a client that also
+/// carries a device credential gets its device token tried first (spec §4.9), and the caller
+/// records the deferred failure with [`RateLimiter::record_failure`] only if that fails too.
+pub fn check_shared_secret(
     settings: &AuthSettings,
     creds: &ClientCredentials,
     limiter: &mut RateLimiter,
@@ -306,17 +353,16 @@ pub fn authorize_shared_secret(
         return SharedAuth::NoCredentials(missing);
     };
     if let LimitCheck::Locked { retry_after_ms } = limiter.check(now, SHARED_SECRET_SCOPE, subject) {
-        return SharedAuth::Failed(AuthFailure { reason: AuthReason::RateLimited, retry_after_ms: Some(retry_after_ms), delay: None });
+        return SharedAuth::Failed(AuthFailure::new(AuthReason::RateLimited).retry_after(retry_after_ms));
     }
     let Some(configured) = configured else {
-        return SharedAuth::Failed(AuthFailure { reason: missing_config, retry_after_ms: None, delay: None });
+        return SharedAuth::Failed(AuthFailure::new(missing_config));
     };
     if constant_time_eq(presented.as_bytes(), configured.expose().as_bytes()) {
         limiter.reset(SHARED_SECRET_SCOPE, subject);
         SharedAuth::Ok(method)
     } else {
-        let delay = limiter.record_failure(now, SHARED_SECRET_SCOPE, subject);
-        SharedAuth::Failed(AuthFailure { reason: mismatch, retry_after_ms: None, delay })
+        SharedAuth::Failed(AuthFailure::new(mismatch))
     }
 }
 

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::auth::{AuthMethod, ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
+use crate::auth::{AuthFailure, AuthMethod, AuthReason, ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
+use crate::device::{DeviceProof, DeviceToken, PairingSubject, SignedFields, TokenCheck};
+use crate::gateway::PairAttempt;
 use crate::gateway::{Admission, Broadcast, ConnAuth, EventSink, Hub, RequestPermit};
 use crate::handshake::{self, CHALLENGE_CAPABILITIES, ClientInfo, ConnectParams, Policy};
 use crate::limits::Limits;
@@ -128,6 +130,8 @@ pub struct ServerConnection {
     out: VecDeque<Output>,
     handshake_deadline: Instant,
     registered: bool,
+    /// The challenge nonce device proofs must sign.
+    nonce: String,
     /// Latest `now` seen, for the unregistration done on drop.
     last_now: Instant,
 }
@@ -148,6 +152,7 @@ impl ServerConnection {
             out: VecDeque::new(),
             handshake_deadline: now + limits.handshake_timeout,
             registered: true,
+            nonce: nonce.clone(),
             last_now: now,
         };
         let payload = json!({"nonce": nonce, "ts": unix_ms, "capabilities": CHALLENGE_CAPABILITIES});
@@ -450,46 +455,140 @@ impl ServerConnection {
         (subject, browser)
     }
 
+    /// Answer a failed authentication: at once, or held back for the loopback delay.
+    fn fail_auth(&mut self, now: Instant, id: &str, failure: AuthFailure, kind: ClientKind) {
+        let error = failure.to_error(kind);
+        match failure.delay {
+            Some(delay) if delay > Duration::ZERO => {
+                let reason = error.message.clone();
+                let response = wire::response_err(&Value::String(id.to_string()), None, &error);
+                self.state = State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
+            }
+            _ => self.fail_connect(now, id, error, close_code::POLICY_VIOLATION),
+        }
+    }
+
     fn authenticate(&mut self, now: Instant, unix_ms: u64, id: &str, params: ConnectParams, role: Role) {
         let kind = self.client_kind(&params.client);
-        // Device identities are verified in a later stage of the project; until then a device
-        // proof is not trusted and every socket is handled as device-less.
-        // Operator UIs (Control UI, browser copilot, TUI) never connect device-less.
-        if kind.operator_ui {
+        let device = params.device.as_ref().and_then(DeviceProof::from_value);
+        // Operator UIs (Control UI, browser copilot, TUI) never connect without a device.
+        if device.is_none() && kind.operator_ui {
             let e = ErrorShape::invalid_request(msg::CONTROL_UI_DEVICE_IDENTITY_REQUIRED)
                 .with_details(json!({"code": wire::details_code::CONTROL_UI_DEVICE_IDENTITY_REQUIRED}));
             return self.fail_connect(now, id, e, close_code::POLICY_VIOLATION);
         }
         let creds = ClientCredentials { token: params.auth_token.clone(), password: params.auth_password.clone() };
         let (subject, browser) = self.limiter_subject();
-        let shared = self.hub.shared_auth(now, &creds, &subject, browser);
         let is_local = self.admission.attribution.is_direct_local();
         let has_origin = self.admission.facts.origin.is_some();
-        let method = match shared {
-            SharedAuth::Failed(failure) => {
-                let error = failure.to_error(kind);
-                match failure.delay {
-                    Some(delay) if delay > Duration::ZERO => {
-                        let reason = error.message.clone();
-                        let response = wire::response_err(&Value::String(id.to_string()), None, &error);
-                        self.state =
-                            State::ConnectPending(PendingFailure { until: now + delay, response, close_reason: reason, queued_frames: 0 });
+
+        // 1. The shared secret; a mismatch is recorded only after the device token is tried.
+        let mut method = None;
+        let mut failure = None;
+        let mut missing = None;
+        match self.hub.shared_check(now, &creds, &subject, browser) {
+            SharedAuth::Ok(m) => method = Some(m),
+            SharedAuth::Failed(f) => failure = Some(f),
+            SharedAuth::NoCredentials(reason) => missing = Some(reason),
+        }
+        // 2. The device token (spec §4.9): only with a device identity, while unauthenticated.
+        let mut grant = None;
+        if let (None, Some(d)) = (method, &device) {
+            let locked = failure.as_ref().is_some_and(|f: &AuthFailure| f.reason == AuthReason::RateLimited);
+            let candidate = params.auth_device_token.as_deref().or(params.auth_token.as_deref());
+            if let (false, Some(candidate)) = (locked, candidate) {
+                match self.hub.check_device_token(&d.id, role, &params.scopes, candidate) {
+                    TokenCheck::Ok(t) => {
+                        method = Some(AuthMethod::DeviceToken);
+                        failure = None;
+                        grant = Some(t);
                     }
-                    _ => self.fail_connect(now, id, error, close_code::POLICY_VIOLATION),
+                    TokenCheck::ScopeMismatch => failure = Some(AuthFailure::new(AuthReason::ScopeMismatch)),
+                    TokenCheck::Mismatch if params.auth_device_token.is_some() => {
+                        failure = Some(AuthFailure::new(AuthReason::DeviceTokenMismatch))
+                    }
+                    TokenCheck::Mismatch => {}
                 }
-                return;
             }
-            SharedAuth::NoCredentials(_) => None,
-            SharedAuth::Ok(m) => Some(m),
+        }
+        // 3. Still unauthenticated: the (deferred) failure now counts.
+        if method.is_none() {
+            if let Some(mut f) = failure {
+                if f.is_mismatch() {
+                    f.delay = self.hub.record_shared_failure(now, &subject, browser);
+                    f.can_retry_with_device_token = f.reason == AuthReason::TokenMismatch
+                        && device.is_some()
+                        && params.auth_token.is_some()
+                        && params.auth_device_token.is_none();
+                }
+                return self.fail_auth(now, id, f, kind);
+            }
+        }
+        let Some(d) = device else {
+            return self.open_deviceless(now, unix_ms, id, params, role, method, is_local, has_origin);
         };
-        // Device-less decision (spec §5.4): an operator that passed the shared secret, or the
-        // local backend helper when auth mode is `none`; everything else needs a device identity.
+        // A device alone does not authenticate: the gateway's secret (or a device token) must
+        // come with it.
+        let Some(method) = method else {
+            return self.fail_auth(now, id, AuthFailure::new(missing.unwrap_or(AuthReason::TokenMissing)), kind);
+        };
+        // 4. The device proof over this socket's challenge (spec §4.5).
+        let signed_token = params.auth_token.as_deref().or(params.auth_device_token.as_deref()).or(params.auth_bootstrap_token.as_deref());
+        let fields = SignedFields {
+            client_id: &params.client.id,
+            client_mode: &params.client.mode,
+            role: role.as_str(),
+            scopes: &params.scopes,
+            token: signed_token.unwrap_or(""),
+            platform: Some(params.client.platform.as_str()),
+            device_family: params.client.device_family.as_deref(),
+        };
+        if let Err(e) = crate::device::verify_proof(&d, &fields, &self.nonce, unix_ms) {
+            return self.fail_connect(now, id, e.to_error(), close_code::POLICY_VIOLATION);
+        }
+        // 5. Pairing (spec §5.5): a device token proves it; local devices are approved silently.
+        let mut scopes = if role == Role::Node { Vec::new() } else { params.scopes.clone() };
+        if let Some(cap) = &self.admission.facts.scope_cap {
+            scopes.retain(|s| cap.contains(s));
+        }
+        let grant = match grant {
+            Some(g) => g,
+            None => {
+                let browser_ok = !has_origin || params.client.is_browser_operator_ui() || params.client.is_webchat();
+                let attempt = PairAttempt {
+                    subject: PairingSubject { proof: &d, role, scopes: &scopes, client: &params.client },
+                    local_silent: is_local && browser_ok,
+                    shared_secret: matches!(method, AuthMethod::None | AuthMethod::Token | AuthMethod::Password),
+                };
+                match self.hub.pair_device(now, unix_ms, &attempt) {
+                    Ok(g) => g,
+                    Err(e) => return self.fail_connect(now, id, e, close_code::POLICY_VIOLATION),
+                }
+            }
+        };
+        self.open(now, unix_ms, id, params, role, scopes, method.as_str(), Some((d.id.as_str(), &grant)));
+    }
+
+    /// Device-less decision (spec §5.4): an operator that passed the shared secret, or the local
+    /// backend helper when auth mode is `none`; everything else needs a device identity.
+    #[allow(clippy::too_many_arguments)]
+    fn open_deviceless(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        id: &str,
+        params: ConnectParams,
+        role: Role,
+        method: Option<AuthMethod>,
+        is_local: bool,
+        has_origin: bool,
+    ) {
         let backend_helper = params.client.id == "gateway-client" && params.client.mode == "backend" && is_local;
         let allowed = role == Role::Operator
             && match method {
                 Some(AuthMethod::Token | AuthMethod::Password) => true,
                 Some(AuthMethod::None) => backend_helper,
-                None => false,
+                Some(AuthMethod::DeviceToken) | None => false,
             };
         if !allowed {
             return self.fail_connect(now, id, handshake::device_identity_required(), close_code::POLICY_VIOLATION);
@@ -500,15 +599,39 @@ impl ServerConnection {
         if let Some(cap) = &self.admission.facts.scope_cap {
             scopes.retain(|s| cap.contains(s));
         }
-        self.open(now, unix_ms, id, params, role, scopes, auth_method.as_str());
+        self.open(now, unix_ms, id, params, role, scopes, auth_method.as_str(), None);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn open(&mut self, now: Instant, unix_ms: u64, id: &str, params: ConnectParams, role: Role, scopes: Vec<String>, auth_method: &str) {
+    fn open(
+        &mut self,
+        now: Instant,
+        unix_ms: u64,
+        id: &str,
+        params: ConnectParams,
+        role: Role,
+        scopes: Vec<String>,
+        auth_method: &str,
+        device: Option<(&str, &DeviceToken)>,
+    ) {
         self.admission.release_slot();
-        let presence = params.client.is_presence_tracked().then(|| self.presence_entry(&params, role, &scopes, unix_ms));
+        let presence = params.client.is_presence_tracked().then(|| {
+            let mut e = self.presence_entry(&params, role, &scopes, unix_ms);
+            if let Some((device_id, _)) = device {
+                e["deviceId"] = json!(device_id);
+            }
+            e
+        });
         let snap = self.hub.mark_authenticated(&self.conn_id, ConnAuth { role, scopes: scopes.clone() }, presence, now, unix_ms);
-        let hello = self.hello_ok(now, &scopes, role, auth_method, &snap);
+        let mut hello = self.hello_ok(now, &scopes, role, auth_method, &snap);
+        if let Some((_, grant)) = device {
+            let auth = &mut hello["auth"];
+            if role == Role::Operator {
+                auth["recoveryMigrationAllowed"] = json!(true);
+            }
+            auth["deviceToken"] = json!(grant.token);
+            auth["issuedAtMs"] = json!(grant.issued_at_ms);
+        }
         self.out.push_back(Output::SetMaxMessageSize(self.limits.max_payload));
         self.send(wire::response_ok(id, Some(&hello)));
         self.state = State::Open(Box::new(Session {

@@ -15,11 +15,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::auth::{
-    AuthMode, AuthSettings, ClientCredentials, LimiterSubject, RateLimitPolicy, RateLimiter, SharedAuth, authorize_shared_secret,
+    AuthMode, AuthSettings, ClientCredentials, LimiterSubject, RateLimitPolicy, RateLimiter, SHARED_SECRET_SCOPE, SharedAuth,
+    check_shared_secret,
 };
+use crate::device::{DeviceStore, DeviceToken, PairingReason, PairingSubject, TokenCheck, pairing_required};
 use crate::ingress::{Attribution, IpNet, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
 use crate::limits::Limits;
 use crate::scopes::{EventGate, Role, event_allowed, event_gate};
+use crate::wire::ErrorShape;
 use crate::wire::StateVersion;
 
 /// Facts about this process and host, collected once by the shell at startup.
@@ -45,6 +48,9 @@ pub struct ServerInfo {
     pub state_dir: String,
     /// `"tokio"` or `"smol"`.
     pub runtime: String,
+    /// Secret random bytes from the OS: the core derives device tokens and request ids from them
+    /// (it has no RNG of its own).
+    pub secret_seed: [u8; 32],
 }
 
 /// Listener-level facts used by status and probes.
@@ -206,6 +212,11 @@ struct HubState {
     runtime: RuntimeStats,
     degraded_since_ms: Option<u64>,
     draining: bool,
+    devices: DeviceStore,
+    /// Bumped on every change of `devices`, so the shell knows when to persist them.
+    devices_generation: u64,
+    /// Counter of the token generator.
+    drbg_counter: u64,
     next_tick: Instant,
     next_health: Instant,
     now_unix: (Instant, u64),
@@ -242,6 +253,9 @@ impl Hub {
                 runtime: RuntimeStats::default(),
                 degraded_since_ms: None,
                 draining: false,
+                devices: DeviceStore::default(),
+                devices_generation: 0,
+                drbg_counter: 0,
                 next_tick: now + limits.tick_interval,
                 next_health: now + limits.health_interval,
                 now_unix: (now, unix),
@@ -359,12 +373,104 @@ impl Hub {
         (st.conns.len(), st.conns.values().filter(|c| c.auth.is_some()).count())
     }
 
-    /// Run the shared-secret step of `connect` against the right limiter.
-    pub(crate) fn shared_auth(&self, now: Instant, creds: &ClientCredentials, subject: &LimiterSubject, browser: bool) -> SharedAuth {
+    /// The shared-secret check of `connect` against the right limiter; a mismatch is not yet
+    /// recorded (see [`Hub::record_shared_failure`]).
+    pub(crate) fn shared_check(&self, now: Instant, creds: &ClientCredentials, subject: &LimiterSubject, browser: bool) -> SharedAuth {
         let mut st = self.lock();
         let settings = st.settings.clone();
         let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
-        authorize_shared_secret(&settings.auth, creds, limiter, subject, now)
+        check_shared_secret(&settings.auth, creds, limiter, subject, now)
+    }
+
+    /// Count a failed shared-secret attempt; returns the loopback delay, if any.
+    pub(crate) fn record_shared_failure(&self, now: Instant, subject: &LimiterSubject, browser: bool) -> Option<Duration> {
+        let mut st = self.lock();
+        let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
+        limiter.record_failure(now, SHARED_SECRET_SCOPE, subject)
+    }
+
+    // ---- devices -----------------------------------------------------------------------
+
+    /// 32 bytes of secret randomness, base64url (43 characters): SHA-256 of the process seed and
+    /// a counter (the seed comes from the OS; the core has no RNG).
+    fn random_token_locked(&self, st: &mut HubState, label: &str) -> String {
+        use base64::Engine as _;
+        use sha2::{Digest, Sha256};
+        st.drbg_counter += 1;
+        let mut h = Sha256::new();
+        h.update(self.info.secret_seed);
+        h.update(label.as_bytes());
+        h.update(st.drbg_counter.to_le_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
+    }
+
+    fn random_uuid_locked(&self, st: &mut HubState) -> String {
+        use sha2::{Digest, Sha256};
+        st.drbg_counter += 1;
+        let mut h = Sha256::new();
+        h.update(self.info.secret_seed);
+        h.update(b"uuid");
+        h.update(st.drbg_counter.to_le_bytes());
+        let d = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        crate::ids::uuid_v4(b)
+    }
+
+    pub(crate) fn check_device_token(&self, device_id: &str, role: Role, scopes: &[String], presented: &str) -> TokenCheck {
+        self.lock().devices.check_token(device_id, role, scopes, presented)
+    }
+
+    /// Pairing for a verified device (spec §5.5): already paired → its token; local and
+    /// allowed to pair silently → approved now (and `device.pair.resolved` broadcast);
+    /// otherwise a pending request and `NOT_PAIRED pairing required`.
+    pub(crate) fn pair_device(&self, now: Instant, unix_ms: u64, a: &PairAttempt<'_>) -> Result<DeviceToken, ErrorShape> {
+        let raw = crate::device::decode_public_key(&a.subject.proof.public_key).unwrap_or_default();
+        let mut st = self.lock();
+        let reason = match st.devices.pairing_state(&a.subject.proof.id, &raw, a.subject.role, a.subject.scopes) {
+            Ok(t) => return Ok(t),
+            Err(r) => r,
+        };
+        let existing = st.devices.devices.contains_key(&a.subject.proof.id);
+        let silent =
+            a.local_silent && !(existing && a.subject.role != Role::Operator) && (reason != PairingReason::ScopeUpgrade || a.shared_secret);
+        if silent {
+            let token = self.random_token_locked(&mut st, "device-token");
+            let request_id = self.random_uuid_locked(&mut st);
+            let grant = st.devices.approve(&a.subject, token, unix_ms);
+            st.devices_generation += 1;
+            let payload = json!({"requestId": request_id, "deviceId": a.subject.proof.id, "decision": "approved", "ts": unix_ms});
+            Self::fan_out_locked(&st, "device.pair.resolved", Some(payload.to_string()), false, None);
+            let _ = now;
+            return Ok(grant);
+        }
+        let request_id = self.random_uuid_locked(&mut st);
+        let req = st.devices.request(&a.subject, reason, request_id, unix_ms);
+        st.devices_generation += 1;
+        let payload = json!({
+            "requestId": req.request_id, "deviceId": req.device_id, "role": req.role, "scopes": req.scopes,
+            "clientId": req.client_id, "clientMode": req.client_mode, "reason": req.reason, "ts": req.ts,
+        });
+        Self::fan_out_locked(&st, "device.pair.requested", Some(payload.to_string()), false, None);
+        let approved = st.devices.devices.get(&a.subject.proof.id);
+        Err(pairing_required(&req, approved))
+    }
+
+    /// The device store and its generation (the shell persists it when the generation moves).
+    pub fn devices_snapshot(&self) -> (u64, DeviceStore) {
+        let st = self.lock();
+        (st.devices_generation, st.devices.clone())
+    }
+
+    /// Current device-store generation.
+    pub fn devices_generation(&self) -> u64 {
+        self.lock().devices_generation
+    }
+
+    /// Load the persisted device store (startup).
+    pub fn load_devices(&self, store: DeviceStore) {
+        let mut st = self.lock();
+        st.devices = store;
     }
 
     /// Mark a socket authenticated; adds its presence row (and broadcasts it) when tracked.
@@ -627,6 +733,16 @@ pub(crate) fn event_loop_json(s: &RuntimeStats, degraded_since_ms: Option<u64>) 
     })
 }
 
+/// A verified device asking to be paired, and how it connected.
+#[derive(Debug)]
+pub(crate) struct PairAttempt<'a> {
+    pub subject: PairingSubject<'a>,
+    /// Direct-local connection whose Origin (if any) belongs to a browser UI.
+    pub local_silent: bool,
+    /// Authenticated by the shared secret (or auth none): may widen scopes silently.
+    pub shared_secret: bool,
+}
+
 /// What `hello-ok.snapshot` needs from the hub.
 #[derive(Debug, Clone)]
 pub struct HelloSnapshot {
@@ -697,6 +813,7 @@ pub fn test_server_info(now: Instant, unix_ms: u64) -> ServerInfo {
         config_path: "/nonexistent/openclaw.json".into(),
         state_dir: "/nonexistent".into(),
         runtime: "test".into(),
+        secret_seed: [7; 32],
     }
 }
 

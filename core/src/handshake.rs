@@ -52,6 +52,8 @@ pub struct ConnectParams {
     pub scopes: Vec<String>,
     pub auth_token: Option<String>,
     pub auth_password: Option<String>,
+    pub auth_device_token: Option<String>,
+    pub auth_bootstrap_token: Option<String>,
     pub device: Option<Value>,
     pub locale: Option<String>,
     pub user_agent: Option<String>,
@@ -96,6 +98,8 @@ pub fn parse_connect_params(params: Option<&Value>) -> Result<ConnectParams, Err
         scopes: strings(v, "scopes"),
         auth_token: auth.and_then(|a| s(a, "token")),
         auth_password: auth.and_then(|a| s(a, "password")),
+        auth_device_token: auth.and_then(|a| s(a, "deviceToken")),
+        auth_bootstrap_token: auth.and_then(|a| s(a, "bootstrapToken")),
         device: v.get("device").cloned(),
         locale: s(v, "locale"),
         user_agent: s(v, "userAgent"),
@@ -143,7 +147,8 @@ pub fn keeps_requested_scopes(client: &ClientInfo, has_origin: bool, is_local: b
 }
 
 /// Events we may emit, advertised in `hello-ok.features.events`.
-pub const ADVERTISED_EVENTS: &[&str] = &["connect.challenge", "tick", "health", "presence", "shutdown"];
+pub const ADVERTISED_EVENTS: &[&str] =
+    &["connect.challenge", "tick", "health", "presence", "shutdown", "device.pair.requested", "device.pair.resolved"];
 
 /// Capabilities advertised in `connect.challenge` (the reference always sends this one).
 pub const CHALLENGE_CAPABILITIES: &[&str] = &["model-catalog-snapshot"];

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod connection;
+pub mod device;
 pub mod gateway;
 pub mod handshake;
 pub mod http;

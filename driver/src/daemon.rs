@@ -193,8 +193,13 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         config_path: p.config_path.clone(),
         state_dir: p.state_dir.clone(),
         runtime: rt.name().to_string(),
+        secret_seed: random32(),
     };
     let hub = Hub::new(info, p.settings.clone(), started_at);
+    match state::load_devices(&p.state_dir) {
+        Ok(store) => hub.load_devices(store),
+        Err(e) => tracing::warn!("paired devices not loaded ({}): {e}", state::devices_path(&p.state_dir).display()),
+    }
     for l in &listeners {
         if let Ok(addr) = rt.local_addr(l) {
             tracing::info!("listening on ws://{}", fmt_host_port(addr.ip(), addr.port()));
@@ -222,6 +227,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         }
     });
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
+    rt.spawn(persist_devices(rt.clone(), hub.clone(), p.state_dir.clone()));
 
     let signal = rt.shutdown_signal().await;
     tracing::info!("received {signal}; shutting down");
@@ -233,6 +239,33 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Write the paired-device store whenever it changes (checked once a second; the write is
+/// atomic and done off the reactor is unnecessary for a few KB).
+async fn persist_devices<R: Runtime>(rt: R, hub: Arc<Hub>, state_dir: String) {
+    let mut saved = hub.devices_generation();
+    loop {
+        rt.sleep_until(Instant::now() + Duration::from_secs(1)).await;
+        if hub.devices_generation() == saved {
+            continue;
+        }
+        let (generation, store) = hub.devices_snapshot();
+        match state::save_devices(&state_dir, &store) {
+            Ok(()) => saved = generation,
+            Err(e) => tracing::warn!("paired devices not saved: {e}"),
+        }
+    }
+}
+
+fn random32() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    if getrandom::fill(&mut b).is_err() {
+        // Without OS randomness device tokens would be predictable: refuse to run.
+        eprintln!("no OS randomness available; refusing to start");
+        std::process::exit(1);
+    }
+    b
 }
 
 async fn accept_loop<R: Runtime>(rt: R, hub: Arc<Hub>, listener: R::Listener) {

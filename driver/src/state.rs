@@ -31,6 +31,40 @@ pub fn token_path(state_dir: &str) -> PathBuf {
     Path::new(state_dir).join(TOKEN_FILE)
 }
 
+pub fn devices_path(state_dir: &str) -> PathBuf {
+    Path::new(state_dir).join("clawgate/devices.json")
+}
+
+/// The paired devices kept in the state dir (empty when the file does not exist yet).
+pub fn load_devices(state_dir: &str) -> std::io::Result<clawgate_core::device::DeviceStore> {
+    match fs::read(devices_path(state_dir)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Save the paired devices (device tokens are secrets: mode 0600, atomic rename).
+pub fn save_devices(state_dir: &str, store: &clawgate_core::device::DeviceStore) -> std::io::Result<()> {
+    let path = devices_path(state_dir);
+    let bytes = serde_json::to_vec_pretty(store).map_err(std::io::Error::other)?;
+    write_private_atomic(&path, &bytes)
+}
+
+/// Write `bytes` to `path` through a 0600 temp file in the same dir, fsync, rename.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = open_private(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
 /// Read the kept token, if there is one.
 pub fn read_token(state_dir: &str) -> std::io::Result<Option<String>> {
     match fs::read_to_string(token_path(state_dir)) {
