@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::agent::{Outcome, RunSpec, RunState, Runs, Start, Waiter};
 use crate::auth::{
     AuthMode, AuthSettings, ClientCredentials, LimiterSubject, RateLimitPolicy, RateLimiter, SHARED_SECRET_SCOPE, SharedAuth,
     check_shared_secret,
 };
+use crate::connection::Reply;
 use crate::device::{DeviceStore, DeviceToken, PairingReason, PairingSubject, TokenCheck, pairing_required};
 use crate::ingress::{Attribution, IpNet, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
 use crate::limits::Limits;
@@ -136,6 +138,12 @@ pub trait EventSink: Send + Sync {
     fn deliver(&self, event: Arc<Broadcast>);
     /// The gateway is stopping: the socket should say goodbye and close.
     fn shutdown(&self, reason: &str);
+    /// A later answer to one of this socket's requests (the final of an agent run, an
+    /// `agent.wait` result). The shell feeds it to [`crate::connection::ServerConnection::complete`].
+    /// The default drops it: only sinks of sockets that never start runs may keep it.
+    fn complete(&self, request_id: &str, reply: Reply) {
+        let _ = (request_id, reply);
+    }
 }
 
 /// Why an upgrade is refused at the HTTP level.
@@ -213,6 +221,7 @@ struct HubState {
     degraded_since_ms: Option<u64>,
     draining: bool,
     devices: DeviceStore,
+    runs: Runs,
     /// Bumped on every change of `devices`, so the shell knows when to persist them.
     devices_generation: u64,
     /// Counter of the token generator.
@@ -254,6 +263,7 @@ impl Hub {
                 degraded_since_ms: None,
                 draining: false,
                 devices: DeviceStore::default(),
+                runs: Runs::default(),
                 devices_generation: 0,
                 drbg_counter: 0,
                 next_tick: now + limits.tick_interval,
@@ -613,13 +623,22 @@ impl Hub {
     /// Next global deadline (tick, health refresh).
     pub fn poll_timeout(&self) -> Instant {
         let st = self.lock();
-        st.next_tick.min(st.next_health)
+        let waiters = st
+            .runs
+            .runs
+            .values()
+            .filter_map(|r| if let RunState::Running { waiters, .. } = &r.state { waiters.iter().map(|w| w.deadline).min() } else { None })
+            .min();
+        let t = st.next_tick.min(st.next_health);
+        waiters.map_or(t, |w| t.min(w))
     }
 
-    /// Fire due global timers: `tick` every 30 s and a `health` refresh every 60 s.
+    /// Fire due global timers: `tick` every 30 s, a `health` refresh every 60 s, and
+    /// `agent.wait` timeouts.
     pub fn handle_timeout(&self, now: Instant, unix_ms: u64) {
         let mut st = self.lock();
         st.now_unix = (now, unix_ms);
+        self.expire_waiters_locked(&mut st, now);
         let limits = st.settings.limits;
         if now >= st.next_health {
             while st.next_health <= now {
@@ -635,6 +654,124 @@ impl Hub {
                 st.next_tick += limits.tick_interval;
             }
             Self::fan_out_locked(&st, "tick", Some(json!({ "ts": unix_ms }).to_string()), true, None);
+        }
+    }
+
+    // ---- agent runs --------------------------------------------------------------------
+
+    /// `agent`: start a run for this socket's request, or answer a duplicate (spec §10.3).
+    pub fn start_run(&self, conn_id: &str, request_id: &str, params: Option<&Value>, now: Instant, unix_ms: u64) -> Start {
+        let spec = match crate::agent::parse_agent_params(params) {
+            Ok(s) => s,
+            Err(e) => return Start::Answer(Reply::err(e)),
+        };
+        self.lock().runs.start(spec, (conn_id.to_string(), request_id.to_string()), now, unix_ms)
+    }
+
+    fn run_event_locked(st: &mut HubState, run_id: &str, stream: &str, data: Value, unix_ms: u64) -> Option<RunSpec> {
+        let (spec, seq) = st.runs.next_seq(run_id)?;
+        let payload = crate::agent::agent_event(&spec, stream, data, seq, unix_ms);
+        Self::fan_out_locked(st, "agent", Some(payload.to_string()), false, None);
+        Some(spec)
+    }
+
+    /// The run reached its model (lifecycle `model` event).
+    pub fn begin_run(&self, run_id: &str, provider: Option<&str>, model: Option<&str>, unix_ms: u64) {
+        let mut st = self.lock();
+        Self::run_event_locked(&mut st, run_id, "lifecycle", json!({"phase": "model", "provider": provider, "model": model}), unix_ms);
+    }
+
+    /// Streamed assistant text (an `agent` assistant event and a `chat` delta).
+    pub fn run_delta(&self, run_id: &str, delta: &str, unix_ms: u64) {
+        let mut st = self.lock();
+        if let Some(spec) = Self::run_event_locked(&mut st, run_id, "assistant", json!({"delta": delta}), unix_ms) {
+            let seq = st.runs.runs.get(run_id).map(|r| r.seq).unwrap_or(0);
+            let chat = json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "delta", "deltaText": delta});
+            Self::fan_out_locked(&st, "chat", Some(chat.to_string()), true, None);
+        }
+    }
+
+    /// The run ended: lifecycle and `chat` events, the final answer to the caller, `agent.wait`
+    /// answers, and the result cached for idempotent replays.
+    pub fn finish_run(&self, run_id: &str, outcome: Outcome, now: Instant, unix_ms: u64) {
+        let mut st = self.lock();
+        let Some(run) = st.runs.runs.get(run_id) else { return };
+        let started_at = run.started_at;
+        let data = match &outcome {
+            Outcome::Ok { .. } => json!({"phase": "end", "startedAt": started_at, "endedAt": unix_ms, "executionSettled": true}),
+            Outcome::Err { message } => {
+                json!({"phase": "error", "startedAt": started_at, "endedAt": unix_ms, "error": message, "executionSettled": true})
+            }
+        };
+        let Some(spec) = Self::run_event_locked(&mut st, run_id, "lifecycle", data, unix_ms) else { return };
+        let seq = st.runs.runs.get(run_id).map(|r| r.seq).unwrap_or(0);
+        let chat = match &outcome {
+            Outcome::Ok { text } => {
+                json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "final",
+                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}})
+            }
+            Outcome::Err { message } => {
+                json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "error", "errorMessage": message})
+            }
+        };
+        Self::fan_out_locked(&st, "chat", Some(chat.to_string()), false, None);
+        let (reply, status, error) = crate::agent::final_reply(&spec, &outcome);
+        let Some(run) = st.runs.runs.get_mut(run_id) else { return };
+        let previous = std::mem::replace(
+            &mut run.state,
+            RunState::Finished { reply: Box::new(reply.clone()), status, ended_at: unix_ms, error: error.clone(), at: now },
+        );
+        if let RunState::Running { owner, waiters } = previous {
+            if let Some((conn_id, request_id)) = owner {
+                if let Some(rec) = st.conns.get(&conn_id) {
+                    rec.sink.complete(&request_id, reply);
+                }
+            }
+            let waited = wait_result(run_id, status, unix_ms, error.as_deref());
+            for w in waiters {
+                if let Some(rec) = st.conns.get(&w.conn_id) {
+                    rec.sink.complete(&w.request_id, waited.clone());
+                }
+            }
+        }
+    }
+
+    /// `agent.wait`: the result now if the run ended, else `None` and the answer comes through
+    /// the socket's sink when it ends or the timeout passes.
+    pub fn wait_run(&self, conn_id: &str, request_id: &str, params: Option<&Value>, now: Instant) -> Option<Reply> {
+        let (run_id, timeout) = match crate::agent::parse_wait_params(params) {
+            Ok(p) => p,
+            Err(e) => return Some(Reply::err(e)),
+        };
+        let mut st = self.lock();
+        match st.runs.runs.get_mut(&run_id).map(|r| &mut r.state) {
+            Some(RunState::Finished { status, ended_at, error, .. }) => Some(wait_result(&run_id, status, *ended_at, error.as_deref())),
+            Some(RunState::Running { waiters, .. }) => {
+                waiters.push(Waiter { conn_id: conn_id.to_string(), request_id: request_id.to_string(), deadline: now + timeout });
+                None
+            }
+            // Unknown run: nothing will finish it.
+            None => Some(Reply::Ok(Some(json!({"runId": run_id, "status": "timeout"})))),
+        }
+    }
+
+    fn expire_waiters_locked(&self, st: &mut HubState, now: Instant) {
+        let mut expired = Vec::new();
+        for r in st.runs.runs.values_mut() {
+            if let RunState::Running { waiters, .. } = &mut r.state {
+                waiters.retain(|w| {
+                    let due = now >= w.deadline;
+                    if due {
+                        expired.push((w.clone(), r.spec.run_id.clone()));
+                    }
+                    !due
+                });
+            }
+        }
+        for (w, run_id) in expired {
+            if let Some(rec) = st.conns.get(&w.conn_id) {
+                rec.sink.complete(&w.request_id, Reply::Ok(Some(json!({"runId": run_id, "status": "timeout"}))));
+            }
         }
     }
 
@@ -680,6 +817,14 @@ impl Hub {
     pub fn auth_mode(&self) -> AuthMode {
         self.settings().auth.mode
     }
+}
+
+fn wait_result(run_id: &str, status: &str, ended_at: u64, error: Option<&str>) -> Reply {
+    let mut p = json!({"runId": run_id, "status": status, "endedAt": ended_at});
+    if let Some(e) = error {
+        p["error"] = json!(e);
+    }
+    Reply::Ok(Some(p))
 }
 
 fn unix_at(at: Instant, unix: u64, now: Instant) -> u64 {

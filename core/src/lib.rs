@@ -9,6 +9,7 @@
 // would only move the allocation.
 #![allow(clippy::result_large_err)]
 
+pub mod agent;
 pub mod auth;
 pub mod cli;
 pub mod client;

@@ -7,12 +7,13 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::agent::{Outcome, Plan, RunSpec, Start};
 use crate::connection::{Dispatch, Reply};
 use crate::gateway::{GatewaySettings, Hub, RuntimeStats, event_loop_json};
 use crate::wire::{ErrorShape, msg};
 
 /// Methods served, advertised in `hello-ok.features.methods`.
-pub const ADVERTISED_METHODS: &[&str] = &["health", "status", "system-presence", "config.get"];
+pub const ADVERTISED_METHODS: &[&str] = &["health", "status", "system-presence", "config.get", "agent", "agent.wait"];
 
 /// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
 pub fn config_hash(config: &Value) -> String {
@@ -139,10 +140,63 @@ fn validate_params(method: &str, schema: &Value, params: Option<&Value>) -> Resu
         .map_err(|d| ErrorShape::invalid_request(format!("invalid {method} params: {d}")))
 }
 
+/// What a dispatched request needs from the shell.
+#[derive(Debug)]
+pub enum Call {
+    /// Answer now.
+    Reply(Reply),
+    /// Answer now with `reply` (`accepted`), then execute the run and report with
+    /// [`Hub::finish_run`] (its final answer reaches the socket through its sink).
+    StartRun { reply: Reply, run: RunSpec },
+    /// Nothing now: the answer comes later through the socket's sink (`agent.wait`).
+    Later,
+}
+
+/// Route one authorized request (spec §6.3 step 8 for unknown methods).
+pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
+    match d.method.as_str() {
+        "agent" => match hub.start_run(&d.caller.conn_id, &d.request_id, d.params.as_ref(), now, unix_ms) {
+            Start::Accepted { reply, run } => Call::StartRun { reply, run },
+            Start::Answer(reply) => Call::Reply(reply),
+        },
+        "agent.wait" => match hub.wait_run(&d.caller.conn_id, &d.request_id, d.params.as_ref(), now) {
+            Some(reply) => Call::Reply(reply),
+            None => Call::Later,
+        },
+        _ => Call::Reply(call(hub, d, now, unix_ms)),
+    }
+}
+
+/// Execute a run's plan where no IO is needed (no provider configured: it fails at once).
+/// Returns `false` when the plan needs the shell (an upstream call).
+pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) -> bool {
+    match crate::agent::plan(&hub.settings(), run) {
+        Plan::NoProvider { message } => {
+            hub.begin_run(&run.run_id, None, None, unix_ms);
+            hub.finish_run(&run.run_id, Outcome::Err { message }, now, unix_ms);
+            true
+        }
+    }
+}
+
 /// Run a state method. Unknown methods (reachable only with `operator.admin`) answer
-/// `unknown method: <name>` (spec §6.3 step 8).
+/// `unknown method: <name>` (spec §6.3 step 8). `agent` runs are started and executed in
+/// place (their final answer goes through the socket's sink); the shells use [`dispatch`].
 pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     let params = d.params.as_ref();
+    match d.method.as_str() {
+        "agent" | "agent.wait" => {
+            return match dispatch(hub, d, now, unix_ms) {
+                Call::Reply(r) => r,
+                Call::StartRun { reply, run } => {
+                    execute_without_io(hub, &run, now, unix_ms);
+                    reply
+                }
+                Call::Later => Reply::Ok(None),
+            };
+        }
+        _ => {}
+    }
     let result = match d.method.as_str() {
         "health" => {
             let force = params.and_then(|p| p.get("probe")).and_then(Value::as_bool) == Some(true);

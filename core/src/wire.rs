@@ -59,6 +59,7 @@ pub mod details_code {
     pub const DEVICE_AUTH_PUBLIC_KEY_INVALID: &str = "DEVICE_AUTH_PUBLIC_KEY_INVALID";
     pub const PAIRING_REQUIRED: &str = "PAIRING_REQUIRED";
     pub const CLIENT_VERSION_MISMATCH: &str = "CLIENT_VERSION_MISMATCH";
+    pub const UNKNOWN_AGENT_ID: &str = "UNKNOWN_AGENT_ID";
 }
 
 /// WebSocket close codes the server uses (spec §12).

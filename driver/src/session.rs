@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use clawgate_core::connection::{Output, Phase};
 use clawgate_core::gateway::{Admission, Broadcast, EventSink, Hub};
-use clawgate_core::{Reply, ServerConnection, methods};
+use clawgate_core::methods::{self, Call};
+use clawgate_core::{Reply, ServerConnection};
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::StreamExt;
 use tungstenite::Message;
@@ -36,6 +37,9 @@ impl EventSink for MailboxSink {
     }
     fn shutdown(&self, reason: &str) {
         let _ = self.0.unbounded_send(Inbox::Shutdown(reason.to_string()));
+    }
+    fn complete(&self, request_id: &str, reply: Reply) {
+        let _ = self.0.unbounded_send(Inbox::Complete(request_id.to_string(), Box::new(reply)));
     }
 }
 
@@ -107,11 +111,16 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     let _ = self.ws.queue(Message::Ping(Default::default()));
                 }
                 Output::SetMaxMessageSize(n) => self.ws.set_max_message_size(n),
-                Output::Dispatch(d) => {
+                Output::Dispatch(d) => match methods::dispatch(&self.hub, &d, Instant::now(), unix_ms()) {
                     // State methods are pure, bounded-time reads of the hub: answered inline.
-                    let reply = methods::call(&self.hub, &d, Instant::now(), unix_ms());
-                    self.conn.complete(&d.request_id, reply);
-                }
+                    Call::Reply(reply) => self.conn.complete(&d.request_id, reply),
+                    // Runs execute in their own task; the final answer comes back via the mailbox.
+                    Call::StartRun { reply, run } => {
+                        self.conn.complete(&d.request_id, reply);
+                        self.rt.spawn(crate::agent::execute(self.rt.clone(), self.hub.clone(), run));
+                    }
+                    Call::Later => {}
+                },
                 Output::Close { code, reason } => {
                     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                     let _ = self.ws.queue(Message::Close(Some(frame)));

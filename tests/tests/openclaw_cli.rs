@@ -152,6 +152,29 @@ fn gateway_call_health_wrong_token_fails() {
     assert!(all.contains("token mismatch"), "the CLI should report the token mismatch:\n{all}");
 }
 
+/// `gateway call agent --expect-final`: the CLI sees the `accepted` ack, waits for the final
+/// answer of the same request and exits 1 with it — with no model provider configured, the run
+/// fails with UNAVAILABLE, as the reference does without credentials
+/// (`gateway-call-agent--expect-final.jsonl`).
+#[test]
+fn gateway_call_agent_expect_final_reports_the_final_error() {
+    let gw = Gateway::start();
+    let url = gw.url();
+    let token = gw.token();
+    let params = r#"{"message":"hello from the e2e suite","idempotencyKey":"e2e-agent-0001"}"#;
+    let out = openclaw(
+        &["gateway", "call", "agent", "--expect-final", "--json", "--params", params, "--url", &url, "--token", &token],
+        CLI_TIMEOUT,
+    );
+    assert!(!out.timed_out, "the CLI never got the final answer:\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, Some(1), "a failed run exits 1:\n{}\n{}", out.stdout, out.stderr);
+    let v = json_of(&out, "agent --expect-final");
+    assert_eq!(v["ok"], false, "{v:#}");
+    assert_eq!(v["error"]["code"], "UNAVAILABLE", "{v:#}");
+    assert_eq!(v["error"]["type"], "gateway_request_error", "{v:#}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("model provider")), "{v:#}");
+}
+
 /// The results of the methods the CLI calls carry at least the top-level fields of the reference's
 /// results (protocol.md §11.1; captures `gateway-call-*.jsonl`). Checked over our own client so a
 /// failure names the method and the missing keys.

@@ -113,6 +113,8 @@ pub fn cli_connect(id: &str) -> String {
 pub struct Sink {
     pub events: Mutex<Vec<Arc<Broadcast>>>,
     pub shutdowns: Mutex<Vec<String>>,
+    /// Later answers (agent finals, `agent.wait` results) for this socket's requests.
+    pub replies: Mutex<Vec<(String, clawgate_core::Reply)>>,
 }
 
 impl EventSink for Sink {
@@ -121,6 +123,9 @@ impl EventSink for Sink {
     }
     fn shutdown(&self, reason: &str) {
         self.shutdowns.lock().unwrap().push(reason.to_string());
+    }
+    fn complete(&self, request_id: &str, reply: clawgate_core::Reply) {
+        self.replies.lock().unwrap().push((request_id.to_string(), reply));
     }
 }
 
@@ -427,6 +432,10 @@ impl Conn {
     pub fn pump_with(&mut self, outbound_buffered: usize) -> Vec<Out> {
         for ev in self.sink.take() {
             self.conn.handle_event(self.now, &ev, outbound_buffered);
+        }
+        let replies = std::mem::take(&mut *self.sink.replies.lock().unwrap());
+        for (id, reply) in replies {
+            self.conn.complete(&id, reply);
         }
         self.drain()
     }

@@ -1,0 +1,239 @@
+//! Agent runs over the WebSocket (spec §10.2 accepted-then-final, §10.3 idempotency, §8.3
+//! `agent`/`chat` events): the run registry with its idempotency cache, the events a run emits,
+//! and `agent.wait`.
+//!
+//! The core decides; the shell executes: `agent` answers `accepted` at once and hands a
+//! [`RunSpec`] to the shell, which asks [`plan`] what to do (call an upstream provider, or fail
+//! because none is configured) and reports the outcome with [`crate::gateway::Hub::finish_run`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::connection::Reply;
+use crate::gateway::GatewaySettings;
+use crate::wire::{ErrorShape, details_code};
+
+/// Completed runs are replayed for this long (spec §10.3).
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_millis(300_000);
+/// At most this many completed runs are remembered (active runs are never evicted).
+pub const IDEMPOTENCY_MAX: usize = 1_000;
+/// Default and ceiling of `agent.wait` `timeoutMs`.
+pub const WAIT_DEFAULT_MS: u64 = 30_000;
+pub const WAIT_MAX_MS: u64 = 600_000;
+
+/// The agents served. Configured agents arrive with the config file; until then `main`.
+pub const DEFAULT_AGENT_ID: &str = "main";
+
+fn agent_params_schema() -> Value {
+    let s = json!({"type": "string"});
+    let ne = json!({"type": "string", "minLength": 1});
+    json!({
+        "type": "object",
+        "required": ["message", "idempotencyKey"],
+        "properties": {
+            "message": s, "idempotencyKey": ne, "agentId": ne, "sessionKey": ne, "sessionId": ne,
+            "thinking": s, "deliver": {"type": "boolean"}, "attachments": {"type": "array"}, "channel": s,
+            "timeout": {"type": "integer", "minimum": 0}, "label": s, "to": s, "replyTo": s, "extraSystemPrompt": s,
+            "lane": s, "model": s,
+        },
+        "additionalProperties": false,
+    })
+}
+
+fn wait_params_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["runId"],
+        "properties": {"runId": {"type": "string", "minLength": 1}, "timeoutMs": {"type": "integer", "minimum": 0}},
+        "additionalProperties": false,
+    })
+}
+
+/// What a run needs to execute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub run_id: String,
+    pub agent_id: String,
+    pub session_key: String,
+    pub session_id: String,
+    pub message: String,
+}
+
+/// Validate `agent` params into a run (spec §10.2). Errors carry the reference's texts.
+pub fn parse_agent_params(params: Option<&Value>) -> Result<RunSpec, ErrorShape> {
+    let empty = json!({});
+    let p = params.unwrap_or(&empty);
+    crate::schema::validate(&agent_params_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid agent params: {d}")))?;
+    let key = p["idempotencyKey"].as_str().unwrap_or_default().to_string();
+    let agent_id = p.get("agentId").and_then(Value::as_str).unwrap_or(DEFAULT_AGENT_ID).trim().to_ascii_lowercase();
+    if agent_id != DEFAULT_AGENT_ID {
+        return Err(ErrorShape::invalid_request(format!("unknown agent id: {agent_id}"))
+            .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": agent_id})));
+    }
+    let session_key =
+        p.get("sessionKey").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("agent:{agent_id}:explicit:{key}"));
+    let session_id = p.get("sessionId").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| key.clone());
+    Ok(RunSpec { run_id: key, agent_id, session_key, session_id, message: p["message"].as_str().unwrap_or_default().to_string() })
+}
+
+/// Validate `agent.wait` params: `(runId, timeout)`.
+pub fn parse_wait_params(params: Option<&Value>) -> Result<(String, Duration), ErrorShape> {
+    let empty = json!({});
+    let p = params.unwrap_or(&empty);
+    crate::schema::validate(&wait_params_schema(), p)
+        .map_err(|d| ErrorShape::invalid_request(format!("invalid agent.wait params: {d}")))?;
+    let ms = p.get("timeoutMs").and_then(Value::as_u64).unwrap_or(WAIT_DEFAULT_MS).min(WAIT_MAX_MS);
+    Ok((p["runId"].as_str().unwrap_or_default().to_string(), Duration::from_millis(ms)))
+}
+
+/// How the shell should execute a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// No model provider is configured for the agent: the run fails with this message.
+    NoProvider { message: String },
+}
+
+/// Decide how to execute a run with the current settings.
+pub fn plan(_settings: &GatewaySettings, run: &RunSpec) -> Plan {
+    // Model providers come with the config file (`models.providers`, `agents.defaults.model`);
+    // until one is configured every run ends here, like the reference without credentials.
+    Plan::NoProvider {
+        message: format!(
+            "No model provider is configured for agent {} (set agents.defaults.model.primary and models.providers).",
+            run.agent_id
+        ),
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Ok { text: String },
+    Err { message: String },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Waiter {
+    pub conn_id: String,
+    pub request_id: String,
+    pub deadline: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum RunState {
+    Running { owner: Option<(String, String)>, waiters: Vec<Waiter> },
+    Finished { reply: Box<Reply>, status: &'static str, ended_at: u64, error: Option<String>, at: Instant },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub spec: RunSpec,
+    pub started_at: u64,
+    /// Per-run `payload.seq` of `agent` events.
+    pub seq: u64,
+    pub state: RunState,
+}
+
+/// The run registry and idempotency cache.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    pub runs: HashMap<String, Run>,
+}
+
+/// What `agent` does for a request.
+#[derive(Debug)]
+pub enum Start {
+    /// A new run: answer `accepted`, then hand the spec to the shell.
+    Accepted { reply: Reply, run: RunSpec },
+    /// A duplicate or an invalid request: this single answer.
+    Answer(Reply),
+}
+
+impl Runs {
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.runs.retain(|_, r| match &r.state {
+            RunState::Finished { at, .. } => now.saturating_duration_since(*at) < IDEMPOTENCY_TTL,
+            RunState::Running { .. } => true,
+        });
+        let finished = self.runs.values().filter(|r| matches!(r.state, RunState::Finished { .. })).count();
+        if finished > IDEMPOTENCY_MAX {
+            let mut by_age: Vec<(Instant, String)> = self
+                .runs
+                .iter()
+                .filter_map(|(k, r)| if let RunState::Finished { at, .. } = &r.state { Some((*at, k.clone())) } else { None })
+                .collect();
+            by_age.sort();
+            for (_, k) in by_age.into_iter().take(finished - IDEMPOTENCY_MAX) {
+                self.runs.remove(&k);
+            }
+        }
+    }
+
+    /// Start (or dedupe) a run for `(conn_id, request_id)`.
+    pub(crate) fn start(&mut self, spec: RunSpec, owner: (String, String), now: Instant, unix_ms: u64) -> Start {
+        self.prune(now);
+        if let Some(r) = self.runs.get(&spec.run_id) {
+            return Start::Answer(match &r.state {
+                RunState::Running { .. } => {
+                    Reply::Ok(Some(json!({"runId": r.spec.run_id, "status": "in_flight", "agentId": r.spec.agent_id})))
+                }
+                RunState::Finished { reply, .. } => (**reply).clone(),
+            });
+        }
+        let accepted = json!({"runId": spec.run_id, "agentId": spec.agent_id, "status": "accepted", "acceptedAt": unix_ms});
+        self.runs.insert(
+            spec.run_id.clone(),
+            Run { spec: spec.clone(), started_at: unix_ms, seq: 0, state: RunState::Running { owner: Some(owner), waiters: Vec::new() } },
+        );
+        Start::Accepted { reply: Reply::Ok(Some(accepted)), run: spec }
+    }
+
+    pub(crate) fn next_seq(&mut self, run_id: &str) -> Option<(RunSpec, u64)> {
+        let r = self.runs.get_mut(run_id)?;
+        r.seq += 1;
+        Some((r.spec.clone(), r.seq))
+    }
+}
+
+/// An `agent` event payload (`stream` lifecycle/assistant/…).
+pub(crate) fn agent_event(spec: &RunSpec, stream: &str, data: Value, seq: u64, ts: u64) -> Value {
+    json!({
+        "runId": spec.run_id, "agentId": spec.agent_id, "sessionId": spec.session_id, "sessionKey": spec.session_key,
+        "stream": stream, "data": data, "seq": seq, "ts": ts,
+    })
+}
+
+/// The final reply of a finished run.
+pub(crate) fn final_reply(spec: &RunSpec, outcome: &Outcome) -> (Reply, &'static str, Option<String>) {
+    match outcome {
+        Outcome::Ok { text } => {
+            (Reply::Ok(Some(json!({"runId": spec.run_id, "status": "ok", "summary": text, "result": {"text": text}}))), "ok", None)
+        }
+        Outcome::Err { message } => (
+            Reply::Err {
+                error: ErrorShape::unavailable(message.clone()),
+                payload: Some(json!({"runId": spec.run_id, "status": "error", "summary": message})),
+            },
+            "error",
+            Some(message.clone()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_errors_match_the_reference() {
+        let e = parse_agent_params(Some(&json!({"message": "no key"}))).unwrap_err();
+        assert_eq!(e.message, "invalid agent params: must have required property 'idempotencyKey'");
+        let r = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k1"}))).unwrap();
+        assert_eq!(r.run_id, "k1");
+        assert_eq!(r.session_key, "agent:main:explicit:k1");
+        let e = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k", "bogus": 1}))).unwrap_err();
+        assert_eq!(e.message, "invalid agent params: at root: unexpected property 'bogus'");
+    }
+}

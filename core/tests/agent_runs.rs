@@ -1,0 +1,190 @@
+//! Agent runs on virtual time: accepted-then-final, events, idempotency, `agent.wait`
+//! (spec §10.2, §10.3; protocol §16 items 47–50).
+
+mod common;
+
+use clawgate_core::agent::Outcome;
+use clawgate_core::methods::{self, Call};
+use common::*;
+use serde_json::json;
+
+const WRITE: &[&str] = &["operator.write"];
+
+fn agent_params(key: &str) -> Option<serde_json::Value> {
+    Some(json!({"message": "hello", "idempotencyKey": key}))
+}
+
+#[test]
+fn accepted_then_events_then_a_final_with_payload_and_error() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.pump();
+    let outs = c.request("a1", "agent", agent_params("run-1"));
+    let accepted = outs.response("a1");
+    assert_eq!(accepted["ok"], true);
+    assert_eq!(accepted["payload"]["runId"], "run-1", "runId is the idempotencyKey");
+    assert_eq!(accepted["payload"]["status"], "accepted");
+    assert_eq!(accepted["payload"]["agentId"], "main");
+    assert!(accepted["payload"]["acceptedAt"].is_u64());
+
+    // Events and the final arrive through the hub (events) and the sink (final answer).
+    let outs = c.pump();
+    let agent_events = outs.events_named("agent");
+    assert_eq!(agent_events.len(), 2);
+    assert_eq!(agent_events[0]["payload"]["data"]["phase"], "model");
+    assert_eq!(agent_events[0]["payload"]["seq"], 1);
+    assert_eq!(agent_events[1]["payload"]["data"]["phase"], "error");
+    assert_eq!(agent_events[1]["payload"]["seq"], 2);
+    assert_eq!(agent_events[1]["payload"]["sessionKey"], "agent:main:explicit:run-1");
+    let chat = outs.events_named("chat");
+    assert_eq!(chat.len(), 1);
+    assert_eq!(chat[0]["payload"]["state"], "error");
+    // Frame seq keeps increasing across the run's events.
+    let seqs: Vec<u64> = outs.events().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+
+    let fin = outs.response("a1");
+    assert_eq!(fin["ok"], false);
+    assert_eq!(fin["payload"]["runId"], "run-1");
+    assert_eq!(fin["payload"]["status"], "error");
+    assert_eq!(fin["error"]["code"], "UNAVAILABLE");
+    assert_eq!(fin["payload"]["summary"], fin["error"]["message"]);
+}
+
+#[test]
+fn missing_idempotency_key_is_the_reference_error() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    let outs = c.request("a4", "agent", Some(json!({"message": "no key"})));
+    assert_err(&outs.response("a4"), "INVALID_REQUEST", "invalid agent params: must have required property 'idempotencyKey'");
+}
+
+#[test]
+fn duplicate_in_flight_answers_once_and_completed_runs_replay_the_final() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.pump();
+    c.hold_dispatches = true;
+    c.request("a1", "agent", agent_params("dup"));
+    let d1 = c.held.remove(0);
+    // The shell starts the run but has not finished it yet.
+    let run = match methods::dispatch(&gw.hub, &d1, c.now, c.unix()) {
+        Call::StartRun { reply, run } => {
+            c.conn.complete(&d1.request_id, reply);
+            run
+        }
+        other => panic!("{other:?}"),
+    };
+    c.hold_dispatches = false;
+    let outs = c.request("a2", "agent", agent_params("dup"));
+    let dup = outs.response("a2");
+    assert_eq!(dup["payload"], json!({"runId": "dup", "status": "in_flight", "agentId": "main"}));
+
+    assert!(methods::execute_without_io(&gw.hub, &run, c.now, c.unix()));
+    let outs = c.pump();
+    assert_eq!(outs.response("a1")["ok"], false, "the original request gets the final");
+    assert!(outs.responses().iter().all(|r| r["id"] != "a2"), "no later final for the duplicate");
+
+    // After completion the same key replays the cached final, once.
+    let outs = c.request("a3", "agent", agent_params("dup"));
+    let replay = outs.response("a3");
+    assert_eq!(replay["ok"], false);
+    assert_eq!(replay["payload"]["runId"], "dup");
+    assert_eq!(replay["error"]["code"], "UNAVAILABLE");
+    assert!(c.pump().responses().is_empty());
+}
+
+#[test]
+fn replays_expire_after_five_minutes() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.auto_pong = true;
+    c.request("a1", "agent", agent_params("ttl"));
+    c.pump();
+    c.advance_by(secs(299));
+    assert_eq!(c.request("a2", "agent", agent_params("ttl")).response("a2")["ok"], false, "still cached");
+    c.advance_by(secs(2));
+    let outs = c.request("a3", "agent", agent_params("ttl"));
+    assert_eq!(outs.response("a3")["payload"]["status"], "accepted", "a new run after the TTL");
+}
+
+#[test]
+fn agent_wait_answers_when_the_run_ends_or_when_it_times_out() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    let (mut w, _) = gw.open_cli(gw.t0, WRITE);
+    c.hold_dispatches = true;
+    c.request("a1", "agent", agent_params("waited"));
+    let d1 = c.held.remove(0);
+    let Call::StartRun { run, .. } = methods::dispatch(&gw.hub, &d1, c.now, c.unix()) else { panic!("not started") };
+
+    // A waiter on another socket, and one with a short timeout.
+    w.hold_dispatches = true;
+    w.request("w1", "agent.wait", Some(json!({"runId": "waited", "timeoutMs": 60_000})));
+    w.request("w2", "agent.wait", Some(json!({"runId": "waited", "timeoutMs": 1_000})));
+    for d in std::mem::take(&mut w.held) {
+        assert!(matches!(methods::dispatch(&gw.hub, &d, w.now, w.unix()), Call::Later));
+    }
+    let outs = w.advance_by(secs(1));
+    let timed_out = outs.response("w2");
+    assert_eq!(timed_out["payload"], json!({"runId": "waited", "status": "timeout"}));
+
+    methods::execute_without_io(&gw.hub, &run, w.now, w.unix());
+    let outs = w.pump();
+    let done = outs.response("w1");
+    assert_eq!(done["payload"]["status"], "error");
+    assert_eq!(done["payload"]["runId"], "waited");
+    assert!(done["payload"]["endedAt"].is_u64());
+    assert!(done["payload"]["error"].is_string());
+
+    // Finished runs answer at once; unknown runs time out at once.
+    w.hold_dispatches = false;
+    let outs = w.request("w3", "agent.wait", Some(json!({"runId": "waited"})));
+    assert_eq!(outs.response("w3")["payload"]["status"], "error");
+    let outs = w.request("w4", "agent.wait", Some(json!({"runId": "never-started"})));
+    assert_eq!(outs.response("w4")["payload"]["status"], "timeout");
+}
+
+#[test]
+fn a_successful_run_ends_ok_with_the_text() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.pump();
+    c.hold_dispatches = true;
+    c.request("a1", "agent", agent_params("good"));
+    let d1 = c.held.remove(0);
+    let Call::StartRun { reply, run } = methods::dispatch(&gw.hub, &d1, c.now, c.unix()) else { panic!() };
+    c.conn.complete(&d1.request_id, reply);
+    assert_eq!(c.drain().response("a1")["payload"]["status"], "accepted");
+    gw.hub.begin_run(&run.run_id, Some("fake"), Some("m1"), c.unix());
+    gw.hub.run_delta(&run.run_id, "Hel", c.unix());
+    gw.hub.run_delta(&run.run_id, "lo", c.unix());
+    gw.hub.finish_run(&run.run_id, Outcome::Ok { text: "Hello".into() }, c.now, c.unix());
+    let outs = c.pump();
+    let fin = outs.response("a1");
+    assert_eq!(fin["ok"], true);
+    assert_eq!(fin["payload"]["status"], "ok");
+    let deltas: Vec<String> = outs
+        .events_named("chat")
+        .iter()
+        .filter(|e| e["payload"]["state"] == "delta")
+        .map(|e| e["payload"]["deltaText"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deltas, ["Hel", "lo"]);
+    let last_chat = outs.events_named("chat").last().cloned().unwrap();
+    assert_eq!(last_chat["payload"]["state"], "final");
+}
+
+#[test]
+fn read_only_operators_see_run_events_but_cannot_start_runs() {
+    let gw = Gw::new();
+    let (mut reader, _) = gw.open_cli(gw.t0, &["operator.read"]);
+    reader.pump();
+    let outs = reader.request("a", "agent", agent_params("nope"));
+    assert_err(&outs.response("a"), "FORBIDDEN", "missing scope: operator.write");
+    let (mut writer, _) = gw.open_cli(gw.t0, WRITE);
+    writer.request("a1", "agent", agent_params("seen"));
+    let outs = reader.pump();
+    assert_eq!(outs.events_named("agent").len(), 2);
+    assert!(outs.responses().is_empty(), "the final goes to the caller only");
+}
