@@ -12,6 +12,15 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parse the process arguments for a binary called `bin` (its `--help`/`--version` name).
+    pub fn parse_as(bin: &'static str) -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().name(bin).bin_name(bin).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway in the foreground.

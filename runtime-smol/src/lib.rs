@@ -96,8 +96,7 @@ impl Runtime for Smol {
 /// Parse the command line, run it on a smol executor with one thread per core (at most 8),
 /// return the exit code.
 pub fn main_entry() -> i32 {
-    use clap::Parser;
-    let cli = clawgate_core::cli::Cli::parse();
+    let cli = clawgate_core::cli::Cli::parse_as("clawgate-lite");
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let ex = Arc::new(Executor::new());
     let (stop, stopped) = smol::channel::bounded::<()>(1);

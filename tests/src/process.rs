@@ -84,6 +84,7 @@ fn newest_source_mtime() -> Option<std::time::SystemTime> {
         "core/src",
         "core/Cargo.toml",
         "driver/src",
+        "runtime-smol/src",
         "driver/Cargo.toml",
         "runtime-tokio/src",
         "runtime-tokio/Cargo.toml",
@@ -100,6 +101,13 @@ fn newest_source_mtime() -> Option<std::time::SystemTime> {
 /// process with `cargo build -p clawgate-tokio --bin clawgate` when it is missing or older than
 /// its sources (so a stale binary is never tested); `CLAWGATE_NO_BUILD=1` disables the rebuild of
 /// an existing binary.
+/// Which binary a test executable exercises: `lite_*` test targets (the same suites, included
+/// with `#[path]`) run against `clawgate-lite` (smol), all others against `clawgate` (tokio).
+pub fn runtime_under_test() -> (&'static str, &'static str) {
+    let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    if exe.starts_with("lite_") { ("clawgate-lite", "clawgate-smol") } else { ("clawgate", "clawgate-tokio") }
+}
+
 pub fn clawgate_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     static BUILD_LOCK: Mutex<()> = Mutex::new(());
@@ -110,7 +118,8 @@ pub fn clawgate_bin() -> PathBuf {
             return p;
         }
         let dir = target_profile_dir().unwrap_or_else(|| workspace_root().join("target").join("debug"));
-        let bin = dir.join(format!("clawgate{}", std::env::consts::EXE_SUFFIX));
+        let (name, package) = runtime_under_test();
+        let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
         let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let stale = || {
             let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
@@ -123,12 +132,12 @@ pub fn clawgate_bin() -> PathBuf {
         };
         if stale() {
             let mut cmd = Command::new(cargo());
-            cmd.current_dir(workspace_root()).args(["build", "-p", "clawgate-tokio", "--bin", "clawgate"]);
+            cmd.current_dir(workspace_root()).args(["build", "-p", package, "--bin", name]);
             if dir.file_name().is_some_and(|n| n == "release") {
                 cmd.arg("--release");
             }
             let status = cmd.status().expect("run cargo build");
-            assert!(status.success(), "cargo build -p clawgate-tokio --bin clawgate failed: {status}");
+            assert!(status.success(), "cargo build -p {package} --bin {name} failed: {status}");
         }
         assert!(bin.is_file(), "{} is missing", bin.display());
         bin

@@ -230,3 +230,17 @@ async fn password_file_accepted_in_password_and_token_fields() {
         Ok(_) => panic!("wrong password accepted"),
     }
 }
+
+/// The suite runs the binary its test target names (`lite_*` → `clawgate-lite`), and that binary
+/// really serves on the runtime it claims (`hello-ok.server.buildId` names it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_the_binary_and_runtime_this_target_names() {
+    let (name, _) = clawgate_tests::process::runtime_under_test();
+    let out = run_command(Command::new(clawgate_bin()).arg("--version"), Duration::from_secs(30));
+    assert!(out.stdout.starts_with(&format!("{name} ")), "{out:?}");
+    let gw = Gateway::start();
+    let client = connect_cli(&gw.url(), &gw.token(), &["operator.read"]).await.expect("connect");
+    let runtime = if name == "clawgate-lite" { "smol" } else { "tokio" };
+    let build = client.hello["server"]["buildId"].as_str().unwrap_or_default().to_string();
+    assert!(build.ends_with(runtime), "buildId {build:?} should name the {runtime} runtime");
+}
