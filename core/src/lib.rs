@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod device;
 pub mod gateway;
@@ -26,6 +27,7 @@ pub mod methods;
 pub mod origin;
 pub mod schema;
 pub mod scopes;
+pub mod secrets;
 pub mod wire;
 
 pub use connection::{Dispatch, Output, Reply, ServerConnection};
