@@ -25,6 +25,7 @@ pub mod ingress;
 pub mod limits;
 pub mod methods;
 pub mod origin;
+pub mod reload;
 pub mod schema;
 pub mod scopes;
 pub mod secrets;
