@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Accepted for compatibility with `openclaw gateway run`; clawgate starts without a config.
     #[arg(long = "allow-unconfigured")]
     pub allow_unconfigured: bool,
+    /// Running under a supervisor (systemd sets INVOCATION_ID): a restart exits 0 so the
+    /// supervisor starts the new process.
+    #[arg(long)]
+    pub supervised: bool,
     /// Log more (same as RUST_LOG=debug).
     #[arg(long, short)]
     pub verbose: bool,

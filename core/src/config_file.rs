@@ -582,9 +582,96 @@ fn validate(root: &Value, warnings: &mut Vec<String>) -> Result<GatewayConfig, V
     if v.issues.is_empty() { Ok(g) } else { Err(v.issues) }
 }
 
-/// A stable hash of a JSON value (`sha256:v1:<base64url>`), for `config.get`/`baseHash`.
+/// A stable hash of a JSON value (`sha256:v1:<base64url>`).
 pub fn hash_value(v: &Value) -> String {
     crate::methods::config_hash(v)
+}
+
+/// The hash of the authored file bytes (`config.get.hash`, the `baseHash` of writes).
+pub fn file_hash(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    format!("sha256:v1:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(bytes)))
+}
+
+/// RFC 7396 merge patch (`null` deletes a key).
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let t = target.as_object_mut().expect("made an object above");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+/// A config write (`config.patch` / `config.apply`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWrite {
+    /// `true`: merge-patch `raw` into the file; `false`: `raw` replaces it.
+    pub patch: bool,
+    pub raw: String,
+    pub base_hash: Option<String>,
+}
+
+/// Why a write was refused (nothing is written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteRefused {
+    /// The file changed since the caller read it.
+    StaleHash { current: String },
+    /// The file exists and the caller did not say which version it edits.
+    MissingHash { current: String },
+    /// The patch or the result is not a valid config.
+    Invalid(String),
+}
+
+/// Compute the new file text for a write against the current file (`None`: no file yet).
+/// Pure: the shell reads the file, calls this, and writes the result atomically.
+pub fn plan_write(file: &str, current: Option<&[u8]>, w: &ConfigWrite) -> Result<String, WriteRefused> {
+    if let Some(bytes) = current {
+        let current_hash = file_hash(bytes);
+        match &w.base_hash {
+            None => return Err(WriteRefused::MissingHash { current: current_hash }),
+            Some(h) if *h != current_hash => return Err(WriteRefused::StaleHash { current: current_hash }),
+            Some(_) => {}
+        }
+    }
+    let incoming = parse_json5("raw", &w.raw).map_err(|e| WriteRefused::Invalid(e.to_string()))?;
+    let next = if w.patch {
+        let mut base = match current {
+            Some(b) => parse_json5(file, &String::from_utf8_lossy(b)).map_err(|e| WriteRefused::Invalid(format!("current file: {e}")))?,
+            None => Value::Object(Map::new()),
+        };
+        merge_patch(&mut base, &incoming);
+        base
+    } else {
+        incoming
+    };
+    if !next.is_object() {
+        return Err(WriteRefused::Invalid("the config must be an object".into()));
+    }
+    let text = serde_json::to_string_pretty(&next).map_err(|e| WriteRefused::Invalid(e.to_string()))? + "\n";
+    // The result must load (our keys valid); includes and env are checked again on reload.
+    struct NoRead;
+    impl IncludeReader for NoRead {
+        fn read(&mut self, _: &Path) -> Result<String, String> {
+            Err("skipped".into())
+        }
+    }
+    let mut skip = NoRead;
+    match load(file, &text, &|_| None, &mut skip, &[]) {
+        Ok(_) | Err(ConfigError::Include { .. }) => Ok(text),
+        Err(e) => Err(WriteRefused::Invalid(e.one_line())),
+    }
 }
 
 #[cfg(test)]

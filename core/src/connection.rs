@@ -374,6 +374,11 @@ impl ServerConnection {
         self.send(frame);
     }
 
+    /// The socket lost its admission (e.g. the shared secret was rotated): close it.
+    pub fn revoke(&mut self, now: Instant, code: u16, reason: &str) {
+        self.close(now, code, reason);
+    }
+
     /// Graceful shutdown: `shutdown` event to an authenticated socket, then close 1012.
     pub fn shutdown(&mut self, now: Instant, reason: &str) {
         if self.is_closing() {
@@ -611,7 +616,7 @@ impl ServerConnection {
         params: ConnectParams,
         role: Role,
         scopes: Vec<String>,
-        auth_method: &str,
+        auth_method: &'static str,
         device: Option<(&str, &DeviceToken)>,
     ) {
         self.admission.release_slot();
@@ -622,7 +627,15 @@ impl ServerConnection {
             }
             e
         });
-        let snap = self.hub.mark_authenticated(&self.conn_id, ConnAuth { role, scopes: scopes.clone() }, presence, now, unix_ms);
+        let conn_auth = ConnAuth {
+            role,
+            scopes: scopes.clone(),
+            method: auth_method,
+            origin: self.admission.facts.origin.clone(),
+            host: self.admission.facts.host.clone(),
+            local: self.admission.attribution.is_direct_local(),
+        };
+        let snap = self.hub.mark_authenticated(&self.conn_id, conn_auth, presence, now, unix_ms);
         let mut hello = self.hello_ok(now, &scopes, role, auth_method, &snap);
         if let Some((_, grant)) = device {
             let auth = &mut hello["auth"];

@@ -80,6 +80,14 @@ pub struct GatewaySettings {
     pub control_ui_allowed_origins: Vec<String>,
     /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
     pub host_header_origin_fallback: bool,
+    /// `gateway.auth.trustedProxy` (trusted-proxy auth mode).
+    pub trusted_proxy: Option<crate::config_file::TrustedProxyConfig>,
+    /// Hash of the authored config file bytes (`config.get.hash`, the `baseHash` of writes).
+    pub config_file_hash: Option<String>,
+    /// Files `$include`d by the config.
+    pub config_included: Vec<String>,
+    /// Non-fatal config problems (`config.get.warnings`).
+    pub config_warnings: Vec<String>,
 }
 
 impl GatewaySettings {
@@ -97,6 +105,10 @@ impl GatewaySettings {
             hot_reload_active: false,
             control_ui_allowed_origins: Vec::new(),
             host_header_origin_fallback: false,
+            trusted_proxy: None,
+            config_file_hash: None,
+            config_included: Vec::new(),
+            config_warnings: Vec::new(),
         }
     }
 }
@@ -143,6 +155,11 @@ pub trait EventSink: Send + Sync {
     /// The default drops it: only sinks of sockets that never start runs may keep it.
     fn complete(&self, request_id: &str, reply: Reply) {
         let _ = (request_id, reply);
+    }
+    /// The socket lost its admission (rotated secret, disallowed origin): close it.
+    /// The default ignores it: only sinks of sockets that cannot be revoked may keep it.
+    fn close(&self, code: u16, reason: &str) {
+        let _ = (code, reason);
     }
 }
 
@@ -194,6 +211,12 @@ impl Drop for RequestPermit {
 pub(crate) struct ConnAuth {
     pub role: Role,
     pub scopes: Vec<String>,
+    /// `hello-ok.auth.method` (`token`, `password`, `device-token`, `none`).
+    pub method: &'static str,
+    /// The browser `Origin` of the upgrade, if any, with what the origin check needs.
+    pub origin: Option<String>,
+    pub host: Option<String>,
+    pub local: bool,
 }
 
 struct ConnRecord {
@@ -290,15 +313,43 @@ impl Hub {
         self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Swap in new settings (atomic snapshot swap); limiter state is kept.
-    pub fn replace_settings(&self, settings: GatewaySettings) {
+    /// Swap in new settings (atomic snapshot swap; requests in flight keep the snapshot they
+    /// started with). Limiter state is kept. Sockets the new settings no longer admit are
+    /// closed: shared-secret sockets after a secret rotation with 4001 "gateway auth changed",
+    /// browser sockets whose origin is no longer allowed with 1008 "origin not allowed".
+    /// Returns how many sockets were closed.
+    pub fn replace_settings(&self, settings: GatewaySettings) -> usize {
         let settings = Arc::new(settings);
         let mut st = self.lock();
+        let old = st.settings.clone();
         st.limiter.update_policy(settings.auth.rate_limit);
         st.browser_limiter.update_policy(browser_policy(settings.auth.rate_limit));
         st.settings = settings.clone();
+        let rotated = old.auth.mode != settings.auth.mode || old.auth.token != settings.auth.token || old.auth.password != settings.auth.password;
+        let mut closed = 0;
+        for rec in st.conns.values() {
+            let Some(a) = &rec.auth else { continue };
+            if rotated && matches!(a.method, "token" | "password") {
+                rec.sink.close(crate::wire::close_code::CLIENT_INVALIDATED, "gateway auth changed");
+                closed += 1;
+            } else if let Some(origin) = &a.origin {
+                let ok = crate::origin::check_origin(
+                    origin,
+                    a.host.as_deref(),
+                    &settings.control_ui_allowed_origins,
+                    settings.host_header_origin_fallback,
+                    a.local,
+                )
+                .is_ok();
+                if !ok {
+                    rec.sink.close(crate::wire::close_code::POLICY_VIOLATION, "origin not allowed");
+                    closed += 1;
+                }
+            }
+        }
         drop(st);
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        closed
     }
 
     /// Wall-clock ms for `now`, derived from the last `unix_ms` the shell gave us.

@@ -29,6 +29,7 @@ pub mod reload;
 pub mod schema;
 pub mod scopes;
 pub mod secrets;
+pub mod settings;
 pub mod wire;
 
 pub use connection::{Dispatch, Output, Reply, ServerConnection};

@@ -13,7 +13,8 @@ use crate::gateway::{GatewaySettings, Hub, RuntimeStats, event_loop_json};
 use crate::wire::{ErrorShape, msg};
 
 /// Methods served, advertised in `hello-ok.features.methods`.
-pub const ADVERTISED_METHODS: &[&str] = &["health", "status", "system-presence", "config.get", "agent", "agent.wait"];
+pub const ADVERTISED_METHODS: &[&str] =
+    &["health", "status", "system-presence", "config.get", "config.patch", "config.apply", "secrets.reload", "agent", "agent.wait"];
 
 /// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
 pub fn config_hash(config: &Value) -> String {
@@ -113,24 +114,26 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
 fn config_get(hub: &Hub) -> Value {
     let info = hub.info();
     let s = hub.settings();
-    let hash = config_hash(&s.config_redacted);
+    let applied = config_hash(&s.config_redacted);
+    let hash = s.config_file_hash.clone().unwrap_or_else(|| applied.clone());
+    let parsed = if s.config_exists { s.config_redacted.clone() } else { json!({}) };
     json!({
         "path": info.config_path,
-        "includedPaths": [],
+        "includedPaths": s.config_included,
         "exists": s.config_exists,
-        "raw": null,
-        "parsed": {},
-        "sourceConfig": {},
-        "resolved": {},
+        "raw": if s.config_exists { Value::String(serde_json::to_string_pretty(&s.config_redacted).unwrap_or_default()) } else { Value::Null },
+        "parsed": parsed,
+        "sourceConfig": parsed,
+        "resolved": parsed,
         "valid": true,
         "runtimeConfig": s.config_redacted,
         "config": s.config_redacted,
         "hash": hash,
         "issues": [],
-        "warnings": [],
+        "warnings": s.config_warnings,
         "legacyIssues": [],
         "configRevisionHash": hash,
-        "appliedConfigHash": hash,
+        "appliedConfigHash": applied,
     })
 }
 
@@ -150,6 +153,26 @@ pub enum Call {
     StartRun { reply: Reply, run: RunSpec },
     /// Nothing now: the answer comes later through the socket's sink (`agent.wait`).
     Later,
+    /// Write the config file (the shell does the IO with [`crate::config_file::plan_write`]).
+    ConfigWrite(crate::config_file::ConfigWrite),
+    /// Re-resolve SecretRefs and swap them in atomically.
+    SecretsReload,
+}
+
+fn config_write_params(method: &str, params: Option<&Value>) -> Result<crate::config_file::ConfigWrite, ErrorShape> {
+    let schema = json!({
+        "type": "object",
+        "required": ["raw"],
+        "properties": {"raw": {"type": "string"}, "baseHash": {"type": "string", "minLength": 1}, "note": {"type": "string"}, "sessionKey": {"type": "string"}, "restartDelayMs": {"type": "integer", "minimum": 0}},
+        "additionalProperties": false,
+    });
+    validate_params(method, &schema, params)?;
+    let p = params.cloned().unwrap_or_default();
+    Ok(crate::config_file::ConfigWrite {
+        patch: method == "config.patch",
+        raw: p["raw"].as_str().unwrap_or_default().to_string(),
+        base_hash: p.get("baseHash").and_then(Value::as_str).map(str::to_string),
+    })
 }
 
 /// Route one authorized request (spec §6.3 step 8 for unknown methods).
@@ -162,6 +185,14 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "agent.wait" => match hub.wait_run(&d.caller.conn_id, &d.request_id, d.params.as_ref(), now) {
             Some(reply) => Call::Reply(reply),
             None => Call::Later,
+        },
+        "config.patch" | "config.apply" => match config_write_params(&d.method, d.params.as_ref()) {
+            Ok(w) => Call::ConfigWrite(w),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
+        "secrets.reload" => match validate_params("secrets.reload", &json!({"type":"object","properties":{},"additionalProperties":false}), d.params.as_ref()) {
+            Ok(()) => Call::SecretsReload,
+            Err(e) => Call::Reply(Reply::err(e)),
         },
         _ => Call::Reply(call(hub, d, now, unix_ms)),
     }
@@ -192,7 +223,9 @@ pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
                     execute_without_io(hub, &run, now, unix_ms);
                     reply
                 }
-                Call::Later => Reply::Ok(None),
+                Call::Later | Call::ConfigWrite(_) | Call::SecretsReload => {
+                    Reply::err(ErrorShape::unavailable(format!("{} needs the gateway process", d.method)))
+                }
             };
         }
         _ => {}

@@ -1,16 +1,23 @@
-//! `clawgate run`: resolve settings (core decisions), bind, serve, drain on SIGTERM.
+//! `clawgate run`: load the config, decide the settings (core), bind, serve; apply config
+//! changes (hot reload, in-process restart onto a new address, or exit 0 under a supervisor);
+//! drain on SIGTERM.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clawgate_core::auth::{AuthSettings, RateLimitPolicy, Secret};
 use clawgate_core::cli::RunArgs;
-use clawgate_core::config::{self, AuthInputs, StartupError};
-use clawgate_core::gateway::{GatewaySettings, Hub, ListenInfo, ServerInfo};
+use clawgate_core::config::{BindPlan, StartupError};
+use clawgate_core::gateway::{Hub, ServerInfo};
+use clawgate_core::settings::CliInputs;
 use clawgate_core::wire::msg;
+use futures_channel::mpsc::unbounded;
+use futures_channel::oneshot;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 
+use crate::config::{self as shellcfg, ConfigRuntime, Control};
 use crate::rt::Runtime;
 use crate::session::{random16, unix_ms};
 use crate::{sampler, service, state};
@@ -19,12 +26,10 @@ use crate::{sampler, service, state};
 const BIND_RETRIES: u32 = 4;
 const BIND_RETRY_DELAY: Duration = Duration::from_millis(250);
 
-fn env_nonblank(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-fn can_bind(ip: IpAddr) -> bool {
-    StdListener::bind(SocketAddr::new(ip, 0)).is_ok()
+/// What every connection task shares.
+pub struct Ctx {
+    pub hub: Arc<Hub>,
+    pub config: Arc<Mutex<ConfigRuntime>>,
 }
 
 fn hostname() -> String {
@@ -57,58 +62,44 @@ fn device_family() -> String {
     }
 }
 
-/// Everything resolved before binding.
-pub struct Prepared {
-    pub settings: GatewaySettings,
-    pub plan: config::BindPlan,
-    pub port: u16,
-    pub state_dir: String,
-    pub config_path: String,
-    /// The token came from the state dir (generated once).
-    pub token_from_state: bool,
+fn random32() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    if getrandom::fill(&mut b).is_err() {
+        // Without OS randomness device tokens would be predictable: refuse to run.
+        eprintln!("no OS randomness available; refusing to start");
+        std::process::exit(1);
+    }
+    b
 }
 
-/// Resolve port, bind and auth from flags and environment (decision tables A–E).
-pub fn prepare(args: &RunArgs) -> Result<Prepared, StartupError> {
+/// The config runtime for these flags (reads `--password-file`).
+pub fn config_runtime(args: &RunArgs) -> Result<ConfigRuntime, StartupError> {
     let state_dir = state::state_dir();
-    let config_path = state::config_path(&state_dir);
-    let port = config::resolve_port(
-        args.port.as_deref(),
-        env_nonblank("OPENCLAW_GATEWAY_PORT").as_deref(),
-        None,
-        env_nonblank("OPENCLAW_PROFILE").as_deref(),
-    )?;
-    let mode = config::resolve_bind_mode(args.bind.as_deref(), None)?;
-    let plan = config::resolve_bind_plan(mode, args.custom_bind_host.as_deref(), can_bind)?;
+    let path = state::config_path(&state_dir);
     let password_from_file = match &args.password_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map(|s| s.trim().to_string())
-                .map_err(|e| StartupError::failure(format!("Cannot read --password-file {path}: {e}")))?,
+        Some(p) => Some(
+            std::fs::read_to_string(p).map(|s| s.trim().to_string()).map_err(|e| StartupError::failure(format!("Cannot read --password-file {p}: {e}")))?,
         ),
         None => None,
     };
-    let cli = AuthInputs { mode: args.auth.clone(), token: args.token.clone(), password: args.password.clone().or(password_from_file) };
-    let env = AuthInputs { mode: None, token: env_nonblank("OPENCLAW_GATEWAY_TOKEN"), password: env_nonblank("OPENCLAW_GATEWAY_PASSWORD") };
-    let mut auth = config::resolve_auth(&cli, &AuthInputs::default(), &env, &AuthInputs::default())?;
-    let mut token_from_state = false;
-    if config::startup_auth_gate(&auth, &plan)? {
-        let token = state::load_or_create_token(&state_dir).map_err(|e| {
-            StartupError::failure(format!("Cannot keep the gateway token in {}: {e}", state::token_path(&state_dir).display()))
-        })?;
-        auth.token = Some(Secret::new(token));
-        token_from_state = true;
-    }
-    let listen = ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port };
-    let settings = GatewaySettings::new(
-        AuthSettings { mode: auth.mode, token: auth.token, password: auth.password, rate_limit: RateLimitPolicy::default() },
-        listen,
-    );
-    Ok(Prepared { settings, plan, port, state_dir, config_path, token_from_state })
-}
-
-fn is_supervised() -> bool {
-    ["INVOCATION_ID", "NOTIFY_SOCKET", "OPENCLAW_SERVICE_MARKER"].iter().any(|k| env_nonblank(k).is_some())
+    Ok(ConfigRuntime {
+        cli: CliInputs {
+            port: args.port.clone(),
+            bind: args.bind.clone(),
+            custom_bind_host: args.custom_bind_host.clone(),
+            auth: args.auth.clone(),
+            token: args.token.clone(),
+            password: args.password.clone().or(password_from_file),
+            allow_unconfigured: args.allow_unconfigured,
+        },
+        env: shellcfg::env_inputs(),
+        state_dir,
+        path,
+        applied: None,
+        kept_token: None,
+        port: 0,
+        bind: String::new(),
+    })
 }
 
 /// Does something already answer `/healthz` like a gateway on this port?
@@ -125,10 +116,17 @@ fn healthy_incumbent(addr: SocketAddr) -> bool {
     buf.starts_with("HTTP/1.1 200") && buf.contains("\"status\":\"live\"")
 }
 
-async fn bind_all<R: Runtime>(rt: &R, p: &Prepared) -> Result<Vec<R::Listener>, StartupError> {
+fn fmt_host_port(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        v4 => format!("{v4}:{port}"),
+    }
+}
+
+async fn bind_all<R: Runtime>(rt: &R, plan: &BindPlan, port: u16, supervised: bool) -> Result<Vec<R::Listener>, StartupError> {
     let mut listeners = Vec::new();
-    for (ip, optional) in &p.plan.listeners {
-        let addr = SocketAddr::new(*ip, p.port);
+    for (ip, optional) in &plan.listeners {
+        let addr = SocketAddr::new(*ip, port);
         let mut attempt = 0;
         loop {
             match rt.bind(addr) {
@@ -142,23 +140,17 @@ async fn bind_all<R: Runtime>(rt: &R, p: &Prepared) -> Result<Vec<R::Listener>, 
                     rt.sleep_until(Instant::now() + BIND_RETRY_DELAY).await;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    let url = format!("ws://{}", fmt_host_port(*ip, p.port));
-                    let base = format!(
-                        "another gateway instance is already listening on {url} | listen EADDRINUSE: address already in use {}",
-                        fmt_host_port(*ip, p.port)
-                    );
-                    if is_supervised() && healthy_incumbent(addr) {
+                    let hp = fmt_host_port(*ip, port);
+                    let base = format!("another gateway instance is already listening on ws://{hp} | listen EADDRINUSE: address already in use {hp}");
+                    if supervised && healthy_incumbent(addr) {
                         return Err(StartupError::config(format!(
                             "Gateway failed to start: gateway already running under a supervisor; existing gateway is healthy, exiting with code 78 to prevent a Restart=always loop | {base}"
                         )));
                     }
-                    return Err(StartupError::failure(format!("Gateway failed to start: {base}\nPort {} is already in use.", p.port)));
+                    return Err(StartupError::failure(format!("Gateway failed to start: {base}\nPort {port} is already in use.")));
                 }
                 Err(e) => {
-                    return Err(StartupError::failure(format!(
-                        "Gateway failed to start: failed to bind gateway socket on ws://{}: {e}",
-                        fmt_host_port(*ip, p.port)
-                    )));
+                    return Err(StartupError::failure(format!("Gateway failed to start: failed to bind gateway socket on ws://{}: {e}", fmt_host_port(*ip, port))));
                 }
             }
         }
@@ -166,19 +158,36 @@ async fn bind_all<R: Runtime>(rt: &R, p: &Prepared) -> Result<Vec<R::Listener>, 
     Ok(listeners)
 }
 
-fn fmt_host_port(ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-        v4 => format!("{v4}:{port}"),
-    }
+/// Running accept loops; dropping it stops them (open connections are unaffected).
+struct Listening {
+    _stops: Vec<oneshot::Sender<()>>,
 }
 
-/// Run the gateway until SIGTERM/SIGINT. `ready` is called once listening, with the bound addresses.
+fn listen<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, listeners: Vec<R::Listener>) -> Listening {
+    let mut stops = Vec::new();
+    for l in listeners {
+        if let Ok(addr) = rt.local_addr(&l) {
+            tracing::info!("listening on ws://{}", fmt_host_port(addr.ip(), addr.port()));
+        }
+        let (tx, rx) = oneshot::channel();
+        stops.push(tx);
+        let (rt2, ctx2) = (rt.clone(), ctx.clone());
+        rt.spawn(async move { accept_loop(rt2, ctx2, l, rx).await });
+    }
+    Listening { _stops: stops }
+}
+
+/// Run the gateway until SIGTERM/SIGINT (or, under a supervisor, until a restart is needed).
 pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let started_at = Instant::now();
     let started_unix = unix_ms();
-    let p = prepare(&args)?;
-    let listeners = bind_all(&rt, &p).await?;
+    let supervised = shellcfg::supervised(args.supervised);
+    let mut cfg_rt = config_runtime(&args)?;
+    let resolved = shellcfg::startup(&mut cfg_rt)?;
+    for w in &resolved.warnings {
+        tracing::warn!("{w}");
+    }
+    let listeners = bind_all(&rt, &resolved.plan, resolved.port, supervised).await?;
     let info = ServerInfo {
         version: clawgate_core::VERSION.to_string(),
         build_id: Some(format!("clawgate-{}-{}", clawgate_core::VERSION, rt.name())),
@@ -190,35 +199,27 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         pid: std::process::id(),
         started_at,
         started_unix_ms: started_unix,
-        config_path: p.config_path.clone(),
-        state_dir: p.state_dir.clone(),
+        config_path: cfg_rt.path.clone(),
+        state_dir: cfg_rt.state_dir.clone(),
         runtime: rt.name().to_string(),
         secret_seed: random32(),
     };
-    let hub = Hub::new(info, p.settings.clone(), started_at);
-    match state::load_devices(&p.state_dir) {
+    let hub = Hub::new(info, resolved.settings.clone(), started_at);
+    match state::load_devices(&cfg_rt.state_dir) {
         Ok(store) => hub.load_devices(store),
-        Err(e) => tracing::warn!("paired devices not loaded ({}): {e}", state::devices_path(&p.state_dir).display()),
+        Err(e) => tracing::warn!("paired devices not loaded ({}): {e}", state::devices_path(&cfg_rt.state_dir).display()),
     }
-    for l in &listeners {
-        if let Ok(addr) = rt.local_addr(l) {
-            tracing::info!("listening on ws://{}", fmt_host_port(addr.ip(), addr.port()));
-        }
-    }
-    tracing::info!(
-        "gateway ready (auth mode {}, token {}); runtime {}",
-        p.settings.auth.mode.as_str(),
-        if p.token_from_state {
-            format!("kept in {}", state::token_path(&p.state_dir).display())
-        } else {
-            "from flags/environment".to_string()
-        },
-        rt.name()
-    );
-    for l in listeners {
-        let (rt2, hub2) = (rt.clone(), hub.clone());
-        rt.spawn(async move { accept_loop(rt2, hub2, l).await });
-    }
+    let token_note = if cfg_rt.kept_token.is_some() {
+        format!("token kept in {}", state::token_path(&cfg_rt.state_dir).display())
+    } else {
+        "secret from flags, environment or config".to_string()
+    };
+    let config_note = if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
+    let state_dir = cfg_rt.state_dir.clone();
+    let ctx = Arc::new(Ctx { hub: hub.clone(), config: Arc::new(Mutex::new(cfg_rt)) });
+    let mut listening = listen(&rt, &ctx, listeners);
+    tracing::info!("gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}", resolved.settings.auth.mode.as_str(), rt.name());
+
     let (rt2, hub2) = (rt.clone(), hub.clone());
     rt.spawn(async move {
         loop {
@@ -227,10 +228,52 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         }
     });
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
-    rt.spawn(persist_devices(rt.clone(), hub.clone(), p.state_dir.clone()));
+    rt.spawn(persist_devices(rt.clone(), hub.clone(), state_dir));
+    let (control_tx, mut control_rx) = unbounded();
+    rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx, supervised));
 
-    let signal = rt.shutdown_signal().await;
-    tracing::info!("received {signal}; shutting down");
+    let mut signal = rt.shutdown_signal();
+    let reason = loop {
+        match select(signal, control_rx.next()).await {
+            Either::Left((sig, _)) => break format!("received {sig}"),
+            Either::Right((None, s)) => {
+                signal = s;
+            }
+            Either::Right((Some(Control::ExitForSupervisor(reasons)), _)) => {
+                break format!("restart for {} (the supervisor starts the new process)", reasons.join(", "));
+            }
+            Either::Right((Some(Control::Restart(r, reasons)), s)) => {
+                signal = s;
+                let (old_port, old_bind) = {
+                    let c = ctx.config.lock().unwrap_or_else(|p| p.into_inner());
+                    (c.port, c.bind.clone())
+                };
+                let moved = r.port != old_port || r.plan.mode.as_str() != old_bind;
+                if moved {
+                    // New listeners first: if they cannot be bound, keep serving on the old ones.
+                    match bind_all(&rt, &r.plan, r.port, false).await {
+                        Ok(ls) => {
+                            let fresh = listen(&rt, &ctx, ls);
+                            listening = fresh;
+                            let mut c = ctx.config.lock().unwrap_or_else(|p| p.into_inner());
+                            c.port = r.port;
+                            c.bind = r.plan.mode.as_str().to_string();
+                        }
+                        Err(e) => {
+                            tracing::error!("restart refused: {}; the gateway keeps serving on its current address", e.message);
+                            continue;
+                        }
+                    }
+                }
+                hub.replace_settings(r.settings);
+                // Sockets of the previous generation reconnect under the new settings.
+                hub.shutdown_all("gateway restarting");
+                tracing::info!("gateway restarted in process ({})", reasons.join(", "));
+            }
+        }
+    };
+    tracing::info!("{reason}; shutting down");
+    drop(listening);
     hub.begin_drain();
     hub.shutdown_all(msg::GATEWAY_STOPPING);
     let deadline = Instant::now() + hub.settings().limits.shutdown_drain;
@@ -241,8 +284,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// Write the paired-device store whenever it changes (checked once a second; the write is
-/// atomic and done off the reactor is unnecessary for a few KB).
+/// Write the paired-device store whenever it changes (checked once a second; atomic write).
 async fn persist_devices<R: Runtime>(rt: R, hub: Arc<Hub>, state_dir: String) {
     let mut saved = hub.devices_generation();
     loop {
@@ -251,29 +293,27 @@ async fn persist_devices<R: Runtime>(rt: R, hub: Arc<Hub>, state_dir: String) {
             continue;
         }
         let (generation, store) = hub.devices_snapshot();
-        match state::save_devices(&state_dir, &store) {
+        let dir = state_dir.clone();
+        match rt.spawn_blocking(move || state::save_devices(&dir, &store)).await {
             Ok(()) => saved = generation,
             Err(e) => tracing::warn!("paired devices not saved: {e}"),
         }
     }
 }
 
-fn random32() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    if getrandom::fill(&mut b).is_err() {
-        // Without OS randomness device tokens would be predictable: refuse to run.
-        eprintln!("no OS randomness available; refusing to start");
-        std::process::exit(1);
-    }
-    b
-}
-
-async fn accept_loop<R: Runtime>(rt: R, hub: Arc<Hub>, listener: R::Listener) {
+async fn accept_loop<R: Runtime>(rt: R, ctx: Arc<Ctx>, listener: R::Listener, mut stop: oneshot::Receiver<()>) {
     loop {
-        match rt.accept(&listener).await {
+        let accepted = {
+            let accept = rt.accept(&listener);
+            match select(accept, &mut stop).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return,
+            }
+        };
+        match accepted {
             Ok((io, remote)) => {
-                let (rt2, hub2) = (rt.clone(), hub.clone());
-                rt.spawn(async move { service::serve_connection(rt2, hub2, io, remote).await });
+                let (rt2, ctx2) = (rt.clone(), ctx.clone());
+                rt.spawn(async move { service::serve_connection(rt2, ctx2, io, remote).await });
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off briefly instead of spinning.

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod client;
 pub mod commands;
+pub mod config;
 pub mod daemon;
 pub mod net;
 pub mod rt;

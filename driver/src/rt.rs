@@ -38,4 +38,6 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn shutdown_signal(&self) -> BoxFuture<&'static str>;
     /// Worker threads serving tasks.
     fn worker_threads(&self) -> u32;
+    /// Run blocking work (file IO, child processes) off the reactor threads.
+    fn spawn_blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> BoxFuture<T>;
 }

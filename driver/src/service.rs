@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clawgate_core::gateway::Hub;
 use clawgate_core::http::{HttpAction, HttpResponse, RequestHead, route};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -15,6 +14,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 
+use crate::daemon::Ctx;
 use crate::rt::Runtime;
 use crate::session::{self, unix_ms};
 
@@ -36,18 +36,18 @@ fn to_hyper(r: HttpResponse) -> Response<Full<Bytes>> {
     })
 }
 
-fn handle<R: Runtime>(rt: &R, hub: &Arc<Hub>, remote: SocketAddr, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+fn handle<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, remote: SocketAddr, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let headers: Vec<(&str, &[u8])> = req.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
     let head = RequestHead { method: req.method().as_str(), path: req.uri().path(), headers: &headers, remote: remote.ip() };
-    match route(hub, &head, Instant::now(), unix_ms()) {
+    match route(&ctx.hub, &head, Instant::now(), unix_ms()) {
         HttpAction::Respond(r) => to_hyper(r),
         HttpAction::Upgrade { accept_key, admission } => {
             drop(headers);
             let on_upgrade = hyper::upgrade::on(&mut req);
-            let rt2 = rt.clone();
+            let (rt2, ctx2) = (rt.clone(), ctx.clone());
             rt.spawn(async move {
                 match on_upgrade.await {
-                    Ok(upgraded) => session::run(rt2, upgraded, admission).await,
+                    Ok(upgraded) => session::run(rt2, ctx2, upgraded, admission).await,
                     Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
                 }
             });
@@ -63,10 +63,10 @@ fn handle<R: Runtime>(rt: &R, hub: &Arc<Hub>, remote: SocketAddr, mut req: Reque
 }
 
 /// Serve one accepted connection until it ends.
-pub async fn serve_connection<R: Runtime>(rt: R, hub: Arc<Hub>, io: R::Io, remote: SocketAddr) {
+pub async fn serve_connection<R: Runtime>(rt: R, ctx: Arc<Ctx>, io: R::Io, remote: SocketAddr) {
     let rt2 = rt.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
-        let resp = handle(&rt2, &hub, remote, req);
+        let resp = handle(&rt2, &ctx, remote, req);
         async move { Ok::<_, Infallible>(resp) }
     });
     let conn = http1::Builder::new()

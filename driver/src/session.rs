@@ -18,6 +18,7 @@ use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role};
 
+use crate::daemon::Ctx;
 use crate::rt::{BoxFuture, Runtime};
 use crate::wsio::{ReadEvent, WsIo};
 
@@ -26,6 +27,7 @@ pub enum Inbox {
     Event(Arc<Broadcast>),
     Complete(String, Box<Reply>),
     Shutdown(String),
+    Close(u16, String),
 }
 
 /// The hub's handle on a socket's task.
@@ -40,6 +42,9 @@ impl EventSink for MailboxSink {
     }
     fn complete(&self, request_id: &str, reply: Reply) {
         let _ = self.0.unbounded_send(Inbox::Complete(request_id.to_string(), Box::new(reply)));
+    }
+    fn close(&self, code: u16, reason: &str) {
+        let _ = self.0.unbounded_send(Inbox::Close(code, reason.to_string()));
     }
 }
 
@@ -63,11 +68,11 @@ pub fn random16() -> [u8; 16] {
 const BUDGET: usize = 64;
 
 /// Run one gateway WebSocket to completion.
-pub async fn run<R: Runtime, T>(rt: R, io: T, admission: Admission)
+pub async fn run<R: Runtime, T>(rt: R, ctx: Arc<Ctx>, io: T, admission: Admission)
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let hub = admission.hub().clone();
+    let hub = ctx.hub.clone();
     let (tx, rx) = unbounded();
     let sink: Arc<dyn EventSink> = Arc::new(MailboxSink(tx.clone()));
     let conn_id = clawgate_core::ids::uuid_v4(random16());
@@ -75,19 +80,19 @@ where
     let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
     let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);
-    let session =
-        Session { rt, hub, conn, ws, inbox: rx, _tx: tx, timer: None, unflushed: 0, read_pause: limits.max_buffered_bytes, done: false };
+    let session = Session { rt, hub, ctx, conn, ws, inbox: rx, tx, timer: None, unflushed: 0, read_pause: limits.max_buffered_bytes, done: false };
     session.await
 }
 
 struct Session<R: Runtime, T> {
     rt: R,
     hub: Arc<Hub>,
+    ctx: Arc<Ctx>,
     conn: ServerConnection,
     ws: WsIo<T>,
     inbox: UnboundedReceiver<Inbox>,
-    /// Keeps the mailbox open while the socket lives (completions of spawned handlers use it).
-    _tx: UnboundedSender<Inbox>,
+    /// The mailbox's sender: answers of handlers that run in their own task come back here.
+    tx: UnboundedSender<Inbox>,
     timer: Option<(Instant, BoxFuture<()>)>,
     /// Bytes handed to the socket since the last complete flush.
     unflushed: usize,
@@ -120,6 +125,20 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                         self.rt.spawn(crate::agent::execute(self.rt.clone(), self.hub.clone(), run));
                     }
                     Call::Later => {}
+                    Call::ConfigWrite(w) => {
+                        let (cfg, tx, rt, id) = (self.ctx.config.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
+                        self.rt.spawn(async move {
+                            let reply = rt.spawn_blocking(move || crate::config::write_config(&cfg, &w)).await;
+                            let _ = tx.unbounded_send(Inbox::Complete(id, Box::new(reply)));
+                        });
+                    }
+                    Call::SecretsReload => {
+                        let (ctx, tx, rt, id) = (self.ctx.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
+                        self.rt.spawn(async move {
+                            let reply = rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config)).await;
+                            let _ = tx.unbounded_send(Inbox::Complete(id, Box::new(reply)));
+                        });
+                    }
                 },
                 Output::Close { code, reason } => {
                     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
@@ -150,6 +169,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
             Inbox::Event(ev) => self.conn.handle_event(now, &ev, self.unflushed),
             Inbox::Complete(id, reply) => self.conn.complete(&id, *reply),
             Inbox::Shutdown(reason) => self.conn.shutdown(now, &reason),
+            Inbox::Close(code, reason) => self.conn.revoke(now, code, &reason),
         }
     }
 }

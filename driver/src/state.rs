@@ -55,14 +55,25 @@ pub fn save_devices(state_dir: &str, store: &clawgate_core::device::DeviceStore)
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
+    write_atomic(path, bytes, 0o600)
+}
+
+/// Replace `path` atomically: a temp file in the same dir (created with `mode`), fsync, rename,
+/// fsync the dir. A crash leaves either the old or the new file, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     {
-        let mut f = open_private(&tmp)?;
+        let mut f = open_with_mode(&tmp, mode)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Read the kept token, if there is one.
@@ -80,36 +91,21 @@ pub fn load_or_create_token(state_dir: &str) -> std::io::Result<String> {
     if let Some(t) = read_token(state_dir)? {
         return Ok(t);
     }
-    let path = token_path(state_dir);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     let token = clawgate_core::ids::hex(&bytes);
-    let tmp = dir.join(format!(".gateway.token.{}.tmp", std::process::id()));
-    {
-        let mut f = open_private(&tmp)?;
-        f.write_all(token.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    // If another process won the race, keep its token.
-    if let Some(existing) = read_token(state_dir)? {
-        let _ = fs::remove_file(&tmp);
-        return Ok(existing);
-    }
-    fs::rename(&tmp, &path)?;
+    write_private_atomic(&token_path(state_dir), format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 
 #[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<fs::File> {
+fn open_with_mode(path: &Path, mode: u32) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+    fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)
 }
 
 #[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<fs::File> {
+fn open_with_mode(path: &Path, _mode: u32) -> std::io::Result<fs::File> {
     fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
 }
 

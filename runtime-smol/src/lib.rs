@@ -91,6 +91,10 @@ impl Runtime for Smol {
     fn worker_threads(&self) -> u32 {
         self.workers
     }
+
+    fn spawn_blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> BoxFuture<T> {
+        Box::pin(smol::unblock(f))
+    }
 }
 
 /// Parse the command line, run it on a smol executor with one thread per core (at most 8),

@@ -95,6 +95,16 @@ impl Runtime for Tokio {
     fn worker_threads(&self) -> u32 {
         self.workers
     }
+
+    fn spawn_blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> BoxFuture<T> {
+        let handle = self.handle.spawn_blocking(f);
+        Box::pin(async move {
+            match handle.await {
+                Ok(v) => v,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        })
+    }
 }
 
 /// Parse the command line, run it on a multi-thread tokio runtime, return the exit code.

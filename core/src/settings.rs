@@ -1,0 +1,232 @@
+//! From flags, environment and the config file to the running gateway's settings: the startup
+//! decisions of config-auth-reload §3–§5 (tables A–G) as one pure function, used at startup, on
+//! every hot reload and on in-process restarts, so all three apply the same rules.
+
+use serde_json::{json, Value};
+
+use crate::auth::{AuthMode, AuthSettings, Secret};
+use crate::config::{self, AuthInputs, BindMode, BindPlan, StartupError};
+use crate::config_file::LoadedConfig;
+use crate::gateway::{GatewaySettings, ListenInfo};
+use crate::limits::Limits;
+use crate::secrets::SecretInput;
+
+/// Flags of `clawgate run` that feed the decisions.
+#[derive(Debug, Clone, Default)]
+pub struct CliInputs {
+    pub port: Option<String>,
+    pub bind: Option<String>,
+    pub custom_bind_host: Option<String>,
+    pub auth: Option<String>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub allow_unconfigured: bool,
+}
+
+/// Environment variables that feed the decisions.
+#[derive(Debug, Clone, Default)]
+pub struct EnvInputs {
+    pub port: Option<String>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// The config file's secrets, already resolved by the shell (SecretRefs need IO).
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedSecrets {
+    pub token: Option<Secret>,
+    pub password: Option<Secret>,
+    pub remote_token: Option<Secret>,
+    pub remote_password: Option<Secret>,
+}
+
+/// Everything the decisions read.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs<'a> {
+    pub cli: CliInputs,
+    pub env: EnvInputs,
+    pub config: Option<&'a LoadedConfig>,
+    pub secrets: ResolvedSecrets,
+    /// A token kept in the state dir, used when token auth has no configured token.
+    pub kept_token: Option<Secret>,
+    /// Does the host have this address (custom binds)?
+    pub can_bind: Option<fn(std::net::IpAddr) -> bool>,
+}
+
+/// The outcome: settings plus what the shell must do.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub settings: GatewaySettings,
+    pub plan: BindPlan,
+    pub port: u16,
+    /// Token auth without a configured token: the shell must provide the kept token (and call
+    /// again with `kept_token`).
+    pub needs_kept_token: bool,
+    /// Origins seeded for a non-loopback bind (runtime only, never written).
+    pub seeded_origins: Option<Vec<String>>,
+    pub warnings: Vec<String>,
+}
+
+/// Blocked by the mode guard (§4.3 step 2): an existing config must say `gateway.mode: local`.
+fn mode_guard(cfg: &LoadedConfig, allow_unconfigured: bool) -> Result<(), StartupError> {
+    if allow_unconfigured {
+        return Ok(());
+    }
+    match cfg.gateway.mode.as_deref() {
+        Some("local") => Ok(()),
+        Some(other) => Err(StartupError::config(format!(
+            "Gateway start blocked: set gateway.mode=local (current: {other}) or pass --allow-unconfigured."
+        ))),
+        None => Err(StartupError::config(
+            "Gateway start blocked: existing config is missing gateway.mode. Treat this as suspicious or clobbered config. Set gateway.mode=local, or pass --allow-unconfigured.",
+        )),
+    }
+}
+
+fn plain(s: &Option<Secret>) -> Option<String> {
+    s.as_ref().map(|x| x.expose().to_string())
+}
+
+/// Decision table G: seed `allowedOrigins` for non-loopback binds.
+pub fn seed_origins(mode: BindMode, port: u16, custom_host: Option<&str>, origins: &[String], host_fallback: bool) -> Option<Vec<String>> {
+    let needs = matches!(mode, BindMode::Lan | BindMode::Tailnet | BindMode::Custom | BindMode::Auto);
+    let has = origins.iter().any(|o| !o.trim().is_empty());
+    if !needs || has || host_fallback {
+        return None;
+    }
+    let mut out = vec![format!("http://localhost:{port}"), format!("http://127.0.0.1:{port}")];
+    if mode == BindMode::Custom {
+        if let Some(h) = custom_host.map(str::trim).filter(|h| !h.is_empty()) {
+            let o = format!("http://{h}:{port}");
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The config as `config.get` shows it: plaintext secrets replaced by the redaction sentinel
+/// (references stay: they are not secrets).
+pub fn redact(config: &Value) -> Value {
+    let mut v = config.clone();
+    for ptr in ["/gateway/auth/token", "/gateway/auth/password", "/gateway/remote/token", "/gateway/remote/password", "/hooks/token"] {
+        if let Some(slot) = v.pointer_mut(ptr) {
+            if slot.is_string() {
+                *slot = json!(REDACTED);
+            }
+        }
+    }
+    if let Some(Value::Object(providers)) = v.pointer_mut("/models/providers") {
+        for p in providers.values_mut() {
+            if let Some(k) = p.get_mut("apiKey").filter(|k| k.is_string()) {
+                *k = json!(REDACTED);
+            }
+        }
+    }
+    v
+}
+
+/// What `config.get` puts in place of a plaintext secret.
+pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
+
+/// Decide the settings (startup gates E, security assertion F, seeding G).
+pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
+    let cfg = inputs.config;
+    if let Some(c) = cfg {
+        mode_guard(c, inputs.cli.allow_unconfigured)?;
+    }
+    let g = cfg.map(|c| c.gateway.clone()).unwrap_or_default();
+    let port = config::resolve_port(inputs.cli.port.as_deref(), inputs.env.port.as_deref(), g.port, inputs.env.profile.as_deref())?;
+    let mode = config::resolve_bind_mode(inputs.cli.bind.as_deref(), g.bind.map(BindMode::as_str))?;
+    let custom = inputs.cli.custom_bind_host.clone().or(g.custom_bind_host.clone());
+    let can_bind = inputs.can_bind.unwrap_or(|_| true);
+    let plan = config::resolve_bind_plan(mode, custom.as_deref(), can_bind)?;
+
+    let cfg_auth = AuthInputs { mode: g.auth_mode.map(|m| m.as_str().to_string()), token: plain(&inputs.secrets.token), password: plain(&inputs.secrets.password) };
+    let cli_auth = AuthInputs { mode: inputs.cli.auth.clone(), token: inputs.cli.token.clone(), password: inputs.cli.password.clone() };
+    let env_auth = AuthInputs { mode: None, token: inputs.env.token.clone(), password: inputs.env.password.clone() };
+    let remote = AuthInputs { mode: None, token: plain(&inputs.secrets.remote_token), password: plain(&inputs.secrets.remote_password) };
+    let mut auth = config::resolve_auth(&cli_auth, &cfg_auth, &env_auth, &remote)?;
+    // A configured SecretInput counts as configured even before it resolves (table E row 2).
+    let needs_kept = config::startup_auth_gate(&auth, &plan)?;
+    let mut warnings = cfg.map(|c| c.warnings.clone()).unwrap_or_default();
+    if needs_kept {
+        match &inputs.kept_token {
+            Some(t) => auth.token = Some(t.clone()),
+            None => {
+                return Ok(Resolved {
+                    settings: GatewaySettings::new(
+                        AuthSettings { mode: auth.mode, token: None, password: None, rate_limit: g.rate_limit },
+                        ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port },
+                    ),
+                    plan,
+                    port,
+                    needs_kept_token: true,
+                    seeded_origins: None,
+                    warnings,
+                });
+            }
+        }
+    }
+    // Table F (the rows that apply without Tailscale).
+    if auth.mode == AuthMode::TrustedProxy {
+        let tp = g.trusted_proxy.as_ref().ok_or_else(|| {
+            StartupError::failure("gateway auth mode is trusted-proxy, but no trustedProxy config was provided (set gateway.auth.trustedProxy)")
+        })?;
+        if tp.user_header.trim().is_empty() {
+            return Err(StartupError::failure(
+                "gateway auth mode is trusted-proxy, but trustedProxy.userHeader is empty (set gateway.auth.trustedProxy.userHeader)",
+            ));
+        }
+        if auth.token.is_some() {
+            return Err(StartupError::failure(
+                "gateway auth mode is trusted-proxy, but a shared token is also configured; remove gateway.auth.token / OPENCLAW_GATEWAY_TOKEN because trusted-proxy and token auth are mutually exclusive",
+            ));
+        }
+        if g.trusted_proxies.is_empty() {
+            return Err(StartupError::config(
+                "gateway auth mode=trusted-proxy requires gateway.trustedProxies to be configured with at least one proxy IP",
+            ));
+        }
+    }
+    let seeded = seed_origins(plan.mode, port, custom.as_deref(), &g.allowed_origins, g.host_header_origin_fallback);
+    let origins = seeded.clone().unwrap_or_else(|| g.allowed_origins.clone());
+    if g.control_ui_enabled && !config::is_loopback_host(&plan.host) && origins.iter().all(|o| o.trim().is_empty()) && !g.host_header_origin_fallback {
+        return Err(StartupError::config(
+            "non-loopback Control UI requires gateway.controlUi.allowedOrigins (set explicit origins), or set gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback=true to use Host-header origin fallback mode",
+        ));
+    }
+    if let Some(s) = &seeded {
+        warnings.push(format!(
+            "seeded gateway.controlUi.allowedOrigins {s:?} for bind={}; applied for this runtime without writing config; add other origins to gateway.controlUi.allowedOrigins if needed",
+            plan.mode.as_str()
+        ));
+    }
+    let listen = ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port };
+    let mut settings = GatewaySettings::new(AuthSettings { mode: auth.mode, token: auth.token, password: auth.password, rate_limit: g.rate_limit }, listen);
+    settings.limits = Limits::default();
+    settings.trusted_proxies = g.trusted_proxies.clone();
+    settings.allow_real_ip_fallback = g.allow_real_ip_fallback;
+    settings.control_ui_allowed_origins = origins;
+    settings.host_header_origin_fallback = g.host_header_origin_fallback;
+    settings.trusted_proxy = g.trusted_proxy.clone();
+    if let Some(c) = cfg {
+        settings.config_redacted = redact(&c.resolved);
+        settings.config_exists = true;
+        settings.hot_reload_active = c.gateway.reload_mode != crate::config_file::ReloadMode::Off;
+    }
+    Ok(Resolved { settings, plan, port, needs_kept_token: false, seeded_origins: seeded, warnings })
+}
+
+/// The SecretInputs of a config that the gateway resolves (token/password/remote).
+pub fn secret_inputs(cfg: &LoadedConfig) -> [(&'static str, Option<&SecretInput>); 4] {
+    let g = &cfg.gateway;
+    [
+        ("gateway.auth.token", g.auth_token.as_ref()),
+        ("gateway.auth.password", g.auth_password.as_ref()),
+        ("gateway.remote.token", g.remote_token.as_ref()),
+        ("gateway.remote.password", g.remote_password.as_ref()),
+    ]
+}

@@ -1,0 +1,453 @@
+//! The config file at runtime, for both shells: loading (with `$include`s), SecretRef IO,
+//! startup settings, the file watcher, hot reload and restart decisions carried out, config
+//! writes and `secrets.reload`. Every decision is the core's (`config_file`, `settings`,
+//! `reload`, `secrets`); this module reads and writes files and runs secret commands.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clawgate_core::auth::Secret;
+use clawgate_core::config::StartupError;
+use clawgate_core::config_file::{self, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, WriteRefused};
+use clawgate_core::gateway::Hub;
+use clawgate_core::reload::{self, Debouncer, Due, Fingerprint, Plan};
+use clawgate_core::secrets::{self, SecretError, SecretInput, SecretIo};
+use clawgate_core::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets};
+use clawgate_core::wire::ErrorShape;
+use clawgate_core::Reply;
+use serde_json::json;
+
+use crate::rt::Runtime;
+use crate::state;
+
+/// How often the watched files are checked.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+fn env_nonblank(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The environment inputs of the settings decisions.
+pub fn env_inputs() -> EnvInputs {
+    EnvInputs {
+        port: env_nonblank("OPENCLAW_GATEWAY_PORT"),
+        token: env_nonblank("OPENCLAW_GATEWAY_TOKEN"),
+        password: env_nonblank("OPENCLAW_GATEWAY_PASSWORD"),
+        profile: env_nonblank("OPENCLAW_PROFILE"),
+    }
+}
+
+struct FsIncludes;
+
+impl IncludeReader for FsIncludes {
+    fn read(&mut self, path: &Path) -> Result<String, String> {
+        let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
+        if !md.is_file() {
+            return Err("not a regular file".into());
+        }
+        if md.len() as usize > config_file::MAX_INCLUDE_BYTES {
+            return Err(format!("larger than {} bytes", config_file::MAX_INCLUDE_BYTES));
+        }
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+    fn canonical(&mut self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+}
+
+fn include_roots() -> Vec<PathBuf> {
+    env_nonblank("OPENCLAW_INCLUDE_ROOTS").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default()
+}
+
+/// Read and load the config file; `Ok(None)` when it does not exist. The hash is of the file's
+/// bytes.
+pub fn load_file(path: &str) -> Result<Option<(LoadedConfig, String)>, ConfigError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError::Include { file: path.to_string(), message: format!("cannot read: {e}") }),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let env = |n: &str| std::env::var(n).ok();
+    let cfg = config_file::load(path, &text, &env, &mut FsIncludes, &include_roots())?;
+    Ok(Some((cfg, config_file::file_hash(&bytes))))
+}
+
+/// SecretRef IO: process environment, private files, secret commands with a timeout.
+pub struct ShellSecretIo;
+
+impl SecretIo for ShellSecretIo {
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn read_private_file(&mut self, path: &str, max: usize) -> Result<String, String> {
+        let md = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
+        if !md.is_file() {
+            return Err(format!("{path} is not a regular file"));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            secrets::check_file_mode(path, md.mode())?;
+        }
+        if md.len() as usize > max {
+            return Err(format!("{path} is larger than {max} bytes"));
+        }
+        std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+    }
+
+    fn run(&mut self, command: &str, args: &[String], stdin: &str, timeout: Duration, max: usize) -> Result<String, String> {
+        use std::process::{Command, Stdio};
+        if !Path::new(command).is_absolute() {
+            return Err(format!("exec provider command must be an absolute path (got {command})"));
+        }
+        let mut child = Command::new(command)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {command}: {e}"))?;
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(stdin.as_bytes());
+        }
+        let mut out = child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.take(max as u64 + 1).read_to_end(&mut buf);
+            }
+            buf
+        });
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("{command} timed out after {} ms", timeout.as_millis()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        let buf = reader.join().unwrap_or_default();
+        if buf.len() > max {
+            return Err(format!("{command} wrote more than {max} bytes"));
+        }
+        if !status.success() {
+            return Err(format!("{command} exited with {status}"));
+        }
+        String::from_utf8(buf).map_err(|_| format!("{command} wrote non-UTF-8 output"))
+    }
+}
+
+/// Resolve the gateway's SecretInputs (strict: any failure fails the whole resolution).
+pub fn resolve_secrets(cfg: &LoadedConfig) -> Result<ResolvedSecrets, SecretError> {
+    let providers = secrets::providers(&cfg.resolved).map_err(SecretError)?;
+    let mut io = ShellSecretIo;
+    let mut one = |s: Option<&SecretInput>| s.map(|s| secrets::resolve(s, &providers, &mut io)).transpose();
+    let g = &cfg.gateway;
+    Ok(ResolvedSecrets {
+        token: one(g.auth_token.as_ref())?,
+        password: one(g.auth_password.as_ref())?,
+        remote_token: one(g.remote_token.as_ref())?,
+        remote_password: one(g.remote_password.as_ref())?,
+    })
+}
+
+fn can_bind(ip: std::net::IpAddr) -> bool {
+    std::net::TcpListener::bind(std::net::SocketAddr::new(ip, 0)).is_ok()
+}
+
+/// The config-related state of a running gateway.
+pub struct ConfigRuntime {
+    pub cli: CliInputs,
+    pub env: EnvInputs,
+    pub state_dir: String,
+    pub path: String,
+    /// The config the gateway runs with (the diff baseline), and its file hash.
+    pub applied: Option<(LoadedConfig, String)>,
+    pub kept_token: Option<Secret>,
+    /// The address the gateway listens on now.
+    pub port: u16,
+    pub bind: String,
+}
+
+impl ConfigRuntime {
+    /// Decide settings for `cfg` (`listen_fixed`: keep the current port and bind, as hot reloads
+    /// must). Creates the kept token when token auth needs it.
+    pub fn decide(&mut self, cfg: Option<&(LoadedConfig, String)>, secrets: ResolvedSecrets, listen_fixed: bool) -> Result<Resolved, StartupError> {
+        let mut cli = self.cli.clone();
+        if listen_fixed {
+            cli.port = Some(self.port.to_string());
+            cli.bind = Some(self.bind.clone());
+        }
+        let mut inputs = Inputs {
+            cli,
+            env: self.env.clone(),
+            config: cfg.map(|(c, _)| c),
+            secrets,
+            kept_token: self.kept_token.clone(),
+            can_bind: Some(can_bind),
+        };
+        let mut r = settings::resolve(&inputs)?;
+        if r.needs_kept_token {
+            let token = state::load_or_create_token(&self.state_dir)
+                .map_err(|e| StartupError::failure(format!("Cannot keep the gateway token in {}: {e}", state::token_path(&self.state_dir).display())))?;
+            self.kept_token = Some(Secret::new(token));
+            inputs.kept_token = self.kept_token.clone();
+            r = settings::resolve(&inputs)?;
+        }
+        if let Some((c, hash)) = cfg {
+            r.settings.config_file_hash = Some(hash.clone());
+            r.settings.config_included = c.included.clone();
+            r.settings.config_warnings = r.warnings.clone();
+        }
+        Ok(r)
+    }
+}
+
+/// Load, resolve secrets and decide, for startup. Errors are the reference's startup failures.
+pub fn startup(rt: &mut ConfigRuntime) -> Result<Resolved, StartupError> {
+    let cfg = load_file(&rt.path).map_err(|e| StartupError::config(e.to_string()))?;
+    let secrets = match &cfg {
+        Some((c, _)) => resolve_secrets(c).map_err(|e| {
+            tracing::error!("[SECRETS_DEGRADED] gateway auth secret unavailable: {e}");
+            StartupError::failure(format!("Gateway failed to start: Startup failed: required secrets are unavailable. ({e})"))
+        })?,
+        None => ResolvedSecrets::default(),
+    };
+    let r = rt.decide(cfg.as_ref(), secrets, false)?;
+    rt.port = r.port;
+    rt.bind = r.plan.mode.as_str().to_string();
+    rt.applied = cfg;
+    Ok(r)
+}
+
+/// What the watcher asks of the daemon's main loop.
+pub enum Control {
+    /// Restart into these settings (new listeners if the address changed).
+    Restart(Box<Resolved>, Vec<String>),
+    /// Exit 0 so the supervisor restarts us.
+    ExitForSupervisor(Vec<String>),
+}
+
+/// Is a supervisor (systemd) going to restart us if we exit?
+pub fn supervised(flag: bool) -> bool {
+    flag || ["INVOCATION_ID", "OPENCLAW_SYSTEMD_UNIT", "SYSTEMD_EXEC_PID"].iter().any(|k| env_nonblank(k).is_some())
+}
+
+fn fingerprint(paths: &[String]) -> Fingerprint {
+    let mut out = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        match std::fs::metadata(p) {
+            Ok(md) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::MetadataExt;
+                    out.extend([md.len(), md.mtime() as u64, md.mtime_nsec() as u64, md.ino()]);
+                }
+                #[cfg(not(unix))]
+                out.push(md.len());
+            }
+            Err(_) if i == 0 => return None,
+            Err(_) => out.push(u64::MAX),
+        }
+    }
+    Some(out)
+}
+
+fn watched_paths(cfg: &Mutex<ConfigRuntime>) -> Vec<String> {
+    let c = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let mut v = vec![c.path.clone()];
+    if let Some((l, _)) = &c.applied {
+        v.extend(l.included.iter().cloned());
+    }
+    v
+}
+
+/// Watch the config file and apply changes (§6.2): poll, settle + debounce, load, plan, act.
+pub async fn watch<R: Runtime>(rt: R, hub: Arc<Hub>, cfg: Arc<Mutex<ConfigRuntime>>, control: futures_channel::mpsc::UnboundedSender<Control>, supervised: bool) {
+    let mut paths = watched_paths(&cfg);
+    let mut deb = Debouncer::new(fingerprint(&paths));
+    loop {
+        let next = deb.poll_timeout().map_or(Instant::now() + WATCH_INTERVAL, |t| t.min(Instant::now() + WATCH_INTERVAL));
+        rt.sleep_until(next).await;
+        let now = Instant::now();
+        deb.observe(now, fingerprint(&paths));
+        match deb.handle_timeout(now) {
+            Due::Nothing => {
+                if deb.missing_retries() > 0 && deb.poll_timeout().is_some() {
+                    tracing::info!("config reload retry ({}/{}): config file not found", deb.missing_retries(), reload::MISSING_RETRIES);
+                }
+            }
+            Due::SkipMissing => tracing::warn!("config reload skipped (config file not found)"),
+            Due::Evaluate => {
+                let (c2, h2) = (cfg.clone(), hub.clone());
+                let action = rt.spawn_blocking(move || evaluate(&h2, &c2, supervised)).await;
+                if let Some(a) = action {
+                    let _ = control.unbounded_send(a);
+                }
+                paths = watched_paths(&cfg);
+                deb = Debouncer::new(fingerprint(&paths));
+            }
+        }
+    }
+}
+
+/// Evaluate the config file once (blocking: reads files, resolves secrets).
+fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>, supervised: bool) -> Option<Control> {
+    let path = cfg.lock().unwrap_or_else(|p| p.into_inner()).path.clone();
+    let new = match load_file(&path) {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            tracing::warn!("config reload skipped (config file not found)");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!("config reload skipped (invalid config): {}", e.one_line());
+            return None;
+        }
+    };
+    let mut rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let empty = LoadedConfig {
+        source: json!({}),
+        resolved: json!({}),
+        gateway: Default::default(),
+        included: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let old = rt.applied.as_ref().map(|(c, _)| c.clone()).unwrap_or(empty);
+    let plan = reload::plan(&old, &new.0);
+    let changed: Vec<String> = reload::diff_paths(&old.source, &new.0.source);
+    if !changed.is_empty() {
+        tracing::info!("config change detected; evaluating reload ({})", changed.join(", "));
+    }
+    match plan {
+        Plan::Unchanged => {
+            rt.applied = Some(new);
+            None
+        }
+        Plan::Disabled { .. } => {
+            tracing::info!("config reload disabled (gateway.reload.mode=off)");
+            None
+        }
+        Plan::SwapOnly { .. } | Plan::Hot { .. } => {
+            let (hot, deferred) = match &plan {
+                Plan::Hot { hot, deferred } => (hot.clone(), deferred.clone()),
+                _ => (Vec::new(), Vec::new()),
+            };
+            let secrets = match resolve_secrets(&new.0) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("config reload failed: {e}");
+                    return None;
+                }
+            };
+            match rt.decide(Some(&new), secrets, true) {
+                Ok(r) => {
+                    let closed = hub.replace_settings(r.settings);
+                    rt.applied = Some(new);
+                    if !hot.is_empty() {
+                        tracing::info!("config hot reload applied ({}); {closed} socket(s) closed", hot.join(", "));
+                    }
+                    if !deferred.is_empty() {
+                        tracing::warn!("config change needs a gateway restart, not applied in reload mode hot ({})", deferred.join(", "));
+                    }
+                }
+                Err(e) => tracing::warn!("config reload failed: {}", e.message),
+            }
+            None
+        }
+        Plan::Restart { reasons } => {
+            tracing::info!("config change requires gateway restart ({})", reasons.join(", "));
+            if supervised {
+                return Some(Control::ExitForSupervisor(reasons));
+            }
+            let secrets = match resolve_secrets(&new.0) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("config reload failed: {e}; keeping the running config");
+                    return None;
+                }
+            };
+            match rt.decide(Some(&new), secrets, false) {
+                Ok(r) => {
+                    rt.applied = Some(new);
+                    Some(Control::Restart(Box::new(r), reasons))
+                }
+                Err(e) => {
+                    tracing::error!("restart refused: {}; the gateway keeps serving its current config", e.message);
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn refused(w: WriteRefused, method: &str) -> Reply {
+    let e = match w {
+        WriteRefused::StaleHash { current } => ErrorShape::invalid_request(format!(
+            "{method}: the config changed since it was read (baseHash mismatch); read it again with config.get and retry"
+        ))
+        .with_details(json!({"code": "CONFIG_CONFLICT", "currentHash": current})),
+        WriteRefused::MissingHash { current } => {
+            ErrorShape::invalid_request(format!("{method}: baseHash is required (take it from config.get)")).with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED", "currentHash": current}))
+        }
+        WriteRefused::Invalid(m) => ErrorShape::invalid_request(format!("{method}: invalid config: {m}")),
+    };
+    Reply::err(e)
+}
+
+/// `config.patch` / `config.apply` (blocking file IO): plan the write in the core, then write
+/// atomically (temp file in the same dir, fsync, rename; the file's mode is kept).
+pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
+    let method = if w.patch { "config.patch" } else { "config.apply" };
+    let path = cfg.lock().unwrap_or_else(|p| p.into_inner()).path.clone();
+    let current = match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Reply::err(ErrorShape::unavailable(format!("{method}: cannot read {path}: {e}"))),
+    };
+    let text = match config_file::plan_write(&path, current.as_deref(), w) {
+        Ok(t) => t,
+        Err(r) => return refused(r, method),
+    };
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0o600)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o600;
+    if let Err(e) = state::write_atomic(Path::new(&path), text.as_bytes(), mode) {
+        return Reply::err(ErrorShape::unavailable(format!("{method}: cannot write {path}: {e}")));
+    }
+    Reply::Ok(Some(json!({"ok": true, "path": path, "hash": config_file::file_hash(text.as_bytes())})))
+}
+
+/// `secrets.reload` (blocking): re-resolve the applied config's secrets; swap only if all
+/// resolve.
+pub fn reload_secrets(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Reply {
+    let mut rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let applied = rt.applied.clone();
+    let secrets = match applied.as_ref().map(|(c, _)| resolve_secrets(c)).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!("secrets.reload failed: {e}");
+            return Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {e}")));
+        }
+    };
+    match rt.decide(applied.as_ref(), secrets, true) {
+        Ok(r) => {
+            hub.replace_settings(r.settings);
+            Reply::Ok(Some(json!({"ok": true, "warningCount": r.warnings.len()})))
+        }
+        Err(e) => Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {}", e.message))),
+    }
+}
