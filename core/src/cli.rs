@@ -35,6 +35,44 @@ pub enum Command {
     Probe(ClientArgs),
     /// Print the gateway token kept in the state dir (created on first run).
     AuthToken,
+    /// Work with the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Work with SecretRefs.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Write a systemd user unit that runs this gateway (`Restart=always`,
+    /// `RestartPreventExitStatus=78`).
+    Install(InstallArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the config file (and its SecretRefs) without starting the gateway.
+    Validate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Ask the running gateway to re-resolve its SecretRefs (`secrets.reload`).
+    Reload(ClientArgs),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct InstallArgs {
+    /// Where to write the unit (default: ~/.config/systemd/user/clawgate.service).
+    #[arg(long)]
+    pub unit_path: Option<String>,
+    /// Extra arguments for `run` in `ExecStart` (e.g. `--port 18789`).
+    #[arg(long, allow_hyphen_values = true, num_args = 0..)]
+    pub run_args: Vec<String>,
+    /// Print the unit instead of writing it.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -69,11 +69,8 @@ pub fn parse_json5(file: &str, text: &str) -> Result<Value, ConfigError> {
     json5::from_str::<Value>(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        let (line, column) = if msg.contains("EOF") {
-            end_position(text)
-        } else {
-            e.position().map(|p| (p.line + 1, p.column + 1)).unwrap_or((1, 1))
-        };
+        let (line, column) =
+            if msg.contains("EOF") { end_position(text) } else { e.position().map(|p| (p.line + 1, p.column + 1)).unwrap_or((1, 1)) };
         ConfigError::Syntax { file: file.to_string(), line, column, message: msg }
     })
 }
@@ -149,7 +146,9 @@ impl Includes<'_> {
                 let Some(inc) = include else { return Ok(Value::Object(resolved)) };
                 let list: Vec<String> = match inc {
                     Value::String(s) => vec![s],
-                    Value::Array(a) if a.iter().all(Value::is_string) => a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Value::Array(a) if a.iter().all(Value::is_string) => {
+                        a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+                    }
                     other => {
                         return Err(ConfigError::Include {
                             file: stack.last().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -402,13 +401,17 @@ pub fn load(
     if !source.is_object() {
         return Err(ConfigError::Invalid {
             file: file.to_string(),
-            issues: vec![ConfigIssue { path: String::new(), message: format!("expected an object at the top level, got {}", json_type(&source)) }],
+            issues: vec![ConfigIssue {
+                path: String::new(),
+                message: format!("expected an object at the top level, got {}", json_type(&source)),
+            }],
         });
     }
     let mut resolved = source.clone();
     let mut missing = BTreeSet::new();
     substitute_tree(&mut resolved, &mut Vec::new(), env, &mut missing);
-    let mut warnings: Vec<String> = missing.into_iter().map(|n| format!("environment variable {n} is missing or empty; ${{{n}}} left unresolved")).collect();
+    let mut warnings: Vec<String> =
+        missing.into_iter().map(|n| format!("environment variable {n} is missing or empty; ${{{n}}} left unresolved")).collect();
     let gateway = validate(&resolved, &mut warnings).map_err(|issues| ConfigError::Invalid { file: file.to_string(), issues })?;
     Ok(LoadedConfig { source, resolved, gateway, included: inc.files, warnings })
 }
@@ -561,7 +564,8 @@ fn validate(root: &Value, warnings: &mut Vec<String>) -> Result<GatewayConfig, V
             g.host_header_origin_fallback = v.boolean("gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback").unwrap_or(false);
         }
         if v.object("gateway.reload") {
-            g.reload_mode = v.one_of("gateway.reload.mode", ReloadMode::parse, "\"off\", \"hot\", \"restart\", \"hybrid\"").unwrap_or_default();
+            g.reload_mode =
+                v.one_of("gateway.reload.mode", ReloadMode::parse, "\"off\", \"hot\", \"restart\", \"hybrid\"").unwrap_or_default();
         }
         if v.object("gateway.remote") {
             g.remote_token = v.secret("gateway.remote.token");

@@ -325,7 +325,8 @@ impl Hub {
         st.limiter.update_policy(settings.auth.rate_limit);
         st.browser_limiter.update_policy(browser_policy(settings.auth.rate_limit));
         st.settings = settings.clone();
-        let rotated = old.auth.mode != settings.auth.mode || old.auth.token != settings.auth.token || old.auth.password != settings.auth.password;
+        let rotated =
+            old.auth.mode != settings.auth.mode || old.auth.token != settings.auth.token || old.auth.password != settings.auth.password;
         let mut closed = 0;
         for rec in st.conns.values() {
             let Some(a) = &rec.auth else { continue };

@@ -190,7 +190,11 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
             Ok(w) => Call::ConfigWrite(w),
             Err(e) => Call::Reply(Reply::err(e)),
         },
-        "secrets.reload" => match validate_params("secrets.reload", &json!({"type":"object","properties":{},"additionalProperties":false}), d.params.as_ref()) {
+        "secrets.reload" => match validate_params(
+            "secrets.reload",
+            &json!({"type":"object","properties":{},"additionalProperties":false}),
+            d.params.as_ref(),
+        ) {
             Ok(()) => Call::SecretsReload,
             Err(e) => Call::Reply(Reply::err(e)),
         },

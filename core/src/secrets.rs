@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::auth::Secret;
 
@@ -81,7 +81,11 @@ impl SecretRef {
         if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "source" | "provider" | "id")) {
             return Err(format!("unexpected key \"{k}\" in SecretRef (allowed: source, provider, id)"));
         }
-        let source = o.get("source").and_then(Value::as_str).and_then(SecretSource::parse).ok_or("SecretRef source must be \"env\", \"file\" or \"exec\"")?;
+        let source = o
+            .get("source")
+            .and_then(Value::as_str)
+            .and_then(SecretSource::parse)
+            .ok_or("SecretRef source must be \"env\", \"file\" or \"exec\"")?;
         let provider = o.get("provider").and_then(Value::as_str).unwrap_or(DEFAULT_PROVIDER).to_string();
         if !valid_provider(&provider) {
             return Err(format!("invalid SecretRef provider \"{provider}\""));
@@ -149,8 +153,16 @@ pub fn providers(config: &Value) -> Result<HashMap<String, (SecretSource, Provid
                 max_bytes: p.get("maxBytes").and_then(Value::as_u64).map_or(FILE_MAX_BYTES, |x| x as usize),
             },
             "exec" => Provider::Exec {
-                command: p.get("command").and_then(Value::as_str).ok_or(format!("secrets.providers.{alias}.command is required"))?.to_string(),
-                args: p.get("args").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default(),
+                command: p
+                    .get("command")
+                    .and_then(Value::as_str)
+                    .ok_or(format!("secrets.providers.{alias}.command is required"))?
+                    .to_string(),
+                args: p
+                    .get("args")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .unwrap_or_default(),
                 timeout: p.get("timeoutMs").and_then(Value::as_u64).map_or(EXEC_TIMEOUT, Duration::from_millis),
                 max_output_bytes: p.get("maxOutputBytes").and_then(Value::as_u64).map_or(EXEC_MAX_OUTPUT, |x| x as usize),
             },
@@ -197,7 +209,10 @@ pub fn parse_exec_response(stdout: &str, id: &str) -> Result<String, String> {
         return Err("exec output must have protocolVersion 1".into());
     }
     if let Some(e) = v.pointer(&format!("/errors/{}", id.replace('~', "~0").replace('/', "~1"))) {
-        return Err(format!("exec provider reported an error for {id}: {}", e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())));
+        return Err(format!(
+            "exec provider reported an error for {id}: {}",
+            e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())
+        ));
     }
     match v.get("values").and_then(|m| m.get(id)) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -220,7 +235,11 @@ pub trait SecretIo {
 pub struct SecretError(pub String);
 
 /// Resolve a SecretInput to its value.
-pub fn resolve(input: &SecretInput, providers: &HashMap<String, (SecretSource, Provider)>, io: &mut dyn SecretIo) -> Result<Secret, SecretError> {
+pub fn resolve(
+    input: &SecretInput,
+    providers: &HashMap<String, (SecretSource, Provider)>,
+    io: &mut dyn SecretIo,
+) -> Result<Secret, SecretError> {
     let r = match input {
         SecretInput::Plain(s) => return Ok(Secret::new(s.clone())),
         SecretInput::Ref(r) => r,
@@ -229,20 +248,33 @@ pub fn resolve(input: &SecretInput, providers: &HashMap<String, (SecretSource, P
     match r.source {
         SecretSource::Env => {
             // Env refs use the process environment unless a provider of that name says otherwise.
-            io.env(&r.id).filter(|v| !v.is_empty()).map(Secret::new).ok_or_else(|| fail(format!("Environment variable \"{}\" is missing or empty.", r.id)))
+            io.env(&r.id)
+                .filter(|v| !v.is_empty())
+                .map(Secret::new)
+                .ok_or_else(|| fail(format!("Environment variable \"{}\" is missing or empty.", r.id)))
         }
         SecretSource::File | SecretSource::Exec => {
-            let (source, provider) = providers.get(&r.provider).ok_or_else(|| fail(format!("secret provider \"{}\" is not configured (secrets.providers.{})", r.provider, r.provider)))?;
+            let (source, provider) = providers
+                .get(&r.provider)
+                .ok_or_else(|| fail(format!("secret provider \"{}\" is not configured (secrets.providers.{})", r.provider, r.provider)))?;
             if *source != r.source {
-                return Err(fail(format!("secret provider \"{}\" is a {} provider, not {}", r.provider, source.as_str(), r.source.as_str())));
+                return Err(fail(format!(
+                    "secret provider \"{}\" is a {} provider, not {}",
+                    r.provider,
+                    source.as_str(),
+                    r.source.as_str()
+                )));
             }
             match provider {
                 Provider::File { path, single_value, max_bytes } => {
-                    let text = io.read_private_file(path, *max_bytes).map_err(|e| fail(format!("secrets.providers.{}.path {e}", r.provider)))?;
+                    let text =
+                        io.read_private_file(path, *max_bytes).map_err(|e| fail(format!("secrets.providers.{}.path {e}", r.provider)))?;
                     extract_file_secret(&text, &r.id, *single_value).map(Secret::new).map_err(|e| fail(format!("{}: {e}", r.describe())))
                 }
                 Provider::Exec { command, args, timeout, max_output_bytes } => {
-                    let out = io.run(command, args, &exec_request(&r.provider, &[&r.id]), *timeout, *max_output_bytes).map_err(|e| fail(format!("{}: {e}", r.describe())))?;
+                    let out = io
+                        .run(command, args, &exec_request(&r.provider, &[&r.id]), *timeout, *max_output_bytes)
+                        .map_err(|e| fail(format!("{}: {e}", r.describe())))?;
                     parse_exec_response(&out, &r.id).map(Secret::new).map_err(fail)
                 }
             }

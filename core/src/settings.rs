@@ -2,7 +2,7 @@
 //! decisions of config-auth-reload §3–§5 (tables A–G) as one pure function, used at startup, on
 //! every hot reload and on in-process restarts, so all three apply the same rules.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::auth::{AuthMode, AuthSettings, Secret};
 use crate::config::{self, AuthInputs, BindMode, BindPlan, StartupError};
@@ -144,7 +144,11 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     let can_bind = inputs.can_bind.unwrap_or(|_| true);
     let plan = config::resolve_bind_plan(mode, custom.as_deref(), can_bind)?;
 
-    let cfg_auth = AuthInputs { mode: g.auth_mode.map(|m| m.as_str().to_string()), token: plain(&inputs.secrets.token), password: plain(&inputs.secrets.password) };
+    let cfg_auth = AuthInputs {
+        mode: g.auth_mode.map(|m| m.as_str().to_string()),
+        token: plain(&inputs.secrets.token),
+        password: plain(&inputs.secrets.password),
+    };
     let cli_auth = AuthInputs { mode: inputs.cli.auth.clone(), token: inputs.cli.token.clone(), password: inputs.cli.password.clone() };
     let env_auth = AuthInputs { mode: None, token: inputs.env.token.clone(), password: inputs.env.password.clone() };
     let remote = AuthInputs { mode: None, token: plain(&inputs.secrets.remote_token), password: plain(&inputs.secrets.remote_password) };
@@ -173,7 +177,9 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     // Table F (the rows that apply without Tailscale).
     if auth.mode == AuthMode::TrustedProxy {
         let tp = g.trusted_proxy.as_ref().ok_or_else(|| {
-            StartupError::failure("gateway auth mode is trusted-proxy, but no trustedProxy config was provided (set gateway.auth.trustedProxy)")
+            StartupError::failure(
+                "gateway auth mode is trusted-proxy, but no trustedProxy config was provided (set gateway.auth.trustedProxy)",
+            )
         })?;
         if tp.user_header.trim().is_empty() {
             return Err(StartupError::failure(
@@ -193,7 +199,11 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     }
     let seeded = seed_origins(plan.mode, port, custom.as_deref(), &g.allowed_origins, g.host_header_origin_fallback);
     let origins = seeded.clone().unwrap_or_else(|| g.allowed_origins.clone());
-    if g.control_ui_enabled && !config::is_loopback_host(&plan.host) && origins.iter().all(|o| o.trim().is_empty()) && !g.host_header_origin_fallback {
+    if g.control_ui_enabled
+        && !config::is_loopback_host(&plan.host)
+        && origins.iter().all(|o| o.trim().is_empty())
+        && !g.host_header_origin_fallback
+    {
         return Err(StartupError::config(
             "non-loopback Control UI requires gateway.controlUi.allowedOrigins (set explicit origins), or set gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback=true to use Host-header origin fallback mode",
         ));
@@ -205,7 +215,10 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
         ));
     }
     let listen = ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port };
-    let mut settings = GatewaySettings::new(AuthSettings { mode: auth.mode, token: auth.token, password: auth.password, rate_limit: g.rate_limit }, listen);
+    let mut settings = GatewaySettings::new(
+        AuthSettings { mode: auth.mode, token: auth.token, password: auth.password, rate_limit: g.rate_limit },
+        listen,
+    );
     settings.limits = Limits::default();
     settings.trusted_proxies = g.trusted_proxies.clone();
     settings.allow_real_ip_fallback = g.allow_real_ip_fallback;

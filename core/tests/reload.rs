@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clawgate_core::config_file::{load, IncludeReader, LoadedConfig};
-use clawgate_core::reload::{plan, Debouncer, Due, Plan, MISSING_RETRY_DELAY};
+use clawgate_core::config_file::{IncludeReader, LoadedConfig, load};
+use clawgate_core::reload::{Debouncer, Due, MISSING_RETRY_DELAY, Plan, plan};
 use common::t0;
 
 struct NoIncludes;
@@ -66,7 +66,9 @@ const BASE: &str = r#"{gateway: {mode: "local", port: 18789, auth: {mode: "token
 
 fn with(mode: &str, edit: &str) -> (LoadedConfig, LoadedConfig) {
     let old = cfg(&BASE.replace("mode: \"local\"", &format!("mode: \"local\", reload: {{mode: \"{mode}\"}}")));
-    let new = cfg(&BASE.replace("mode: \"local\"", &format!("mode: \"local\", reload: {{mode: \"{mode}\"}}")).replace(edit.split('|').next().unwrap(), edit.split('|').nth(1).unwrap()));
+    let new = cfg(&BASE
+        .replace("mode: \"local\"", &format!("mode: \"local\", reload: {{mode: \"{mode}\"}}"))
+        .replace(edit.split('|').next().unwrap(), edit.split('|').nth(1).unwrap()));
     (old, new)
 }
 
@@ -111,10 +113,22 @@ fn credential_rotation_exception() {
     let p = |a: &str, b: &str| plan(&cfg(a), &cfg(b));
     let hot = |x: Plan| matches!(x, Plan::Hot { .. });
     let restart = |x: Plan| matches!(x, Plan::Restart { .. });
-    assert!(hot(p(r#"{gateway: {auth: {mode: "token", token: "a"}}}"#, r#"{gateway: {auth: {mode: "token", token: "b"}}}"#)), "mode:token a→b is hot");
+    assert!(
+        hot(p(r#"{gateway: {auth: {mode: "token", token: "a"}}}"#, r#"{gateway: {auth: {mode: "token", token: "b"}}}"#)),
+        "mode:token a→b is hot"
+    );
     assert!(hot(p(r#"{gateway: {auth: {token: "a"}}}"#, r#"{gateway: {auth: {token: "b"}}}"#)), "no mode, plaintext a→b is hot");
-    assert!(restart(p(r#"{gateway: {auth: {token: "a"}}}"#, r#"{gateway: {auth: {token: "${MYTOK}"}}}"#)), "no mode, plaintext → ref restarts");
+    assert!(
+        restart(p(r#"{gateway: {auth: {token: "a"}}}"#, r#"{gateway: {auth: {token: "${MYTOK}"}}}"#)),
+        "no mode, plaintext → ref restarts"
+    );
     assert!(hot(p(r#"{gateway: {auth: {mode: "password", password: "a"}}}"#, r#"{gateway: {auth: {mode: "password", password: "b"}}}"#)));
-    assert!(restart(p(r#"{gateway: {auth: {mode: "none"}}}"#, r#"{gateway: {auth: {mode: "none", token: "t"}}}"#)), "mode:none, token added restarts");
-    assert!(restart(p(r#"{gateway: {auth: {token: "a"}}}"#, r#"{gateway: {auth: {password: "b"}}}"#)), "implicit token → implicit password restarts");
+    assert!(
+        restart(p(r#"{gateway: {auth: {mode: "none"}}}"#, r#"{gateway: {auth: {mode: "none", token: "t"}}}"#)),
+        "mode:none, token added restarts"
+    );
+    assert!(
+        restart(p(r#"{gateway: {auth: {token: "a"}}}"#, r#"{gateway: {auth: {password: "b"}}}"#)),
+        "implicit token → implicit password restarts"
+    );
 }

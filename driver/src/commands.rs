@@ -289,3 +289,109 @@ pub fn auth_token() -> i32 {
         }
     }
 }
+
+/// `config validate`: load the config file, resolve its SecretRefs and run the startup
+/// decisions, without binding anything. Exit 0 when it would start, 78 for config errors, 1 for
+/// other failures.
+pub fn config_validate(json_out: bool) -> i32 {
+    let args = clawgate_core::cli::RunArgs::default();
+    let result = crate::daemon::config_runtime(&args).and_then(|mut rt| crate::config::startup(&mut rt).map(|r| (rt, r)));
+    match result {
+        Ok((rt, r)) => {
+            let exists = rt.applied.is_some();
+            if json_out {
+                print_json(&json!({"ok": true, "path": rt.path, "exists": exists, "warnings": r.warnings,
+                    "port": r.port, "bind": r.plan.mode.as_str(), "authMode": r.settings.auth.mode.as_str()}));
+            } else {
+                println!("{}: {}", rt.path, if exists { "valid" } else { "no config file (defaults apply)" });
+                for w in &r.warnings {
+                    println!("warning: {w}");
+                }
+            }
+            0
+        }
+        Err(e) => {
+            if json_out {
+                print_json(&json!({"ok": false, "error": e.message, "exitCode": e.exit_code}));
+            } else {
+                eprintln!("{}", e.message);
+            }
+            e.exit_code
+        }
+    }
+}
+
+/// `secrets reload`: the `secrets.reload` RPC (needs `operator.admin`).
+pub async fn secrets_reload<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
+    let url = a.url.clone().unwrap_or_else(default_url);
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let mut client = match Client::connect(&rt, &url, options(&a, ClientOptions::cli(&[scopes::ADMIN])), &Vec::new()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gateway connect failed: {e}");
+            return 1;
+        }
+    };
+    let res = client.request("secrets.reload", Some(json!({})), false, timeout).await;
+    client.close().await;
+    match res {
+        Ok(f) if f.ok => {
+            print_json(&f.payload.unwrap_or(Value::Null));
+            0
+        }
+        Ok(f) => {
+            print_json(&json!({"ok": false, "error": {"type": "cli_error", "message": f.error.map(|e| e.message).unwrap_or_default()}}));
+            1
+        }
+        Err(e) => {
+            eprintln!("secrets.reload failed: {e}");
+            1
+        }
+    }
+}
+
+/// The systemd user unit for this binary (the reference's runbook policy: restart always,
+/// except on exit 78 — a config error a restart cannot fix).
+pub fn systemd_unit(exe: &str, run_args: &[String]) -> String {
+    let args = if run_args.is_empty() { String::new() } else { format!(" {}", run_args.join(" ")) };
+    format!(
+        "[Unit]\nDescription=clawgate (OpenClaw-compatible gateway)\nAfter=network-online.target\nWants=network-online.target\nStartLimitBurst=10\nStartLimitIntervalSec=300\n\n[Service]\nExecStart={exe} run --supervised{args}\nRestart=always\nRestartSec=5\nRestartPreventExitStatus=78\nSuccessExitStatus=0 143\nTimeoutStopSec=30\nKillMode=mixed\n\n[Install]\nWantedBy=default.target\n"
+    )
+}
+
+/// `install`: write the systemd user unit (atomically).
+pub fn install(a: clawgate_core::cli::InstallArgs) -> i32 {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p.display().to_string(),
+        Err(e) => {
+            eprintln!("cannot find this executable: {e}");
+            return 1;
+        }
+    };
+    let unit = systemd_unit(&exe, &a.run_args);
+    if a.print {
+        print!("{unit}");
+        return 0;
+    }
+    let path = a.unit_path.clone().unwrap_or_else(|| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+        format!("{home}/.config/systemd/user/clawgate.service")
+    });
+    let p = std::path::Path::new(&path);
+    if let Some(dir) = p.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("cannot create {}: {e}", dir.display());
+            return 1;
+        }
+    }
+    match crate::state::write_atomic(p, unit.as_bytes(), 0o644) {
+        Ok(()) => {
+            println!("wrote {path}\nenable it with: systemctl --user daemon-reload && systemctl --user enable --now clawgate");
+            0
+        }
+        Err(e) => {
+            eprintln!("cannot write {path}: {e}");
+            1
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clawgate_core::Reply;
 use clawgate_core::auth::Secret;
 use clawgate_core::config::StartupError;
 use clawgate_core::config_file::{self, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, WriteRefused};
@@ -16,7 +17,6 @@ use clawgate_core::reload::{self, Debouncer, Due, Fingerprint, Plan};
 use clawgate_core::secrets::{self, SecretError, SecretInput, SecretIo};
 use clawgate_core::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets};
 use clawgate_core::wire::ErrorShape;
-use clawgate_core::Reply;
 use serde_json::json;
 
 use crate::rt::Runtime;
@@ -181,7 +181,12 @@ pub struct ConfigRuntime {
 impl ConfigRuntime {
     /// Decide settings for `cfg` (`listen_fixed`: keep the current port and bind, as hot reloads
     /// must). Creates the kept token when token auth needs it.
-    pub fn decide(&mut self, cfg: Option<&(LoadedConfig, String)>, secrets: ResolvedSecrets, listen_fixed: bool) -> Result<Resolved, StartupError> {
+    pub fn decide(
+        &mut self,
+        cfg: Option<&(LoadedConfig, String)>,
+        secrets: ResolvedSecrets,
+        listen_fixed: bool,
+    ) -> Result<Resolved, StartupError> {
         let mut cli = self.cli.clone();
         if listen_fixed {
             cli.port = Some(self.port.to_string());
@@ -197,8 +202,9 @@ impl ConfigRuntime {
         };
         let mut r = settings::resolve(&inputs)?;
         if r.needs_kept_token {
-            let token = state::load_or_create_token(&self.state_dir)
-                .map_err(|e| StartupError::failure(format!("Cannot keep the gateway token in {}: {e}", state::token_path(&self.state_dir).display())))?;
+            let token = state::load_or_create_token(&self.state_dir).map_err(|e| {
+                StartupError::failure(format!("Cannot keep the gateway token in {}: {e}", state::token_path(&self.state_dir).display()))
+            })?;
             self.kept_token = Some(Secret::new(token));
             inputs.kept_token = self.kept_token.clone();
             r = settings::resolve(&inputs)?;
@@ -272,7 +278,13 @@ fn watched_paths(cfg: &Mutex<ConfigRuntime>) -> Vec<String> {
 }
 
 /// Watch the config file and apply changes (§6.2): poll, settle + debounce, load, plan, act.
-pub async fn watch<R: Runtime>(rt: R, hub: Arc<Hub>, cfg: Arc<Mutex<ConfigRuntime>>, control: futures_channel::mpsc::UnboundedSender<Control>, supervised: bool) {
+pub async fn watch<R: Runtime>(
+    rt: R,
+    hub: Arc<Hub>,
+    cfg: Arc<Mutex<ConfigRuntime>>,
+    control: futures_channel::mpsc::UnboundedSender<Control>,
+    supervised: bool,
+) {
     let mut paths = watched_paths(&cfg);
     let mut deb = Debouncer::new(fingerprint(&paths));
     loop {
@@ -315,13 +327,8 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>, supervised: bool) -> Option<C
         }
     };
     let mut rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
-    let empty = LoadedConfig {
-        source: json!({}),
-        resolved: json!({}),
-        gateway: Default::default(),
-        included: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let empty =
+        LoadedConfig { source: json!({}), resolved: json!({}), gateway: Default::default(), included: Vec::new(), warnings: Vec::new() };
     let old = rt.applied.as_ref().map(|(c, _)| c.clone()).unwrap_or(empty);
     let plan = reload::plan(&old, &new.0);
     let changed: Vec<String> = reload::diff_paths(&old.source, &new.0.source);
@@ -397,7 +404,8 @@ fn refused(w: WriteRefused, method: &str) -> Reply {
         ))
         .with_details(json!({"code": "CONFIG_CONFLICT", "currentHash": current})),
         WriteRefused::MissingHash { current } => {
-            ErrorShape::invalid_request(format!("{method}: baseHash is required (take it from config.get)")).with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED", "currentHash": current}))
+            ErrorShape::invalid_request(format!("{method}: baseHash is required (take it from config.get)"))
+                .with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED", "currentHash": current}))
         }
         WriteRefused::Invalid(m) => ErrorShape::invalid_request(format!("{method}: invalid config: {m}")),
     };

@@ -14,8 +14,8 @@ use clawgate_core::settings::CliInputs;
 use clawgate_core::wire::msg;
 use futures_channel::mpsc::unbounded;
 use futures_channel::oneshot;
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use futures_util::future::{Either, select};
 
 use crate::config::{self as shellcfg, ConfigRuntime, Control};
 use crate::rt::Runtime;
@@ -78,7 +78,9 @@ pub fn config_runtime(args: &RunArgs) -> Result<ConfigRuntime, StartupError> {
     let path = state::config_path(&state_dir);
     let password_from_file = match &args.password_file {
         Some(p) => Some(
-            std::fs::read_to_string(p).map(|s| s.trim().to_string()).map_err(|e| StartupError::failure(format!("Cannot read --password-file {p}: {e}")))?,
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| StartupError::failure(format!("Cannot read --password-file {p}: {e}")))?,
         ),
         None => None,
     };
@@ -141,7 +143,9 @@ async fn bind_all<R: Runtime>(rt: &R, plan: &BindPlan, port: u16, supervised: bo
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                     let hp = fmt_host_port(*ip, port);
-                    let base = format!("another gateway instance is already listening on ws://{hp} | listen EADDRINUSE: address already in use {hp}");
+                    let base = format!(
+                        "another gateway instance is already listening on ws://{hp} | listen EADDRINUSE: address already in use {hp}"
+                    );
                     if supervised && healthy_incumbent(addr) {
                         return Err(StartupError::config(format!(
                             "Gateway failed to start: gateway already running under a supervisor; existing gateway is healthy, exiting with code 78 to prevent a Restart=always loop | {base}"
@@ -150,7 +154,10 @@ async fn bind_all<R: Runtime>(rt: &R, plan: &BindPlan, port: u16, supervised: bo
                     return Err(StartupError::failure(format!("Gateway failed to start: {base}\nPort {port} is already in use.")));
                 }
                 Err(e) => {
-                    return Err(StartupError::failure(format!("Gateway failed to start: failed to bind gateway socket on ws://{}: {e}", fmt_host_port(*ip, port))));
+                    return Err(StartupError::failure(format!(
+                        "Gateway failed to start: failed to bind gateway socket on ws://{}: {e}",
+                        fmt_host_port(*ip, port)
+                    )));
                 }
             }
         }
@@ -214,11 +221,16 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     } else {
         "secret from flags, environment or config".to_string()
     };
-    let config_note = if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
+    let config_note =
+        if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
     let state_dir = cfg_rt.state_dir.clone();
     let ctx = Arc::new(Ctx { hub: hub.clone(), config: Arc::new(Mutex::new(cfg_rt)) });
     let mut listening = listen(&rt, &ctx, listeners);
-    tracing::info!("gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}", resolved.settings.auth.mode.as_str(), rt.name());
+    tracing::info!(
+        "gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}",
+        resolved.settings.auth.mode.as_str(),
+        rt.name()
+    );
 
     let (rt2, hub2) = (rt.clone(), hub.clone());
     rt.spawn(async move {

@@ -52,5 +52,8 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::Status(a) => commands::status(rt, a).await,
         Command::Probe(a) => commands::probe(rt, a).await,
         Command::AuthToken => commands::auth_token(),
+        Command::Config(clawgate_core::cli::ConfigCommand::Validate { json }) => commands::config_validate(json),
+        Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,
+        Command::Install(a) => commands::install(a),
     }
 }

@@ -80,7 +80,8 @@ where
     let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
     let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);
-    let session = Session { rt, hub, ctx, conn, ws, inbox: rx, tx, timer: None, unflushed: 0, read_pause: limits.max_buffered_bytes, done: false };
+    let session =
+        Session { rt, hub, ctx, conn, ws, inbox: rx, tx, timer: None, unflushed: 0, read_pause: limits.max_buffered_bytes, done: false };
     session.await
 }
 
