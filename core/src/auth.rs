@@ -114,6 +114,8 @@ pub enum AuthReason {
     RateLimited,
     DeviceTokenMismatch,
     ScopeMismatch,
+    /// The trusted-proxy identity check failed (the precise reason is in the failure's detail).
+    TrustedProxy,
     Unauthorized,
 }
 
@@ -129,6 +131,7 @@ impl AuthReason {
             AuthReason::RateLimited => "rate_limited",
             AuthReason::DeviceTokenMismatch => "device_token_mismatch",
             AuthReason::ScopeMismatch => "scope_mismatch",
+            AuthReason::TrustedProxy => "trusted_proxy",
             AuthReason::Unauthorized => "unauthorized",
         }
     }
@@ -143,7 +146,7 @@ impl AuthReason {
             AuthReason::RateLimited => details_code::AUTH_RATE_LIMITED,
             AuthReason::DeviceTokenMismatch => details_code::AUTH_DEVICE_TOKEN_MISMATCH,
             AuthReason::ScopeMismatch => details_code::AUTH_SCOPE_MISMATCH,
-            AuthReason::Unauthorized => details_code::AUTH_UNAUTHORIZED,
+            AuthReason::TrustedProxy | AuthReason::Unauthorized => details_code::AUTH_UNAUTHORIZED,
         }
     }
     fn next_step(self) -> &'static str {
@@ -153,7 +156,7 @@ impl AuthReason {
                 "update_auth_configuration"
             }
             AuthReason::RateLimited => "wait_then_retry",
-            AuthReason::ScopeMismatch | AuthReason::Unauthorized => "review_auth_configuration",
+            AuthReason::ScopeMismatch | AuthReason::TrustedProxy | AuthReason::Unauthorized => "review_auth_configuration",
         }
     }
 }
@@ -165,6 +168,7 @@ pub enum AuthMethod {
     Token,
     Password,
     DeviceToken,
+    TrustedProxy,
 }
 
 impl AuthMethod {
@@ -174,6 +178,7 @@ impl AuthMethod {
             AuthMethod::Token => "token",
             AuthMethod::Password => "password",
             AuthMethod::DeviceToken => "device-token",
+            AuthMethod::TrustedProxy => "trusted-proxy",
         }
     }
 }
@@ -225,7 +230,7 @@ pub fn failure_message(reason: AuthReason, kind: ClientKind) -> String {
         AuthReason::RateLimited => msg::RATE_LIMITED.into(),
         AuthReason::DeviceTokenMismatch => "unauthorized: device token mismatch (rotate/reissue device token)".into(),
         AuthReason::ScopeMismatch => "unauthorized: device token scope mismatch (re-pair or approve scope upgrade)".into(),
-        AuthReason::Unauthorized => "unauthorized".into(),
+        AuthReason::TrustedProxy | AuthReason::Unauthorized => "unauthorized".into(),
     }
 }
 
@@ -239,11 +244,13 @@ pub struct AuthFailure {
     /// A token mismatch from a client with a device identity that sent no device token: it may
     /// retry with one (`recommendedNextStep: retry_with_device_token`).
     pub can_retry_with_device_token: bool,
+    /// The precise `authReason` when it is not the reason's own (trusted-proxy failures).
+    pub detail: Option<String>,
 }
 
 impl AuthFailure {
     pub fn new(reason: AuthReason) -> Self {
-        AuthFailure { reason, retry_after_ms: None, delay: None, can_retry_with_device_token: false }
+        AuthFailure { reason, retry_after_ms: None, delay: None, can_retry_with_device_token: false, detail: None }
     }
 
     fn retry_after(mut self, ms: u64) -> Self {
@@ -258,9 +265,15 @@ impl AuthFailure {
 
     /// The `res` error for this failure (spec §5.2).
     pub fn to_error(&self, kind: ClientKind) -> ErrorShape {
+        let auth_reason = self.detail.clone().unwrap_or_else(|| self.reason.as_str().to_string());
+        let code = if auth_reason.starts_with("trusted_proxy_missing_header_") {
+            details_code::AUTH_IDENTITY_HEADER_REQUIRED
+        } else {
+            self.reason.details_code()
+        };
         let mut e = ErrorShape::new(error_code::INVALID_REQUEST, failure_message(self.reason, kind)).with_details(json!({
-            "code": self.reason.details_code(),
-            "authReason": self.reason.as_str(),
+            "code": code,
+            "authReason": auth_reason,
             "canRetryWithDeviceToken": self.can_retry_with_device_token,
             "recommendedNextStep": if self.can_retry_with_device_token { "retry_with_device_token" } else { self.reason.next_step() },
         }));
@@ -561,4 +574,35 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abc\0"));
         assert!(constant_time_eq(b"", b""));
     }
+}
+
+/// The trusted-proxy identity check of config-auth-reload §4.7, after attribution. `Ok(user)`
+/// or the failure reason (`trusted_proxy_*`).
+pub fn trusted_proxy_check(
+    remote: IpAddr,
+    attribution: &crate::ingress::Attribution,
+    facts: &crate::ingress::RequestFacts,
+    cfg: &crate::config_file::TrustedProxyConfig,
+    trusted: &[crate::ingress::IpNet],
+) -> Result<String, String> {
+    let remote = crate::ingress::normalize_ip(remote);
+    if !trusted.iter().any(|n| n.contains(remote)) {
+        return Err("trusted_proxy_untrusted_source".into());
+    }
+    if is_loopback_ip(&remote) && !cfg.allow_loopback {
+        return Err("trusted_proxy_loopback_source".into());
+    }
+    if !matches!(attribution, crate::ingress::Attribution::TrustedProxy { .. }) {
+        return Err("trusted_proxy_untrusted_source".into());
+    }
+    for h in &cfg.required_headers {
+        if facts.header(h).is_none_or(|v| v.trim().is_empty()) {
+            return Err(format!("trusted_proxy_missing_header_{h}"));
+        }
+    }
+    let user = facts.header(&cfg.user_header).map(str::trim).filter(|u| !u.is_empty()).ok_or("trusted_proxy_user_missing")?;
+    if !cfg.allow_users.is_empty() && !cfg.allow_users.iter().any(|u| u.trim() == user) {
+        return Err("trusted_proxy_user_not_allowed".into());
+    }
+    Ok(user.to_string())
 }

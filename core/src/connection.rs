@@ -491,10 +491,43 @@ impl ServerConnection {
         let mut method = None;
         let mut failure = None;
         let mut missing = None;
-        match self.hub.shared_check(now, &creds, &subject, browser) {
-            SharedAuth::Ok(m) => method = Some(m),
-            SharedAuth::Failed(f) => failure = Some(f),
-            SharedAuth::NoCredentials(reason) => missing = Some(reason),
+        let settings = self.hub.settings();
+        let proxy = match (&settings.auth.mode, &settings.trusted_proxy) {
+            (crate::auth::AuthMode::TrustedProxy, Some(tp)) => Some(crate::auth::trusted_proxy_check(
+                self.admission.remote,
+                &self.admission.attribution,
+                &self.admission.facts,
+                tp,
+                &settings.trusted_proxies,
+            )),
+            _ => None,
+        };
+        match proxy {
+            Some(Ok(_user)) => method = Some(AuthMethod::TrustedProxy),
+            // The proxy check failed: a direct-local client may still use the local password
+            // (auth.password only); otherwise the proxy's reason — unless nothing was sent.
+            Some(Err(reason)) => {
+                let local_password = is_local && settings.auth.password.is_some() && params.auth_password.is_some();
+                if local_password {
+                    let pw = ClientCredentials { token: None, password: params.auth_password.clone() };
+                    let mut pw_settings = (*settings).clone();
+                    pw_settings.auth.mode = crate::auth::AuthMode::Password;
+                    match self.hub.shared_check_with(&pw_settings.auth, now, &pw, &subject, browser) {
+                        SharedAuth::Ok(m) => method = Some(m),
+                        SharedAuth::Failed(f) => failure = Some(f),
+                        SharedAuth::NoCredentials(r) => missing = Some(r),
+                    }
+                } else if creds.any() {
+                    let mut f = AuthFailure::new(AuthReason::TrustedProxy);
+                    f.detail = Some(reason);
+                    failure = Some(f);
+                }
+            }
+            None => match self.hub.shared_check(now, &creds, &subject, browser) {
+                SharedAuth::Ok(m) => method = Some(m),
+                SharedAuth::Failed(f) => failure = Some(f),
+                SharedAuth::NoCredentials(reason) => missing = Some(reason),
+            },
         }
         // 2. The device token (spec §4.9): only with a device identity, while unauthenticated.
         let mut grant = None;
@@ -563,7 +596,7 @@ impl ServerConnection {
                 let attempt = PairAttempt {
                     subject: PairingSubject { proof: &d, role, scopes: &scopes, client: &params.client },
                     local_silent: is_local && browser_ok,
-                    shared_secret: matches!(method, AuthMethod::None | AuthMethod::Token | AuthMethod::Password),
+                    shared_secret: matches!(method, AuthMethod::None | AuthMethod::Token | AuthMethod::Password | AuthMethod::TrustedProxy),
                 };
                 match self.hub.pair_device(now, unix_ms, &attempt) {
                     Ok(g) => g,
@@ -591,7 +624,7 @@ impl ServerConnection {
         let backend_helper = params.client.id == "gateway-client" && params.client.mode == "backend" && is_local;
         let allowed = role == Role::Operator
             && match method {
-                Some(AuthMethod::Token | AuthMethod::Password) => true,
+                Some(AuthMethod::Token | AuthMethod::Password | AuthMethod::TrustedProxy) => true,
                 Some(AuthMethod::None) => backend_helper,
                 Some(AuthMethod::DeviceToken) | None => false,
             };
@@ -620,6 +653,8 @@ impl ServerConnection {
         device: Option<(&str, &DeviceToken)>,
     ) {
         self.admission.release_slot();
+        // The upgrade's headers are not needed past the handshake.
+        self.admission.facts.all = Vec::new();
         let presence = params.client.is_presence_tracked().then(|| {
             let mut e = self.presence_entry(&params, role, &scopes, unix_ms);
             if let Some((device_id, _)) = device {

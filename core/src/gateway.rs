@@ -388,7 +388,7 @@ impl Hub {
             return Err(HttpReject::text(503, "Too many unauthenticated sockets"));
         }
         *st.preauth_by_ip.entry(ip).or_insert(0) += 1;
-        Ok(Admission { hub: self.clone(), attribution, ip, slot_held: true, facts: facts.clone() })
+        Ok(Admission { hub: self.clone(), attribution, ip, remote, slot_held: true, facts: facts.clone() })
     }
 
     fn release_preauth(&self, ip: IpAddr) {
@@ -442,6 +442,13 @@ impl Hub {
         let settings = st.settings.clone();
         let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
         check_shared_secret(&settings.auth, creds, limiter, subject, now)
+    }
+
+    /// [`Hub::shared_check`] against other auth settings (the trusted-proxy password fallback).
+    pub(crate) fn shared_check_with(&self, auth: &AuthSettings, now: Instant, creds: &ClientCredentials, subject: &LimiterSubject, browser: bool) -> SharedAuth {
+        let mut st = self.lock();
+        let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
+        check_shared_secret(auth, creds, limiter, subject, now)
     }
 
     /// Count a failed shared-secret attempt; returns the loopback delay, if any.
@@ -952,7 +959,10 @@ pub struct HelloSnapshot {
 pub struct Admission {
     hub: Arc<Hub>,
     pub attribution: Attribution,
+    /// The client's IP (after proxy attribution).
     pub ip: IpAddr,
+    /// The socket's peer address.
+    pub remote: IpAddr,
     pub facts: RequestFacts,
     slot_held: bool,
 }

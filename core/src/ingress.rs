@@ -20,6 +20,16 @@ pub struct RequestFacts {
     pub x_real_ip: Option<String>,
     /// `X-OpenClaw-Scopes` upgrade header: caps the effective scopes.
     pub scope_cap: Option<Vec<String>>,
+    /// Every header (lower-cased name, trimmed value), for the trusted-proxy identity check.
+    pub all: Vec<(String, String)>,
+}
+
+impl RequestFacts {
+    /// A header's value (name lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.all.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 impl RequestFacts {
@@ -29,6 +39,7 @@ impl RequestFacts {
         for (name, value) in headers {
             let name = name.to_ascii_lowercase();
             let value = String::from_utf8_lossy(value).trim().to_string();
+            f.all.push((name.clone(), value.clone()));
             match name.as_str() {
                 "origin" => f.origin = Some(value),
                 "host" => f.host = Some(value),
