@@ -292,6 +292,8 @@ pub fn startup_auth_gate(auth: &ResolvedAuth, plan: &BindPlan) -> Result<bool, S
 /// `exists` reports whether a directory exists.
 pub fn resolve_state_dir(env: impl Fn(&str) -> Option<String>, os_home: Option<String>, exists: impl Fn(&str) -> bool) -> String {
     let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "undefined" && s != "null");
+    // A blank OS home counts as unset too (falls back to the cwd), never as an empty home.
+    let os_home = clean(os_home);
     let home = clean(env("OPENCLAW_HOME"))
         .map(|h| expand_home(&h, os_home.as_deref()))
         .or_else(|| clean(env("HOME")))

@@ -63,9 +63,59 @@ impl ConfigError {
     }
 }
 
+/// Deepest array/object nesting accepted: the json5 crate recurses without a limit, so a
+/// deeply nested text (a `config.patch` `raw`) would overflow the stack and abort the process.
+pub const MAX_JSON5_DEPTH: usize = 128;
+
+/// Byte offset of the first `[`/`{` nested deeper than [`MAX_JSON5_DEPTH`] (strings and
+/// comments skipped).
+fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON5_DEPTH {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parse JSON5 text into a JSON value, with 1-based line/column on errors (the json5 crate
 /// reports end-of-input errors at 1:1; we point at the end of the text instead).
 pub fn parse_json5(file: &str, text: &str) -> Result<Value, ConfigError> {
+    if let Some(at) = too_deep(text) {
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let message = format!("nesting deeper than {MAX_JSON5_DEPTH} levels");
+        return Err(ConfigError::Syntax { file: file.to_string(), line, column, message });
+    }
     json5::from_str::<Value>(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();

@@ -17,6 +17,8 @@ pub mod config;
 pub mod config_file;
 pub mod connection;
 pub mod device;
+/// Fuzz target bodies over `&[u8]`, shared by `fuzz/` (cargo-fuzz) and the stable corpus replay test.
+pub mod fuzzing;
 pub mod gateway;
 pub mod handshake;
 pub mod http;
