@@ -26,6 +26,7 @@ pub mod ids;
 pub mod ingress;
 pub mod limits;
 pub mod methods;
+pub mod openai;
 pub mod origin;
 pub mod reload;
 pub mod schema;
