@@ -235,10 +235,13 @@ impl Transport for MemoryTransport {
     fn open(&mut self, conn: Conn, opts: &OpenOpts) -> Result<OpenResult, String> {
         let headers = Self::head_headers(&opts.headers, true);
         let hv: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
-        let head = RequestHead { method: "GET", path: "/", headers: &hv, remote: loopback() };
+        let head = RequestHead { method: "GET", path: "/", query: "", headers: &hv, remote: loopback() };
         let unix = self.unix();
         match route(&self.hub, &head, self.now, unix) {
-            HttpAction::Respond(r) => Ok(OpenResult::Rejected { status: r.status, body: String::from_utf8_lossy(&r.body).into_owned() }),
+            HttpAction::Respond(r) | HttpAction::RespondAfter(_, r) => {
+                Ok(OpenResult::Rejected { status: r.status, body: String::from_utf8_lossy(&r.body).into_owned() })
+            }
+            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } => Err("an upgrade request was routed to an API route".into()),
             HttpAction::Upgrade { admission, .. } => {
                 let n = self.next_n;
                 self.next_n += 1;
@@ -327,10 +330,13 @@ impl Transport for MemoryTransport {
         let headers = Self::head_headers(&req.headers, upgrade);
         let hv: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
         let path = req.path.split('?').next().unwrap_or("/");
-        let head = RequestHead { method: &req.method, path, headers: &hv, remote: if req.remote { remote() } else { loopback() } };
+        let head = RequestHead { method: &req.method, path, query: "", headers: &hv, remote: if req.remote { remote() } else { loopback() } };
         let unix = self.unix();
         Ok(match route(&self.hub, &head, self.now, unix) {
-            HttpAction::Respond(r) => {
+            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } => {
+                return Err("API routes backed by IO are not driven in memory".into());
+            }
+            HttpAction::Respond(r) | HttpAction::RespondAfter(_, r) => {
                 // What the shell adds: Content-Length of the body (also for HEAD), Connection.
                 let mut headers: Vec<(String, String)> = r.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
                 headers.push(("Content-Length".into(), r.body.len().to_string()));

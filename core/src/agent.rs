@@ -59,23 +59,40 @@ pub struct RunSpec {
     pub session_key: String,
     pub session_id: String,
     pub message: String,
+    /// `model` param: a `provider/model` override.
+    pub model: Option<String>,
 }
 
-/// Validate `agent` params into a run (spec §10.2). Errors carry the reference's texts.
-pub fn parse_agent_params(params: Option<&Value>) -> Result<RunSpec, ErrorShape> {
+/// Validate `agent` params into a run (spec §10.2). Errors carry the reference's texts. `agents`
+/// are the configured agents; without an `agentId` the run goes to the default agent (or
+/// `main`, or the first configured one, in an explicit fleet).
+pub fn parse_agent_params(params: Option<&Value>, agents: &crate::openai::Agents) -> Result<RunSpec, ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
     crate::schema::validate(&agent_params_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid agent params: {d}")))?;
     let key = p["idempotencyKey"].as_str().unwrap_or_default().to_string();
-    let agent_id = p.get("agentId").and_then(Value::as_str).unwrap_or(DEFAULT_AGENT_ID).trim().to_ascii_lowercase();
-    if agent_id != DEFAULT_AGENT_ID {
+    let fallback = agents
+        .default
+        .clone()
+        .or_else(|| agents.ids.iter().find(|a| *a == DEFAULT_AGENT_ID).cloned())
+        .or_else(|| agents.ids.first().cloned())
+        .unwrap_or_else(|| DEFAULT_AGENT_ID.to_string());
+    let agent_id = p.get("agentId").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase()).unwrap_or(fallback);
+    if !agents.ids.contains(&agent_id) {
         return Err(ErrorShape::invalid_request(format!("unknown agent id: {agent_id}"))
             .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": agent_id})));
     }
     let session_key =
         p.get("sessionKey").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("agent:{agent_id}:explicit:{key}"));
     let session_id = p.get("sessionId").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| key.clone());
-    Ok(RunSpec { run_id: key, agent_id, session_key, session_id, message: p["message"].as_str().unwrap_or_default().to_string() })
+    Ok(RunSpec {
+        run_id: key,
+        agent_id,
+        session_key,
+        session_id,
+        message: p["message"].as_str().unwrap_or_default().to_string(),
+        model: p.get("model").and_then(Value::as_str).map(str::to_string),
+    })
 }
 
 /// Validate `agent.wait` params: `(runId, timeout)`.
@@ -91,19 +108,33 @@ pub fn parse_wait_params(params: Option<&Value>) -> Result<(String, Duration), E
 /// How the shell should execute a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// No model provider is configured for the agent: the run fails with this message.
+    /// The agent cannot run (no model provider configured, unusable provider): the run fails
+    /// with this message.
     NoProvider { message: String },
+    /// Run this turn against the provider (the shell adds the session history to `messages`
+    /// before the new user message when it has one).
+    Turn { spec: Box<crate::turn::TurnSpec>, provider: String, model: String },
 }
 
-/// Decide how to execute a run with the current settings.
-pub fn plan(_settings: &GatewaySettings, run: &RunSpec) -> Plan {
-    // Model providers come with the config file (`models.providers`, `agents.defaults.model`);
-    // until one is configured every run ends here, like the reference without credentials.
-    Plan::NoProvider {
-        message: format!(
-            "No model provider is configured for agent {} (set agents.defaults.model.primary and models.providers).",
-            run.agent_id
-        ),
+/// Decide how to execute a run with the current settings. `history` is the session's earlier
+/// conversation (OpenAI chat messages), `id_seed` random hex from the shell.
+pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_seed: String) -> Plan {
+    let api = &settings.api;
+    let model_override = run.model.as_deref().filter(|m| m.contains('/'));
+    match crate::http::chat::upstream_for(api, &run.agent_id, model_override) {
+        Err(e) => Plan::NoProvider { message: e.message },
+        Ok((upstream, model, max_tokens)) => {
+            let mut messages: Vec<Value> = crate::http::chat::system_prompt(api, &run.agent_id).into_iter().collect();
+            messages.extend(history);
+            messages.push(json!({"role": "user", "content": run.message}));
+            let mut sampling = serde_json::Map::new();
+            if let Some(m) = max_tokens {
+                sampling.insert("max_completion_tokens".into(), json!(m));
+            }
+            let provider = upstream.provider_id.clone();
+            let spec = crate::turn::TurnSpec { upstream, model: model.clone(), messages, tools: None, tool_choice: None, sampling, id_seed };
+            Plan::Turn { spec: Box::new(spec), provider, model }
+        }
     }
 }
 
@@ -228,12 +259,13 @@ mod tests {
 
     #[test]
     fn params_errors_match_the_reference() {
-        let e = parse_agent_params(Some(&json!({"message": "no key"}))).unwrap_err();
+        let agents = crate::openai::Agents::from_config(&Value::Null);
+        let e = parse_agent_params(Some(&json!({"message": "no key"})), &agents).unwrap_err();
         assert_eq!(e.message, "invalid agent params: must have required property 'idempotencyKey'");
-        let r = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k1"}))).unwrap();
+        let r = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k1"})), &agents).unwrap();
         assert_eq!(r.run_id, "k1");
         assert_eq!(r.session_key, "agent:main:explicit:k1");
-        let e = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k", "bogus": 1}))).unwrap_err();
+        let e = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k", "bogus": 1})), &agents).unwrap_err();
         assert_eq!(e.message, "invalid agent params: at root: unexpected property 'bogus'");
     }
 }

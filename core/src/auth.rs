@@ -584,13 +584,25 @@ pub fn trusted_proxy_check(
     facts: &crate::ingress::RequestFacts,
     cfg: &crate::config_file::TrustedProxyConfig,
     trusted: &[crate::ingress::IpNet],
+    local_interfaces: Option<&[IpAddr]>,
 ) -> Result<String, String> {
     let remote = crate::ingress::normalize_ip(remote);
     if !trusted.iter().any(|n| n.contains(remote)) {
         return Err("trusted_proxy_untrusted_source".into());
     }
-    if is_loopback_ip(&remote) && !cfg.allow_loopback {
-        return Err("trusted_proxy_loopback_source".into());
+    if is_loopback_ip(&remote) {
+        if !cfg.allow_loopback {
+            return Err("trusted_proxy_loopback_source".into());
+        }
+    } else {
+        // A "proxy" at one of our own addresses is a local process skipping the proxy.
+        match local_interfaces {
+            None => return Err("trusted_proxy_local_interface_check_failed".into()),
+            Some(addrs) if addrs.iter().any(|a| crate::ingress::normalize_ip(*a) == remote) => {
+                return Err("trusted_proxy_local_interface_source".into());
+            }
+            Some(_) => {}
+        }
     }
     if !matches!(attribution, crate::ingress::Attribution::TrustedProxy { .. }) {
         return Err("trusted_proxy_untrusted_source".into());

@@ -70,6 +70,16 @@ pub fn fnv1a32(bytes: &[u8]) -> u32 {
     h
 }
 
+/// A profile name (§1.2): `^[a-z0-9][a-z0-9_-]{0,63}$`, case-insensitive. Anything else is no
+/// profile (table A row 6).
+pub fn valid_profile_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}
+
 /// Decision table A: `--port` > `OPENCLAW_GATEWAY_PORT` > `gateway.port` > profile > 18789.
 pub fn resolve_port(cli: Option<&str>, env: Option<&str>, cfg: Option<i64>, profile: Option<&str>) -> Result<u16, StartupError> {
     if let Some(c) = cli {
@@ -84,7 +94,7 @@ pub fn resolve_port(cli: Option<&str>, env: Option<&str>, cfg: Option<i64>, prof
             .filter(|p| *p > 0)
             .ok_or_else(|| StartupError::config(format!("Invalid config: gateway.port must be 1-65535 (got {p})")));
     }
-    if let Some(name) = profile.filter(|p| !p.eq_ignore_ascii_case("default") && !p.is_empty()) {
+    if let Some(name) = profile.filter(|p| !p.eq_ignore_ascii_case("default") && valid_profile_name(p)) {
         return Ok((20_000 + fnv1a32(name.as_bytes()) % 40_000) as u16);
     }
     Ok(DEFAULT_PORT)

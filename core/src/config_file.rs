@@ -59,7 +59,7 @@ fn format_issues(file: &str, issues: &[ConfigIssue]) -> String {
 impl ConfigError {
     /// One line for logs (`config reload skipped (invalid config): …`).
     pub fn one_line(&self) -> String {
-        self.to_string().replace("\n  ", " | ")
+        self.to_string().replace(":\n  ", ": ").replace("\n  ", " | ")
     }
 }
 
@@ -202,7 +202,7 @@ impl Includes<'_> {
                     other => {
                         return Err(ConfigError::Include {
                             file: stack.last().map(|p| p.display().to_string()).unwrap_or_default(),
-                            message: format!("Invalid $include value: expected string or array of strings, got {}", json_type(&other)),
+                            message: format!("Invalid $include value: expected string or array of strings, got {}", crate::api_response::json_kind(&other)),
                         });
                     }
                 };
@@ -259,17 +259,6 @@ impl Includes<'_> {
         let out = self.resolve(v, &child_dir, depth, stack);
         stack.pop();
         out
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 
@@ -453,7 +442,7 @@ pub fn load(
             file: file.to_string(),
             issues: vec![ConfigIssue {
                 path: String::new(),
-                message: format!("expected an object at the top level, got {}", json_type(&source)),
+                message: format!("expected an object at the top level, got {}", crate::api_response::json_kind(&source)),
             }],
         });
     }

@@ -70,6 +70,8 @@ pub struct Dispatch {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Ok(Option<Value>),
+    /// Success with a payload that is already serialized JSON (a cached snapshot, e.g. `health`).
+    OkJson(Arc<str>),
     Err { error: ErrorShape, payload: Option<Value> },
 }
 
@@ -369,6 +371,7 @@ impl ServerConnection {
         }
         let frame = match reply {
             Reply::Ok(payload) => wire::response_ok(request_id, payload.as_ref()),
+            Reply::OkJson(payload) => wire::response_ok_json(request_id, &payload),
             Reply::Err { error, payload } => wire::response_err(&Value::String(request_id.to_string()), payload.as_ref(), &error),
         };
         self.send(frame);
@@ -499,6 +502,7 @@ impl ServerConnection {
                 &self.admission.facts,
                 tp,
                 &settings.trusted_proxies,
+                settings.local_interfaces.as_deref(),
             )),
             _ => None,
         };
@@ -670,8 +674,8 @@ impl ServerConnection {
             host: self.admission.facts.host.clone(),
             local: self.admission.attribution.is_direct_local(),
         };
-        let snap = self.hub.mark_authenticated(&self.conn_id, conn_auth, presence, now, unix_ms);
-        let mut hello = self.hello_ok(now, &scopes, role, auth_method, &snap);
+        let mut snap = self.hub.mark_authenticated(&self.conn_id, conn_auth, presence, now, unix_ms);
+        let mut hello = self.hello_ok(now, &scopes, role, auth_method, &mut snap);
         if let Some((_, grant)) = device {
             let auth = &mut hello["auth"];
             if role == Role::Operator {
@@ -692,8 +696,11 @@ impl ServerConnection {
             unauthorized_role_streak: 0,
         }));
         // Post-connect health snapshot for this socket (the reference refreshes after connect).
-        let sv = snap.state_version;
-        self.send_event("health", &snap.health, Some(sv));
+        if let State::Open(s) = &mut self.state {
+            s.seq += 1;
+            let frame = wire::event_frame("health", Some(&snap.health_json), Some(s.seq), Some(snap.state_version));
+            self.send(frame);
+        }
     }
 
     fn presence_entry(&self, p: &ConnectParams, role: Role, scopes: &[String], unix_ms: u64) -> Value {
@@ -730,7 +737,8 @@ impl ServerConnection {
         e
     }
 
-    fn hello_ok(&self, now: Instant, scopes: &[String], role: Role, auth_method: &str, snap: &crate::gateway::HelloSnapshot) -> Value {
+    /// `hello-ok`; the snapshot's presence list and health tree are moved into it.
+    fn hello_ok(&self, now: Instant, scopes: &[String], role: Role, auth_method: &str, snap: &mut crate::gateway::HelloSnapshot) -> Value {
         let hub = &self.hub;
         let info = hub.info();
         let settings = hub.settings();
@@ -741,8 +749,9 @@ impl ServerConnection {
         }
         let mut snapshot = json!({
             "suspension": {"phase": "accepting"},
-            "presence": snap.presence,
-            "health": snap.health,
+            // Placeholders keep the key order; the values are moved in below (no copy).
+            "presence": null,
+            "health": null,
             "stateVersion": snap.state_version,
             "uptimeMs": hub.uptime_ms(now),
             "appliedConfigHash": crate::methods::config_hash(&settings.config_redacted),
@@ -756,6 +765,8 @@ impl ServerConnection {
                 "scope": "per-sender",
             },
         });
+        snapshot["presence"] = Value::Array(std::mem::take(&mut snap.presence));
+        snapshot["health"] = std::mem::take(&mut snap.health);
         if is_admin {
             snapshot["configPath"] = json!(info.config_path);
             snapshot["stateDir"] = json!(info.state_dir);
@@ -766,7 +777,7 @@ impl ServerConnection {
             max_buffered_bytes: self.limits.max_buffered_bytes,
             tick_interval_ms: self.limits.tick_interval.as_millis() as u64,
         };
-        json!({
+        let mut hello = json!({
             "type": "hello-ok",
             "protocol": PROTOCOL_VERSION,
             "server": server,
@@ -775,10 +786,14 @@ impl ServerConnection {
                 "events": handshake::ADVERTISED_EVENTS,
                 "capabilities": [],
             },
-            "snapshot": snapshot,
+            "snapshot": null,
             "auth": {"role": role.as_str(), "scopes": scopes, "method": auth_method},
-            "policy": policy.to_json(),
-        })
+            "policy": null,
+        });
+        // Moved in place of the placeholders (json! would deep-copy them through the serializer).
+        hello["snapshot"] = snapshot;
+        hello["policy"] = policy.to_json();
+        hello
     }
 
     // ---- requests after hello ----------------------------------------------------------

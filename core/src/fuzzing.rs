@@ -1227,9 +1227,23 @@ pub fn http(base: Instant, data: &[u8]) {
 
     // The router.
     let now = base + Duration::from_millis(5);
-    let head = crate::http::RequestHead { method: &method, path: &path, headers: &headers, remote };
+    let head = crate::http::RequestHead { method: &method, path: &path, query: "", headers: &headers, remote };
     match crate::http::route(&hub, &head, now, unix_at(base, now)) {
-        crate::http::HttpAction::Respond(res) => assert!((100..600).contains(&res.status), "status {}", res.status),
+        crate::http::HttpAction::Respond(res) | crate::http::HttpAction::RespondAfter(_, res) => {
+            assert!((100..600).contains(&res.status), "status {}", res.status)
+        }
+        crate::http::HttpAction::GetResponse { id, .. } => {
+            let r = crate::http::stored_response_missing(&hub, &id);
+            assert_eq!(r.status, 404);
+        }
+        crate::http::HttpAction::ReadBody { request, limit } => {
+            assert!(limit > 0);
+            // Whatever the body, the answer is a decision, never a panic.
+            let env = crate::http::Env { now, unix_ms: unix_at(base, now), random: [7; 32] };
+            if let crate::http::ApiAction::Respond(r) = crate::http::handle_body(&hub, &request, data, &env) {
+                assert!((100..600).contains(&r.status));
+            }
+        }
         crate::http::HttpAction::Upgrade { accept_key, admission } => {
             assert!(!hub.is_draining(), "upgrade admitted while draining");
             assert!(!accept_key.is_empty());

@@ -63,6 +63,15 @@ pub struct ListenInfo {
     pub port: u16,
 }
 
+/// What [`Hub::swap_settings`] did to the connected sockets.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SettingsSwap {
+    /// Sockets closed (including the deferred one).
+    pub closed: usize,
+    /// The close owed to the deferred socket, to send after its reply.
+    pub deferred_close: Option<(u16, &'static str)>,
+}
+
 /// The effective settings of the running gateway (swapped atomically on reload).
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
@@ -82,6 +91,11 @@ pub struct GatewaySettings {
     pub host_header_origin_fallback: bool,
     /// `gateway.auth.trustedProxy` (trusted-proxy auth mode).
     pub trusted_proxy: Option<crate::config_file::TrustedProxyConfig>,
+    /// The HTTP API and agent configuration (agents, providers, endpoints, …).
+    pub api: Arc<crate::apiconfig::ApiConfig>,
+    /// The host's own interface addresses (§4.7 step 3), filled in by the shell; `None` when
+    /// they could not be enumerated.
+    pub local_interfaces: Option<Vec<IpAddr>>,
     /// Hash of the authored config file bytes (`config.get.hash`, the `baseHash` of writes).
     pub config_file_hash: Option<String>,
     /// Files `$include`d by the config.
@@ -106,6 +120,8 @@ impl GatewaySettings {
             control_ui_allowed_origins: Vec::new(),
             host_header_origin_fallback: false,
             trusted_proxy: None,
+            local_interfaces: Some(Vec::new()),
+            api: Arc::new(crate::apiconfig::ApiConfig::default()),
             config_file_hash: None,
             config_included: Vec::new(),
             config_warnings: Vec::new(),
@@ -224,6 +240,21 @@ struct ConnRecord {
     auth: Option<ConnAuth>,
 }
 
+/// The cached health snapshot, as a tree (for `hello-ok`) and as its serialized text (for the
+/// `health` method and event), built together.
+struct HealthCache {
+    at: Instant,
+    value: Value,
+    json: Arc<str>,
+}
+
+impl HealthCache {
+    fn new(at: Instant, value: Value) -> Self {
+        let json = Arc::from(value.to_string());
+        HealthCache { at, value, json }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct PresenceRow {
     entry: Value,
@@ -239,7 +270,7 @@ struct HubState {
     browser_limiter: RateLimiter,
     presence: HashMap<String, PresenceRow>,
     state_version: StateVersion,
-    health: Option<(Instant, Value)>,
+    health: Option<HealthCache>,
     runtime: RuntimeStats,
     degraded_since_ms: Option<u64>,
     draining: bool,
@@ -319,6 +350,13 @@ impl Hub {
     /// browser sockets whose origin is no longer allowed with 1008 "origin not allowed".
     /// Returns how many sockets were closed.
     pub fn replace_settings(&self, settings: GatewaySettings) -> usize {
+        self.swap_settings(settings, None).closed
+    }
+
+    /// Swap the settings and close the sockets they no longer admit (spec §6.4 live-connection
+    /// effects). The socket `deferred` (the caller of `secrets.reload`) is not closed here: its
+    /// close is returned so the shell can send the caller its reply first.
+    pub fn swap_settings(&self, settings: GatewaySettings, deferred: Option<&str>) -> SettingsSwap {
         let settings = Arc::new(settings);
         let mut st = self.lock();
         let old = st.settings.clone();
@@ -327,12 +365,17 @@ impl Hub {
         st.settings = settings.clone();
         let rotated =
             old.auth.mode != settings.auth.mode || old.auth.token != settings.auth.token || old.auth.password != settings.auth.password;
-        let mut closed = 0;
-        for rec in st.conns.values() {
+        // §4.7: a hot change to who may vouch for a client bumps the auth-policy generation.
+        let policy_changed = old.trusted_proxies != settings.trusted_proxies
+            || old.allow_real_ip_fallback != settings.allow_real_ip_fallback
+            || old.trusted_proxy != settings.trusted_proxy;
+        let mut swap = SettingsSwap::default();
+        for (id, rec) in st.conns.iter() {
             let Some(a) = &rec.auth else { continue };
-            if rotated && matches!(a.method, "token" | "password") {
-                rec.sink.close(crate::wire::close_code::CLIENT_INVALIDATED, "gateway auth changed");
-                closed += 1;
+            let close = if rotated && matches!(a.method, "token" | "password") {
+                Some((crate::wire::close_code::CLIENT_INVALIDATED, "gateway auth changed"))
+            } else if policy_changed {
+                Some((crate::wire::close_code::CLIENT_INVALIDATED, "gateway policy changed"))
             } else if let Some(origin) = &a.origin {
                 let ok = crate::origin::check_origin(
                     origin,
@@ -342,15 +385,21 @@ impl Hub {
                     a.local,
                 )
                 .is_ok();
-                if !ok {
-                    rec.sink.close(crate::wire::close_code::POLICY_VIOLATION, "origin not allowed");
-                    closed += 1;
-                }
+                (!ok).then_some((crate::wire::close_code::POLICY_VIOLATION, "origin not allowed"))
+            } else {
+                None
+            };
+            let Some((code, reason)) = close else { continue };
+            swap.closed += 1;
+            if deferred == Some(id.as_str()) {
+                swap.deferred_close = Some((code, reason));
+            } else {
+                rec.sink.close(code, reason);
             }
         }
         drop(st);
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
-        closed
+        swap
     }
 
     /// Wall-clock ms for `now`, derived from the last `unix_ms` the shell gave us.
@@ -449,6 +498,12 @@ impl Hub {
         let mut st = self.lock();
         let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
         check_shared_secret(auth, creds, limiter, subject, now)
+    }
+
+    /// Is `subject` locked out of shared-secret auth (HTTP: the lock answers 429 to every
+    /// request from it, credentials or not; spec http §4.6)?
+    pub(crate) fn shared_lock_check(&self, now: Instant, subject: &LimiterSubject) -> crate::auth::LimitCheck {
+        self.lock().limiter.check(now, SHARED_SECRET_SCOPE, subject)
     }
 
     /// Count a failed shared-secret attempt; returns the loopback delay, if any.
@@ -562,10 +617,12 @@ impl Hub {
             st.presence.insert(conn_id.to_string(), PresenceRow { entry, ts: unix_ms, expires: None });
             self.broadcast_presence_locked(&mut st, now, unix_ms);
         }
-        let health = self.health_locked(&mut st, now, unix_ms, false);
+        let h = self.health_locked(&mut st, now, unix_ms, false);
+        let (health, health_json) = (h.value.clone(), h.json.clone());
         HelloSnapshot {
             presence: if viewer_can_read { self.presence_list_locked(&mut st, now, unix_ms) } else { Vec::new() },
             health,
+            health_json,
             state_version: st.state_version,
         }
     }
@@ -637,20 +694,28 @@ impl Hub {
         event_loop_json(&st.runtime, st.degraded_since_ms)
     }
 
-    fn health_locked(&self, st: &mut HubState, now: Instant, unix_ms: u64, force: bool) -> Value {
-        let fresh = st.health.as_ref().is_some_and(|(at, _)| now.saturating_duration_since(*at) < st.settings.limits.health_interval);
-        if fresh && !force {
-            return st.health.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+    /// The cached health snapshot, rebuilt when older than `health_interval` or when `force`d.
+    fn health_locked<'s>(&self, st: &'s mut HubState, now: Instant, unix_ms: u64, force: bool) -> &'s HealthCache {
+        let interval = st.settings.limits.health_interval;
+        let fresh = st.health.as_ref().is_some_and(|h| now.saturating_duration_since(h.at) < interval);
+        if force || !fresh {
+            let value = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, unix_ms);
+            st.health = Some(HealthCache::new(now, value));
         }
-        let v = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, unix_ms);
-        st.health = Some((now, v.clone()));
-        v
+        st.health.as_ref().expect("health snapshot just cached")
     }
 
     /// The health snapshot (cached for `health_interval` unless `force`).
     pub fn health(&self, now: Instant, unix_ms: u64, force: bool) -> Value {
         let mut st = self.lock();
-        self.health_locked(&mut st, now, unix_ms, force)
+        self.health_locked(&mut st, now, unix_ms, force).value.clone()
+    }
+
+    /// The health snapshot as serialized JSON (the same cache as [`Hub::health`]): what the
+    /// `health` method answers with. Holds the hub lock only for an `Arc` clone.
+    pub fn health_json(&self, now: Instant, unix_ms: u64, force: bool) -> Arc<str> {
+        let mut st = self.lock();
+        self.health_locked(&mut st, now, unix_ms, force).json.clone()
     }
 
     pub fn state_version(&self) -> StateVersion {
@@ -703,10 +768,10 @@ impl Hub {
             while st.next_health <= now {
                 st.next_health += limits.health_interval;
             }
-            let v = self.health_locked(&mut st, now, unix_ms, true);
+            let json = self.health_locked(&mut st, now, unix_ms, true).json.to_string();
             st.state_version.health += 1;
             let sv = st.state_version;
-            Self::fan_out_locked(&st, "health", Some(v.to_string()), true, Some(sv));
+            Self::fan_out_locked(&st, "health", Some(json), true, Some(sv));
         }
         if now >= st.next_tick {
             while st.next_tick <= now {
@@ -720,7 +785,8 @@ impl Hub {
 
     /// `agent`: start a run for this socket's request, or answer a duplicate (spec §10.3).
     pub fn start_run(&self, conn_id: &str, request_id: &str, params: Option<&Value>, now: Instant, unix_ms: u64) -> Start {
-        let spec = match crate::agent::parse_agent_params(params) {
+        let agents = self.settings().api.agents.clone();
+        let spec = match crate::agent::parse_agent_params(params, &agents) {
             Ok(s) => s,
             Err(e) => return Start::Answer(Reply::err(e)),
         };
@@ -952,6 +1018,8 @@ pub(crate) struct PairAttempt<'a> {
 pub struct HelloSnapshot {
     pub presence: Vec<Value>,
     pub health: Value,
+    /// `health` serialized (the cached text: the post-connect `health` event's payload).
+    pub health_json: Arc<str>,
     pub state_version: StateVersion,
 }
 

@@ -9,7 +9,10 @@
 // would only move the allocation.
 #![allow(clippy::result_large_err)]
 
+pub mod admin_rpc;
 pub mod agent;
+pub mod api_response;
+pub mod apiconfig;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -17,10 +20,12 @@ pub mod config;
 pub mod config_file;
 pub mod connection;
 pub mod device;
+pub mod embeddings;
 /// Fuzz target bodies over `&[u8]`, shared by `fuzz/` (cargo-fuzz) and the stable corpus replay test.
 pub mod fuzzing;
 pub mod gateway;
 pub mod handshake;
+pub mod hooks;
 pub mod http;
 pub mod ids;
 pub mod ingress;
@@ -29,10 +34,14 @@ pub mod methods;
 pub mod openai;
 pub mod origin;
 pub mod reload;
+pub mod responses;
 pub mod schema;
 pub mod scopes;
 pub mod secrets;
+pub mod sessions;
 pub mod settings;
+pub mod tools;
+pub mod turn;
 pub mod wire;
 
 pub use connection::{Dispatch, Output, Reply, ServerConnection};

@@ -205,12 +205,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
 /// Execute a run's plan where no IO is needed (no provider configured: it fails at once).
 /// Returns `false` when the plan needs the shell (an upstream call).
 pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) -> bool {
-    match crate::agent::plan(&hub.settings(), run) {
+    match crate::agent::plan(&hub.settings(), run, Vec::new(), String::new()) {
         Plan::NoProvider { message } => {
             hub.begin_run(&run.run_id, None, None, unix_ms);
             hub.finish_run(&run.run_id, Outcome::Err { message }, now, unix_ms);
             true
         }
+        Plan::Turn { .. } => false,
     }
 }
 
@@ -236,8 +237,10 @@ pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     }
     let result = match d.method.as_str() {
         "health" => {
+            // The cached snapshot's text is spliced into the response as is (no tree copy, no
+            // second serialization).
             let force = params.and_then(|p| p.get("probe")).and_then(Value::as_bool) == Some(true);
-            Ok(hub.health(now, unix_ms, force))
+            return Reply::OkJson(hub.health_json(now, unix_ms, force));
         }
         "status" => Ok(status(hub, d, now)),
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),

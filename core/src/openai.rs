@@ -214,12 +214,12 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let model = match o.get("model") {
         None | Some(Value::Null) => "openclaw".to_string(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(ApiError::invalid(format!("model: Invalid input: expected string, received {}", kind(other)))),
+        Some(other) => return Err(ApiError::invalid(format!("model: Invalid input: expected string, received {}", crate::api_response::json_kind(other)))),
     };
     let stream = match o.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(ApiError::invalid(format!("stream: Invalid input: expected boolean, received {}", kind(other)))),
+        Some(other) => return Err(ApiError::invalid(format!("stream: Invalid input: expected boolean, received {}", crate::api_response::json_kind(other)))),
     };
     for k in ["max_tokens", "max_completion_tokens"] {
         if let Some(x) = o.get(k).filter(|x| !x.is_null()) {
@@ -264,7 +264,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let messages = match o.get("messages") {
         Some(Value::Array(a)) => a.clone(),
         None | Some(Value::Null) => Vec::new(),
-        Some(other) => return Err(ApiError::invalid(format!("messages: Invalid input: expected array, received {}", kind(other)))),
+        Some(other) => return Err(ApiError::invalid(format!("messages: Invalid input: expected array, received {}", crate::api_response::json_kind(other)))),
     };
     for m in &messages {
         if let Some(Value::Array(parts)) = m.get("content") {
@@ -297,17 +297,6 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         user: o.get("user").and_then(Value::as_str).map(str::to_string),
         sampling,
     })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// The upstream request body (spec §9): always streamed, usage included.
@@ -444,14 +433,7 @@ pub fn map_upstream_status(status: u16, message: &str) -> ApiError {
 }
 
 /// The result of a run, for the chat completion response.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Completion {
-    pub text: String,
-    pub tool_calls: Vec<ToolCall>,
-    pub finish_reason: String,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
+pub type Completion = crate::turn::TurnResult;
 
 /// A non-streamed `chat.completion` (§6.3).
 pub fn chat_completion(id: &str, created: u64, model: &str, c: &Completion) -> Value {

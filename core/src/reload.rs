@@ -97,24 +97,41 @@ impl Debouncer {
 /// scalars at their path; `<root>` for a changed root.
 pub fn diff_paths(old: &Value, new: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    diff_into(old, new, "", &mut out);
+    diff_into(Some(old), Some(new), "", &mut out);
     out
 }
 
-fn diff_into(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
+/// Does some rule prefix lie strictly below `path`?
+fn rule_below(path: &str) -> bool {
+    RULES.iter().any(|(p, _)| p.len() > path.len() && p.starts_with(path) && p.as_bytes()[path.len()] == b'.')
+}
+
+fn diff_into(old: Option<&Value>, new: Option<&Value>, path: &str, out: &mut Vec<String>) {
+    // A side that is absent counts as an empty object when a rule lies below this path, so adding
+    // or removing a whole `gateway.controlUi` reports `gateway.controlUi.allowedOrigins` (hot),
+    // not `gateway.controlUi` (which only the catch-all `gateway` rule would match).
+    fn as_object<'a>(v: Option<&'a Value>, path: &str) -> Option<&'a serde_json::Map<String, Value>> {
+        static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> = std::sync::LazyLock::new(serde_json::Map::new);
+        match v {
+            Some(Value::Object(m)) => Some(m),
+            None if !path.is_empty() && rule_below(path) => Some(&*EMPTY),
+            _ => None,
+        }
+    }
+    match (as_object(old, path), as_object(new, path)) {
+        (Some(a), Some(b)) if old.is_some() && new.is_some() || rule_below(path) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
             keys.dedup();
             for k in keys {
                 let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 match (a.get(k), b.get(k)) {
-                    (Some(x), Some(y)) => diff_into(x, y, &p, out),
+                    (x @ Some(_), y @ Some(_)) => diff_into(x, y, &p, out),
+                    (x, y) if rule_below(&p) => diff_into(x, y, &p, out),
                     _ => out.push(p),
                 }
             }
         }
-        (a, b) if a == b => {}
+        _ if old == new => {}
         _ => out.push(if path.is_empty() { "<root>".into() } else { path.to_string() }),
     }
 }

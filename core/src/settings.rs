@@ -39,6 +39,9 @@ pub struct ResolvedSecrets {
     pub password: Option<Secret>,
     pub remote_token: Option<Secret>,
     pub remote_password: Option<Secret>,
+    /// The API's secrets (provider keys, hooks token) by JSON pointer
+    /// ([`crate::apiconfig::secret_fields`]); a failed one is left out.
+    pub api: std::collections::BTreeMap<String, Secret>,
 }
 
 /// Everything the decisions read.
@@ -52,6 +55,10 @@ pub struct Inputs<'a> {
     pub kept_token: Option<Secret>,
     /// Does the host have this address (custom binds)?
     pub can_bind: Option<fn(std::net::IpAddr) -> bool>,
+    /// A reload of a running gateway, not a startup: origins are seeded only when the config
+    /// leaves `allowedOrigins` out, so an explicit `allowedOrigins: []` on a non-loopback bind
+    /// is refused and the running list stays (§5.2).
+    pub reload: bool,
 }
 
 /// The outcome: settings plus what the shell must do.
@@ -132,8 +139,23 @@ pub fn redact(config: &Value) -> Value {
 pub const REDACTED: &str = "__OPENCLAW_REDACTED__";
 
 /// Decide the settings (startup gates E, security assertion F, seeding G).
+/// §4.3 step 1: malformed flag values fail (exit 1) before the mode guard looks at the config.
+fn check_flag_values(cli: &CliInputs) -> Result<(), StartupError> {
+    if cli.port.is_some() {
+        config::resolve_port(cli.port.as_deref(), None, None, None)?;
+    }
+    if cli.bind.is_some() {
+        config::resolve_bind_mode(cli.bind.as_deref(), None)?;
+    }
+    if let Some(m) = cli.auth.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        crate::auth::AuthMode::parse(m).ok_or_else(|| StartupError::failure(config::INVALID_AUTH))?;
+    }
+    Ok(())
+}
+
 pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     let cfg = inputs.config;
+    check_flag_values(&inputs.cli)?;
     if let Some(c) = cfg {
         mode_guard(c, inputs.cli.allow_unconfigured)?;
     }
@@ -197,7 +219,12 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
             ));
         }
     }
-    let seeded = seed_origins(plan.mode, port, custom.as_deref(), &g.allowed_origins, g.host_header_origin_fallback);
+    let origins_authored = cfg.is_some_and(|c| c.resolved.pointer("/gateway/controlUi/allowedOrigins").is_some());
+    let seeded = if inputs.reload && origins_authored {
+        None
+    } else {
+        seed_origins(plan.mode, port, custom.as_deref(), &g.allowed_origins, g.host_header_origin_fallback)
+    };
     let origins = seeded.clone().unwrap_or_else(|| g.allowed_origins.clone());
     if g.control_ui_enabled
         && !config::is_loopback_host(&plan.host)
@@ -225,6 +252,9 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     settings.control_ui_allowed_origins = origins;
     settings.host_header_origin_fallback = g.host_header_origin_fallback;
     settings.trusted_proxy = g.trusted_proxy.clone();
+    let api = crate::apiconfig::ApiConfig::from_config(cfg.map_or(&Value::Null, |c| &c.resolved), &inputs.secrets.api);
+    warnings.extend(api.warnings.iter().cloned());
+    settings.api = std::sync::Arc::new(api);
     if let Some(c) = cfg {
         settings.config_redacted = redact(&c.resolved);
         settings.config_exists = true;

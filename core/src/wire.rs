@@ -198,8 +198,59 @@ pub fn schema(name: &str) -> &'static Value {
 
 /// Parse and validate one text frame as a request (closed object, spec §2.1).
 pub fn parse_request(text: &str) -> Result<RequestFrame, FrameError> {
+    if let Some(req) = parse_request_fast(text) {
+        return Ok(req);
+    }
+    // Not a well-formed request (or an unusual spelling of one, e.g. escapes in `type` or a
+    // duplicate key): the generic path decides, with the validator's exact error text.
     let value: Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
     request_from_value(value)
+}
+
+/// A request frame as the schema allows it, deserialized straight from the text (no `Value` tree
+/// for the frame itself). Anything this rejects goes through the generic path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FastRequest<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: &'a str,
+    id: String,
+    method: String,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present_string")]
+    traceparent: Option<String>,
+    #[serde(default, rename = "expectedProfileId", deserialize_with = "present_string")]
+    expected_profile_id: Option<String>,
+}
+
+/// A field that, when present, must be a string (`null` is a schema error, not "absent").
+fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// `Some` only for a frame `RequestFrameSchema` accepts; the result is what the generic path
+/// would produce for it.
+fn parse_request_fast(text: &str) -> Option<RequestFrame> {
+    let r: FastRequest<'_> = serde_json::from_str(text).ok()?;
+    // `maxLength: 128` counts characters, as the validator does.
+    let short = |s: &str| s.len() <= 128 || s.chars().count() <= 128;
+    let ok = r.ty == "req"
+        && !r.id.is_empty()
+        && !r.method.is_empty()
+        && r.traceparent.as_deref().is_none_or(short)
+        && r.expected_profile_id.as_deref().is_none_or(|p| !p.is_empty() && short(p));
+    if !ok {
+        return None;
+    }
+    Some(RequestFrame {
+        id: r.id,
+        method: r.method,
+        params: r.params,
+        // A syntactically bad (but short enough) traceparent is ignored, not an error (spec §2.1).
+        traceparent: r.traceparent.filter(|t| is_valid_traceparent(t)),
+        expected_profile_id: r.expected_profile_id,
+    })
 }
 
 /// Validate an already-parsed JSON value as a request frame.
@@ -229,12 +280,23 @@ fn is_valid_traceparent(t: &str) -> bool {
 pub fn response_ok(id: &str, payload: Option<&Value>) -> String {
     let mut out = String::with_capacity(64);
     out.push_str("{\"type\":\"res\",\"id\":");
-    push_json(&mut out, &Value::String(id.to_string()));
+    push_json_str(&mut out, id);
     out.push_str(",\"ok\":true");
     if let Some(p) = payload {
         out.push_str(",\"payload\":");
         push_json(&mut out, p);
     }
+    out.push('}');
+    out
+}
+
+/// Serialize a successful response whose payload is already serialized JSON text.
+pub fn response_ok_json(id: &str, payload_json: &str) -> String {
+    let mut out = String::with_capacity(40 + id.len() + payload_json.len());
+    out.push_str("{\"type\":\"res\",\"id\":");
+    push_json_str(&mut out, id);
+    out.push_str(",\"ok\":true,\"payload\":");
+    out.push_str(payload_json);
     out.push('}');
     out
 }
@@ -259,7 +321,7 @@ pub fn response_err(id: &Value, payload: Option<&Value>, error: &ErrorShape) -> 
 pub fn event_frame(event: &str, payload_json: Option<&str>, seq: Option<u64>, state_version: Option<StateVersion>) -> String {
     let mut out = String::with_capacity(48 + event.len() + payload_json.map_or(0, str::len));
     out.push_str("{\"type\":\"event\",\"event\":");
-    push_json(&mut out, &Value::String(event.to_string()));
+    push_json_str(&mut out, event);
     if let Some(p) = payload_json {
         out.push_str(",\"payload\":");
         out.push_str(p);
@@ -276,7 +338,22 @@ pub fn event_frame(event: &str, payload_json: Option<&str>, seq: Option<u64>, st
 }
 
 fn push_json(out: &mut String, v: &Value) {
-    out.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into()));
+    match v {
+        Value::String(s) => push_json_str(out, s),
+        v => out.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into())),
+    }
+}
+
+/// Append `s` as a JSON string literal, escaped exactly like `serde_json` does.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "null".into()));
+    }
 }
 
 /// Global monotonic counters carried by `presence`/`health` events (spec §8.1).
@@ -335,6 +412,98 @@ mod tests {
         assert_eq!(ok.traceparent, None);
         let long = format!(r#"{{"type":"req","id":"1","method":"health","traceparent":"{}"}}"#, "a".repeat(129));
         assert!(matches!(parse_request(&long), Err(FrameError::NotRequest { .. })));
+    }
+
+    /// The generic path only (what `parse_request` did before the typed fast path).
+    fn parse_request_generic(text: &str) -> Result<RequestFrame, FrameError> {
+        let value: Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
+        request_from_value(value)
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_validator() {
+        let long = "é".repeat(128);
+        let too_long = "é".repeat(129);
+        let frames = [
+            r#"{"type":"req","id":"1","method":"health"}"#.to_string(),
+            r#"{"type":"req","id":"1","method":"health","params":{}}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","params":null}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","params":{"probe":true,"x":[1,2.5,-3,1e400]}}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","params":[1,"a",null]}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","params":"s"}"#.into(),
+            r#" {"method":"health","id":"1","type":"req"} "#.into(),
+            r#"{"type":"req","id":"1","method":"health"}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","id":"2"}"#.into(),
+            r#"{"type":"req","id":"","method":"health"}"#.into(),
+            r#"{"type":"req","id":"1","method":""}"#.into(),
+            r#"{"type":"req","id":1,"method":"health"}"#.into(),
+            r#"{"type":"req","id":null,"method":"health"}"#.into(),
+            r#"{"type":"res","id":"1","method":"health"}"#.into(),
+            r#"{"type":"req","id":"1"}"#.into(),
+            r#"{"id":"1","method":"health"}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","extra":1}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","traceparent":null}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","traceparent":5}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","traceparent":"zz"}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#.into(),
+            format!(r#"{{"type":"req","id":"1","method":"health","traceparent":"{long}"}}"#),
+            format!(r#"{{"type":"req","id":"1","method":"health","traceparent":"{too_long}"}}"#),
+            r#"{"type":"req","id":"1","method":"health","expectedProfileId":"p"}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","expectedProfileId":""}"#.into(),
+            r#"{"type":"req","id":"1","method":"health","expectedProfileId":null}"#.into(),
+            format!(r#"{{"type":"req","id":"1","method":"health","expectedProfileId":"{long}"}}"#),
+            format!(r#"{{"type":"req","id":"1","method":"health","expectedProfileId":"{too_long}"}}"#),
+            r#"{"type":"req","id":"1","method":"health"} x"#.into(),
+            r#"[1,2]"#.into(),
+            r#""req""#.into(),
+            r#"null"#.into(),
+            r#"{"type":"req","id":"1","method":"health","params":{"a":"#.into(),
+        ];
+        for f in &frames {
+            assert_eq!(parse_request(f), parse_request_generic(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn well_formed_requests_take_the_fast_path() {
+        for f in [
+            r#"{"type":"req","id":"1","method":"health"}"#,
+            r#"{"type":"req","id":"h-17","method":"health","params":{}}"#,
+            r#"{"type":"req","id":"c","method":"connect","params":{"minProtocol":4,"client":{"id":"cli"}}}"#,
+        ] {
+            assert!(parse_request_fast(f).is_some(), "{f}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Frames built from the schema's keys (plus strangers) with values of every kind: the
+        /// fast path never disagrees with the validator.
+        #[test]
+        fn fast_path_agrees_on_generated_frames(
+            fields in proptest::collection::vec((0usize..8, 0usize..12), 0..7),
+        ) {
+            const KEYS: [&str; 8] = ["type", "id", "method", "params", "traceparent", "expectedProfileId", "bogus", "ID"];
+            let values = [
+                r#""req""#.to_string(), r#""res""#.into(), r#""""#.into(), r#""health""#.into(), "null".into(), "1".into(),
+                "{}".into(), r#"{"probe":true}"#.into(), "[]".into(), r#""r\u0065q""#.into(),
+                format!("\"{}\"", "a".repeat(129)),
+                r#""00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01""#.into(),
+            ];
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{}\":{}", KEYS[*k], values[*v])).collect();
+            let text = format!("{{{}}}", body.join(","));
+            proptest::prop_assert_eq!(parse_request(&text), parse_request_generic(&text), "{}", text);
+        }
+    }
+
+    #[test]
+    fn response_ok_json_matches_response_ok() {
+        let payload = json!({"ok": true, "ts": 1, "nested": {"a": [1, "x\"y"]}});
+        for id in ["a", "with \"quote\"", "back\\slash", "ctl\u{1}", "ünï", ""] {
+            assert_eq!(response_ok_json(id, &payload.to_string()), response_ok(id, Some(&payload)), "{id:?}");
+            let mut fast = String::new();
+            push_json_str(&mut fast, id);
+            assert_eq!(fast, serde_json::to_string(id).unwrap());
+        }
     }
 
     #[test]

@@ -1,17 +1,78 @@
-//! Executes agent runs for the shells: asks the core for the run's plan and carries it out.
+//! Executes agent runs for the shells: asks the core for the run's plan and carries it out —
+//! an upstream turn whose deltas become `agent`/`chat` events and whose end is the run's final
+//! answer.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use clawgate_core::agent::RunSpec;
-use clawgate_core::gateway::Hub;
+use clawgate_core::agent::{Outcome, Plan, RunSpec};
+use crate::daemon::Ctx;
 use clawgate_core::methods;
+use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy};
 
 use crate::rt::Runtime;
 use crate::session::unix_ms;
 
-/// Run one agent turn to its end. Plans that need no IO (no provider configured) finish here;
-/// upstream provider calls are added with the model configuration.
-pub async fn execute<R: Runtime>(_rt: R, hub: Arc<Hub>, run: RunSpec) {
-    methods::execute_without_io(&hub, &run, Instant::now(), unix_ms());
+/// Run one agent turn to its end: the session's history in, the exchange recorded after.
+pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
+    let hub = ctx.hub.clone();
+    let mut seed = [0u8; 21];
+    let _ = getrandom::fill(&mut seed);
+    let history = {
+        let (ctx2, key) = (ctx.clone(), run.session_key.clone());
+        rt.spawn_blocking(move || ctx2.store().map(|s| crate::persist::history(&s, &key)).unwrap_or_default()).await
+    };
+    let plan = clawgate_core::agent::plan(&hub.settings(), &run, history, clawgate_core::ids::hex(&seed[..5]));
+    let (spec, provider, model) = match plan {
+        Plan::Turn { spec, provider, model } => (spec, provider, model),
+        Plan::NoProvider { .. } => {
+            methods::execute_without_io(&hub, &run, Instant::now(), unix_ms());
+            return;
+        }
+    };
+    hub.begin_run(&run.run_id, Some(&provider), Some(&model), unix_ms());
+    let turn = Turn::new(*spec, TurnPolicy::default(), Instant::now());
+    let mut result = None;
+    crate::runner::drive(rt.clone(), turn, |ev| {
+        match ev {
+            TurnEvent::Text(t) => hub.run_delta(&run.run_id, &t, unix_ms()),
+            TurnEvent::Finished(r) => result = Some(Ok(r)),
+            TurnEvent::Failed(e) => result = Some(Err(e)),
+            TurnEvent::ToolCallStart { .. } | TurnEvent::ToolCallArgs { .. } => {}
+        }
+        true
+    })
+    .await;
+    let outcome = match &result {
+        Some(Ok(r)) if r.text.is_empty() => Outcome::Ok { text: "No response from OpenClaw.".to_string() },
+        Some(Ok(r)) => Outcome::Ok { text: r.text.clone() },
+        Some(Err(e)) => Outcome::Err { message: e.message.clone() },
+        None => Outcome::Err { message: "the run ended without a result".into() },
+    };
+    // The session keeps the exchange before the final answer goes out, so a client that reads
+    // `chat.history` right after the final sees it.
+    if let Some(r) = result {
+        let x = crate::persist::Exchange {
+            key: run.session_key.clone(),
+            agent_id: run.agent_id.clone(),
+            input: vec![serde_json::json!({"role": "user", "content": run.message})],
+            outcome: r,
+            origin: "agent",
+            channel: None,
+            provider: Some(provider),
+            model: Some(model),
+            run_id: Some(run.run_id.clone()),
+            response: None,
+            now_ms: unix_ms(),
+            session_id: clawgate_core::ids::uuid_v4(seed[5..21].try_into().unwrap_or([0; 16])),
+        };
+        let ctx2 = ctx.clone();
+        rt.spawn_blocking(move || {
+            if let Some(store) = ctx2.store() {
+                crate::persist::record(&store, x);
+            }
+        })
+        .await;
+    }
+    hub.finish_run(&run.run_id, outcome, Instant::now(), unix_ms());
 }

@@ -295,7 +295,10 @@ pub fn auth_token() -> i32 {
 /// other failures.
 pub fn config_validate(json_out: bool) -> i32 {
     let args = clawgate_core::cli::RunArgs::default();
-    let result = crate::daemon::config_runtime(&args).and_then(|mut rt| crate::config::startup(&mut rt).map(|r| (rt, r)));
+    let result = crate::daemon::config_runtime(&args).and_then(|mut rt| {
+        rt.dry_run = true;
+        crate::config::startup(&mut rt).map(|r| (rt, r))
+    });
     match result {
         Ok((rt, r)) => {
             let exists = rt.applied.is_some();

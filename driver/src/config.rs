@@ -152,12 +152,24 @@ pub fn resolve_secrets(cfg: &LoadedConfig) -> Result<ResolvedSecrets, SecretErro
     let mut io = ShellSecretIo;
     let mut one = |s: Option<&SecretInput>| s.map(|s| secrets::resolve(s, &providers, &mut io)).transpose();
     let g = &cfg.gateway;
-    Ok(ResolvedSecrets {
+    let mut out = ResolvedSecrets {
         token: one(g.auth_token.as_ref())?,
         password: one(g.auth_password.as_ref())?,
         remote_token: one(g.remote_token.as_ref())?,
         remote_password: one(g.remote_password.as_ref())?,
-    })
+        api: Default::default(),
+    };
+    // Provider keys and the hooks token: a failure degrades that feature only (its requests
+    // answer a clear error); the gateway keeps its control plane.
+    for (ptr, input) in clawgate_core::apiconfig::secret_fields(&cfg.resolved) {
+        match secrets::resolve(&input, &providers, &mut io) {
+            Ok(s) => {
+                out.api.insert(ptr, s);
+            }
+            Err(e) => tracing::warn!("[SECRETS_DEGRADED] {} unavailable: {e}", ptr.trim_start_matches('/').replace('/', ".")),
+        }
+    }
+    Ok(out)
 }
 
 fn can_bind(ip: std::net::IpAddr) -> bool {
@@ -176,6 +188,12 @@ pub struct ConfigRuntime {
     /// The address the gateway listens on now.
     pub port: u16,
     pub bind: String,
+    /// Fingerprint of the watched files taken *before* `applied` was read: an edit that lands
+    /// while a load is in flight differs from it and is evaluated again, never lost (§6.2).
+    pub baseline: Fingerprint,
+    /// `config validate`: decide without side effects (no kept token created, no temp files
+    /// removed).
+    pub dry_run: bool,
 }
 
 impl ConfigRuntime {
@@ -199,15 +217,24 @@ impl ConfigRuntime {
             secrets,
             kept_token: self.kept_token.clone(),
             can_bind: Some(can_bind),
+            reload: listen_fixed,
         };
         let mut r = settings::resolve(&inputs)?;
-        if r.needs_kept_token {
+        if r.needs_kept_token && self.dry_run {
+            // Validation only: an existing kept token is used, a missing one is not created.
+            let token = state::read_token(&self.state_dir).ok().flatten().unwrap_or_else(|| "(created on first run)".to_string());
+            inputs.kept_token = Some(Secret::new(token));
+            r = settings::resolve(&inputs)?;
+        } else if r.needs_kept_token {
             let token = state::load_or_create_token(&self.state_dir).map_err(|e| {
                 StartupError::failure(format!("Cannot keep the gateway token in {}: {e}", state::token_path(&self.state_dir).display()))
             })?;
             self.kept_token = Some(Secret::new(token));
             inputs.kept_token = self.kept_token.clone();
             r = settings::resolve(&inputs)?;
+        }
+        if r.settings.auth.mode == clawgate_core::auth::AuthMode::TrustedProxy {
+            r.settings.local_interfaces = crate::net::local_interfaces();
         }
         if let Some((c, hash)) = cfg {
             r.settings.config_file_hash = Some(hash.clone());
@@ -220,6 +247,11 @@ impl ConfigRuntime {
 
 /// Load, resolve secrets and decide, for startup. Errors are the reference's startup failures.
 pub fn startup(rt: &mut ConfigRuntime) -> Result<Resolved, StartupError> {
+    let main_before = fingerprint(std::slice::from_ref(&rt.path));
+    let removed = if rt.dry_run { 0 } else { state::remove_stale_temp_files(Path::new(&rt.path)) };
+    if removed > 0 {
+        tracing::info!("removed {removed} temp file(s) left by an interrupted config write");
+    }
     let cfg = load_file(&rt.path).map_err(|e| StartupError::config(e.to_string()))?;
     let secrets = match &cfg {
         Some((c, _)) => resolve_secrets(c).map_err(|e| {
@@ -232,6 +264,7 @@ pub fn startup(rt: &mut ConfigRuntime) -> Result<Resolved, StartupError> {
     rt.port = r.port;
     rt.bind = r.plan.mode.as_str().to_string();
     rt.applied = cfg;
+    rt.baseline = baseline(&main_before, std::slice::from_ref(&rt.path), &watched_paths_of(rt));
     Ok(r)
 }
 
@@ -268,13 +301,35 @@ fn fingerprint(paths: &[String]) -> Fingerprint {
     Some(out)
 }
 
-fn watched_paths(cfg: &Mutex<ConfigRuntime>) -> Vec<String> {
-    let c = cfg.lock().unwrap_or_else(|p| p.into_inner());
+fn watched_paths_of(c: &ConfigRuntime) -> Vec<String> {
     let mut v = vec![c.path.clone()];
     if let Some((l, _)) = &c.applied {
         v.extend(l.included.iter().cloned());
     }
     v
+}
+
+fn watched_paths(cfg: &Mutex<ConfigRuntime>) -> Vec<String> {
+    watched_paths_of(&cfg.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The fingerprint to compare later edits against, after a load that started when the files
+/// looked like `before` (over `old_paths`). If the load changed the set of watched files
+/// (includes added or removed), the new files are fingerprinted now but the files that were
+/// watched before keep their pre-load values, so an edit made during the load still shows.
+fn baseline(before: &Fingerprint, old_paths: &[String], new_paths: &[String]) -> Fingerprint {
+    if old_paths == new_paths {
+        return before.clone();
+    }
+    let before = before.as_ref()?;
+    let mut now = fingerprint(new_paths)?;
+    let per_path = before.len() / old_paths.len().max(1);
+    for (i, p) in new_paths.iter().enumerate() {
+        if let Some(j) = old_paths.iter().position(|o| o == p) {
+            now[i * per_path..(i + 1) * per_path].copy_from_slice(&before[j * per_path..(j + 1) * per_path]);
+        }
+    }
+    Some(now)
 }
 
 /// Watch the config file and apply changes (§6.2): poll, settle + debounce, load, plan, act.
@@ -285,8 +340,11 @@ pub async fn watch<R: Runtime>(
     control: futures_channel::mpsc::UnboundedSender<Control>,
     supervised: bool,
 ) {
-    let mut paths = watched_paths(&cfg);
-    let mut deb = Debouncer::new(fingerprint(&paths));
+    let (mut paths, start) = {
+        let c = cfg.lock().unwrap_or_else(|p| p.into_inner());
+        (watched_paths_of(&c), c.baseline.clone())
+    };
+    let mut deb = Debouncer::new(start);
     loop {
         let next = deb.poll_timeout().map_or(Instant::now() + WATCH_INTERVAL, |t| t.min(Instant::now() + WATCH_INTERVAL));
         rt.sleep_until(next).await;
@@ -300,13 +358,15 @@ pub async fn watch<R: Runtime>(
             }
             Due::SkipMissing => tracing::warn!("config reload skipped (config file not found)"),
             Due::Evaluate => {
+                let before = fingerprint(&paths);
                 let (c2, h2) = (cfg.clone(), hub.clone());
                 let action = rt.spawn_blocking(move || evaluate(&h2, &c2, supervised)).await;
                 if let Some(a) = action {
                     let _ = control.unbounded_send(a);
                 }
-                paths = watched_paths(&cfg);
-                deb = Debouncer::new(fingerprint(&paths));
+                let new_paths = watched_paths(&cfg);
+                deb = Debouncer::new(baseline(&before, &paths, &new_paths));
+                paths = new_paths;
             }
         }
     }
@@ -415,6 +475,10 @@ fn refused(w: WriteRefused, method: &str) -> Reply {
 /// `config.patch` / `config.apply` (blocking file IO): plan the write in the core, then write
 /// atomically (temp file in the same dir, fsync, rename; the file's mode is kept).
 pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
+    // Read → baseHash check → write is one critical section: two writers holding the same
+    // baseHash must not both succeed (the second one's hash is stale once the first lands).
+    static WRITE_LOCK: Mutex<()> = Mutex::new(());
+    let _serial = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let method = if w.patch { "config.patch" } else { "config.apply" };
     let path = cfg.lock().unwrap_or_else(|p| p.into_inner()).path.clone();
     let current = match std::fs::read(&path) {
@@ -440,22 +504,26 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
 }
 
 /// `secrets.reload` (blocking): re-resolve the applied config's secrets; swap only if all
-/// resolve.
-pub fn reload_secrets(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Reply {
+/// resolve. When the swap invalidates the caller's own socket (it rotated the token it connected
+/// with), the close is returned instead of sent, so the caller still gets its reply first (§7.3).
+pub fn reload_secrets(hub: &Hub, cfg: &Mutex<ConfigRuntime>, caller: &str) -> (Reply, Option<(u16, &'static str)>) {
     let mut rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
     let applied = rt.applied.clone();
     let secrets = match applied.as_ref().map(|(c, _)| resolve_secrets(c)).transpose() {
         Ok(s) => s.unwrap_or_default(),
         Err(e) => {
             tracing::warn!("secrets.reload failed: {e}");
-            return Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {e}")));
+            return (Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {e}"))), None);
         }
     };
     match rt.decide(applied.as_ref(), secrets, true) {
         Ok(r) => {
-            hub.replace_settings(r.settings);
-            Reply::Ok(Some(json!({"ok": true, "warningCount": r.warnings.len()})))
+            let swap = hub.swap_settings(r.settings, Some(caller));
+            (Reply::Ok(Some(json!({"ok": true, "warningCount": r.warnings.len()}))), swap.deferred_close)
         }
-        Err(e) => Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {}", e.message))),
+        Err(e) => {
+            tracing::warn!("secrets.reload failed: {}", e.message);
+            (Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {}", e.message))), None)
+        }
     }
 }

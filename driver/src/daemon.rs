@@ -30,6 +30,32 @@ const BIND_RETRY_DELAY: Duration = Duration::from_millis(250);
 pub struct Ctx {
     pub hub: Arc<Hub>,
     pub config: Arc<Mutex<ConfigRuntime>>,
+    /// The session store, opened on first use (off the start-up path); `None` if it cannot be
+    /// opened (sessions are then not kept; the gateway still serves).
+    store: std::sync::OnceLock<Option<Arc<crate::store::Store>>>,
+    state_dir: String,
+}
+
+impl Ctx {
+    pub fn new(hub: Arc<Hub>, config: Arc<Mutex<ConfigRuntime>>, state_dir: String) -> Ctx {
+        Ctx { hub, config, store: std::sync::OnceLock::new(), state_dir }
+    }
+
+    /// The session store (blocking: the first call opens it; call from `spawn_blocking`).
+    pub fn store(&self) -> Option<Arc<crate::store::Store>> {
+        self.store
+            .get_or_init(|| {
+                let path = crate::store::sessions_db_path(&self.state_dir);
+                match crate::store::Store::open(&path) {
+                    Ok(s) => Some(Arc::new(s)),
+                    Err(e) => {
+                        tracing::error!("session store unavailable, sessions will not be kept: {e}");
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
 }
 
 fn hostname() -> String {
@@ -101,6 +127,8 @@ pub fn config_runtime(args: &RunArgs) -> Result<ConfigRuntime, StartupError> {
         kept_token: None,
         port: 0,
         bind: String::new(),
+        baseline: None,
+        dry_run: false,
     })
 }
 
@@ -224,7 +252,15 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let config_note =
         if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
     let state_dir = cfg_rt.state_dir.clone();
-    let ctx = Arc::new(Ctx { hub: hub.clone(), config: Arc::new(Mutex::new(cfg_rt)) });
+    let ctx = Arc::new(Ctx::new(hub.clone(), Arc::new(Mutex::new(cfg_rt)), state_dir.clone()));
+    {
+        // Open the session store in the background so the first request does not wait for it.
+        let ctx2 = ctx.clone();
+        let warm = rt.spawn_blocking(move || {
+            ctx2.store();
+        });
+        rt.spawn(warm);
+    }
     let mut listening = listen(&rt, &ctx, listeners);
     tracing::info!(
         "gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}",

@@ -5,16 +5,22 @@
 //! files, feeds the core, writes what it says and sleeps until its deadlines.
 
 pub mod agent;
+pub mod api;
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod net;
+pub mod persist;
 pub mod rt;
+pub mod runner;
 pub mod sampler;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod store;
+pub mod tls;
+pub mod upstream;
 pub mod wsio;
 
 use clawgate_core::cli::{Cli, Command};

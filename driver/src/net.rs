@@ -19,3 +19,14 @@ pub fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     s.set_nonblocking(true)?;
     Ok(s.into())
 }
+
+/// The host's own interface addresses (trusted-proxy §4.7 step 3); `None` if they cannot be listed.
+pub fn local_interfaces() -> Option<Vec<std::net::IpAddr>> {
+    match if_addrs::get_if_addrs() {
+        Ok(list) => Some(list.into_iter().map(|i| i.ip()).collect()),
+        Err(e) => {
+            tracing::warn!("cannot list the host's interface addresses: {e}");
+            None
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! One accepted TCP connection: HTTP/1.1 with hyper, routed by the core; WebSocket upgrades are
-//! handed to [`crate::session`] on the same socket.
+//! handed to [`crate::session`] on the same socket, API requests to [`crate::api`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clawgate_core::http::{HttpAction, HttpResponse, RequestHead, route};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -21,7 +22,16 @@ use crate::session::{self, unix_ms};
 /// Slowloris guard: the request head must arrive within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn to_hyper(r: HttpResponse) -> Response<Full<Bytes>> {
+/// Every response body: complete or streamed.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+/// A core response as a hyper response (for HEAD, hyper sends the headers and the length of
+/// this body, without the body).
+pub fn to_hyper(r: HttpResponse) -> Response<Body> {
     let mut b = Response::builder().status(r.status);
     for (k, v) in &r.headers {
         b = b.header(*k, v.as_str());
@@ -29,20 +39,45 @@ fn to_hyper(r: HttpResponse) -> Response<Full<Bytes>> {
     if r.close {
         b = b.header("Connection", "close");
     }
-    b.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| {
-        let mut resp = Response::new(Full::new(Bytes::from_static(b"Internal Server Error")));
+    b.body(full(r.body)).unwrap_or_else(|_| {
+        let mut resp = Response::new(full(&b"Internal Server Error"[..]));
         *resp.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
 }
 
-fn handle<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, remote: SocketAddr, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let headers: Vec<(&str, &[u8])> = req.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
-    let head = RequestHead { method: req.method().as_str(), path: req.uri().path(), headers: &headers, remote: remote.ip() };
-    match route(&ctx.hub, &head, Instant::now(), unix_ms()) {
+async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
+    let action = {
+        let headers: Vec<(&str, &[u8])> = req.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+        let head = RequestHead {
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            query: req.uri().query().unwrap_or(""),
+            headers: &headers,
+            remote: remote.ip(),
+        };
+        route(&ctx.hub, &head, Instant::now(), unix_ms())
+    };
+    match action {
         HttpAction::Respond(r) => to_hyper(r),
+        HttpAction::RespondAfter(delay, r) => {
+            rt.sleep_until(Instant::now() + delay).await;
+            to_hyper(r)
+        }
+        HttpAction::ReadBody { request, limit } => {
+            let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
+                return to_hyper(request.route.too_large(&ctx.hub));
+            }
+            match crate::api::read_body(&rt, req.into_body(), limit).await {
+                Ok(body) => crate::api::serve(rt, ctx, *request, body).await,
+                Err(crate::api::BodyError::TooLarge) => to_hyper(request.route.too_large(&ctx.hub)),
+                Err(crate::api::BodyError::Timeout) => to_hyper(request.route.body_timeout(&ctx.hub)),
+                Err(crate::api::BodyError::Aborted) => to_hyper(HttpResponse::text(400, "Bad Request")),
+            }
+        }
+        HttpAction::GetResponse { id, caller } => crate::api::get_response(rt, ctx, id, caller).await,
         HttpAction::Upgrade { accept_key, admission } => {
-            drop(headers);
             let on_upgrade = hyper::upgrade::on(&mut req);
             let (rt2, ctx2) = (rt.clone(), ctx.clone());
             rt.spawn(async move {
@@ -56,8 +91,8 @@ fn handle<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, remote: SocketAddr, mut req: Reque
                 .header("Upgrade", "websocket")
                 .header("Connection", "Upgrade")
                 .header("Sec-WebSocket-Accept", accept_key)
-                .body(Full::new(Bytes::new()))
-                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+                .body(full(Bytes::new()))
+                .unwrap_or_else(|_| Response::new(full(Bytes::new())))
         }
     }
 }
@@ -66,8 +101,8 @@ fn handle<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, remote: SocketAddr, mut req: Reque
 pub async fn serve_connection<R: Runtime>(rt: R, ctx: Arc<Ctx>, io: R::Io, remote: SocketAddr) {
     let rt2 = rt.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
-        let resp = handle(&rt2, &ctx, remote, req);
-        async move { Ok::<_, Infallible>(resp) }
+        let (rt, ctx) = (rt2.clone(), ctx.clone());
+        async move { Ok::<_, Infallible>(handle(rt, ctx, remote, req).await) }
     });
     let conn = http1::Builder::new()
         .timer(rt.hyper_timer())

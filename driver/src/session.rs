@@ -1,6 +1,7 @@
 //! The per-socket task: one future that owns the WebSocket and the core's `ServerConnection`,
-//! and loops *read inputs → feed the core → drain outputs → flush once → sleep until the core's
-//! deadline*. Reads and writes happen in the same task, so no lock is shared between halves.
+//! and loops *read inputs → feed the core → drain outputs (buffered)* until nothing is left to
+//! read, then *flush once → sleep until the core's deadline*. Reads and writes happen in the same
+//! task, so no lock is shared between halves.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -80,8 +81,7 @@ where
     let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
     let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);
-    let session =
-        Session { rt, hub, ctx, conn, ws, inbox: rx, tx, timer: None, unflushed: 0, read_pause: limits.max_buffered_bytes, done: false };
+    let session = Session { rt, hub, ctx, conn, ws, inbox: rx, tx, timer: None, read_pause: limits.max_buffered_bytes, done: false };
     session.await
 }
 
@@ -95,9 +95,8 @@ struct Session<R: Runtime, T> {
     /// The mailbox's sender: answers of handlers that run in their own task come back here.
     tx: UnboundedSender<Inbox>,
     timer: Option<(Instant, BoxFuture<()>)>,
-    /// Bytes handed to the socket since the last complete flush.
-    unflushed: usize,
-    /// Above this many unflushed bytes the peer is not read from (it is not reading us either).
+    /// Above this many unflushed bytes (`ws.buffered()`) the peer is not read from (it is not
+    /// reading us either).
     read_pause: usize,
     done: bool,
 }
@@ -108,7 +107,6 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         while let Some(out) = self.conn.poll_output() {
             match out {
                 Output::Send(text) => {
-                    self.unflushed += text.len();
                     if self.ws.queue(Message::text(text)).is_err() {
                         self.conn.handle_transport_closed(Instant::now());
                     }
@@ -123,7 +121,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     // Runs execute in their own task; the final answer comes back via the mailbox.
                     Call::StartRun { reply, run } => {
                         self.conn.complete(&d.request_id, reply);
-                        self.rt.spawn(crate::agent::execute(self.rt.clone(), self.hub.clone(), run));
+                        self.rt.spawn(crate::agent::execute(self.rt.clone(), self.ctx.clone(), run));
                     }
                     Call::Later => {}
                     Call::ConfigWrite(w) => {
@@ -135,9 +133,14 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     }
                     Call::SecretsReload => {
                         let (ctx, tx, rt, id) = (self.ctx.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
+                        let caller = d.caller.conn_id.clone();
                         self.rt.spawn(async move {
-                            let reply = rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config)).await;
+                            let (reply, close) =
+                                rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config, &caller)).await;
                             let _ = tx.unbounded_send(Inbox::Complete(id, Box::new(reply)));
+                            if let Some((code, reason)) = close {
+                                let _ = tx.unbounded_send(Inbox::Close(code, reason.to_string()));
+                            }
                         });
                     }
                 },
@@ -164,10 +167,17 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         }
     }
 
+    /// A write failed: the connection is over.
+    fn transport_lost(&mut self) -> Poll<()> {
+        self.conn.handle_transport_closed(Instant::now());
+        self.done = true;
+        Poll::Ready(())
+    }
+
     fn handle_inbox(&mut self, item: Inbox) {
         let now = Instant::now();
         match item {
-            Inbox::Event(ev) => self.conn.handle_event(now, &ev, self.unflushed),
+            Inbox::Event(ev) => self.conn.handle_event(now, &ev, self.ws.buffered()),
             Inbox::Complete(id, reply) => self.conn.complete(&id, *reply),
             Inbox::Shutdown(reason) => self.conn.shutdown(now, &reason),
             Inbox::Close(code, reason) => self.conn.revoke(now, code, &reason),
@@ -195,23 +205,17 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Sessi
             if this.conn.poll_timeout().is_some_and(|d| now >= d) {
                 this.conn.handle_timeout(now, unix_ms());
             }
-            if !this.drain() {
-                this.done = true;
-                return Poll::Ready(());
-            }
-            if let Poll::Ready(r) = this.ws.poll_flush() {
-                this.unflushed = 0;
-                if r.is_err() {
-                    this.conn.handle_transport_closed(Instant::now());
-                }
-            }
-            if this.conn.phase() == Phase::Closed {
-                // Closed by the peer or the transport: one last flush above sent any close reply.
+            // Outputs are only buffered here; they reach the socket in one write when this
+            // wake-up has nothing more to do (or a full write buffer's worth is waiting).
+            if !this.drain() || this.conn.phase() == Phase::Closed {
+                // Terminated, or closed by the peer or the transport: whatever is buffered (a
+                // close reply, the last answers) gets one last non-blocking write.
+                let _ = this.ws.poll_flush();
                 this.done = true;
                 return Poll::Ready(());
             }
             // Backpressure: a peer that does not read our output is not read from either.
-            if this.unflushed <= this.read_pause {
+            if this.ws.buffered() <= this.read_pause {
                 if let Poll::Ready(ev) = this.ws.poll_read() {
                     this.handle_read(ev);
                     progressed = true;
@@ -222,9 +226,18 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Sessi
             }
             budget -= 1;
             if budget == 0 {
+                // Yielding to other tasks: do not sit on the answers meanwhile.
+                if let Poll::Ready(Err(_)) = this.ws.poll_flush() {
+                    return this.transport_lost();
+                }
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+        }
+        // About to wait: flush once for everything this wake-up produced. `Pending` leaves the
+        // rest buffered with the waker registered for writability.
+        if let Poll::Ready(Err(_)) = this.ws.poll_flush() {
+            return this.transport_lost();
         }
         // Sleep until the core's next deadline.
         match this.conn.poll_timeout() {

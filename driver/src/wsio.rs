@@ -19,10 +19,51 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 /// protocol's frames are small, so a small buffer keeps idle sockets cheap.
 pub const READ_BUFFER_SIZE: usize = 4 * 1024;
 
+/// Outgoing bytes are collected (see [`SyncIo`]) and written to the socket on a flush, or as soon
+/// as this many are waiting.
+pub const WRITE_BUFFER_SIZE: usize = 64 * 1024;
+
+/// First allocation of the write buffer (it grows by doubling up to a burst's size).
+const WRITE_BUFFER_INITIAL: usize = 8 * 1024;
+
 /// Sync adapter over an async hyper IO, valid inside one `poll` call.
+///
+/// Writes are collected in `wbuf` and reach the socket only on `flush` (or once
+/// [`WRITE_BUFFER_SIZE`] bytes are waiting), so the answers to a burst of requests leave in one
+/// `write` syscall. tungstenite is configured without a write buffer of its own
+/// (`write_buffer_size(0)`): every frame it formats is handed to `write` at once, which never
+/// blocks, so all unsent bytes are here ([`WsIo::buffered`]) and nothing is stranded inside
+/// tungstenite when it reports the connection closed. The buffer is freed whenever it has been
+/// written out completely, so idle sockets do not keep a burst-sized allocation.
 pub struct SyncIo<T> {
     io: T,
     waker: Option<Waker>,
+    wbuf: Vec<u8>,
+    /// Bytes of `wbuf` already written to the socket.
+    wpos: usize,
+}
+
+impl<T: HWrite + Unpin> SyncIo<T> {
+    fn buffered(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Write `wbuf` to the socket until it is empty (`Ok`) or the socket would block.
+    fn push(&mut self) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            let waker = self.waker.as_ref().ok_or(io::ErrorKind::WouldBlock)?;
+            let mut cx = Context::from_waker(waker);
+            match Pin::new(&mut self.io).poll_write(&mut cx, &self.wbuf[self.wpos..]) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => self.wpos += n,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+        self.wbuf = Vec::new();
+        self.wpos = 0;
+        Ok(())
+    }
 }
 
 impl<T: HRead + Unpin> Read for SyncIo<T> {
@@ -39,16 +80,20 @@ impl<T: HRead + Unpin> Read for SyncIo<T> {
 }
 
 impl<T: HWrite + Unpin> Write for SyncIo<T> {
+    /// Buffer `buf` (never blocks, never fails: a socket error shows on the next flush).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let waker = self.waker.as_ref().ok_or(io::ErrorKind::WouldBlock)?;
-        let mut cx = Context::from_waker(waker);
-        match Pin::new(&mut self.io).poll_write(&mut cx, buf) {
-            Poll::Ready(r) => r,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        if self.wbuf.capacity() == 0 {
+            self.wbuf.reserve(buf.len().max(WRITE_BUFFER_INITIAL));
         }
+        self.wbuf.extend_from_slice(buf);
+        if self.buffered() >= WRITE_BUFFER_SIZE {
+            let _ = self.push();
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.push()?;
         let waker = self.waker.as_ref().ok_or(io::ErrorKind::WouldBlock)?;
         let mut cx = Context::from_waker(waker);
         match Pin::new(&mut self.io).poll_flush(&mut cx) {
@@ -80,9 +125,14 @@ fn is_would_block(e: &WsError) -> bool {
 pub struct WsIo<T> {
     ws: WebSocket<SyncIo<T>>,
     closed: bool,
+    /// A message was too large: tungstenite still holds the oversize frame's header and must not
+    /// read again (its reader would assert in debug builds and misreport EOF in release). From
+    /// then on incoming bytes are read and thrown away, only to notice the peer's EOF.
+    discarding: bool,
 }
 
-/// WebSocket settings for gateway sockets: small read buffer, eager writes, frame limit = message limit.
+/// WebSocket settings for gateway sockets: small read buffer, no tungstenite write buffer (the
+/// buffering is [`SyncIo`]'s), frame limit = message limit.
 pub fn ws_config(max_message_size: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_SIZE)
@@ -93,8 +143,8 @@ pub fn ws_config(max_message_size: usize) -> WebSocketConfig {
 
 impl<T: HRead + HWrite + Unpin> WsIo<T> {
     pub fn new(io: T, role: Role, max_message_size: usize) -> Self {
-        let sync = SyncIo { io, waker: None };
-        WsIo { ws: WebSocket::from_raw_socket(sync, role, Some(ws_config(max_message_size))), closed: false }
+        let sync = SyncIo { io, waker: None, wbuf: Vec::new(), wpos: 0 };
+        WsIo { ws: WebSocket::from_raw_socket(sync, role, Some(ws_config(max_message_size))), closed: false, discarding: false }
     }
 
     /// Remember the task's waker for this poll.
@@ -117,15 +167,29 @@ impl<T: HRead + HWrite + Unpin> WsIo<T> {
         self.closed
     }
 
+    /// Bytes handed to the socket object but not yet written to the OS.
+    pub fn buffered(&self) -> usize {
+        self.ws.get_ref().buffered()
+    }
+
     /// Read one message, or `Pending` (the waker is registered).
+    ///
+    /// After [`ReadEvent::TooLarge`] no message is ever returned again: the rest of the input is
+    /// discarded until EOF or an error ([`ReadEvent::Closed`]).
     pub fn poll_read(&mut self) -> Poll<ReadEvent> {
         if self.closed {
             return Poll::Ready(ReadEvent::Closed);
         }
+        if self.discarding {
+            return self.poll_discard();
+        }
         match self.ws.read() {
             Ok(m) => Poll::Ready(ReadEvent::Message(m)),
             Err(e) if is_would_block(&e) => Poll::Pending,
-            Err(WsError::Capacity(_)) => Poll::Ready(ReadEvent::TooLarge),
+            Err(WsError::Capacity(_)) => {
+                self.discarding = true;
+                Poll::Ready(ReadEvent::TooLarge)
+            }
             Err(_) => {
                 self.closed = true;
                 Poll::Ready(ReadEvent::Closed)
@@ -133,7 +197,31 @@ impl<T: HRead + HWrite + Unpin> WsIo<T> {
         }
     }
 
-    /// Queue a message (it is written on the next flush; tungstenite buffers on `WouldBlock`).
+    /// Read and drop whatever the peer sends, bypassing tungstenite; `Ready(Closed)` at EOF.
+    fn poll_discard(&mut self) -> Poll<ReadEvent> {
+        let mut scratch = [0u8; 4096];
+        // Bounded per call so a fast sender cannot keep the task busy; the task is woken again.
+        for _ in 0..16 {
+            match self.ws.get_mut().read(&mut scratch) {
+                Ok(0) => {
+                    self.closed = true;
+                    return Poll::Ready(ReadEvent::Closed);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(_) => {
+                    self.closed = true;
+                    return Poll::Ready(ReadEvent::Closed);
+                }
+            }
+        }
+        if let Some(w) = &self.ws.get_ref().waker {
+            w.wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Queue a message (it is written on the next flush or once [`WRITE_BUFFER_SIZE`] bytes wait).
     pub fn queue(&mut self, msg: Message) -> Result<(), SocketClosed> {
         if self.closed {
             return Err(SocketClosed);
@@ -149,17 +237,19 @@ impl<T: HRead + HWrite + Unpin> WsIo<T> {
     }
 
     /// Push buffered bytes out. `Ready(Ok)` when everything is written.
+    ///
+    /// Once the WebSocket is over (tungstenite reports the close handshake done, e.g. after it
+    /// queued the reply to the peer's close frame, or a failure) this still makes one
+    /// non-blocking attempt to write what is buffered, then reports `Err(SocketClosed)`.
     pub fn poll_flush(&mut self) -> Poll<Result<(), SocketClosed>> {
-        if self.closed {
-            return Poll::Ready(Err(SocketClosed));
-        }
-        match self.ws.flush() {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(e) if is_would_block(&e) => Poll::Pending,
-            Err(_) => {
-                self.closed = true;
-                Poll::Ready(Err(SocketClosed))
+        if !self.closed {
+            match self.ws.flush() {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(e) if is_would_block(&e) => return Poll::Pending,
+                Err(_) => self.closed = true,
             }
         }
+        let _ = self.ws.get_mut().push();
+        Poll::Ready(Err(SocketClosed))
     }
 }

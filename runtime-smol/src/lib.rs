@@ -13,7 +13,7 @@ use smol::Executor;
 use smol::net::{TcpListener, TcpStream};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
-/// smol as the driver sees it: one shared executor run by `workers` threads.
+/// smol as the driver sees it: an executor run by `workers` threads (the binary uses one).
 #[derive(Clone)]
 pub struct Smol {
     ex: Arc<Executor<'static>>,
@@ -97,28 +97,16 @@ impl Runtime for Smol {
     }
 }
 
-/// Parse the command line, run it on a smol executor with one thread per core (at most 8),
-/// return the exit code.
+/// Parse the command line, run it on a single-threaded smol executor, return the exit code.
+///
+/// One thread serves every socket (blocking work goes to smol's blocking pool): the light
+/// variant trades multi-core throughput for fewer threads and no cross-thread hops. With the
+/// executor shared by several threads, async-io's reactor is driven by whichever thread is idle,
+/// so accept → upgrade → session and every wake-up hopped between threads (5.5 context switches
+/// and 0.3 CPU migrations per handshake vs 2.3 and 0.01 for the tokio shell; see BENCHMARKS.md).
 pub fn main_entry() -> i32 {
     let cli = clawgate_core::cli::Cli::parse_as("clawgate-lite");
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let ex = Arc::new(Executor::new());
-    let (stop, stopped) = smol::channel::bounded::<()>(1);
-    let mut threads = Vec::new();
-    // The calling thread runs the executor too, so `workers - 1` helpers.
-    for i in 1..workers {
-        let (ex, stopped) = (ex.clone(), stopped.clone());
-        let t = std::thread::Builder::new().name(format!("clawgate-smol-{i}")).spawn(move || smol::block_on(ex.run(stopped.recv())));
-        match t {
-            Ok(t) => threads.push(t),
-            Err(e) => eprintln!("cannot start worker thread: {e}"),
-        }
-    }
-    let rt = Smol::new(ex.clone(), workers as u32);
-    let code = smol::block_on(ex.run(clawgate_driver::main_with(rt, cli)));
-    drop(stop);
-    for t in threads {
-        let _ = t.join();
-    }
-    code
+    let rt = Smol::new(ex.clone(), 1);
+    smol::block_on(ex.run(clawgate_driver::main_with(rt, cli)))
 }

@@ -8,6 +8,7 @@
 //!   keeps calling `health` while a scenario runs.
 //! * [`vectors`]: load the reference wire captures and replay them against our gateway, comparing
 //!   shapes (codes, messages, details, close codes and reasons) rather than per-run values.
+//! * [`cfgfile`]: edit a running gateway's config file atomically and wait for the reload.
 //! * [`rawws`]: a tiny blocking WebSocket client over `std::net::TcpStream`, for cases the async
 //!   client cannot express (writing a 27 MB frame while reading the server's close).
 //!
@@ -21,9 +22,12 @@
 //! * `CLAWGATE_SHARED_DIR` — the research dir holding `spec/` and `tools/` (default `../shared`).
 //! * `CLAWGATE_KEEP_TEMP=1` — keep temp HOMEs (gateway logs are in `<home>/*.stderr.log`).
 
+pub mod cfgfile;
+pub mod httpc;
 pub mod openclaw;
 pub mod process;
 pub mod rawws;
+pub mod upstream;
 pub mod vectors;
 pub mod ws;
 

@@ -257,6 +257,10 @@ pub struct GatewayBuilder {
     home: Option<Arc<TempDir>>,
     port: Option<u16>,
     port_via_env: bool,
+    /// Pass no port at all (it comes from the config file).
+    port_from_config: bool,
+    /// Written to `<home>/state/openclaw.json` before the start (`{{PORT}}` becomes the port).
+    config: Option<String>,
     log_name: String,
 }
 
@@ -277,6 +281,8 @@ impl GatewayBuilder {
             home: None,
             port: None,
             port_via_env: false,
+            port_from_config: false,
+            config: None,
             log_name: "gateway".into(),
         }
     }
@@ -325,6 +331,20 @@ impl GatewayBuilder {
         self
     }
 
+    /// Write this config file to `<home>/state/openclaw.json` before starting (every `{{PORT}}`
+    /// is replaced by the port the gateway is started on).
+    pub fn config(mut self, text: impl Into<String>) -> Self {
+        self.config = Some(text.into());
+        self
+    }
+
+    /// Pass the port neither as `--port` nor in the environment: the config file must hold it
+    /// (`gateway.port: {{PORT}}`), so config edits can move it.
+    pub fn port_from_config(mut self) -> Self {
+        self.port_from_config = true;
+        self
+    }
+
     /// File name stem for stdout/stderr in HOME (distinguish restarts).
     pub fn log_name(mut self, name: impl Into<String>) -> Self {
         self.log_name = name.into();
@@ -340,7 +360,9 @@ impl GatewayBuilder {
             cmd.env(k, v);
         }
         cmd.arg("run");
-        if self.port_via_env {
+        if self.port_from_config {
+            // The port is in the config file.
+        } else if self.port_via_env {
             cmd.env("OPENCLAW_GATEWAY_PORT", port.to_string());
         } else {
             cmd.arg("--port").arg(port.to_string());
@@ -362,6 +384,11 @@ impl GatewayBuilder {
             let port = self.port.unwrap_or_else(free_port);
             let stdout_path = home.path().join(format!("{}.{attempt}.stdout.log", self.log_name));
             let stderr_path = home.path().join(format!("{}.{attempt}.stderr.log", self.log_name));
+            if let Some(text) = &self.config {
+                let path = home.path().join("state").join("openclaw.json");
+                fs::create_dir_all(home.path().join("state")).expect("create the state dir");
+                fs::write(&path, text.replace("{{PORT}}", &port.to_string())).expect("write the config file");
+            }
             let child = self
                 .command(home.path(), port)
                 .stdin(Stdio::null())
@@ -435,6 +462,11 @@ impl Gateway {
     /// The token clients should use (panics if the gateway was started without `--token`).
     pub fn token(&self) -> String {
         self.token.clone().expect("gateway started without --token; read the token from the state dir")
+    }
+
+    /// The config file the gateway reads (`<state>/openclaw.json`).
+    pub fn config_path(&self) -> PathBuf {
+        self.state_dir.join("openclaw.json")
     }
 
     pub fn stdout(&self) -> String {

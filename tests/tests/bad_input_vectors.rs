@@ -305,6 +305,55 @@ async fn edge_postauth_oversize() {
     }
 }
 
+/// An oversize frame must not make the gateway read on: tungstenite still holds the frame's
+/// header, and reading again trips its `in_buffer.capacity() > len` debug assertion (a panic in
+/// the socket's task; the tests run debug binaries). After close 1009 the gateway only drains:
+/// the connection ends on the peer's EOF or after the close grace, and nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_frame_stops_reading_without_panic() {
+    let gw = Gateway::start();
+    let (url, token, addr) = (gw.url(), gw.token(), gw.addr());
+    let connect = substitute_token(&Capture::load("edge-postauth-oversize.truncated").first_client_frame(None), &token);
+    let run = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        // Pre-auth (limit 65 536) with a peer that goes quiet, then one that answers the close and
+        // half-closes; then post-auth (limit 26 214 400) with a frame that keeps streaming.
+        for answer_close in [false, true] {
+            let mut ws = RawWs::connect(addr, "/", &[]).map_err(|e| format!("upgrade: {e}"))?;
+            match ws.read_text(IO_TIMEOUT).map_err(|e| format!("challenge: {e}"))? {
+                Frame::Text(t) if t.contains("connect.challenge") => {}
+                other => return Err(format!("expected the challenge, got {other:?}")),
+            }
+            // The server may stop taking bytes before the end of the frame: a failed send is fine.
+            let _ = ws.send_text(&"x".repeat(200_000));
+            match ws.read_frame(IO_TIMEOUT) {
+                Ok(Frame::Close { code: 1009, reason }) if reason.is_empty() => {}
+                other => return Err(format!("pre-auth oversize: expected close 1009 \"\", got {other:?}")),
+            }
+            if answer_close {
+                let _ = ws.send_close(1009);
+                let _ = ws.try_clone_stream().map(|s| s.shutdown(std::net::Shutdown::Write));
+            }
+            // Then the server ends the TCP connection (EOF or reset), well within the test's patience.
+            match ws.read_frame(Duration::from_secs(10)) {
+                Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                other => return Err(format!("after close 1009 (peer answered: {answer_close}): expected the connection to end, got {other:?}")),
+            }
+        }
+        match send_big_frame_after_hello(addr, connect, 26_214_401 + (4 << 20))? {
+            BigFrameOutcome::Closed(1009, r) if r.is_empty() => Ok(()),
+            other => Err(format!("post-auth oversize: expected close 1009 \"\", got {other:?}")),
+        }
+    });
+    let got = with_bystander(&url, &token, async { run.await.expect("oversize task") }).await;
+    if let Err(e) = got {
+        panic!("{e}\n--- gateway stderr ---\n{}", gw.stderr());
+    }
+    // The connections are gone; a panic in their tasks would have been printed by now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stderr = gw.stderr();
+    assert!(!stderr.contains("panicked"), "the gateway panicked on an oversize frame:\n{stderr}");
+}
+
 /// Positive control for the above: after hello the limit really is 26 214 400 (inclusive), not
 /// the 64 KiB pre-auth cap: a frame of exactly that size is read and answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

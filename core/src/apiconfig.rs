@@ -1,0 +1,326 @@
+//! What the HTTP API and agent runs read from the config file (spec http §5, §6; issue: agents,
+//! providers, `memory.search`, endpoints, tools policy, admin RPC, hooks), typed once per config
+//! load. Lenient: a malformed optional section is skipped (with a warning), never fatal — the
+//! gateway keeps serving its control plane.
+//!
+//! Secrets (`apiKey`, `hooks.token`) may be SecretRefs: [`secret_fields`] lists them for the
+//! shell to resolve, and [`ApiConfig::from_config`] takes the resolved values by JSON pointer.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::auth::Secret;
+use crate::openai::Agents;
+use crate::secrets::SecretInput;
+
+/// `models.providers.<id>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub id: String,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// `api` (only `openai-completions` is served).
+    pub api: String,
+    /// `None` when not configured or when its SecretRef did not resolve (see `api_key_error`).
+    pub api_key: Option<Secret>,
+    pub api_key_error: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// `models[].id` → `maxTokens`.
+    pub models: Vec<(String, Option<u64>)>,
+}
+
+/// `memory.search` (embeddings for `/v1/embeddings`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingsConfig {
+    /// `provider` (`openai-compatible`, `openai`; `auto` means `openai`).
+    pub provider: String,
+    pub model: String,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+/// `hooks`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HooksConfig {
+    pub token: Secret,
+    /// `hooks.path` (default `/hooks`), without a trailing slash.
+    pub path: String,
+}
+
+/// An agent's settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentConfig {
+    pub id: String,
+    pub name: Option<String>,
+    /// `provider/model` (or a bare model id of the only provider).
+    pub model: Option<String>,
+    /// Extra system prompt text (`agents.entries.<id>.systemPrompt`; ours).
+    pub system_prompt: Option<String>,
+}
+
+/// The API-facing configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub agents: Agents,
+    pub agent_configs: BTreeMap<String, AgentConfig>,
+    /// `agents.defaults.model.primary`.
+    pub default_model: Option<String>,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub embeddings: Option<EmbeddingsConfig>,
+    /// `gateway.http.endpoints.chatCompletions.enabled` (default false).
+    pub chat_completions: bool,
+    /// `gateway.http.endpoints.responses.enabled` (default false).
+    pub responses: bool,
+    /// `gateway.http.securityHeaders.strictTransportSecurity` (non-empty string).
+    pub hsts: Option<String>,
+    /// `gateway.tools.allow` / `deny` (adjust the HTTP hard-deny list).
+    pub tools_allow: Vec<String>,
+    pub tools_deny: Vec<String>,
+    /// `plugins.entries["admin-http-rpc"].enabled`.
+    pub admin_rpc: bool,
+    /// `hooks` when enabled with a token.
+    pub hooks: Option<HooksConfig>,
+    /// `gateway.controlUi.enabled` (default true) and `basePath`.
+    pub control_ui_enabled: bool,
+    pub control_ui_base_path: String,
+    pub warnings: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig::from_config(&Value::Null, &BTreeMap::new())
+    }
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty())
+}
+
+fn b(v: &Value, ptr: &str) -> Option<bool> {
+    v.pointer(ptr).and_then(Value::as_bool)
+}
+
+fn strings(v: &Value, ptr: &str) -> Vec<String> {
+    v.pointer(ptr).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(|x| x.trim().to_string()).collect()).unwrap_or_default()
+}
+
+/// Escape one JSON-pointer segment.
+fn seg(k: &str) -> String {
+    k.replace('~', "~0").replace('/', "~1")
+}
+
+/// The secret-bearing fields of a config: `(JSON pointer, input)`. The shell resolves each and
+/// passes the results to [`ApiConfig::from_config`].
+pub fn secret_fields(cfg: &Value) -> Vec<(String, SecretInput)> {
+    let mut out = Vec::new();
+    let mut push = |ptr: String| {
+        if let Some(v) = cfg.pointer(&ptr).filter(|v| !v.is_null()) {
+            if let Ok(i) = SecretInput::from_value(v) {
+                out.push((ptr, i));
+            }
+        }
+    };
+    if let Some(ps) = cfg.pointer("/models/providers").and_then(Value::as_object) {
+        for id in ps.keys() {
+            push(format!("/models/providers/{}/apiKey", seg(id)));
+        }
+    }
+    push("/memory/search/remote/apiKey".into());
+    push("/hooks/token".into());
+    out
+}
+
+/// The plain value of a secret field: resolved (by pointer), else a plain string in the config
+/// (never the text of an unresolved reference).
+fn secret_at(cfg: &Value, resolved: &BTreeMap<String, Secret>, ptr: &str) -> Option<Secret> {
+    if let Some(s) = resolved.get(ptr) {
+        return Some(s.clone());
+    }
+    match SecretInput::from_value(cfg.pointer(ptr)?) {
+        Ok(SecretInput::Plain(p)) if !p.is_empty() => Some(Secret::new(p)),
+        _ => None,
+    }
+}
+
+fn is_ref(cfg: &Value, ptr: &str) -> bool {
+    cfg.pointer(ptr).and_then(|v| SecretInput::from_value(v).ok()).is_some_and(|i| i.is_ref())
+}
+
+fn model_ref(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(x) => Some(x.trim().to_string()).filter(|x| !x.is_empty()),
+        Value::Object(o) => o.get("primary").and_then(Value::as_str).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()),
+        _ => None,
+    }
+}
+
+impl ApiConfig {
+    /// Build from the resolved config (`Value::Null` when there is no config file).
+    pub fn from_config(cfg: &Value, resolved: &BTreeMap<String, Secret>) -> ApiConfig {
+        let mut warnings = Vec::new();
+        let agents = Agents::from_config(cfg);
+        let mut agent_configs = BTreeMap::new();
+        for id in &agents.ids {
+            let e = cfg.pointer(&format!("/agents/entries/{}", seg(id))).cloned().unwrap_or(Value::Null);
+            agent_configs.insert(
+                id.clone(),
+                AgentConfig {
+                    id: id.clone(),
+                    name: e.get("name").and_then(Value::as_str).map(str::to_string),
+                    model: model_ref(e.get("model")),
+                    system_prompt: e.get("systemPrompt").and_then(Value::as_str).map(str::to_string),
+                },
+            );
+        }
+        let mut providers = BTreeMap::new();
+        if let Some(ps) = cfg.pointer("/models/providers").and_then(Value::as_object) {
+            for (id, p) in ps {
+                let Some(base_url) = p.get("baseUrl").and_then(Value::as_str).map(|u| u.trim().trim_end_matches('/').to_string()) else {
+                    warnings.push(format!("models.providers.{id}: baseUrl is missing; provider ignored"));
+                    continue;
+                };
+                let ptr = format!("/models/providers/{}/apiKey", seg(id));
+                let key_is_ref = is_ref(cfg, &ptr);
+                let api_key = secret_at(cfg, resolved, &ptr);
+                let api_key_error = (key_is_ref && api_key.is_none()).then(|| format!("models.providers.{id}.apiKey did not resolve"));
+                let headers = p
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .map(|h| h.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_string()))).collect())
+                    .unwrap_or_default();
+                let models = p
+                    .get("models")
+                    .and_then(Value::as_array)
+                    .map(|ms| {
+                        ms.iter()
+                            .filter_map(|m| Some((m.get("id")?.as_str()?.to_string(), m.get("maxTokens").and_then(Value::as_u64))))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                providers.insert(
+                    id.clone(),
+                    ProviderConfig {
+                        id: id.clone(),
+                        base_url,
+                        api: p.get("api").and_then(Value::as_str).unwrap_or("openai-completions").to_string(),
+                        api_key,
+                        api_key_error,
+                        headers,
+                        models,
+                    },
+                );
+            }
+        }
+        let embeddings = cfg.pointer("/memory/search").filter(|m| m.is_object()).and_then(|m| {
+            let provider = s(m, "/provider").unwrap_or("auto").to_string();
+            let provider = if provider == "auto" { "openai".to_string() } else { provider };
+            let model = s(m, "/model")?.to_string();
+            let base_url = s(m, "/remote/baseUrl").map(|u| u.trim_end_matches('/').to_string()).or_else(|| {
+                (provider == "openai").then(|| "https://api.openai.com/v1".to_string())
+            })?;
+            Some(EmbeddingsConfig { provider, model, base_url, api_key: secret_at(cfg, resolved, "/memory/search/remote/apiKey") })
+        });
+        let hooks = if b(cfg, "/hooks/enabled") == Some(true) {
+            match secret_at(cfg, resolved, "/hooks/token") {
+                Some(token) => {
+                    let path = s(cfg, "/hooks/path").unwrap_or("/hooks").trim_end_matches('/').to_string();
+                    let path = if path.starts_with('/') { path } else { format!("/{path}") };
+                    Some(HooksConfig { token, path })
+                }
+                None => {
+                    warnings.push("hooks.enabled needs a non-empty hooks.token; hooks are off".into());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let base_path = s(cfg, "/gateway/controlUi/basePath").unwrap_or("").trim_end_matches('/').to_string();
+        let base_path = if base_path.is_empty() || base_path.starts_with('/') { base_path } else { format!("/{base_path}") };
+        ApiConfig {
+            agents,
+            agent_configs,
+            default_model: model_ref(cfg.pointer("/agents/defaults/model")),
+            providers,
+            embeddings,
+            chat_completions: b(cfg, "/gateway/http/endpoints/chatCompletions/enabled") == Some(true),
+            responses: b(cfg, "/gateway/http/endpoints/responses/enabled") == Some(true),
+            hsts: s(cfg, "/gateway/http/securityHeaders/strictTransportSecurity").map(str::to_string),
+            tools_allow: strings(cfg, "/gateway/tools/allow"),
+            tools_deny: strings(cfg, "/gateway/tools/deny"),
+            admin_rpc: b(cfg, "/plugins/entries/admin-http-rpc/enabled") == Some(true),
+            hooks,
+            control_ui_enabled: b(cfg, "/gateway/controlUi/enabled") != Some(false),
+            control_ui_base_path: base_path,
+            warnings,
+        }
+    }
+
+    /// `/v1/models*` and `/v1/embeddings` are served when either OpenAI endpoint is on (§2 stage 8).
+    pub fn openai_enabled(&self) -> bool {
+        self.chat_completions || self.responses
+    }
+
+    /// The `provider/model` an agent runs on: the override, else the agent's model, else the
+    /// default model.
+    pub fn model_for(&self, agent_id: &str, override_model: Option<&str>) -> Option<String> {
+        override_model
+            .map(str::to_string)
+            .or_else(|| self.agent_configs.get(agent_id).and_then(|a| a.model.clone()))
+            .or_else(|| self.default_model.clone())
+    }
+
+    /// Split `provider/model` (a bare id means the only provider, if there is exactly one).
+    pub fn split_model<'a>(&'a self, model: &'a str) -> Option<(&'a ProviderConfig, &'a str)> {
+        match model.split_once('/') {
+            Some((p, m)) => self.providers.get(p).map(|pc| (pc, m)),
+            None if self.providers.len() == 1 => self.providers.values().next().map(|pc| (pc, model)),
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reference_config_a() {
+        let cfg = json!({
+            "gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}, "responses": {"enabled": true}}}},
+            "models": {"providers": {"fake": {"baseUrl": "http://127.0.0.1:28812/v1/", "apiKey": "k", "api": "openai-completions",
+                "models": [{"id": "fake-model", "maxTokens": 4096}]}}},
+            "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}, "entries": {"main": {"name": "Main"}, "research": {}}},
+            "memory": {"search": {"provider": "openai-compatible", "model": "fake-embed", "remote": {"baseUrl": "http://127.0.0.1:28812/v1"}}},
+            "plugins": {"entries": {"admin-http-rpc": {"enabled": true}}},
+            "hooks": {"enabled": true, "token": "hooktoken", "path": "/hooks"},
+        });
+        let a = ApiConfig::from_config(&cfg, &BTreeMap::new());
+        assert!(a.chat_completions && a.responses && a.admin_rpc);
+        assert_eq!(a.agents.default, None, "two agents: explicit fleet");
+        assert_eq!(a.model_for("research", None).as_deref(), Some("fake/fake-model"));
+        let (p, m) = a.split_model("fake/fake-model").unwrap();
+        assert_eq!((p.base_url.as_str(), m), ("http://127.0.0.1:28812/v1", "fake-model"));
+        assert_eq!(p.api_key.as_ref().map(|k| k.expose().to_string()).as_deref(), Some("k"));
+        assert_eq!(a.embeddings.as_ref().map(|e| e.model.as_str()), Some("fake-embed"));
+        assert_eq!(a.hooks.as_ref().map(|h| h.path.as_str()), Some("/hooks"));
+        let none = ApiConfig::default();
+        assert!(!none.openai_enabled() && none.control_ui_enabled && none.hooks.is_none());
+        assert_eq!(none.agents.ids, ["main"]);
+    }
+
+    #[test]
+    fn secret_refs_are_listed_and_taken_resolved() {
+        let cfg = json!({"models": {"providers": {"p": {"baseUrl": "http://x", "apiKey": {"source": "env", "provider": "default", "id": "P_KEY"}}}}});
+        let f = secret_fields(&cfg);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].0, "/models/providers/p/apiKey");
+        let unresolved = ApiConfig::from_config(&cfg, &BTreeMap::new());
+        assert!(unresolved.providers["p"].api_key.is_none() && unresolved.providers["p"].api_key_error.is_some());
+        let mut r = BTreeMap::new();
+        r.insert("/models/providers/p/apiKey".to_string(), Secret::new("resolved"));
+        assert_eq!(ApiConfig::from_config(&cfg, &r).providers["p"].api_key.as_ref().map(|k| k.expose().to_string()).as_deref(), Some("resolved"));
+    }
+}

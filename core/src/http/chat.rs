@@ -1,0 +1,254 @@
+//! `POST /v1/chat/completions` (spec http §6.3, §7): validation in the reference's order, the
+//! agent turn to run, and the rendering of its events as a `chat.completion` or as SSE chunks.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{ApiAction, ApiRequest, Env, HttpResponse};
+use crate::apiconfig::ApiConfig;
+use crate::gateway::Hub;
+use crate::openai::{self, ApiError, ChatRequest, Completion};
+use crate::turn::{TurnEvent, TurnResult, TurnSpec, Upstream};
+
+/// What a finished exchange adds to its session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionWrite {
+    pub key: String,
+    pub agent_id: String,
+    /// The request's new messages (the trailing user/tool turn), stored before the reply.
+    pub input: Vec<Value>,
+}
+
+/// An agent turn for a chat completion.
+#[derive(Debug)]
+pub struct ChatJob {
+    pub turn: TurnSpec,
+    pub agent_id: String,
+    pub stream: bool,
+    pub render: ChatRender,
+    pub session: SessionWrite,
+}
+
+/// Renders a turn's events in the chat completions shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRender {
+    /// `chatcmpl_<uuid>` (underscore, as the reference).
+    pub id: String,
+    pub created: u64,
+    /// The request's `model`, echoed verbatim.
+    pub model: String,
+    pub include_usage: bool,
+}
+
+impl ChatRender {
+    /// The first SSE event: the assistant role chunk.
+    pub fn stream_start(&self) -> String {
+        openai::chunk(&self.id, self.created, &self.model, json!({"role": "assistant"}), None)
+    }
+
+    /// SSE text for one turn event (empty when the event adds nothing to the stream). After a
+    /// terminal event the stream is complete (`[DONE]` included).
+    pub fn stream_event(&self, ev: &TurnEvent) -> String {
+        match ev {
+            TurnEvent::Text(t) => openai::chunk(&self.id, self.created, &self.model, json!({"content": t}), None),
+            TurnEvent::ToolCallStart { index, id, name } => openai::chunk(
+                &self.id,
+                self.created,
+                &self.model,
+                json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                None,
+            ),
+            TurnEvent::ToolCallArgs { index, fragment } => openai::chunk(
+                &self.id,
+                self.created,
+                &self.model,
+                json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+                None,
+            ),
+            TurnEvent::Finished(r) => {
+                let mut s = openai::chunk(&self.id, self.created, &self.model, json!({}), Some(&finish_reason(r)));
+                if self.include_usage {
+                    s.push_str(&openai::usage_chunk(&self.id, self.created, &self.model, &completion(r)));
+                }
+                s.push_str(openai::SSE_DONE);
+                s
+            }
+            // Errors after the headers: an error event, then `[DONE]`, no finish chunk (§7).
+            TurnEvent::Failed(e) => format!("data: {}\n\n{}", e.body(), openai::SSE_DONE),
+        }
+    }
+
+    /// The non-streamed answer.
+    pub fn complete(&self, outcome: Result<&TurnResult, &ApiError>) -> HttpResponse {
+        match outcome {
+            Ok(r) => HttpResponse::json(200, openai::chat_completion(&self.id, self.created, &self.model, &completion(r)).to_string()),
+            Err(e) => HttpResponse::json(e.status, e.body().to_string()),
+        }
+    }
+}
+
+fn finish_reason(r: &TurnResult) -> String {
+    if r.finish_reason.is_empty() { "stop".into() } else { r.finish_reason.clone() }
+}
+
+fn completion(r: &TurnResult) -> Completion {
+    Completion { finish_reason: finish_reason(r), ..r.clone() }
+}
+
+/// Reserved session namespaces an HTTP caller may not address (spec http §5.2).
+fn reserved_session_key(key: &str) -> bool {
+    let k = key.trim().to_ascii_lowercase();
+    let rest = match k.strip_prefix("agent:") {
+        Some(r) => r.split_once(':').map_or("", |(_, r)| r),
+        None => k.as_str(),
+    };
+    ["subagent:", "cron:", "acp:"].iter().any(|p| rest.starts_with(p) || k.starts_with(p))
+}
+
+/// The session of a chat request (spec http §5.3): the explicit header, else `user`, else a
+/// fresh one. A plain header key is scoped under the selected agent (the reference answers 500
+/// for it in a multi-agent fleet).
+pub fn session_key(prefix: &str, agent_id: &str, header: Option<&str>, user: Option<&str>, fresh: &str) -> Result<String, ApiError> {
+    if let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) {
+        if reserved_session_key(h) {
+            return Err(ApiError::invalid("`x-openclaw-session-key` cannot use reserved internal session namespaces."));
+        }
+        if let Some(rest) = h.strip_prefix("agent:") {
+            let owner = rest.split(':').next().unwrap_or_default().to_ascii_lowercase();
+            if owner != agent_id {
+                return Err(ApiError::invalid(format!("agent \"{agent_id}\" does not match session key agent \"{owner}\"")));
+            }
+            return Ok(h.to_string());
+        }
+        return Ok(format!("agent:{agent_id}:{h}"));
+    }
+    Ok(match user.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => format!("agent:{agent_id}:{prefix}-user:{u}"),
+        None => format!("agent:{agent_id}:{prefix}:{fresh}"),
+    })
+}
+
+/// The upstream (provider, model) an agent runs on.
+pub fn upstream_for(api: &ApiConfig, agent_id: &str, override_model: Option<&str>) -> Result<(Upstream, String, Option<u64>), ApiError> {
+    let Some(model_ref) = api.model_for(agent_id, override_model) else {
+        return Err(ApiError {
+            status: 503,
+            kind: "api_error",
+            message: format!(
+                "No model provider is configured for agent {agent_id} (set agents.defaults.model.primary and models.providers)."
+            ),
+        });
+    };
+    let Some((p, model)) = api.split_model(&model_ref) else {
+        // An override naming an unknown provider/model fails like the reference's run (404).
+        let status = if override_model.is_some() { 404 } else { 503 };
+        return Err(ApiError { status, kind: "invalid_request_error", message: format!("Unknown model: {model_ref}") });
+    };
+    if p.api != "openai-completions" {
+        return Err(ApiError {
+            status: 503,
+            kind: "api_error",
+            message: format!("models.providers.{}.api \"{}\" is not supported (use openai-completions)", p.id, p.api),
+        });
+    }
+    if let Some(e) = &p.api_key_error {
+        return Err(ApiError { status: 503, kind: "api_error", message: format!("provider {} is unavailable: {e}", p.id) });
+    }
+    let max_tokens = p.models.iter().find(|(id, _)| id == model).and_then(|(_, m)| *m);
+    let upstream = Upstream { provider_id: p.id.clone(), base_url: p.base_url.clone(), api_key: p.api_key.clone(), headers: p.headers.clone() };
+    Ok((upstream, model.to_string(), max_tokens))
+}
+
+/// The agent's system prompt, prepended to the messages.
+pub fn system_prompt(api: &ApiConfig, agent_id: &str) -> Option<Value> {
+    let a = api.agent_configs.get(agent_id)?;
+    a.system_prompt.as_ref().filter(|p| !p.trim().is_empty()).map(|p| json!({"role": "system", "content": p}))
+}
+
+/// The trailing messages of a request that are new to the session: from the last assistant
+/// message on (its tool results and the new user turn), or everything when there is none.
+fn new_input(messages: &[Value]) -> Vec<Value> {
+    let last_assistant = messages.iter().rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
+    let from = last_assistant.map_or(0, |i| i + 1);
+    messages[from..].iter().filter(|m| m.get("role").and_then(Value::as_str) != Some("system")).cloned().collect()
+}
+
+fn fail(e: ApiError) -> ApiAction {
+    ApiAction::Respond(HttpResponse::json(e.status, e.body().to_string()))
+}
+
+/// Validate a chat request and plan its turn.
+pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> ApiAction {
+    let api = hub.settings().api.clone();
+    let req: ChatRequest = match openai::parse_chat_request(body) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let agent_id = match openai::resolve_agent(&api.agents, &req.model, request.headers.agent_id.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let fresh = env.uuid(0);
+    let key = match session_key("openai", &agent_id, request.headers.session_key.as_deref(), req.user.as_deref(), &fresh) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let (upstream, model, max_tokens) = match upstream_for(&api, &agent_id, request.headers.model.as_deref()) {
+        Ok(u) => u,
+        Err(e) => return fail(e),
+    };
+    let mut messages: Vec<Value> = system_prompt(&api, &agent_id).into_iter().collect();
+    messages.extend(req.messages.iter().cloned());
+    let mut sampling = req.sampling.clone();
+    if !sampling.contains_key("max_tokens") && !sampling.contains_key("max_completion_tokens") {
+        if let Some(m) = max_tokens {
+            sampling.insert("max_completion_tokens".into(), json!(m));
+        }
+    }
+    let job = ChatJob {
+        turn: TurnSpec {
+            upstream,
+            model,
+            messages,
+            tools: req.tools.clone(),
+            tool_choice: req.tool_choice.clone(),
+            sampling,
+            id_seed: crate::ids::hex(&env.random[16..21]),
+        },
+        agent_id: agent_id.clone(),
+        stream: req.stream,
+        render: ChatRender { id: format!("chatcmpl_{}", env.uuid(16)), created: env.unix_ms / 1000, model: req.model.clone(), include_usage: req.include_usage },
+        session: SessionWrite { key, agent_id, input: new_input(&req.messages) },
+    };
+    ApiAction::Chat(Box::new(job))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_keys() {
+        assert_eq!(session_key("openai", "main", None, Some("conv-42"), "u").unwrap(), "agent:main:openai-user:conv-42");
+        assert_eq!(session_key("openai", "main", None, None, "u1").unwrap(), "agent:main:openai:u1");
+        assert_eq!(
+            session_key("openai", "research", Some("agent:research:myapp-thread-1"), None, "u").unwrap(),
+            "agent:research:myapp-thread-1"
+        );
+        assert_eq!(session_key("openai", "main", Some("thread-7"), None, "u").unwrap(), "agent:main:thread-7");
+        for bad in ["cron:x", "SubAgent:y", "agent:main:acp:z"] {
+            assert!(session_key("openai", "main", Some(bad), None, "u").unwrap_err().message.contains("reserved"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stream_rendering() {
+        let r = ChatRender { id: "chatcmpl_x".into(), created: 1, model: "openclaw".into(), include_usage: true };
+        assert!(r.stream_start().contains(r#""delta":{"role":"assistant"}"#));
+        let done = r.stream_event(&TurnEvent::Finished(TurnResult { text: "hi".into(), finish_reason: "stop".into(), ..Default::default() }));
+        assert!(done.contains(r#""finish_reason":"stop""#) && done.contains(r#""choices":[]"#) && done.ends_with("data: [DONE]\n\n"));
+        let failed = r.stream_event(&TurnEvent::Failed(ApiError::invalid("x")));
+        assert!(failed.starts_with("data: {\"error\"") && failed.ends_with("data: [DONE]\n\n"));
+    }
+}

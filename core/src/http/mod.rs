@@ -1,0 +1,476 @@
+//! HTTP on the gateway port (spec http §1–§8): routing in the reference's order, WebSocket
+//! upgrade validation and admission, probes, authentication and scopes, body limits, and the
+//! API routes. Request head in, a decision out ([`HttpAction`]): respond, upgrade, or read the
+//! body and come back with it ([`handle_body`] → [`ApiAction`]). The shell does the IO.
+
+mod auth;
+pub mod chat;
+pub mod responses;
+
+pub use auth::HttpCaller;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde_json::json;
+use sha1::{Digest, Sha1};
+
+use crate::auth::{AuthMode, constant_time_eq};
+use crate::gateway::{Admission, Hub};
+use crate::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
+use crate::openai::ApiError;
+
+/// A request head as the shell sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    /// Path without the query string.
+    pub path: &'a str,
+    /// The query string (without `?`), empty when there is none.
+    pub query: &'a str,
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub remote: IpAddr,
+}
+
+impl RequestHead<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok()).map(str::trim)
+    }
+}
+
+/// A complete response for the shell to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// `Connection: close` after this response.
+    pub close: bool,
+}
+
+impl HttpResponse {
+    /// A response with the baseline security headers every router response carries.
+    pub fn routed(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![
+                ("X-Content-Type-Options", "nosniff".into()),
+                ("Referrer-Policy", "no-referrer".into()),
+                ("Permissions-Policy", "camera=(), microphone=(self), geolocation=()".into()),
+                ("Content-Type", content_type.into()),
+            ],
+            body: body.into(),
+            close: false,
+        }
+    }
+
+    pub fn json(status: u16, body: String) -> Self {
+        Self::routed(status, "application/json; charset=utf-8", body)
+    }
+
+    /// An OpenAI-style error `{"error":{"message","type"}}`, with the configured HSTS header.
+    pub fn api_error(hub: &Hub, e: &ApiError) -> Self {
+        Self::json(e.status, e.body().to_string()).secured(hub)
+    }
+
+    /// Add the configured `Strict-Transport-Security` (spec http §3).
+    pub fn secured(mut self, hub: &Hub) -> Self {
+        if let Some(h) = &hub.settings().api.hsts {
+            if !self.headers.iter().any(|(k, _)| *k == "Strict-Transport-Security") {
+                self.headers.push(("Strict-Transport-Security", h.clone()));
+            }
+        }
+        self
+    }
+
+    fn method_not_allowed(allow: &str) -> Self {
+        let mut r = HttpResponse::text(405, "Method Not Allowed");
+        r.headers.push(("Allow", allow.into()));
+        r
+    }
+
+    fn probe(status: u16, body: serde_json::Value) -> Self {
+        let mut r = Self::json(status, body.to_string());
+        r.headers.push(("Cache-Control", "no-store".into()));
+        r
+    }
+
+    pub fn text(status: u16, body: &str) -> Self {
+        Self::routed(status, "text/plain; charset=utf-8", body)
+    }
+
+    /// Raw handshake rejections (as the reference's WebSocket library writes them).
+    fn raw(status: u16, content_type: &str, body: &str) -> Self {
+        HttpResponse { status, headers: vec![("Content-Type", content_type.into())], body: body.as_bytes().to_vec(), close: true }
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum HttpAction {
+    Respond(HttpResponse),
+    /// Answer after this delay (the loopback failed-auth back-off, spec http §4.6).
+    RespondAfter(std::time::Duration, HttpResponse),
+    /// Answer `101 Switching Protocols` with this `Sec-WebSocket-Accept` and hand the socket to
+    /// a [`crate::connection::ServerConnection`] built from the admission.
+    Upgrade {
+        accept_key: String,
+        admission: Admission,
+    },
+    /// `GET /v1/responses/{id}`: look the response up in the session store (owner `caller`);
+    /// answer with [`stored_response_found`] or [`stored_response_missing`].
+    GetResponse { id: String, caller: HttpCaller },
+    /// The caller is authorized: read the body (refuse a declared `Content-Length` over `limit`
+    /// up front; count streamed bytes; give up after [`BODY_TIMEOUT`]), then call
+    /// [`handle_body`] — or [`ApiRoute::too_large`] / [`ApiRoute::body_timeout`].
+    ReadBody { request: Box<ApiRequest>, limit: usize },
+}
+
+/// A stalled request body is answered 408 after this (spec http §8).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The API routes that take a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiRoute {
+    ChatCompletions,
+    Responses,
+    Embeddings,
+    ToolsInvoke,
+}
+
+impl ApiRoute {
+    /// Body limit (spec http §8).
+    pub fn body_limit(&self) -> usize {
+        const MIB: usize = 1024 * 1024;
+        match self {
+            ApiRoute::ChatCompletions | ApiRoute::Responses => 20 * MIB,
+            ApiRoute::Embeddings => 5 * MIB,
+            ApiRoute::ToolsInvoke => 2 * MIB,
+        }
+    }
+
+    /// 413 in the route's error family (`Connection: close`: the rest of the body is not read).
+    pub fn too_large(&self, hub: &Hub) -> HttpResponse {
+        let mut r = HttpResponse::api_error(hub, &ApiError { status: 413, kind: "invalid_request_error", message: "Payload too large".into() });
+        r.close = true;
+        r
+    }
+
+    /// 408 for a body that stopped arriving.
+    pub fn body_timeout(&self, hub: &Hub) -> HttpResponse {
+        let mut r =
+            HttpResponse::api_error(hub, &ApiError { status: 408, kind: "invalid_request_error", message: "Request body timeout".into() });
+        r.close = true;
+        r
+    }
+}
+
+/// `x-openclaw-*` request headers of the API routes (spec http §5.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiHeaders {
+    /// `x-openclaw-agent-id` (alias `x-openclaw-agent`).
+    pub agent_id: Option<String>,
+    pub model: Option<String>,
+    pub session_key: Option<String>,
+    pub message_channel: Option<String>,
+}
+
+/// An authorized API request waiting for its body.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub route: ApiRoute,
+    pub caller: HttpCaller,
+    pub headers: ApiHeaders,
+    /// The path (e.g. for `GET /v1/responses/{id}`-style routes).
+    pub path: String,
+}
+
+/// Per-request inputs the core cannot produce: time and randomness.
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    pub now: Instant,
+    pub unix_ms: u64,
+    /// Fresh random bytes (ids).
+    pub random: [u8; 32],
+}
+
+impl Env {
+    /// A UUID v4 from bytes `[offset..offset+16]` of the randomness (offset 0 or 16).
+    pub fn uuid(&self, offset: usize) -> String {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.random[offset..offset + 16]);
+        crate::ids::uuid_v4(b)
+    }
+}
+
+/// What to do with a request whose body was read.
+#[derive(Debug)]
+pub enum ApiAction {
+    Respond(HttpResponse),
+    /// Run an agent turn and render it as a chat completion.
+    Chat(Box<chat::ChatJob>),
+    /// Look up the `previous_response_id` history (if any), then plan and run the turn.
+    Responses(Box<responses::ResponsesJob>),
+}
+
+/// `Sec-WebSocket-Accept` for a client key (RFC 6455 §4.2.2).
+pub fn websocket_accept_key(key: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(key.as_bytes());
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
+fn valid_ws_key(key: &str) -> bool {
+    base64::engine::general_purpose::STANDARD.decode(key.trim()).is_ok_and(|b| b.len() == 16)
+}
+
+fn bearer(head: &RequestHead<'_>) -> Option<String> {
+    let v = head.header("authorization")?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Route one HTTP request (spec http §2: first match wins).
+pub fn route(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u64) -> HttpAction {
+    if let Some(upgrade) = head.header("upgrade") {
+        return HttpAction::from_upgrade(hub, head, upgrade);
+    }
+    // Only `100-continue` is an expectation we meet (hyper sends the 100 when the body is read).
+    if head.header("expect").is_some_and(|e| !e.eq_ignore_ascii_case("100-continue")) {
+        return HttpAction::Respond(HttpResponse { status: 417, headers: Vec::new(), body: Vec::new(), close: false });
+    }
+    route_inner(hub, head, now, unix_ms).secured(hub)
+}
+
+impl HttpAction {
+    fn secured(self, hub: &Hub) -> HttpAction {
+        match self {
+            HttpAction::Respond(r) => HttpAction::Respond(r.secured(hub)),
+            HttpAction::RespondAfter(d, r) => HttpAction::RespondAfter(d, r.secured(hub)),
+            other => other,
+        }
+    }
+}
+
+fn respond(r: HttpResponse) -> HttpAction {
+    HttpAction::Respond(r)
+}
+
+fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u64) -> HttpAction {
+    // Liveness answers before anything else, proxy attribution included.
+    if matches!(head.path, "/health" | "/healthz") {
+        return respond(probe_route(head, || HttpResponse::probe(200, json!({"ok": true, "status": "live"}))));
+    }
+    let facts = RequestFacts::from_headers(head.headers.iter().copied());
+    let settings = hub.settings();
+    let attribution = attribute(head.remote, &facts, &settings.trusted_proxies, settings.allow_real_ip_fallback);
+    if attribution == Attribution::Unattributable {
+        return respond(HttpResponse::json(403, PROXY_ATTRIBUTION_REQUIRED_BODY.to_string()));
+    }
+    let api = settings.api.clone();
+    match head.path {
+        "/ready" | "/readyz" | "/startup" | "/startupz" => {
+            let detailed = attribution.is_direct_local() || bearer_valid(hub, head);
+            return respond(probe(hub, head, detailed, now));
+        }
+        p if p == "/__openclaw__/worker" || p.starts_with("/__openclaw__/") => return respond(HttpResponse::text(404, "Not Found")),
+        _ => {}
+    }
+    // The API routes, in the reference's order; a disabled endpoint does not exist (plain 404).
+    let path = head.path;
+    enum Target {
+        Models(Option<String>),
+        Body(ApiRoute, &'static str),
+        StoredResponse(String),
+    }
+    let target = if api.openai_enabled() && (path == "/v1/models" || path.starts_with("/v1/models/")) {
+        Some(Target::Models(path.strip_prefix("/v1/models/").map(str::to_string)))
+    } else if api.openai_enabled() && path == "/v1/embeddings" {
+        Some(Target::Body(ApiRoute::Embeddings, "POST"))
+    } else if path == "/tools/invoke" {
+        Some(Target::Body(ApiRoute::ToolsInvoke, "POST"))
+    } else if api.responses && path == "/v1/responses" {
+        Some(Target::Body(ApiRoute::Responses, "POST"))
+    } else if api.responses && path.starts_with("/v1/responses/") {
+        // Retrieval of stored responses: beyond the reference (which answers 404).
+        Some(Target::StoredResponse(path["/v1/responses/".len()..].to_string()))
+    } else if api.chat_completions && path == "/v1/chat/completions" {
+        Some(Target::Body(ApiRoute::ChatCompletions, "POST"))
+    } else {
+        None
+    };
+    let Some(target) = target else {
+        let _ = unix_ms;
+        return respond(HttpResponse::text(404, "Not Found"));
+    };
+    // Method before auth (spec http §4.2).
+    let allowed = match &target {
+        Target::Models(_) | Target::StoredResponse(_) => "GET",
+        Target::Body(_, m) => m,
+    };
+    if head.method != allowed {
+        return respond(HttpResponse::method_not_allowed(allowed));
+    }
+    if hub.is_draining() {
+        let mut r = HttpResponse::json(
+            503,
+            json!({"error": {"message": "Gateway is temporarily unavailable while suspending or restarting", "type": "service_unavailable", "code": "gateway_unavailable"}}).to_string(),
+        );
+        r.headers.push(("Retry-After", "1".into()));
+        r.headers.push(("Cache-Control", "no-store".into()));
+        return respond(r);
+    }
+    let caller = match auth::authorize(hub, head, &facts, &attribution, now) {
+        Ok(c) => c,
+        Err(action) => return action,
+    };
+    let required = match &target {
+        Target::Models(_) | Target::StoredResponse(_) => crate::scopes::READ,
+        Target::Body(..) => crate::scopes::WRITE,
+    };
+    if let Err(r) = caller.require(required) {
+        return respond(r);
+    }
+    let headers = api_headers(head);
+    match target {
+        Target::Models(None) => respond(HttpResponse::json(200, crate::openai::models_list(&api.agents).to_string())),
+        Target::Models(Some(id)) => match crate::openai::model_get(&api.agents, &id) {
+            Ok(v) => respond(HttpResponse::json(200, v.to_string())),
+            Err(e) => respond(HttpResponse::json(e.status, e.body().to_string())),
+        },
+        Target::StoredResponse(id) => HttpAction::GetResponse { id, caller },
+        Target::Body(route, _) => {
+            // `x-openclaw-model` picks the backend model: owners only (spec http §4.3).
+            if headers.model.is_some() && !matches!(route, ApiRoute::Embeddings) {
+                if let Err(r) = caller.require(crate::scopes::ADMIN) {
+                    return respond(r);
+                }
+            }
+            let limit = route.body_limit();
+            HttpAction::ReadBody { request: Box::new(ApiRequest { route, caller, headers, path: path.to_string() }), limit }
+        }
+    }
+}
+
+fn api_headers(head: &RequestHead<'_>) -> ApiHeaders {
+    let get = |n: &str| head.header(n).map(str::to_string).filter(|v| !v.is_empty());
+    ApiHeaders {
+        agent_id: get("x-openclaw-agent-id").or_else(|| get("x-openclaw-agent")),
+        model: get("x-openclaw-model"),
+        session_key: get("x-openclaw-session-key"),
+        message_channel: get("x-openclaw-message-channel"),
+    }
+}
+
+/// `/ready(z)` and `/startup(z)` (spec http §6.1).
+fn probe(hub: &Hub, head: &RequestHead<'_>, detailed: bool, now: Instant) -> HttpResponse {
+    match head.path {
+        "/ready" | "/readyz" => probe_route(head, || {
+            let draining = hub.is_draining();
+            let failing: Vec<&str> = if draining { vec!["gateway-draining"] } else { vec![] };
+            let status = if draining { 503 } else { 200 };
+            if detailed {
+                HttpResponse::probe(
+                    status,
+                    json!({"ready": !draining, "failing": failing, "uptimeMs": hub.uptime_ms(now), "eventLoop": hub.event_loop_json()}),
+                )
+            } else {
+                HttpResponse::probe(status, json!({"ready": !draining}))
+            }
+        }),
+        _ => probe_route(head, || {
+            let draining = hub.is_draining();
+            let (status, mut body) =
+                if draining { (503, json!({"ok": false, "status": "draining"})) } else { (200, json!({"ok": true, "status": "started"})) };
+            if detailed {
+                body["version"] = json!(hub.info().version);
+                body["uptimeMs"] = json!(hub.uptime_ms(now));
+            }
+            HttpResponse::probe(status, body)
+        }),
+    }
+}
+
+/// `GET /v1/responses/{id}` found: the stored response object.
+pub fn stored_response_found(hub: &Hub, body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::json(200, body.to_string()).secured(hub)
+}
+
+/// `GET /v1/responses/{id}` for an unknown (or someone else's) response: 404 in the OpenAI shape.
+pub fn stored_response_missing(hub: &Hub, id: &str) -> HttpResponse {
+    let e = ApiError { status: 404, kind: "invalid_request_error", message: format!("Response with id '{id}' not found.") };
+    HttpResponse::api_error(hub, &e)
+}
+
+/// Answer an API request whose body has been read.
+pub fn handle_body(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> ApiAction {
+    let action = match request.route {
+        ApiRoute::ChatCompletions => chat::handle(hub, request, body, env),
+        ApiRoute::Responses => responses::handle(hub, request, body, env),
+        // Served by the routes still being built: answered as not found until they land.
+        ApiRoute::Embeddings | ApiRoute::ToolsInvoke => {
+            ApiAction::Respond(HttpResponse::text(404, "Not Found"))
+        }
+    };
+    match action {
+        ApiAction::Respond(r) => ApiAction::Respond(r.secured(hub)),
+        other => other,
+    }
+}
+
+fn probe_route(head: &RequestHead<'_>, ok: impl FnOnce() -> HttpResponse) -> HttpResponse {
+    match head.method {
+        "GET" => ok(),
+        "HEAD" => {
+            // HEAD keeps the headers (Content-Length of the GET body is set by the shell).
+            ok()
+        }
+        _ => HttpResponse::method_not_allowed("GET, HEAD"),
+    }
+}
+
+fn bearer_valid(hub: &Hub, head: &RequestHead<'_>) -> bool {
+    let Some(presented) = bearer(head) else { return false };
+    let s = hub.settings();
+    let secret = match s.auth.mode {
+        AuthMode::None => return false,
+        AuthMode::Token | AuthMode::TrustedProxy => s.auth.token.as_ref(),
+        AuthMode::Password => s.auth.password.as_ref(),
+    };
+    secret.is_some_and(|sec| constant_time_eq(presented.as_bytes(), sec.expose().as_bytes()))
+}
+
+impl HttpAction {
+    fn from_upgrade(hub: &Arc<Hub>, head: &RequestHead<'_>, upgrade: &str) -> HttpAction {
+        if !upgrade.eq_ignore_ascii_case("websocket") {
+            return HttpAction::Respond(HttpResponse::raw(400, "text/html", "Invalid Upgrade header"));
+        }
+        if head.method != "GET" {
+            return HttpAction::Respond(HttpResponse::raw(405, "text/html", "Invalid HTTP method"));
+        }
+        let Some(key) = head.header("sec-websocket-key").filter(|k| valid_ws_key(k)) else {
+            return HttpAction::Respond(HttpResponse::raw(400, "text/html", "Missing or invalid Sec-WebSocket-Key header"));
+        };
+        if !matches!(head.header("sec-websocket-version"), Some("13" | "8")) {
+            return HttpAction::Respond(HttpResponse::raw(400, "text/html", "Missing or invalid Sec-WebSocket-Version header"));
+        }
+        let facts = RequestFacts::from_headers(head.headers.iter().copied());
+        match hub.admit_upgrade(head.remote, &facts) {
+            Ok(admission) => HttpAction::Upgrade { accept_key: websocket_accept_key(key), admission },
+            Err(rej) => HttpAction::Respond(HttpResponse::raw(rej.status, rej.content_type, &rej.body)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_accept_key() {
+        assert_eq!(websocket_accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+}

@@ -1,0 +1,290 @@
+//! The API routes' IO: read a request body within its limit and deadline, hand it to the core,
+//! and carry out what it decides — answer, or run an agent turn and stream or collect its
+//! events into the response.
+
+use std::convert::Infallible;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::Bytes;
+use clawgate_core::http::chat::ChatJob;
+use clawgate_core::http::responses::{PreviousResponse, ResponsesJob};
+use clawgate_core::http::{
+    ApiAction, ApiRequest, BODY_TIMEOUT, Env, HttpCaller, HttpResponse, handle_body, stored_response_found, stored_response_missing,
+};
+use clawgate_core::openai::ApiError;
+use clawgate_core::sessions::StoredResponse;
+use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
+use serde_json::Value;
+use futures_channel::mpsc;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::Response;
+use hyper::body::{Body as _, Frame, Incoming};
+
+use crate::daemon::Ctx;
+use crate::rt::Runtime;
+use crate::service::{Body, to_hyper};
+use crate::session::unix_ms;
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    Timeout,
+    /// The client went away or sent a broken body.
+    Aborted,
+}
+
+/// Read the whole body: at most `limit` bytes (counted as they arrive), within [`BODY_TIMEOUT`].
+pub async fn read_body<R: Runtime>(rt: &R, mut body: Incoming, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut sleep = rt.sleep_until(Instant::now() + BODY_TIMEOUT);
+    let mut out = Vec::new();
+    loop {
+        let frame = poll_fn(|cx| {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(BodyError::Timeout));
+            }
+            Pin::new(&mut body).poll_frame(cx).map(Ok)
+        })
+        .await?;
+        match frame {
+            None => return Ok(out),
+            Some(Err(_)) => return Err(BodyError::Aborted),
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    if out.len() + d.len() > limit {
+                        return Err(BodyError::TooLarge);
+                    }
+                    out.extend_from_slice(&d);
+                }
+            }
+        }
+    }
+}
+
+fn env() -> Env {
+    let mut random = [0u8; 32];
+    if getrandom::fill(&mut random).is_err() {
+        tracing::error!("OS randomness unavailable");
+    }
+    Env { now: Instant::now(), unix_ms: unix_ms(), random }
+}
+
+/// Answer an API request whose body was read.
+pub async fn serve<R: Runtime>(rt: R, ctx: Arc<Ctx>, request: ApiRequest, body: Vec<u8>) -> Response<Body> {
+    let env = env();
+    match handle_body(&ctx.hub, &request, &body, &env) {
+        ApiAction::Respond(r) => to_hyper(r),
+        ApiAction::Chat(job) => chat(rt, ctx, *job, &request, &env).await,
+        ApiAction::Responses(job) => responses(rt, ctx, *job, &request, &env).await,
+    }
+}
+
+/// `GET /v1/responses/{id}`.
+pub async fn get_response<R: Runtime>(rt: R, ctx: Arc<Ctx>, id: String, caller: HttpCaller) -> Response<Body> {
+    let ctx2 = ctx.clone();
+    let id2 = id.clone();
+    let found = rt.spawn_blocking(move || ctx2.store().and_then(|s| s.get_response(&id2).ok().flatten())).await;
+    match found {
+        Some(r) if r.owner.as_deref() == Some(caller.subject.as_str()) => to_hyper(stored_response_found(&ctx.hub, &r.body)),
+        _ => to_hyper(stored_response_missing(&ctx.hub, &id)),
+    }
+}
+
+fn sse_response(rx: mpsc::UnboundedReceiver<Bytes>, hub: &clawgate_core::gateway::Hub) -> Response<Body> {
+    let stream = futures_util::StreamExt::map(rx, |b| Ok::<_, Infallible>(Frame::data(b)));
+    let mut head = HttpResponse::routed(200, "text/event-stream; charset=utf-8", Vec::new());
+    head.headers.push(("Cache-Control", "no-cache".into()));
+    head.headers.push(("Connection", "keep-alive".into()));
+    let head = head.secured(hub);
+    let mut b = Response::builder().status(200);
+    for (k, v) in &head.headers {
+        b = b.header(*k, v.as_str());
+    }
+    b.body(StreamBody::new(stream).boxed_unsync()).unwrap_or_else(|_| to_hyper(HttpResponse::text(500, "Internal Server Error")))
+}
+
+type Outcome = Result<TurnResult, ApiError>;
+
+fn internal() -> ApiError {
+    ApiError { status: 500, kind: "api_error", message: "internal error".into() }
+}
+
+/// Store an exchange off the reactor (never fails the request). Awaited before the final answer
+/// goes out, so a client that continues the conversation right away finds it stored.
+async fn record<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, x: crate::persist::Exchange) {
+    let ctx = ctx.clone();
+    rt.spawn_blocking(move || {
+        if let Some(store) = ctx.store() {
+            crate::persist::record(&store, x);
+        }
+    })
+    .await;
+}
+
+/// Stream `turn` into `tx`, holding the terminal event's text until the exchange is stored.
+async fn stream_turn<R: Runtime>(
+    rt: R,
+    ctx: Arc<Ctx>,
+    turn: Turn,
+    tx: mpsc::UnboundedSender<Bytes>,
+    mut render: impl FnMut(&TurnEvent) -> String + Send,
+    finish: impl FnOnce(Outcome) -> crate::persist::Exchange,
+) {
+    let mut outcome = None;
+    let mut last = String::new();
+    crate::runner::drive(rt.clone(), turn, |ev| {
+        remember(&mut outcome, &ev);
+        let text = render(&ev);
+        if matches!(ev, TurnEvent::Finished(_) | TurnEvent::Failed(_)) {
+            last = text;
+            return true;
+        }
+        if text.is_empty() { !tx.is_closed() } else { tx.unbounded_send(Bytes::from(text)).is_ok() }
+    })
+    .await;
+    if let Some(o) = outcome {
+        record(&rt, &ctx, finish(o)).await;
+    }
+    if !last.is_empty() {
+        let _ = tx.unbounded_send(Bytes::from(last));
+    }
+}
+
+struct Meta {
+    key: String,
+    agent_id: String,
+    input: Vec<Value>,
+    origin: &'static str,
+    channel: Option<String>,
+    provider: String,
+    model: String,
+    session_id: String,
+}
+
+impl Meta {
+    fn exchange(self, outcome: Outcome, response: Option<StoredResponse>) -> crate::persist::Exchange {
+        crate::persist::Exchange {
+            key: self.key,
+            agent_id: self.agent_id,
+            input: self.input,
+            outcome,
+            origin: self.origin,
+            channel: self.channel,
+            provider: Some(self.provider),
+            model: Some(self.model),
+            run_id: None,
+            response,
+            now_ms: unix_ms(),
+            session_id: self.session_id,
+        }
+    }
+}
+
+async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ChatJob, request: &ApiRequest, env: &Env) -> Response<Body> {
+    let meta = Meta {
+        key: job.session.key.clone(),
+        agent_id: job.session.agent_id.clone(),
+        input: job.session.input.clone(),
+        origin: "openai",
+        channel: request.headers.message_channel.clone(),
+        provider: job.turn.upstream.provider_id.clone(),
+        model: job.turn.model.clone(),
+        session_id: env.uuid(16),
+    };
+    let turn = Turn::new(job.turn, TurnPolicy::default(), Instant::now());
+    if job.stream {
+        let (tx, rx) = mpsc::unbounded::<Bytes>();
+        let _ = tx.unbounded_send(Bytes::from(job.render.stream_start()));
+        let render = job.render.clone();
+        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, move |ev| render.stream_event(ev), move |o| meta.exchange(o, None)));
+        return sse_response(rx, &ctx.hub);
+    }
+    let mut outcome = None;
+    crate::runner::drive(rt.clone(), turn, |ev| {
+        remember(&mut outcome, &ev);
+        true
+    })
+    .await;
+    let outcome = outcome.unwrap_or_else(|| Err(internal()));
+    let r = job.render.complete(outcome.as_ref());
+    record(&rt, &ctx, meta.exchange(outcome, None)).await;
+    to_hyper(r.secured(&ctx.hub))
+}
+
+fn remember(slot: &mut Option<Outcome>, ev: &TurnEvent) {
+    match ev {
+        TurnEvent::Finished(r) => *slot = Some(Ok(r.clone())),
+        TurnEvent::Failed(e) => *slot = Some(Err(e.clone())),
+        _ => {}
+    }
+}
+
+async fn responses<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ResponsesJob, request: &ApiRequest, env: &Env) -> Response<Body> {
+    // `previous_response_id`: the earlier exchange's session, if this caller may continue it.
+    let previous = match job.previous_id().map(str::to_string) {
+        None => None,
+        Some(id) => {
+            let (ctx2, agent, owner, header) =
+                (ctx.clone(), job.agent_id.clone(), request.caller.subject.clone(), request.headers.session_key.clone());
+            rt.spawn_blocking(move || {
+                let store = ctx2.store()?;
+                let prev = store.get_response(&id).ok().flatten()?;
+                if !clawgate_core::sessions::may_continue(&prev, &agent, Some(&owner), header.as_deref()) {
+                    return None;
+                }
+                let messages = crate::persist::history(&store, &prev.session_key);
+                Some(PreviousResponse { messages, session_key: Some(prev.session_key), subject: None, agent_id: None })
+            })
+            .await
+        }
+    };
+    let run = match job.plan(previous) {
+        Ok(r) => r,
+        Err(resp) => return to_hyper(resp.secured(&ctx.hub)),
+    };
+    let meta = Meta {
+        key: run.session.key.clone(),
+        agent_id: run.session.agent_id.clone(),
+        input: run.session.input.clone(),
+        origin: "openresponses",
+        channel: request.headers.message_channel.clone(),
+        provider: run.turn.upstream.provider_id.clone(),
+        model: run.turn.model.clone(),
+        session_id: env.uuid(16),
+    };
+    let stored = {
+        let (key, agent, owner, header) =
+            (run.session.key.clone(), run.session.agent_id.clone(), request.caller.subject.clone(), request.headers.session_key.clone());
+        let id = run.render.ids.response_id.clone();
+        move |body: Value| StoredResponse { id, session_key: key, agent_id: agent, owner: Some(owner), session_key_header: header, created_ms: unix_ms(), body }
+    };
+    let turn = Turn::new(run.turn, TurnPolicy::default(), Instant::now());
+    if run.stream {
+        let (tx, rx) = mpsc::unbounded::<Bytes>();
+        let stream = Arc::new(std::sync::Mutex::new(run.render.stream()));
+        let start = stream.lock().map(|mut s| s.start()).unwrap_or_default();
+        let _ = tx.unbounded_send(Bytes::from(start));
+        let s2 = stream.clone();
+        let render = move |ev: &TurnEvent| s2.lock().map(|mut s| s.on_event(ev)).unwrap_or_default();
+        let finish = move |o: Outcome| {
+            let response = stream.lock().ok().and_then(|s| s.response().cloned()).map(stored);
+            meta.exchange(o, response)
+        };
+        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, render, finish));
+        return sse_response(rx, &ctx.hub);
+    }
+    let mut outcome = None;
+    crate::runner::drive(rt.clone(), turn, |ev| {
+        remember(&mut outcome, &ev);
+        true
+    })
+    .await;
+    let outcome = outcome.unwrap_or_else(|| Err(internal()));
+    let (resp, obj) = run.render.complete(outcome.as_ref());
+    record(&rt, &ctx, meta.exchange(outcome, Some(stored(obj)))).await;
+    to_hyper(resp.secured(&ctx.hub))
+}

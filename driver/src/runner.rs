@@ -1,0 +1,106 @@
+//! Drives a core [`Turn`] against the network: sends what it asks, feeds back the response
+//! head and body bytes, sleeps until its deadline. The consumer gets each [`TurnEvent`] and says
+//! whether it still wants more (false = the client is gone: the turn is aborted and the upstream
+//! request dropped).
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Instant;
+
+use clawgate_core::turn::{Turn, TurnEvent, TurnOutput};
+use hyper::body::{Body, Incoming};
+
+use crate::rt::{BoxFuture, Runtime};
+use crate::upstream;
+
+enum InFlight {
+    None,
+    Head(BoxFuture<Result<upstream::Response, String>>),
+    Body(Incoming),
+}
+
+enum Step {
+    Timeout,
+    Head(Result<upstream::Response, String>),
+    Data(bytes::Bytes),
+    End,
+    BodyError(String),
+}
+
+/// Run `turn` to its end. `on_event` returns false once nobody wants the result any more.
+pub async fn drive<R: Runtime>(rt: R, mut turn: Turn, mut on_event: impl FnMut(TurnEvent) -> bool) {
+    let mut inflight = InFlight::None;
+    loop {
+        while let Some(out) = turn.poll_output() {
+            match out {
+                TurnOutput::Send(req) => {
+                    tracing::debug!(url = %req.url, attempt = req.attempt, "upstream request");
+                    inflight = InFlight::Head(Box::pin(upstream::send(rt.clone(), req)));
+                }
+                TurnOutput::Cancel => inflight = InFlight::None,
+                TurnOutput::Event(ev) => {
+                    if let TurnEvent::Failed(e) = &ev {
+                        tracing::warn!(status = e.status, "agent turn failed: {}", e.message);
+                    }
+                    if !on_event(ev) {
+                        turn.abort();
+                    }
+                }
+            }
+        }
+        if turn.is_done() {
+            return;
+        }
+        let mut sleep: Option<BoxFuture<()>> = turn.poll_timeout().map(|t| rt.sleep_until(t));
+        let step = poll_fn(|cx| {
+            if let Some(s) = sleep.as_mut() {
+                if s.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Step::Timeout);
+                }
+            }
+            match &mut inflight {
+                InFlight::None => Poll::Pending,
+                InFlight::Head(f) => f.as_mut().poll(cx).map(Step::Head),
+                InFlight::Body(b) => match Pin::new(b).poll_frame(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(None) => Poll::Ready(Step::End),
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Step::BodyError(e.to_string())),
+                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(d) => Poll::Ready(Step::Data(d)),
+                        // Trailers: nothing for us; poll again.
+                        Err(_) => {
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                    },
+                },
+            }
+        })
+        .await;
+        let now = Instant::now();
+        match step {
+            Step::Timeout => turn.handle_timeout(now),
+            Step::Head(Ok(resp)) => {
+                let headers: Vec<(&str, &str)> = resp.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                turn.handle_response_head(now, resp.status, &headers);
+                inflight = InFlight::Body(resp.body);
+            }
+            Step::Head(Err(e)) => {
+                tracing::warn!("upstream request failed: {e}");
+                inflight = InFlight::None;
+                turn.handle_transport_error(now, &e);
+            }
+            Step::Data(d) => turn.handle_body(now, &d),
+            Step::End => {
+                inflight = InFlight::None;
+                turn.handle_body_end(now);
+            }
+            Step::BodyError(e) => {
+                tracing::warn!("upstream body failed: {e}");
+                inflight = InFlight::None;
+                turn.handle_transport_error(now, &e);
+            }
+        }
+    }
+}

@@ -1,0 +1,732 @@
+//! The session store: conversation sessions, their transcripts and stored `/v1/responses`
+//! objects in one SQLite file, `<stateDir>/clawgate/sessions.sqlite` ([`sessions_db_path`]).
+//!
+//! Blocking API: the shells call it from `spawn_blocking` (or their runtime's equivalent).
+//! [`Store`] is `Send + Sync`; it holds two connections, a writer and a reader, each behind a
+//! mutex, so reads (`sessions.list`, `chat.history`) never queue behind a turn's commit.
+//!
+//! # Durability
+//!
+//! * WAL journal, `synchronous=FULL` by default ([`Durability::Full`]): every commit is fsynced
+//!   before [`Store::append_turn`] returns, so a committed turn survives `kill -9` of the process
+//!   *and* a power loss or kernel crash. A turn costs one fsync, nothing beside an LLM round trip.
+//! * [`Durability::Normal`] (`synchronous=NORMAL`) skips that fsync: a committed turn still
+//!   survives the process being killed (the WAL pages are in the OS page cache before commit
+//!   returns), but the last commits before a power loss / OS crash can be lost (never torn: the
+//!   database rolls back to an earlier consistent state).
+//! * A turn (user message + assistant reply + tool messages, plus the session row and an optional
+//!   stored response) is written in ONE `BEGIN IMMEDIATE` transaction: all or nothing.
+//!
+//! # Files
+//!
+//! The directory is created 0700 and the database file 0600 (SQLite gives its `-wal`/`-shm`
+//! files the database file's mode). A file that is not a usable clawgate session store
+//! (not SQLite, corrupt per `PRAGMA quick_check`, or another application's SQLite database) is
+//! renamed aside to `sessions.sqlite.corrupt-<unix ms>` (with its `-wal`/`-shm`) and a fresh
+//! store is created, with an `error!` log line naming both paths. Any other failure (permission
+//! denied, disk full, locked, a store written by a newer clawgate) is returned as an error and
+//! the file is left alone: a good database is never moved.
+//!
+//! # Schema (`PRAGMA user_version` = [`SCHEMA_VERSION`], `application_id` = [`APPLICATION_ID`])
+//!
+//! * `sessions(key PK, agent_id, session_id, created_ms, updated_ms, label, display_name,
+//!   channel, origin, message_count, last_seq, last_model, last_model_provider, input_tokens,
+//!   output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview)`, indexed
+//!   by `updated_ms` and `(agent_id, updated_ms)`;
+//! * `messages(session_key → sessions ON DELETE CASCADE, seq, role, content JSON, tool_calls
+//!   JSON, tool_call_id, run_id, ts_ms, PK(session_key, seq))`;
+//! * `responses(id PK, session_key, agent_id, owner, session_key_header, created_ms, body JSON)`.
+//!
+//! Migrations run in one transaction from the stored `user_version` up to [`SCHEMA_VERSION`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clawgate_core::sessions::{
+    HistoryPage, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse, TranscriptEntry,
+    derive_title, message_preview,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use serde_json::Value;
+
+/// Where the session store lives inside the state dir.
+pub const SESSIONS_DB: &str = "clawgate/sessions.sqlite";
+/// The schema this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA application_id` of a clawgate session store (`"CGss"`).
+pub const APPLICATION_ID: i64 = 0x4347_7373;
+
+/// `<stateDir>/clawgate/sessions.sqlite`.
+pub fn sessions_db_path(state_dir: &str) -> PathBuf {
+    Path::new(state_dir).join(SESSIONS_DB)
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("session store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("session store {} has schema version {found}; this clawgate understands up to {SCHEMA_VERSION}", path.display())]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("session store: {0}")]
+    Invalid(String),
+}
+
+/// How hard a commit is pushed to disk (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: survives process kill and power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives process kill; a power loss can drop the last commits.
+    Normal,
+}
+
+/// Options of [`Store::open_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// Run `PRAGMA quick_check` at open (a full read of the file; milliseconds for a few MB).
+    pub verify_on_open: bool,
+    /// How long a statement waits for a lock held by another connection or process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { durability: Durability::Full, verify_on_open: true, busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// What [`Store::append_turn`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The session did not exist before this turn.
+    pub created: bool,
+    /// `seq` of the first and last message written (`first_seq > last_seq` when none was).
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Messages in the session after the turn.
+    pub message_count: u64,
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneOutcome {
+    pub sessions: usize,
+    pub responses: usize,
+}
+
+/// The session store. See the module docs.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE sessions (
+    key TEXT PRIMARY KEY NOT NULL,
+    agent_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    label TEXT,
+    display_name TEXT,
+    channel TEXT,
+    origin TEXT,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_model TEXT,
+    last_model_provider TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    last_total_tokens INTEGER NOT NULL DEFAULT 0,
+    status TEXT,
+    aborted_last_run INTEGER NOT NULL DEFAULT 0,
+    last_message_preview TEXT
+);
+CREATE INDEX sessions_by_updated ON sessions(updated_ms DESC);
+CREATE INDEX sessions_by_agent_updated ON sessions(agent_id, updated_ms DESC);
+CREATE TABLE messages (
+    session_key TEXT NOT NULL REFERENCES sessions(key) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    tool_calls TEXT,
+    tool_call_id TEXT,
+    run_id TEXT,
+    ts_ms INTEGER NOT NULL,
+    PRIMARY KEY (session_key, seq)
+) WITHOUT ROWID;
+CREATE TABLE responses (
+    id TEXT PRIMARY KEY NOT NULL,
+    session_key TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    owner TEXT,
+    session_key_header TEXT,
+    created_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX responses_by_session ON responses(session_key);
+CREATE INDEX responses_by_created ON responses(created_ms);
+";
+
+const SESSION_COLUMNS: &str = "key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, message_count, \
+     last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview";
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock leaves the connection usable (an open transaction rolls
+    // back when its guard drops), so a poisoned lock is taken over.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why opening failed: the file is not a usable store (move it aside), or anything else.
+enum OpenFailure {
+    Unusable(String),
+    Fatal(StoreError),
+}
+
+impl From<rusqlite::Error> for OpenFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => OpenFailure::Unusable(e.to_string()),
+            _ => OpenFailure::Fatal(StoreError::Sqlite(e)),
+        }
+    }
+}
+
+impl Store {
+    /// Open (or create) the store at `path` with [`StoreOptions::default`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Open (or create) the store at `path`. A file that is not a usable clawgate store is moved
+    /// aside and replaced by a fresh one (module docs).
+    pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        prepare_files(&path)?;
+        let writer = match open_writer(&path, &opts) {
+            Ok(c) => c,
+            Err(OpenFailure::Fatal(e)) => return Err(e),
+            Err(OpenFailure::Unusable(reason)) => {
+                move_aside(&path, &reason)?;
+                prepare_files(&path)?;
+                open_writer(&path, &opts).map_err(|f| match f {
+                    OpenFailure::Fatal(e) => e,
+                    OpenFailure::Unusable(r) => StoreError::Invalid(format!("fresh store {} is unusable: {r}", path.display())),
+                })?
+            }
+        };
+        let reader = open_conn(&path, &opts)?;
+        reader.pragma_update(None, "query_only", true)?;
+        tracing::debug!(path = %path.display(), "session store open");
+        Ok(Store { path, writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one turn to `session` (created on first use) in ONE transaction: the session row
+    /// (timestamps, counters, usage, model, status, title) and every entry, or nothing. Entries
+    /// are numbered after the session's last message; their `seq` on input is ignored.
+    pub fn append_turn(&self, session: &SessionMeta, entries: &[TranscriptEntry]) -> Result<AppendOutcome, StoreError> {
+        self.append_turn_with_response(session, entries, None)
+    }
+
+    /// [`Store::append_turn`] that also stores `response` (a `/v1/responses` object) in the same
+    /// transaction, so a response id never names a turn that was not kept.
+    pub fn append_turn_with_response(
+        &self,
+        session: &SessionMeta,
+        entries: &[TranscriptEntry],
+        response: Option<&StoredResponse>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if session.key.is_empty() {
+            return Err(StoreError::Invalid("empty session key".into()));
+        }
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<(i64, i64)> = tx
+            .query_row("SELECT last_seq, message_count FROM sessions WHERE key = ?1", [&session.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let n = entries.len() as i64;
+        let usage = session.usage;
+        let status = session.status.map(RunStatus::as_str);
+        let preview = message_preview(entries);
+        let (created, last_seq, count) = match existing {
+            None => {
+                let title = session.display_name.clone().or_else(|| derive_title(entries));
+                tx.execute(
+                    "INSERT INTO sessions (key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, \
+                     message_count, last_seq, last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, \
+                     aborted_last_run, last_message_preview) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    params![
+                        session.key,
+                        session.agent_id,
+                        session.session_id,
+                        to_i64(session.now_ms),
+                        session.label,
+                        title,
+                        session.channel,
+                        session.origin,
+                        n,
+                        session.model,
+                        session.model_provider,
+                        to_i64(usage.map_or(0, |u| u.input_tokens)),
+                        to_i64(usage.map_or(0, |u| u.output_tokens)),
+                        to_i64(usage.map_or(0, |u| u.total_tokens)),
+                        status,
+                        session.aborted,
+                        preview,
+                    ],
+                )?;
+                (true, 0i64, n)
+            }
+            Some((last_seq, count)) => {
+                tx.execute(
+                    "UPDATE sessions SET updated_ms = max(updated_ms, ?2), label = coalesce(?3, label), \
+                     display_name = coalesce(?4, display_name, ?5), channel = coalesce(?6, channel), origin = coalesce(origin, ?7), \
+                     message_count = message_count + ?8, last_seq = last_seq + ?8, last_model = coalesce(?9, last_model), \
+                     last_model_provider = coalesce(?10, last_model_provider), input_tokens = input_tokens + ?11, \
+                     output_tokens = output_tokens + ?12, last_total_tokens = CASE WHEN ?13 > 0 THEN ?13 ELSE last_total_tokens END, \
+                     status = coalesce(?14, status), aborted_last_run = ?15, last_message_preview = coalesce(?16, last_message_preview) \
+                     WHERE key = ?1",
+                    params![
+                        session.key,
+                        to_i64(session.now_ms),
+                        session.label,
+                        session.display_name,
+                        derive_title(entries),
+                        session.channel,
+                        session.origin,
+                        n,
+                        session.model,
+                        session.model_provider,
+                        to_i64(usage.map_or(0, |u| u.input_tokens)),
+                        to_i64(usage.map_or(0, |u| u.output_tokens)),
+                        to_i64(usage.map_or(0, |u| u.total_tokens)),
+                        status,
+                        session.aborted,
+                        preview,
+                    ],
+                )?;
+                (false, last_seq, count + n)
+            }
+        };
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO messages (session_key, seq, role, content, tool_calls, tool_call_id, run_id, ts_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (i, e) in entries.iter().enumerate() {
+                let content = serde_json::to_string(&e.content).map_err(|err| StoreError::Invalid(format!("message content: {err}")))?;
+                let tool_calls = match &e.tool_calls {
+                    Some(t) => Some(serde_json::to_string(t).map_err(|err| StoreError::Invalid(format!("tool_calls: {err}")))?),
+                    None => None,
+                };
+                insert.execute(params![
+                    session.key,
+                    last_seq + 1 + i as i64,
+                    e.role.as_str(),
+                    content,
+                    tool_calls,
+                    e.tool_call_id,
+                    e.run_id,
+                    to_i64(e.ts_ms),
+                ])?;
+            }
+        }
+        if let Some(r) = response {
+            put_response_in(&tx, r)?;
+        }
+        tx.commit()?;
+        Ok(AppendOutcome { created, first_seq: to_u64(last_seq) + 1, last_seq: to_u64(last_seq + n), message_count: to_u64(count) })
+    }
+
+    /// One session's row.
+    pub fn get_session(&self, key: &str) -> Result<Option<SessionSummary>, StoreError> {
+        let conn = lock(&self.reader);
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE key = ?1");
+        Ok(conn.query_row(&sql, [key], summary_from_row).optional()?)
+    }
+
+    /// Sessions matching `query`, newest `updated_ms` first, with the total before paging.
+    pub fn list_sessions(&self, query: &SessionListQuery) -> Result<SessionPage, StoreError> {
+        if query.match_nothing || query.only_agents.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(SessionPage::default());
+        }
+        fn arg(v: SqlValue, args: &mut Vec<SqlValue>) -> usize {
+            args.push(v);
+            args.len()
+        }
+        let mut clauses: Vec<String> = Vec::new();
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(a) = &query.agent_id {
+            let i = arg(SqlValue::Text(a.clone()), &mut args);
+            clauses.push(format!("agent_id = ?{i}"));
+        }
+        if let Some(only) = &query.only_agents {
+            let marks: Vec<String> = only.iter().map(|a| format!("?{}", arg(SqlValue::Text(a.clone()), &mut args))).collect();
+            clauses.push(format!("agent_id IN ({})", marks.join(", ")));
+        }
+        if let Some(l) = &query.label {
+            let i = arg(SqlValue::Text(l.clone()), &mut args);
+            clauses.push(format!("label = ?{i}"));
+        }
+        if let Some(since) = query.updated_since_ms {
+            let i = arg(SqlValue::Integer(to_i64(since)), &mut args);
+            clauses.push(format!("updated_ms >= ?{i}"));
+        }
+        if let Some(s) = &query.search {
+            let i = arg(SqlValue::Text(s.to_ascii_lowercase()), &mut args);
+            let cols = ["key", "label", "display_name", "session_id", "last_model", "last_model_provider"];
+            let any: Vec<String> = cols.iter().map(|c| format!("instr(lower(coalesce({c}, '')), ?{i}) > 0")).collect();
+            clauses.push(format!("({})", any.join(" OR ")));
+        }
+        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let mut conn = lock(&self.reader);
+        // One read transaction: the count and the page see the same snapshot.
+        let tx = conn.transaction()?;
+        let total: i64 = tx.query_row(&format!("SELECT COUNT(*) FROM sessions{filter}"), params_from_iter(args.iter()), |r| r.get(0))?;
+        let li = args.len() + 1;
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY updated_ms DESC, key ASC LIMIT ?{li} OFFSET ?{}", li + 1);
+        args.push(SqlValue::Integer(to_i64(query.limit as u64)));
+        args.push(SqlValue::Integer(to_i64(query.offset as u64)));
+        let sessions = {
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), summary_from_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.finish()?;
+        Ok(SessionPage { total_count: usize::try_from(total).unwrap_or(0), sessions })
+    }
+
+    /// The newest `limit` messages of a session, oldest first.
+    pub fn history(&self, key: &str, limit: usize) -> Result<Vec<TranscriptEntry>, StoreError> {
+        Ok(self.history_page(key, limit, 0)?.entries)
+    }
+
+    /// Up to `limit` messages after skipping the `offset` newest, oldest first, and the number
+    /// of messages in the session (0 for an unknown session). Rows that cannot be decoded (a
+    /// damaged value) are skipped with a warning rather than failing the whole history.
+    pub fn history_page(&self, key: &str, limit: usize, offset: usize) -> Result<HistoryPage, StoreError> {
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction()?;
+        let total: Option<i64> = tx.query_row("SELECT message_count FROM sessions WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+        let Some(total) = total else {
+            return Ok(HistoryPage::default());
+        };
+        let mut entries = {
+            let mut stmt = tx.prepare(
+                "SELECT seq, role, content, tool_calls, tool_call_id, run_id, ts_ms FROM messages WHERE session_key = ?1 \
+                 ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+            )?;
+            let rows = stmt.query_map(params![key, to_i64(limit as u64), to_i64(offset as u64)], raw_message)?;
+            let mut out = Vec::new();
+            for row in rows {
+                match decode_message(row?) {
+                    Ok(e) => out.push(e),
+                    Err(why) => tracing::warn!(session = key, "skipping an unreadable stored message: {why}"),
+                }
+            }
+            out
+        };
+        tx.finish()?;
+        entries.reverse();
+        Ok(HistoryPage { entries, total: to_u64(total) })
+    }
+
+    /// Delete a session with its messages and stored responses. `false` when it did not exist.
+    pub fn delete_session(&self, key: &str) -> Result<bool, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM responses WHERE session_key = ?1", [key])?;
+        tx.execute("DELETE FROM messages WHERE session_key = ?1", [key])?;
+        let n = tx.execute("DELETE FROM sessions WHERE key = ?1", [key])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Store (or replace) a `/v1/responses` object.
+    pub fn put_response(&self, response: &StoredResponse) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        put_response_in(&conn, response)
+    }
+
+    /// A stored response by id.
+    pub fn get_response(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
+        let conn = lock(&self.reader);
+        let row = conn
+            .query_row(
+                "SELECT id, session_key, agent_id, owner, session_key_header, created_ms, body FROM responses WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, session_key, agent_id, owner, session_key_header, created_ms, body)) = row else { return Ok(None) };
+        let body: Value = serde_json::from_str(&body).map_err(|e| StoreError::Invalid(format!("stored response {id}: {e}")))?;
+        Ok(Some(StoredResponse { id, session_key, agent_id, owner, session_key_header, created_ms: to_u64(created_ms), body }))
+    }
+
+    /// Remove sessions not updated since `cutoff_ms` (with their messages and responses) and
+    /// responses created before it.
+    pub fn prune(&self, cutoff_ms: u64) -> Result<PruneOutcome, StoreError> {
+        let cutoff = to_i64(cutoff_ms);
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let responses = tx.execute(
+            "DELETE FROM responses WHERE created_ms < ?1 OR session_key IN (SELECT key FROM sessions WHERE updated_ms < ?1)",
+            [cutoff],
+        )?;
+        tx.execute("DELETE FROM messages WHERE session_key IN (SELECT key FROM sessions WHERE updated_ms < ?1)", [cutoff])?;
+        let sessions = tx.execute("DELETE FROM sessions WHERE updated_ms < ?1", [cutoff])?;
+        tx.commit()?;
+        Ok(PruneOutcome { sessions, responses })
+    }
+
+    /// Fold the WAL back into the database file (e.g. at shutdown). Optional: SQLite also does
+    /// this as the WAL grows and when the last connection closes.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn put_response_in(conn: &Connection, r: &StoredResponse) -> Result<(), StoreError> {
+    let body = serde_json::to_string(&r.body).map_err(|e| StoreError::Invalid(format!("response body: {e}")))?;
+    conn.execute(
+        "INSERT OR REPLACE INTO responses (id, session_key, agent_id, owner, session_key_header, created_ms, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![r.id, r.session_key, r.agent_id, r.owner, r.session_key_header, to_i64(r.created_ms), body],
+    )?;
+    Ok(())
+}
+
+fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
+    Ok(SessionSummary {
+        key: r.get(0)?,
+        agent_id: r.get(1)?,
+        session_id: r.get(2)?,
+        created_ms: to_u64(r.get(3)?),
+        updated_ms: to_u64(r.get(4)?),
+        label: r.get(5)?,
+        display_name: r.get(6)?,
+        channel: r.get(7)?,
+        origin: r.get(8)?,
+        message_count: to_u64(r.get(9)?),
+        last_model: r.get(10)?,
+        last_model_provider: r.get(11)?,
+        input_tokens: to_u64(r.get(12)?),
+        output_tokens: to_u64(r.get(13)?),
+        last_total_tokens: to_u64(r.get(14)?),
+        status: r.get::<_, Option<String>>(15)?.as_deref().and_then(RunStatus::parse),
+        aborted_last_run: r.get::<_, i64>(16)? != 0,
+        last_message_preview: r.get(17)?,
+    })
+}
+
+type RawMessage = (i64, String, String, Option<String>, Option<String>, Option<String>, i64);
+
+fn raw_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn decode_message((seq, role, content, tool_calls, tool_call_id, run_id, ts): RawMessage) -> Result<TranscriptEntry, String> {
+    let role = Role::parse(&role).ok_or_else(|| format!("seq {seq}: unknown role {role:?}"))?;
+    let content: Value = serde_json::from_str(&content).map_err(|e| format!("seq {seq}: content: {e}"))?;
+    let tool_calls = match tool_calls {
+        Some(t) => Some(serde_json::from_str::<Value>(&t).map_err(|e| format!("seq {seq}: tool_calls: {e}"))?),
+        None => None,
+    };
+    Ok(TranscriptEntry { seq: to_u64(seq), role, content, tool_calls, tool_call_id, ts_ms: to_u64(ts), run_id })
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// Create the directory (0700) and the database file (0600), tightening an existing file's mode.
+fn prepare_files(path: &Path) -> Result<(), StoreError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(io_err(dir))?;
+    create_private_file(path).map_err(io_err(path))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = side_file(path, suffix);
+        if side.exists() {
+            restrict_mode(&side).map_err(io_err(&side))?;
+        }
+    }
+    Ok(())
+}
+
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    restrict_mode(path)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).map(|_| ())
+}
+
+#[cfg(unix)]
+fn restrict_mode(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_mode(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Rename an unusable store (and its side files) to `<name>.corrupt-<unix ms>`.
+fn move_aside(path: &Path, reason: &str) -> Result<PathBuf, StoreError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sessions.sqlite".into());
+    let mut stamp = unix_ms();
+    let aside = loop {
+        let candidate = path.with_file_name(format!("{name}.corrupt-{stamp}"));
+        if !candidate.exists() {
+            break candidate;
+        }
+        stamp += 1;
+    };
+    fs::rename(path, &aside).map_err(io_err(path))?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let side = side_file(path, suffix);
+        if side.exists() {
+            let to = side_file(&aside, suffix);
+            if let Err(e) = fs::rename(&side, &to) {
+                tracing::warn!(path = %side.display(), "could not move a side file of the unusable session store: {e}");
+            }
+        }
+    }
+    tracing::error!(
+        path = %path.display(),
+        moved_to = %aside.display(),
+        "session store could not be opened ({reason}); moved it aside and starting a fresh, empty store"
+    );
+    Ok(aside)
+}
+
+fn open_conn(path: &Path, opts: &StoreOptions) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(opts.busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    let sync = match opts.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    Ok(conn)
+}
+
+/// Open the writer connection: WAL, checks, migrations.
+fn open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, OpenFailure> {
+    let mut conn = open_conn(path, opts).map_err(|e| match e {
+        StoreError::Sqlite(s) => OpenFailure::from(s),
+        other => OpenFailure::Fatal(other),
+    })?;
+    // The first statement that reads the file: a foreign file fails here (NotADatabase).
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), "session store journal mode is {mode}, not wal");
+    }
+    if opts.verify_on_open {
+        let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+        if verdict != "ok" {
+            return Err(OpenFailure::Unusable(format!("integrity check failed: {verdict}")));
+        }
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let app_id: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let objects: i64 = tx.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if app_id != APPLICATION_ID && (app_id != 0 || objects != 0) {
+        return Err(OpenFailure::Unusable(format!("not a clawgate session store (application_id {app_id:#x}, {objects} schema objects)")));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(OpenFailure::Fatal(StoreError::TooNew { path: path.to_path_buf(), found: version }));
+    }
+    if version < SCHEMA_VERSION {
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)?;
+        }
+        // Later versions add their steps here: `if version < 2 { … }`.
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "session store schema migrated");
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Store>();
+    }
+}

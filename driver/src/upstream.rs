@@ -1,0 +1,163 @@
+//! The HTTP client for upstream model providers, on any runtime: TCP from the runtime, HTTP/1.1
+//! with hyper's client, TLS with rustls (`https://` base URLs). One connection per request:
+//! provider calls are long streams, so a pool buys little and a dropped request must drop its
+//! connection (that is how a client disconnect aborts the upstream call).
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clawgate_core::turn::UpstreamRequest;
+use futures_util::future::{Either, select};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use crate::rt::Runtime;
+
+/// Connecting (DNS + TCP + TLS) must finish within this.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A parsed `http(s)://host[:port]/path?query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path and query (`/` at least).
+    pub target: String,
+}
+
+impl Url {
+    pub fn parse(url: &str) -> Result<Url, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("unsupported URL scheme in {url} (use http:// or https://)"));
+        };
+        let (authority, target) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        if authority.contains('@') {
+            return Err("credentials in the URL are not supported".into());
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or("invalid IPv6 host")?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| format!("invalid port in {url}"))?,
+                None => default_port,
+            };
+            (h.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| format!("invalid port in {url}"))?),
+                None => (authority.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("no host in {url}"));
+        }
+        Ok(Url { tls, host, port, target })
+    }
+
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == if self.tls { 443 } else { 80 } { host } else { format!("{host}:{}", self.port) }
+    }
+}
+
+/// A response head; the body streams from `body`.
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Incoming,
+}
+
+async fn resolve<R: Runtime>(rt: &R, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let name = format!("{host}:{port}");
+    rt.spawn_blocking(move || name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()).map_err(|e| format!("cannot resolve {name}: {e}")))
+        .await
+}
+
+async fn with_timeout<R: Runtime, T>(rt: &R, fut: impl std::future::Future<Output = Result<T, String>>, what: &str) -> Result<T, String> {
+    let deadline = std::time::Instant::now() + CONNECT_TIMEOUT;
+    let fut = std::pin::pin!(fut);
+    match select(fut, rt.sleep_until(deadline)).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(format!("{what} timed out after {} s", CONNECT_TIMEOUT.as_secs())),
+    }
+}
+
+/// Send `req` and wait for the response head. Errors are short, key-free descriptions.
+pub async fn send<R: Runtime>(rt: R, req: UpstreamRequest) -> Result<Response, String> {
+    let url = Url::parse(&req.url)?;
+    let connect = async {
+        let addrs = resolve(&rt, &url.host, url.port).await?;
+        let mut last = format!("no address for {}", url.host);
+        for addr in addrs {
+            match rt.connect(addr).await {
+                Ok(io) => return Ok(io),
+                Err(e) => last = format!("connect {addr}: {e}"),
+            }
+        }
+        Err(last)
+    };
+    let io = with_timeout(&rt, connect, "connect").await?;
+    let mut builder = hyper::Request::builder().method(req.method).uri(url.target.as_str()).header("host", url.host_header());
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder.body(Full::new(Bytes::from(req.body))).map_err(|e| format!("bad upstream request: {e}"))?;
+    let response = if url.tls {
+        let tls = with_timeout(&rt, crate::tls::connect(io, &url.host), "TLS handshake").await?;
+        exchange(&rt, tls, request).await?
+    } else {
+        exchange(&rt, io, request).await?
+    };
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .collect();
+    Ok(Response { status: response.status().as_u16(), headers, body: response.into_body() })
+}
+
+async fn exchange<R: Runtime, T>(rt: &R, io: T, request: hyper::Request<Full<Bytes>>) -> Result<hyper::Response<Incoming>, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("upstream handshake: {e}"))?;
+    // The connection task ends when the response body is dropped or finished.
+    rt.spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("upstream connection ended: {e}");
+        }
+    });
+    sender.send_request(request).await.map_err(|e| format!("upstream request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("http://127.0.0.1:28812/v1/chat/completions").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port, u.target.as_str()), (false, "127.0.0.1", 28812, "/v1/chat/completions"));
+        let u = Url::parse("https://api.openai.com/v1/embeddings").unwrap();
+        assert_eq!((u.tls, u.port, u.host_header().as_str()), (true, 443, "api.openai.com"));
+        let u = Url::parse("http://[::1]:9/x?y=1").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.target.as_str(), u.host_header().as_str()), ("::1", 9, "/x?y=1", "[::1]:9"));
+        assert!(Url::parse("ftp://x").is_err());
+        assert!(Url::parse("http://user:pw@x/").is_err());
+        assert!(Url::parse("http://:80/").is_err());
+    }
+}

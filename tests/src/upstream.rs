@@ -1,0 +1,249 @@
+//! A fake OpenAI-compatible model provider on loopback: the one test double the project allows
+//! (an upstream we cannot run here). A real HTTP server, driven by the request's `model`:
+//!
+//! * `fake-model` — streams `Hello from fake upstream` (SSE, usage included);
+//! * `fake-echo` — streams `echo: <last user text> (messages: <n>)`, so tests can see the history
+//!   the gateway sent;
+//! * `fake-tools` — when the request offers tools and the last message is not a tool result,
+//!   streams a call of the first tool with `{"city":"Paris"}`; after a tool result, streams
+//!   `tool said: <result>`;
+//! * `fake-500`, `fake-429` (`Retry-After: 0`), `fake-401` — fail with that status;
+//! * `fake-flaky` — fails with 503 on the first request of each conversation, then answers;
+//! * `fake-slow` — waits `slow_ms` before the head, then streams slowly.
+//!
+//! `POST …/embeddings` answers deterministic vectors: `[len(input), 0.5, -1.25]`.
+//! Every request is recorded (path, headers, JSON body) for assertions.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+struct State {
+    requests: Mutex<Vec<Recorded>>,
+    slow_ms: AtomicU64,
+    flaky_failures: AtomicU64,
+}
+
+/// A running fake provider on its own thread and runtime (stopped when dropped), so it works
+/// from plain and from async tests alike.
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl FakeUpstream {
+    pub fn start() -> FakeUpstream {
+        let state = Arc::new(State { requests: Mutex::new(Vec::new()), slow_ms: AtomicU64::new(3000), flaky_failures: AtomicU64::new(0) });
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("fake upstream runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake upstream");
+                let _ = addr_tx.send(listener.local_addr().expect("fake upstream address"));
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => return,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let st = st.clone();
+                            tokio::spawn(async move {
+                                let svc = service_fn(move |req| handle(st.clone(), req));
+                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        let addr = addr_rx.recv().expect("the fake upstream started");
+        FakeUpstream { addr, state, stop: Some(stop_tx), thread: Some(thread) }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn chat_requests(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.path.ends_with("/chat/completions")).collect()
+    }
+
+    pub fn set_slow_ms(&self, ms: u64) {
+        self.state.slow_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The provider section of a config file for this fake (`models.providers.fake`).
+    pub fn provider_config(&self, api_key: &str) -> Value {
+        json!({"baseUrl": self.base_url(), "apiKey": api_key, "api": "openai-completions",
+            "models": [{"id": "fake-model", "maxTokens": 4096}, {"id": "fake-echo"}, {"id": "fake-tools"}]})
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(status: u16, ct: &str, body: String) -> Response<Body> {
+    Response::builder().status(status).header("content-type", ct).body(Full::new(Bytes::from(body)).boxed()).expect("response")
+}
+
+fn sse(chunks: Vec<(u64, String)>) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
+    tokio::spawn(async move {
+        for (delay, c) in chunks {
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            if tx.send(Ok(Frame::data(Bytes::from(c)))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream = futures_stream(rx);
+    Response::builder().status(200).header("content-type", "text/event-stream").body(StreamBody::new(stream).boxed()).expect("sse response")
+}
+
+fn futures_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, Infallible>>,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    format!("data: {}\n\n", json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}))
+}
+
+fn text_stream(text: &str, gap_ms: u64) -> Vec<(u64, String)> {
+    let mut out = vec![(0, chunk(json!({"role": "assistant"}), None))];
+    // Split after spaces, like real providers (`"Hello "`, `"from "`, …).
+    let mut cur = String::new();
+    for ch in text.chars() {
+        cur.push(ch);
+        if ch == ' ' {
+            out.push((gap_ms, chunk(json!({"content": std::mem::take(&mut cur)}), None)));
+        }
+    }
+    if !cur.is_empty() {
+        out.push((gap_ms, chunk(json!({"content": cur}), None)));
+    }
+    out.push((0, chunk(json!({}), Some("stop"))));
+    out.push((0, format!("data: {}\n\n", json!({"id": "up-1", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}))));
+    out.push((0, "data: [DONE]\n\n".to_string()));
+    out
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(""),
+        _ => String::new(),
+    }
+}
+
+async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    let headers = req.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    st.requests.lock().unwrap_or_else(|p| p.into_inner()).push(Recorded { path: path.clone(), headers, body: body.clone() });
+    if path.ends_with("/embeddings") {
+        let inputs: Vec<String> = match &body["input"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            _ => Vec::new(),
+        };
+        let data: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| json!({"object": "embedding", "index": i, "embedding": [s.chars().count() as f64, 0.5, -1.25]}))
+            .collect();
+        let v = json!({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}});
+        return Ok(full(200, "application/json", v.to_string()));
+    }
+    if !path.ends_with("/chat/completions") {
+        return Ok(full(404, "application/json", json!({"error": {"message": "no such route"}}).to_string()));
+    }
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or(Value::Null);
+    let err = |status: u16, msg: &str| full(status, "application/json", json!({"error": {"message": msg, "type": "fake"}}).to_string());
+    Ok(match model.as_str() {
+        "fake-500" => err(500, "fake upstream error 500"),
+        "fake-401" => err(401, "fake upstream error 401"),
+        "fake-429" => {
+            let mut r = err(429, "fake upstream error 429");
+            r.headers_mut().insert("retry-after", hyper::header::HeaderValue::from_static("0"));
+            r
+        }
+        "fake-flaky" => {
+            if st.flaky_failures.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                err(503, "fake upstream overloaded")
+            } else {
+                sse(text_stream("Recovered after a retry", 0))
+            }
+        }
+        "fake-slow" => {
+            let ms = st.slow_ms.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            sse(text_stream("Slow hello", 50))
+        }
+        "fake-echo" => {
+            let user = messages.iter().rev().find(|m| m["role"] == "user").map(|m| text_of(&m["content"])).unwrap_or_default();
+            sse(text_stream(&format!("echo: {user} (messages: {})", messages.len()), 0))
+        }
+        "fake-tools" if last["role"] == "tool" => sse(text_stream(&format!("tool said: {}", text_of(&last["content"])), 0)),
+        "fake-tools" if body["tools"].as_array().is_some_and(|t| !t.is_empty()) => {
+            let name = body["tools"][0]["function"]["name"].as_str().unwrap_or("tool").to_string();
+            let mut out = vec![(0, chunk(json!({"role": "assistant"}), None))];
+            out.push((0, chunk(json!({"tool_calls": [{"index": 0, "id": "call_up_1", "type": "function", "function": {"name": name, "arguments": ""}}]}), None)));
+            out.push((0, chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}), None)));
+            out.push((0, chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}), None)));
+            out.push((0, chunk(json!({}), Some("tool_calls"))));
+            out.push((0, "data: [DONE]\n\n".to_string()));
+            sse(out)
+        }
+        _ => sse(text_stream("Hello from fake upstream", 0)),
+    })
+}
