@@ -287,3 +287,72 @@ fn responses_non_stream_stream_and_previous_response_id() {
     let unknown = post(&gw, "/v1/responses", &[], &json!({"model": "openclaw", "input": "x", "parallel_tool_calls": true}));
     assert_eq!(error_of(&unknown), (400, "invalid_request_error".into(), ": Unrecognized key: \"parallel_tool_calls\"".into()));
 }
+
+/// Identity-bearing callers (`--auth none`): the browser Origin policy applies on HTTP (a
+/// cross-site Origin is 401), `x-openclaw-scopes` is honoured, and a narrow scope set gets the
+/// scope-denied 403 (spec http §4.3, §4.4; captures C-none-*).
+#[test]
+fn auth_none_applies_the_origin_policy_and_scopes_on_http() {
+    let up = FakeUpstream::start();
+    let cfg = json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": up.provider_config("k")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
+    });
+    let gw = GatewayBuilder::new().no_token().args(["--auth", "none"]).config(cfg.to_string()).start();
+    let a = gw.addr();
+    let r = request(a, "GET", "/v1/models", &[], b"", T).unwrap();
+    assert_eq!(r.status, 200, "no credentials needed: {}", r.text());
+    let r = request(a, "GET", "/v1/models", &[("Authorization", "Bearer garbage")], b"", T).unwrap();
+    assert_eq!(r.status, 200, "any bearer is ignored");
+    let r = request(a, "GET", "/v1/models", &[("Origin", "https://evil.example")], b"", T).unwrap();
+    assert_eq!(error_of(&r), (401, "unauthorized".into(), "Unauthorized".into()), "cross-site Origin");
+    let r = request(a, "GET", "/v1/models", &[("Origin", "http://localhost:5173")], b"", T).unwrap();
+    assert_eq!(r.status, 200, "a loopback origin from a local client passes");
+    let host = format!("127.0.0.1:{}", gw.port);
+    let origin = format!("http://{host}");
+    let r = request(a, "GET", "/v1/models", &[("Origin", &origin), ("Host", &host)], b"", T).unwrap();
+    assert_eq!(r.status, 200, "same-origin passes");
+    let r = request(a, "GET", "/v1/models", &[("x-openclaw-scopes", "bogus.scope")], b"", T).unwrap();
+    assert_eq!((r.status, r.json()["error"]["message"].clone()), (403, json!("missing scope: operator.read")));
+    let r = request(a, "GET", "/v1/models", &[("x-openclaw-scopes", "operator.write")], b"", T).unwrap();
+    assert_eq!(r.status, 200, "write implies read");
+    let body = chat_body("openclaw", false).to_string();
+    let r = request(a, "POST", "/v1/chat/completions", &[("x-openclaw-scopes", "operator.read")], body.as_bytes(), T).unwrap();
+    assert_eq!(
+        r.json(),
+        json!({"ok": false, "error": {"type": "forbidden", "message": "missing scope: operator.write",
+            "details": {"code": "MISSING_SCOPE", "missingScope": "operator.write", "requiredScopes": ["operator.write"]}}})
+    );
+    let r = request(a, "POST", "/v1/chat/completions", &[("x-openclaw-scopes", "operator.write"), ("x-openclaw-model", "fake/fake-model")], body.as_bytes(), T).unwrap();
+    assert_eq!((r.status, r.json()["error"]["message"].clone()), (403, json!("missing scope: operator.admin")), "model override needs admin");
+    let r = request(a, "POST", "/v1/chat/completions", &[], body.as_bytes(), T).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Token mode: Origin is not checked on the HTTP APIs; the failed-auth limiter slows loopback
+/// clients instead of locking them out; forwarded headers from an untrusted peer are refused.
+#[test]
+fn token_mode_http_auth_edges() {
+    let up = FakeUpstream::start();
+    let gw = start(&up, json!({}));
+    let a = gw.addr();
+    let auth = bearer(&gw);
+    let r = request(a, "GET", "/v1/models", &[("Authorization", &auth), ("Origin", "https://evil.example")], b"", T).unwrap();
+    assert_eq!(r.status, 200, "token mode ignores Origin on HTTP");
+    let r = request(a, "GET", "/v1/models", &[("Authorization", &auth), ("X-Forwarded-For", "203.0.113.9")], b"", T).unwrap();
+    assert_eq!((r.status, r.json()["error"]["type"].clone()), (403, json!("proxy_attribution_required")));
+    let r = request(a, "GET", "/v1/models", &[("Authorization", "Basic dXNlcjpwdw==")], b"", T).unwrap();
+    assert_eq!(r.status, 401, "Basic is not a bearer");
+    let lower = auth.replacen("Bearer", "bearer", 1);
+    assert_eq!(request(a, "GET", "/v1/models", &[("Authorization", &lower)], b"", T).unwrap().status, 200, "scheme is case-insensitive");
+    let started = Instant::now();
+    for _ in 0..2 {
+        let r = request(a, "GET", "/v1/models", &[("Authorization", "Bearer wrong")], b"", T).unwrap();
+        assert_eq!(r.status, 401);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(700), "loopback wrong secrets are delayed (250 ms, 500 ms)");
+    assert_eq!(request(a, "GET", "/v1/models", &[("Authorization", &auth)], b"", T).unwrap().status, 200, "never locked out on loopback");
+    let r = request(a, "POST", "/v1/chat/completions", &[("Authorization", &auth), ("Expect", "something-else")], b"{}", T).unwrap();
+    assert_eq!(r.status, 417);
+}
