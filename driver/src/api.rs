@@ -184,7 +184,12 @@ impl Meta {
     }
 }
 
-async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ChatJob, request: &ApiRequest, env: &Env) -> Response<Body> {
+async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, mut job: ChatJob, request: &ApiRequest, env: &Env) -> Response<Body> {
+    if job.wants_history {
+        let (ctx2, key) = (ctx.clone(), job.session.key.clone());
+        let history = rt.spawn_blocking(move || ctx2.store().map(|s| crate::persist::history(&s, &key)).unwrap_or_default()).await;
+        job.add_history(history);
+    }
     let meta = Meta {
         key: job.session.key.clone(),
         agent_id: job.session.agent_id.clone(),

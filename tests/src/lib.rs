@@ -26,6 +26,7 @@ pub mod cfgfile;
 pub mod httpc;
 pub mod openclaw;
 pub mod process;
+pub mod python;
 pub mod rawws;
 pub mod upstream;
 pub mod vectors;

@@ -28,6 +28,19 @@ pub struct ChatJob {
     pub stream: bool,
     pub render: ChatRender,
     pub session: SessionWrite,
+    /// The request continues a stored session without carrying its conversation (a stable
+    /// session — `user` or `x-openclaw-session-key` — and no assistant message in `messages`):
+    /// the shell adds the stored history with [`ChatJob::add_history`]. Clients that resend the
+    /// whole conversation (most OpenAI clients) are taken as they are.
+    pub wants_history: bool,
+}
+
+impl ChatJob {
+    /// Insert the session's stored conversation after the leading system messages.
+    pub fn add_history(&mut self, history: Vec<Value>) {
+        let at = self.turn.messages.iter().take_while(|m| m.get("role").and_then(Value::as_str) == Some("system")).count();
+        self.turn.messages.splice(at..at, history);
+    }
 }
 
 /// Renders a turn's events in the chat completions shapes.
@@ -206,6 +219,9 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
             sampling.insert("max_completion_tokens".into(), json!(m));
         }
     }
+    let stable = request.headers.session_key.as_deref().is_some_and(|h| !h.trim().is_empty())
+        || req.user.as_deref().is_some_and(|u| !u.trim().is_empty());
+    let carries_conversation = req.messages.iter().any(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
     let job = ChatJob {
         turn: TurnSpec {
             upstream,
@@ -220,6 +236,7 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         stream: req.stream,
         render: ChatRender { id: format!("chatcmpl_{}", env.uuid(16)), created: env.unix_ms / 1000, model: req.model.clone(), include_usage: req.include_usage },
         session: SessionWrite { key, agent_id, input: new_input(&req.messages) },
+        wants_history: stable && !carries_conversation,
     };
     ApiAction::Chat(Box::new(job))
 }

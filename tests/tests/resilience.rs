@@ -1,0 +1,128 @@
+//! Agent runs under stress (issue 5, "done means"): `kill -9` mid-run loses no committed session
+//! history; slow upstream runs never hold up the control plane. Real processes, the fake
+//! provider on loopback.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clawgate_driver::store::{Store, sessions_db_path};
+use clawgate_tests::httpc::request;
+use clawgate_tests::upstream::FakeUpstream;
+use clawgate_tests::ws::{call_health, connect_cli};
+use clawgate_tests::{Gateway, GatewayBuilder, TempDir};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(60);
+
+fn config(up: &FakeUpstream, primary: &str) -> String {
+    json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": up.provider_config("k")}},
+        "agents": {"defaults": {"model": {"primary": primary}}},
+    })
+    .to_string()
+}
+
+fn chat(gw: &Gateway, model_override: Option<&str>, text: &str) -> clawgate_tests::httpc::Resp {
+    let auth = format!("Bearer {}", gw.token.clone().unwrap());
+    let mut h = vec![("Authorization", auth.as_str())];
+    if let Some(m) = model_override {
+        h.push(("x-openclaw-model", m));
+    }
+    let body = json!({"model": "openclaw", "user": "kill-test", "messages": [{"role": "user", "content": text}]});
+    request(gw.addr(), "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), T).expect("chat request")
+}
+
+/// Three committed exchanges, then `kill -9` while a fourth is in flight: after a restart on the
+/// same state dir the three are intact (six messages, in order) and the database opens clean.
+#[test]
+fn kill_9_mid_run_keeps_every_committed_exchange() {
+    let up = FakeUpstream::start();
+    up.set_slow_ms(30_000);
+    let home = Arc::new(TempDir::new("kill9-sessions"));
+    let mut gw = GatewayBuilder::new().home(home.clone()).config(config(&up, "fake/fake-echo")).start();
+    for i in 0..3 {
+        let r = chat(&gw, None, &format!("message {i}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // A fourth run, stuck upstream, then the process dies.
+    let addr = gw.addr();
+    let auth = format!("Bearer {}", gw.token.clone().unwrap());
+    let pending = std::thread::spawn(move || {
+        let body = json!({"model": "openclaw", "user": "kill-test", "messages": [{"role": "user", "content": "never answered"}]});
+        request(addr, "POST", "/v1/chat/completions", &[("Authorization", &auth), ("x-openclaw-model", "fake/fake-slow")], body.to_string().as_bytes(), T)
+    });
+    let deadline = std::time::Instant::now() + T;
+    while up.chat_requests().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the fourth run never reached the provider");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gw.signal(libc::SIGKILL);
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some(), "the gateway did not die");
+    assert!(pending.join().unwrap().is_err(), "the in-flight request ends with the process");
+
+    let state = gw.state_dir.to_string_lossy().into_owned();
+    let store = Store::open(sessions_db_path(&state)).expect("the store opens after kill -9");
+    let history = store.history("agent:main:openai-user:kill-test", 100).expect("history");
+    let texts: Vec<String> = history.iter().map(|e| e.text()).collect();
+    assert_eq!(
+        texts,
+        [
+            "message 0",
+            "echo: message 0 (messages: 1)",
+            "message 1",
+            "echo: message 1 (messages: 3)",
+            "message 2",
+            "echo: message 2 (messages: 5)"
+        ],
+        "committed exchanges survive; the unfinished one left nothing half-written"
+    );
+    drop(store);
+    // And the restarted gateway continues the same conversation.
+    let gw2 = GatewayBuilder::new().home(home).config(config(&up, "fake/fake-echo")).start();
+    let r = chat(&gw2, None, "after restart");
+    assert_eq!(r.json()["choices"][0]["message"]["content"], "echo: after restart (messages: 7)");
+}
+
+/// Eight runs held open by a slow provider; meanwhile `/healthz`, `/readyz`, WS `health` and a
+/// fast chat run answer — before any of the slow runs has finished (the slow ones are still
+/// open when each check returns: no timing threshold, an ordering).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_runs_never_block_the_control_plane() {
+    let up = FakeUpstream::start();
+    up.set_slow_ms(8_000);
+    let gw = GatewayBuilder::new().config(config(&up, "fake/fake-model")).start();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut slow = Vec::new();
+    for i in 0..8 {
+        let (addr, auth, done) = (gw.addr(), format!("Bearer {}", gw.token.clone().unwrap()), done.clone());
+        slow.push(std::thread::spawn(move || {
+            let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": format!("slow {i}")}]});
+            let r = request(addr, "POST", "/v1/chat/completions", &[("Authorization", &auth), ("x-openclaw-model", "fake/fake-slow")], body.to_string().as_bytes(), T);
+            done.fetch_add(1, Ordering::SeqCst);
+            r
+        }));
+    }
+    let deadline = std::time::Instant::now() + T;
+    while up.chat_requests().len() < 8 {
+        assert!(std::time::Instant::now() < deadline, "the slow runs never all reached the provider");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for path in ["/healthz", "/readyz"] {
+        let r = tokio::task::block_in_place(|| request(gw.addr(), "GET", path, &[], b"", T)).unwrap();
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read"]).await.expect("connect while runs are open");
+    call_health(&mut c).await.expect("WS health while runs are open");
+    let fast = tokio::task::block_in_place(|| chat(&gw, None, "fast one"));
+    assert_eq!(fast.json()["choices"][0]["message"]["content"], "Hello from fake upstream");
+    assert_eq!(done.load(Ordering::SeqCst), 0, "every check above answered while all 8 slow runs were still open");
+    for t in slow {
+        let r = t.join().unwrap().expect("slow run answered");
+        assert_eq!(r.status, 200);
+        let v: Value = r.json();
+        assert_eq!(v["choices"][0]["message"]["content"], "Slow hello");
+    }
+    c.close().await;
+}
