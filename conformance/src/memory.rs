@@ -241,7 +241,9 @@ impl Transport for MemoryTransport {
             HttpAction::Respond(r) | HttpAction::RespondAfter(_, r) => {
                 Ok(OpenResult::Rejected { status: r.status, body: String::from_utf8_lossy(&r.body).into_owned() })
             }
-            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } => Err("an upgrade request was routed to an API route".into()),
+            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } | HttpAction::Store(_) => {
+                Err("an upgrade request was routed to an API route".into())
+            }
             HttpAction::Upgrade { admission, .. } => {
                 let n = self.next_n;
                 self.next_n += 1;
@@ -333,7 +335,7 @@ impl Transport for MemoryTransport {
         let head = RequestHead { method: &req.method, path, query: "", headers: &hv, remote: if req.remote { remote() } else { loopback() } };
         let unix = self.unix();
         Ok(match route(&self.hub, &head, self.now, unix) {
-            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } => {
+            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } | HttpAction::Store(_) => {
                 return Err("API routes backed by IO are not driven in memory".into());
             }
             HttpAction::Respond(r) | HttpAction::RespondAfter(_, r) => {

@@ -7,6 +7,7 @@
 //! because none is configured) and reports the outcome with [`crate::gateway::Hub::finish_run`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -105,6 +106,95 @@ pub fn parse_wait_params(params: Option<&Value>) -> Result<(String, Duration), E
     Ok((p["runId"].as_str().unwrap_or_default().to_string(), Duration::from_millis(ms)))
 }
 
+fn chat_send_schema() -> Value {
+    let s = json!({"type": "string"});
+    let ne = json!({"type": "string", "minLength": 1});
+    json!({
+        "type": "object",
+        "required": ["sessionKey", "message", "idempotencyKey"],
+        "properties": {
+            "sessionKey": ne, "sessionId": ne, "message": s, "thinking": s, "deliver": {"type": "boolean"},
+            "originatingChannel": s, "originatingTo": s, "originatingAccountId": s, "originatingThreadId": s,
+            "attachments": {"type": "array"}, "timeoutMs": {"type": "integer", "minimum": 0},
+            "systemInputProvenance": {"type": "object"}, "systemProvenanceReceipt": s, "idempotencyKey": ne,
+            "expectedLeafEntryId": {"type": ["string", "null"]},
+        },
+        "additionalProperties": false,
+    })
+}
+
+fn chat_abort_schema() -> Value {
+    let ne = json!({"type": "string", "minLength": 1});
+    json!({
+        "type": "object",
+        "required": ["sessionKey"],
+        "properties": {"sessionKey": ne, "runId": ne},
+        "additionalProperties": false,
+    })
+}
+
+/// What a `chat.send` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatSend {
+    /// Start a run on the session (`runId` = `idempotencyKey`).
+    Run(RunSpec),
+    /// `/stop`: abort the session's running runs.
+    Stop { session_key: String },
+}
+
+/// The agent a session key belongs to: its `agent:<id>:` part, else the default agent (or
+/// `main`, or the first configured one).
+fn session_agent(key: &str, agents: &crate::openai::Agents) -> Result<String, ErrorShape> {
+    let agent_id = crate::sessions::agent_id_of_key(key).unwrap_or_else(|| {
+        agents
+            .default
+            .clone()
+            .or_else(|| agents.ids.iter().find(|a| *a == DEFAULT_AGENT_ID).cloned())
+            .or_else(|| agents.ids.first().cloned())
+            .unwrap_or_else(|| DEFAULT_AGENT_ID.to_string())
+    });
+    if !agents.ids.contains(&agent_id) {
+        return Err(ErrorShape::invalid_request(format!("unknown agent id: {agent_id}"))
+            .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": agent_id})));
+    }
+    Ok(agent_id)
+}
+
+/// Validate `chat.send` params (errors: `invalid chat.send params: …`). The session key is
+/// stored in canonical form (`main` → `agent:<default>:main`).
+pub fn parse_chat_send_params(params: Option<&Value>, agents: &crate::openai::Agents) -> Result<ChatSend, ErrorShape> {
+    let empty = json!({});
+    let p = params.unwrap_or(&empty);
+    crate::schema::validate(&chat_send_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid chat.send params: {d}")))?;
+    let raw_key = p["sessionKey"].as_str().unwrap_or_default().trim();
+    let agent_id = session_agent(raw_key, agents)?;
+    let session_key = crate::sessions::canonical_session_key(raw_key, &agent_id);
+    let message = p["message"].as_str().unwrap_or_default();
+    if message.trim().eq_ignore_ascii_case("/stop") {
+        return Ok(ChatSend::Stop { session_key });
+    }
+    if message.trim().is_empty() {
+        return Err(ErrorShape::invalid_request("message or attachment required"));
+    }
+    let run_id = p["idempotencyKey"].as_str().unwrap_or_default().to_string();
+    Ok(ChatSend::Run(RunSpec {
+        session_id: p.get("sessionId").and_then(Value::as_str).map_or_else(|| run_id.clone(), str::to_string),
+        run_id,
+        agent_id,
+        session_key,
+        message: message.to_string(),
+        model: None,
+    }))
+}
+
+/// Validate `chat.abort` params: `(sessionKey, runId)`.
+pub fn parse_chat_abort_params(params: Option<&Value>) -> Result<(String, Option<String>), ErrorShape> {
+    let empty = json!({});
+    let p = params.unwrap_or(&empty);
+    crate::schema::validate(&chat_abort_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid chat.abort params: {d}")))?;
+    Ok((p["sessionKey"].as_str().unwrap_or_default().trim().to_string(), p.get("runId").and_then(Value::as_str).map(str::to_string)))
+}
+
 /// How the shell should execute a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -132,7 +222,8 @@ pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_s
                 sampling.insert("max_completion_tokens".into(), json!(m));
             }
             let provider = upstream.provider_id.clone();
-            let spec = crate::turn::TurnSpec { upstream, model: model.clone(), messages, tools: None, tool_choice: None, sampling, id_seed };
+            let spec =
+                crate::turn::TurnSpec { upstream, model: model.clone(), messages, tools: None, tool_choice: None, sampling, id_seed };
             Plan::Turn { spec: Box::new(spec), provider, model }
         }
     }
@@ -141,8 +232,68 @@ pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_s
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Ok { text: String },
-    Err { message: String },
+    Ok {
+        text: String,
+    },
+    Err {
+        message: String,
+    },
+    /// Stopped by `chat.abort` (or a session kill); `text` is what had streamed so far.
+    Aborted {
+        text: String,
+    },
+}
+
+/// The lifecycle data of a run's last `agent` event.
+pub(crate) fn lifecycle_end(outcome: &Outcome, started_at: u64, unix_ms: u64) -> Value {
+    match outcome {
+        Outcome::Ok { .. } => json!({"phase": "end", "startedAt": started_at, "endedAt": unix_ms, "executionSettled": true}),
+        Outcome::Err { message } => {
+            json!({"phase": "error", "startedAt": started_at, "endedAt": unix_ms, "error": message, "executionSettled": true})
+        }
+        Outcome::Aborted { .. } => json!({"phase": "end", "startedAt": started_at, "endedAt": unix_ms, "aborted": true,
+            "stopReason": "rpc", "executionSettled": true}),
+    }
+}
+
+/// The run's last `chat` event (`final`, `error` or `aborted`).
+pub(crate) fn chat_end(spec: &RunSpec, seq: u64, outcome: &Outcome) -> Value {
+    let mut chat = json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq});
+    match outcome {
+        Outcome::Ok { text } => {
+            chat["state"] = json!("final");
+            chat["message"] = json!({"role": "assistant", "content": [{"type": "text", "text": text}]});
+        }
+        Outcome::Err { message } => {
+            chat["state"] = json!("error");
+            chat["errorMessage"] = json!(message);
+        }
+        Outcome::Aborted { text } => {
+            chat["state"] = json!("aborted");
+            chat["stopReason"] = json!("rpc");
+            if !text.is_empty() {
+                chat["message"] = json!({"role": "assistant", "content": [{"type": "text", "text": text}]});
+            }
+        }
+    }
+    chat
+}
+
+/// The shell's handle on the task executing a run: the hub calls it to stop the run (the shell
+/// drops the upstream request and reports [`Outcome::Aborted`] with
+/// [`crate::gateway::Hub::finish_run`]). Must not block.
+pub trait RunControl: Send + Sync {
+    fn abort(&self);
+}
+
+/// A registered [`RunControl`].
+#[derive(Clone)]
+pub(crate) struct Control(Arc<dyn RunControl>);
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Control")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +316,10 @@ pub(crate) struct Run {
     /// Per-run `payload.seq` of `agent` events.
     pub seq: u64,
     pub state: RunState,
+    /// The executor's stop handle, once the shell attached it.
+    pub control: Option<Control>,
+    /// An abort was asked for (possibly before the executor attached).
+    pub abort_requested: bool,
 }
 
 /// The run registry and idempotency cache.
@@ -204,6 +359,64 @@ impl Runs {
 
     /// Start (or dedupe) a run for `(conn_id, request_id)`.
     pub(crate) fn start(&mut self, spec: RunSpec, owner: (String, String), now: Instant, unix_ms: u64) -> Start {
+        self.start_owned(spec, Some(owner), now, unix_ms)
+    }
+
+    /// Start a run nobody waits on over a socket (hooks, `chat.send`). `Err` holds the existing
+    /// run's state: `None` while it runs, else its final status.
+    pub(crate) fn start_unowned(&mut self, spec: RunSpec, now: Instant, unix_ms: u64) -> Result<RunSpec, Option<&'static str>> {
+        self.prune(now);
+        if let Some(r) = self.runs.get(&spec.run_id) {
+            return Err(match &r.state {
+                RunState::Running { .. } => None,
+                RunState::Finished { status, .. } => Some(*status),
+            });
+        }
+        match self.start_owned(spec, None, now, unix_ms) {
+            Start::Accepted { run, .. } => Ok(run),
+            Start::Answer(_) => Err(None),
+        }
+    }
+
+    /// Attach the executor's stop handle; `true` when an abort was already asked for (the
+    /// caller stops the run at once).
+    pub(crate) fn attach(&mut self, run_id: &str, control: Arc<dyn RunControl>) -> bool {
+        match self.runs.get_mut(run_id) {
+            Some(r) if matches!(r.state, RunState::Running { .. }) => {
+                r.control = Some(Control(control));
+                r.abort_requested
+            }
+            _ => false,
+        }
+    }
+
+    /// Mark the running runs of `session_key` (only `run_id` when given) aborted; returns their
+    /// ids and the stop handles to call (outside the hub's lock).
+    pub(crate) fn request_abort(&mut self, session_key: &str, run_id: Option<&str>) -> (Vec<String>, Vec<Arc<dyn RunControl>>) {
+        let (mut ids, mut controls) = (Vec::new(), Vec::new());
+        for r in self.runs.values_mut() {
+            if !matches!(r.state, RunState::Running { .. }) || run_id.is_some_and(|id| id != r.spec.run_id) {
+                continue;
+            }
+            if !same_session(&r.spec, session_key) {
+                continue;
+            }
+            if !r.abort_requested {
+                r.abort_requested = true;
+                controls.extend(r.control.as_ref().map(|c| c.0.clone()));
+            }
+            ids.push(r.spec.run_id.clone());
+        }
+        ids.sort();
+        (ids, controls)
+    }
+
+    /// The session a running run (by id) belongs to.
+    pub(crate) fn running_session(&self, run_id: &str) -> Option<&RunSpec> {
+        self.runs.get(run_id).filter(|r| matches!(r.state, RunState::Running { .. })).map(|r| &r.spec)
+    }
+
+    fn start_owned(&mut self, spec: RunSpec, owner: Option<(String, String)>, now: Instant, unix_ms: u64) -> Start {
         self.prune(now);
         if let Some(r) = self.runs.get(&spec.run_id) {
             return Start::Answer(match &r.state {
@@ -216,7 +429,14 @@ impl Runs {
         let accepted = json!({"runId": spec.run_id, "agentId": spec.agent_id, "status": "accepted", "acceptedAt": unix_ms});
         self.runs.insert(
             spec.run_id.clone(),
-            Run { spec: spec.clone(), started_at: unix_ms, seq: 0, state: RunState::Running { owner: Some(owner), waiters: Vec::new() } },
+            Run {
+                spec: spec.clone(),
+                started_at: unix_ms,
+                seq: 0,
+                state: RunState::Running { owner, waiters: Vec::new() },
+                control: None,
+                abort_requested: false,
+            },
         );
         Start::Accepted { reply: Reply::Ok(Some(accepted)), run: spec }
     }
@@ -250,7 +470,42 @@ pub(crate) fn final_reply(spec: &RunSpec, outcome: &Outcome) -> (Reply, &'static
             "error",
             Some(message.clone()),
         ),
+        Outcome::Aborted { text } => (
+            Reply::Ok(Some(
+                json!({"runId": spec.run_id, "status": "aborted", "summary": "aborted", "result": {"text": text, "aborted": true}}),
+            )),
+            "aborted",
+            None,
+        ),
     }
+}
+
+/// Does a run belong to the session `key` (both compared in canonical form)?
+fn same_session(spec: &RunSpec, key: &str) -> bool {
+    let canonical = |k: &str| crate::sessions::canonical_session_key(k, &spec.agent_id);
+    canonical(&spec.session_key) == canonical(key)
+}
+
+/// Start a run without a socket owner (hooks, `chat.send`); see [`Runs::start_unowned`].
+pub fn start_unowned(hub: &crate::gateway::Hub, spec: RunSpec, now: Instant, unix_ms: u64) -> Result<RunSpec, Option<&'static str>> {
+    hub.with_runs(|runs| runs.start_unowned(spec, now, unix_ms))
+}
+
+/// Attach an executor's stop handle to its run (and stop it at once when an abort came first).
+pub fn attach_control(hub: &crate::gateway::Hub, run_id: &str, control: Arc<dyn RunControl>) {
+    if hub.with_runs(|runs| runs.attach(run_id, control.clone())) {
+        control.abort();
+    }
+}
+
+/// Abort the running runs of a session (only `run_id` when given). Returns the aborted run ids;
+/// each executor stops its upstream request and finishes its run as [`Outcome::Aborted`].
+pub fn abort_runs(hub: &crate::gateway::Hub, session_key: &str, run_id: Option<&str>) -> Vec<String> {
+    let (ids, controls) = hub.with_runs(|runs| runs.request_abort(session_key, run_id));
+    for c in controls {
+        c.abort();
+    }
+    ids
 }
 
 #[cfg(test)]

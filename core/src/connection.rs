@@ -72,7 +72,10 @@ pub enum Reply {
     Ok(Option<Value>),
     /// Success with a payload that is already serialized JSON (a cached snapshot, e.g. `health`).
     OkJson(Arc<str>),
-    Err { error: ErrorShape, payload: Option<Value> },
+    Err {
+        error: ErrorShape,
+        payload: Option<Value>,
+    },
 }
 
 impl Reply {

@@ -1236,6 +1236,10 @@ pub fn http(base: Instant, data: &[u8]) {
             let r = crate::http::stored_response_missing(&hub, &id);
             assert_eq!(r.status, 404);
         }
+        crate::http::HttpAction::Store(job) => {
+            let r = job.run(&hub, None, unix_at(base, now));
+            assert!((100..600).contains(&r.status));
+        }
         crate::http::HttpAction::ReadBody { request, limit } => {
             assert!(limit > 0);
             // Whatever the body, the answer is a decision, never a panic.

@@ -291,6 +291,8 @@ pub struct Hub {
     state: Mutex<HubState>,
     gate: Arc<GateCounters>,
     settings: RwLock<Arc<GatewaySettings>>,
+    /// The hooks' own failed-auth limiter (spec http §4.6, §6.8).
+    hook_limiter: Mutex<crate::hooks::HookAuthLimiter>,
 }
 
 fn browser_policy(p: RateLimitPolicy) -> RateLimitPolicy {
@@ -326,6 +328,7 @@ impl Hub {
             }),
             gate: Arc::new(GateCounters::default()),
             settings: RwLock::new(settings),
+            hook_limiter: Mutex::new(crate::hooks::HookAuthLimiter::new()),
             info,
         })
     }
@@ -822,23 +825,10 @@ impl Hub {
         let mut st = self.lock();
         let Some(run) = st.runs.runs.get(run_id) else { return };
         let started_at = run.started_at;
-        let data = match &outcome {
-            Outcome::Ok { .. } => json!({"phase": "end", "startedAt": started_at, "endedAt": unix_ms, "executionSettled": true}),
-            Outcome::Err { message } => {
-                json!({"phase": "error", "startedAt": started_at, "endedAt": unix_ms, "error": message, "executionSettled": true})
-            }
-        };
+        let data = crate::agent::lifecycle_end(&outcome, started_at, unix_ms);
         let Some(spec) = Self::run_event_locked(&mut st, run_id, "lifecycle", data, unix_ms) else { return };
         let seq = st.runs.runs.get(run_id).map(|r| r.seq).unwrap_or(0);
-        let chat = match &outcome {
-            Outcome::Ok { text } => {
-                json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "final",
-                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}})
-            }
-            Outcome::Err { message } => {
-                json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "error", "errorMessage": message})
-            }
-        };
+        let chat = crate::agent::chat_end(&spec, seq, &outcome);
         Self::fan_out_locked(&st, "chat", Some(chat.to_string()), false, None);
         let (reply, status, error) = crate::agent::final_reply(&spec, &outcome);
         let Some(run) = st.runs.runs.get_mut(run_id) else { return };
@@ -1096,5 +1086,19 @@ impl Hub {
     /// Time left before the next tick (for tests and diagnostics).
     pub fn until_next_tick(&self, now: Instant) -> Duration {
         self.lock().next_tick.saturating_duration_since(now)
+    }
+}
+
+impl Hub {
+    /// Run `f` on the run registry (under the hub's lock: keep it short, never block).
+    pub(crate) fn with_runs<T>(&self, f: impl FnOnce(&mut crate::agent::Runs) -> T) -> T {
+        f(&mut self.lock().runs)
+    }
+
+    /// The hooks' pre-body checks with the hooks' own limiter ([`crate::hooks::gate`]).
+    pub fn hook_gate(&self, head: &crate::hooks::HookHead<'_>, now: Instant) -> crate::hooks::Gate {
+        let settings = self.settings();
+        let mut limiter = self.hook_limiter.lock().unwrap_or_else(|p| p.into_inner());
+        crate::hooks::gate(settings.api.hooks.as_ref(), head, &mut limiter, now)
     }
 }

@@ -1,5 +1,9 @@
 //! Handlers for the methods whose answer is gateway state: `health`, `status`,
-//! `system-presence`, `config.get` (spec §11.1). Pure functions over the hub's state.
+//! `system-presence`, `config.get` (spec §11.1), pure functions over the hub's state; the runs
+//! (`agent`, `agent.wait`, `chat.send`, `chat.abort`); and what [`dispatch`] hands to the shell:
+//! config writes, secrets reloads and the session-store reads of `sessions.list`,
+//! `chat.history` and `tools.invoke` ([`StoreCall`], decided here over
+//! [`crate::sessions::SessionStore`]).
 
 use std::time::Instant;
 
@@ -7,14 +11,31 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::agent::{Outcome, Plan, RunSpec, Start};
+use crate::agent::{ChatSend, Outcome, Plan, RunSpec, Start};
 use crate::connection::{Dispatch, Reply};
 use crate::gateway::{GatewaySettings, Hub, RuntimeStats, event_loop_json};
+use crate::sessions::{self, HistoryQuery, SessionListQuery, SessionStore};
+use crate::tools::{self, StoreHost, ToolsContext};
 use crate::wire::{ErrorShape, msg};
 
 /// Methods served, advertised in `hello-ok.features.methods`.
-pub const ADVERTISED_METHODS: &[&str] =
-    &["health", "status", "system-presence", "config.get", "config.patch", "config.apply", "secrets.reload", "agent", "agent.wait"];
+pub const ADVERTISED_METHODS: &[&str] = &[
+    "health",
+    "status",
+    "system-presence",
+    "config.get",
+    "config.patch",
+    "config.apply",
+    "secrets.reload",
+    "agent",
+    "agent.wait",
+    "sessions.list",
+    "chat.history",
+    "chat.send",
+    "chat.abort",
+    "tools.catalog",
+    "tools.invoke",
+];
 
 /// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
 pub fn config_hash(config: &Value) -> String {
@@ -157,6 +178,92 @@ pub enum Call {
     ConfigWrite(crate::config_file::ConfigWrite),
     /// Re-resolve SecretRefs and swap them in atomically.
     SecretsReload,
+    /// Needs the session store (blocking): the shell runs [`StoreCall::run`] off the reactor.
+    Store(StoreCall),
+}
+
+/// A request answered from the session store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreCall {
+    SessionsList(SessionListQuery),
+    ChatHistory(HistoryQuery),
+    /// `tools.invoke` params (validated by the tool engine).
+    ToolsInvoke(Option<Value>),
+}
+
+fn store_unavailable(e: &str) -> Reply {
+    Reply::err(ErrorShape::unavailable(format!("session store unavailable: {e}")))
+}
+
+impl StoreCall {
+    /// Answer from `store` (`None`: the store could not be opened). Blocking.
+    pub fn run(self, hub: &Hub, store: Option<&dyn SessionStore>, now_ms: u64) -> Reply {
+        let api = hub.settings().api.clone();
+        let defaults = sessions::session_defaults(&api);
+        match self {
+            StoreCall::ToolsInvoke(params) => {
+                let version = hub.info().version.clone();
+                tools::ws_invoke(params.as_ref(), &ToolsContext::from_api(&api, &version, now_ms), &StoreHost { store, api: &api })
+            }
+            StoreCall::SessionsList(q) => {
+                let Some(store) = store else { return store_unavailable("not open") };
+                match store.list(&q) {
+                    Ok(page) => Reply::Ok(Some(sessions::sessions_list_payload(&q, &page, &defaults, &store.path(), now_ms))),
+                    Err(e) => store_unavailable(&e),
+                }
+            }
+            StoreCall::ChatHistory(q) => {
+                let Some(store) = store else { return store_unavailable("not open") };
+                let read = store.session(&q.session_key).and_then(|s| Ok((s, store.history(&q.session_key, q.limit, q.offset)?)));
+                match read {
+                    Ok((session, page)) => Reply::Ok(Some(sessions::chat_history_payload(&q, session.as_ref(), &page, &defaults))),
+                    Err(e) => store_unavailable(&e),
+                }
+            }
+        }
+    }
+}
+
+/// `chat.send`: start a run on the session, answered at once with `{runId, status:"started"}`
+/// (the reply arrives as `chat`/`agent` events); `/stop` aborts the session's runs.
+fn chat_send(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
+    let agents = hub.settings().api.agents.clone();
+    match crate::agent::parse_chat_send_params(d.params.as_ref(), &agents) {
+        Err(e) => Call::Reply(Reply::err(e)),
+        Ok(ChatSend::Stop { session_key }) => {
+            let ids = crate::agent::abort_runs(hub, &session_key, None);
+            Call::Reply(Reply::Ok(Some(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids}))))
+        }
+        Ok(ChatSend::Run(spec)) => {
+            let run_id = spec.run_id.clone();
+            match crate::agent::start_unowned(hub, spec, now, unix_ms) {
+                Ok(run) => Call::StartRun { reply: Reply::Ok(Some(json!({"runId": run_id, "status": "started"}))), run },
+                Err(None) => Call::Reply(Reply::Ok(Some(json!({"runId": run_id, "status": "in_flight"})))),
+                Err(Some(status)) => Call::Reply(Reply::Ok(Some(json!({"runId": run_id, "status": status})))),
+            }
+        }
+    }
+}
+
+/// `chat.abort`: stop the session's running runs (only `runId` when given):
+/// `{ok:true, aborted, runIds}`.
+fn chat_abort(hub: &Hub, d: &Dispatch) -> Reply {
+    let (key, run_id) = match crate::agent::parse_chat_abort_params(d.params.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return Reply::err(e),
+    };
+    if let Some(id) = &run_id {
+        let session = hub.with_runs(|runs| runs.running_session(id).map(|s| (s.session_key.clone(), s.agent_id.clone())));
+        match session {
+            None => return Reply::Ok(Some(json!({"ok": true, "aborted": false, "runIds": []}))),
+            Some((k, agent)) if sessions::canonical_session_key(&k, &agent) != sessions::canonical_session_key(&key, &agent) => {
+                return Reply::err(ErrorShape::invalid_request("runId does not match sessionKey"));
+            }
+            Some(_) => {}
+        }
+    }
+    let ids = crate::agent::abort_runs(hub, &key, run_id.as_deref());
+    Reply::Ok(Some(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids})))
 }
 
 fn config_write_params(method: &str, params: Option<&Value>) -> Result<crate::config_file::ConfigWrite, ErrorShape> {
@@ -190,6 +297,18 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
             Ok(w) => Call::ConfigWrite(w),
             Err(e) => Call::Reply(Reply::err(e)),
         },
+        "chat.send" => chat_send(hub, d, now, unix_ms),
+        "chat.abort" => Call::Reply(chat_abort(hub, d)),
+        "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
+        "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        "sessions.list" => match sessions::parse_sessions_list_params(d.params.as_ref(), &hub.settings().api.agents, unix_ms) {
+            Ok(q) => Call::Store(StoreCall::SessionsList(q)),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
+        "chat.history" => match sessions::parse_chat_history_params(d.params.as_ref(), &hub.settings().api.agents) {
+            Ok(q) => Call::Store(StoreCall::ChatHistory(q)),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
         "secrets.reload" => match validate_params(
             "secrets.reload",
             &json!({"type":"object","properties":{},"additionalProperties":false}),
@@ -221,13 +340,15 @@ pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) 
 pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     let params = d.params.as_ref();
     match d.method.as_str() {
-        "agent" | "agent.wait" => {
+        "agent" | "agent.wait" | "chat.send" | "chat.abort" | "tools.catalog" | "tools.invoke" | "sessions.list" | "chat.history" => {
             return match dispatch(hub, d, now, unix_ms) {
                 Call::Reply(r) => r,
                 Call::StartRun { reply, run } => {
                     execute_without_io(hub, &run, now, unix_ms);
                     reply
                 }
+                // No store here (in-memory callers): the store's answers for an empty store.
+                Call::Store(job) => job.run(hub, None, unix_ms),
                 Call::Later | Call::ConfigWrite(_) | Call::SecretsReload => {
                     Reply::err(ErrorShape::unavailable(format!("{} needs the gateway process", d.method)))
                 }

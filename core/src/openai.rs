@@ -106,7 +106,7 @@ pub fn models_list(agents: &Agents) -> Value {
     json!({"object": "list", "data": agents.model_ids().iter().map(|m| model_object(m)).collect::<Vec<_>>()})
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -15,7 +15,7 @@
 //!   one store read: parse the params into a query ([`parse_sessions_list_params`],
 //!   [`parse_chat_history_params`]), let the shell read the store, then build the payload
 //!   ([`sessions_list_payload`], [`chat_history_payload`]). The same rows feed the `/tools/invoke`
-//!   `sessions_list` tool ([`sessions_list_tool_result`]), `GET /sessions/<key>/history`
+//!   `sessions_list` tool (through [`SessionStore`] and the `SessionRow` conversion), `GET /sessions/<key>/history`
 //!   ([`http_session_history_payload`]) and the `sessions.changed` event
 //!   ([`sessions_changed_payload`]).
 //!
@@ -196,26 +196,6 @@ fn is_group_key(key: &str) -> bool {
     let rest = parse_agent_session_key(key).map(|k| k.rest).unwrap_or(key);
     let parts: Vec<&str> = rest.split(':').collect();
     parts.len() >= 3 && matches!(parts[1], "group" | "channel")
-}
-
-/// The `kind` of a `sessions_list` tool row: `main`, `group`, `cron`, `hook`, `node` or `other`
-/// (`tools-invoke-ok-sessions-list`, `E-tools-invoke-name-field`).
-pub fn tool_kind(key: &str) -> &'static str {
-    let rest = parse_agent_session_key(key).map(|k| k.rest).unwrap_or(key);
-    let lower = rest.to_ascii_lowercase();
-    if lower == "main" {
-        "main"
-    } else if is_group_key(key) {
-        "group"
-    } else if lower.starts_with("cron:") {
-        "cron"
-    } else if lower.starts_with("hook:") {
-        "hook"
-    } else if lower.starts_with("node-") || lower.starts_with("node:") {
-        "node"
-    } else {
-        "other"
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -796,46 +776,50 @@ pub fn sessions_list_payload(query: &SessionListQuery, page: &SessionPage, defau
     })
 }
 
-/// The `/tools/invoke` `sessions_list` result: `{content:[{type:"text",text:<pretty JSON>}],
-/// details:{count, sessions, hasMore, limitApplied}}` with the tool's row shape
-/// (`tools-invoke-ok-sessions-list`, `E-tools-invoke-name-field`). Wrap it as `{"ok":true,"result":…}`.
-pub fn sessions_list_tool_result(query: &SessionListQuery, page: &SessionPage, defaults: &SessionDefaults) -> Value {
-    let rows: Vec<Value> = page
-        .sessions
-        .iter()
-        .map(|s| {
-            let mut row = Map::new();
-            row.insert("key".into(), json!(s.key));
-            row.insert("sessionId".into(), json!(s.session_id));
-            row.insert("agentId".into(), json!(s.agent_id));
-            row.insert("kind".into(), json!(tool_kind(&s.key)));
-            row.insert("channel".into(), json!(s.channel.as_deref().unwrap_or("unknown")));
-            row.insert("archived".into(), json!(false));
-            row.insert("pinned".into(), json!(false));
-            if let Some(t) = &s.display_name {
-                row.insert("displayName".into(), json!(t));
-            }
-            row.insert("updatedAt".into(), json!(s.updated_ms));
-            if let Some(m) = s.last_model.as_ref().or(defaults.model.as_ref()) {
-                row.insert("model".into(), json!(m));
-            }
-            if let Some(c) = defaults.context_tokens {
-                row.insert("contextTokens".into(), json!(c));
-            }
-            if s.last_total_tokens > 0 {
-                row.insert("totalTokens".into(), json!(s.last_total_tokens));
-            }
-            if let Some(st) = s.status {
-                row.insert("status".into(), json!(st.as_str()));
-            }
-            row.insert("abortedLastRun".into(), json!(s.aborted_last_run));
-            Value::Object(row)
-        })
-        .collect();
-    let has_more = query.offset.saturating_add(rows.len()) < page.total_count;
-    let details = json!({"count": rows.len(), "sessions": rows, "hasMore": has_more, "limitApplied": query.limit});
-    let text = serde_json::to_string_pretty(&details).unwrap_or_default();
-    json!({"content": [{"type": "text", "text": text}], "details": details})
+/// A stored session as the `/tools/invoke` `sessions_list` row sees it (the tool builds the
+/// reference's row shape, `tools-invoke-ok-sessions-list`, `E-tools-invoke-name-field`). The
+/// derived title is not carried: the reference's tool rows show explicit names only.
+impl From<&SessionSummary> for crate::tools::SessionRow {
+    fn from(s: &SessionSummary) -> Self {
+        crate::tools::SessionRow {
+            key: s.key.clone(),
+            session_id: Some(s.session_id.clone()),
+            agent_id: Some(s.agent_id.clone()),
+            kind: None,
+            channel: s.channel.clone(),
+            label: s.label.clone(),
+            updated_at: Some(s.updated_ms),
+            model: s.last_model.clone(),
+            total_tokens: (s.last_total_tokens > 0).then_some(s.last_total_tokens),
+            status: s.status.map(|st| st.as_str().to_string()),
+            aborted_last_run: Some(s.aborted_last_run),
+            ..Default::default()
+        }
+    }
+}
+
+/// The session store as the core's decisions read it (`sessions.list`, `chat.history`, the
+/// built-in tools, `GET /sessions/<key>/history`). The shell's database implements it; the
+/// calls block: make them off the reactor. Errors are short descriptions for logs and
+/// `UNAVAILABLE` answers.
+pub trait SessionStore {
+    /// Where the sessions live (`sessions.list` `path`).
+    fn path(&self) -> String;
+    /// Sessions matching `query`, newest first, with the total before paging.
+    fn list(&self, query: &SessionListQuery) -> Result<SessionPage, String>;
+    /// One session's row.
+    fn session(&self, key: &str) -> Result<Option<SessionSummary>, String>;
+    /// Up to `limit` messages after skipping the `offset` newest, oldest first.
+    fn history(&self, key: &str, limit: usize, offset: usize) -> Result<HistoryPage, String>;
+}
+
+/// The model defaults shown beside session rows: the default model of the config.
+pub fn session_defaults(api: &crate::apiconfig::ApiConfig) -> SessionDefaults {
+    let (provider, model) = match api.default_model.as_deref().map(|m| api.split_model(m).map(|(p, m)| (p.id.clone(), m.to_string()))) {
+        Some(Some((p, m))) => (Some(p), Some(m)),
+        _ => (None, None),
+    };
+    SessionDefaults { model_provider: provider, model, context_tokens: None }
 }
 
 /// The `sessions.changed` event payload after a turn (or a delete, with `session: None`).
@@ -1189,10 +1173,6 @@ mod tests {
         assert_eq!(canonical_session_key("agent:Ops:x:y", "main"), "agent:ops:x:y");
         assert_eq!(agent_id_of_key("agent:research:openai:1").as_deref(), Some("research"));
         assert_eq!(agent_id_of_key("global"), None);
-        assert_eq!(tool_kind("agent:main:main"), "main");
-        assert_eq!(tool_kind("agent:research:cron:3dfc"), "cron");
-        assert_eq!(tool_kind("agent:main:openai:1"), "other");
-        assert_eq!(tool_kind("agent:main:slack:group:C1"), "group");
         assert_eq!(row_kind("agent:main:openai:1"), "direct");
         assert_eq!(row_kind("global"), "global");
     }
@@ -1362,18 +1342,10 @@ mod tests {
     }
 
     #[test]
-    fn sessions_list_tool_matches_the_capture_shape() {
-        let q = SessionListQuery { limit: 100, ..Default::default() };
-        let empty = sessions_list_tool_result(&q, &SessionPage::default(), &SessionDefaults::default());
-        assert_eq!(
-            empty,
-            json!({"content": [{"type": "text", "text": "{\n  \"count\": 0,\n  \"sessions\": [],\n  \"hasMore\": false,\n  \"limitApplied\": 100\n}"}],
-                   "details": {"count": 0, "sessions": [], "hasMore": false, "limitApplied": 100}})
-        );
-        let defaults = SessionDefaults { model_provider: None, model: None, context_tokens: Some(128_000) };
-        let page = SessionPage { total_count: 1, sessions: vec![summary("agent:main:openai:aa3e")] };
-        let r = sessions_list_tool_result(&q, &page, &defaults);
-        let keys: Vec<&String> = r["details"]["sessions"][0].as_object().unwrap().keys().collect();
+    fn sessions_list_tool_rows_match_the_capture_shape() {
+        let row = crate::tools::SessionRow::from(&summary("agent:main:openai:aa3e"));
+        let v = crate::tools::session_row_json(&row);
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         let want = [
             "key",
             "sessionId",
@@ -1382,15 +1354,14 @@ mod tests {
             "channel",
             "archived",
             "pinned",
-            "displayName",
             "updatedAt",
             "model",
-            "contextTokens",
             "totalTokens",
             "status",
             "abortedLastRun",
         ];
         assert_eq!(keys, want);
+        assert_eq!((v["kind"].clone(), v["channel"].clone(), v["totalTokens"].clone()), (json!("other"), json!("unknown"), json!(11)));
     }
 
     #[test]

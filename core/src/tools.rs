@@ -15,8 +15,10 @@ use serde_json::{Map, Value, json};
 
 pub use crate::api_response::BodyError;
 use crate::api_response::{ApiResponse, openai_body_error, parse_json_body};
+use crate::apiconfig::ApiConfig;
 use crate::connection::Reply;
 use crate::openai::{Agents, ApiError};
+use crate::sessions::{SessionListQuery, SessionStore};
 use crate::wire::ErrorShape;
 
 /// Largest `/tools/invoke` body (spec http §8).
@@ -132,6 +134,56 @@ pub trait ToolHost {
     fn agents(&self) -> Vec<AgentSummary>;
 }
 
+/// The built-in tools' view of the shell's session store ([`SessionStore`]; `None` when it is
+/// unavailable: no sessions) and of the configured agents.
+pub struct StoreHost<'a> {
+    pub store: Option<&'a dyn SessionStore>,
+    pub api: &'a ApiConfig,
+}
+
+impl ToolHost for StoreHost<'_> {
+    fn sessions(&self, q: &SessionQuery) -> Vec<SessionRow> {
+        let Some(store) = self.store else { return Vec::new() };
+        let query = SessionListQuery {
+            limit: q.limit.saturating_add(1),
+            agent_id: q.agent_id.clone(),
+            label: q.label.clone(),
+            search: q.search.clone(),
+            updated_since_ms: q.updated_since_ms,
+            ..Default::default()
+        };
+        store.list(&query).map(|page| page.sessions.iter().map(SessionRow::from).collect()).unwrap_or_default()
+    }
+
+    fn history(&self, session_key: &str, limit: Option<usize>, offset: usize) -> Option<HistoryPage> {
+        let store = self.store?;
+        let page = store.history(session_key, limit.unwrap_or(usize::MAX), offset).ok()?;
+        if page.total == 0 && store.session(session_key).ok()?.is_none() {
+            return None;
+        }
+        let total_messages = usize::try_from(page.total).unwrap_or(usize::MAX);
+        Some(HistoryPage { messages: crate::sessions::display_messages(&page.entries, None), total_messages })
+    }
+
+    fn session(&self, session_key: &str) -> Option<SessionRow> {
+        self.store?.session(session_key).ok()?.as_ref().map(SessionRow::from)
+    }
+
+    fn agents(&self) -> Vec<AgentSummary> {
+        let api = self.api;
+        api.agents
+            .ids
+            .iter()
+            .map(|id| AgentSummary {
+                id: id.clone(),
+                name: api.agent_configs.get(id).and_then(|a| a.name.clone()),
+                description: None,
+                model: api.model_for(id, None),
+            })
+            .collect()
+    }
+}
+
 /// Configuration and clock for one call.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolsContext<'a> {
@@ -147,6 +199,20 @@ pub struct ToolsContext<'a> {
     pub version: &'a str,
     /// Current unix time in milliseconds.
     pub now_ms: u64,
+}
+
+impl<'a> ToolsContext<'a> {
+    /// The context of a call under this API configuration.
+    pub fn from_api(api: &'a ApiConfig, version: &'a str, now_ms: u64) -> Self {
+        ToolsContext {
+            agents: &api.agents,
+            tools_allow: &api.tools_allow,
+            tools_deny: &api.tools_deny,
+            subagent_allow: &[],
+            version,
+            now_ms,
+        }
+    }
 }
 
 /// A parsed `/tools/invoke` body (or `tools.invoke` params).

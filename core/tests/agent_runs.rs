@@ -188,3 +188,57 @@ fn read_only_operators_see_run_events_but_cannot_start_runs() {
     assert_eq!(outs.events_named("agent").len(), 2);
     assert!(outs.responses().is_empty(), "the final goes to the caller only");
 }
+
+/// `chat.send` runs have no socket owner; `chat.abort` (and `/stop`) reach the executor through
+/// its stop handle, also when the abort came before the executor attached.
+#[test]
+fn chat_send_runs_are_aborted_through_their_control() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use clawgate_core::agent::{self, ChatSend, RunControl};
+
+    struct Count(AtomicUsize);
+    impl RunControl for Count {
+        fn abort(&self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    let gw = Gw::new();
+    let agents = gw.hub.settings().api.agents.clone();
+    let send = |key: &str, message: &str, id: &str| {
+        agent::parse_chat_send_params(Some(&json!({"sessionKey": key, "message": message, "idempotencyKey": id})), &agents)
+    };
+    let Ok(ChatSend::Run(spec)) = send("main", "hi", "r1") else { panic!("not a run") };
+    assert_eq!((spec.session_key.as_str(), spec.agent_id.as_str()), ("agent:main:main", "main"));
+    let run = agent::start_unowned(&gw.hub, spec.clone(), gw.t0, 1).expect("started");
+    assert_eq!(agent::start_unowned(&gw.hub, spec, gw.t0, 1), Err(None), "in flight");
+    assert_eq!(agent::abort_runs(&gw.hub, "main", None), ["r1"], "keys match in canonical form");
+    let control = Arc::new(Count(AtomicUsize::new(0)));
+    agent::attach_control(&gw.hub, "r1", control.clone());
+    assert_eq!(control.0.load(SeqCst), 1, "an abort asked before the executor attached stops it at once");
+    gw.hub.finish_run("r1", Outcome::Aborted { text: "par".into() }, gw.t0, 2);
+    assert!(agent::abort_runs(&gw.hub, "agent:main:main", None).is_empty());
+    assert_eq!(agent::start_unowned(&gw.hub, run, gw.t0, 3), Err(Some("aborted")));
+
+    // Over the socket: chat.abort with and without a runId, and `/stop`.
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    let Ok(ChatSend::Run(spec)) = send("agent:main:t2", "hi", "r2") else { panic!("not a run") };
+    agent::start_unowned(&gw.hub, spec, gw.t0, 4).expect("started");
+    let control = Arc::new(Count(AtomicUsize::new(0)));
+    agent::attach_control(&gw.hub, "r2", control.clone());
+    let outs = c.request("x1", "chat.abort", Some(json!({"sessionKey": "agent:main:other", "runId": "r2"})));
+    assert_err(&outs.response("x1"), "INVALID_REQUEST", "runId does not match sessionKey");
+    let outs = c.request("x2", "chat.send", Some(json!({"sessionKey": "agent:main:t2", "message": "/stop", "idempotencyKey": "s"})));
+    assert_eq!(outs.response("x2")["payload"], json!({"ok": true, "aborted": true, "runIds": ["r2"]}));
+    assert_eq!(control.0.load(SeqCst), 1);
+    let outs = c.request("x3", "chat.abort", Some(json!({"sessionKey": "agent:main:t2", "runId": "nope"})));
+    assert_eq!(outs.response("x3")["payload"], json!({"ok": true, "aborted": false, "runIds": []}));
+    let outs = c.request("x4", "chat.send", Some(json!({"sessionKey": "main", "message": " ", "idempotencyKey": "e"})));
+    assert_err(&outs.response("x4"), "INVALID_REQUEST", "message or attachment required");
+    let outs = c.request("x5", "chat.send", Some(json!({"sessionKey": "agent:ghost:x", "message": "m", "idempotencyKey": "g"})));
+    assert_err(&outs.response("x5"), "INVALID_REQUEST", "unknown agent id: ghost");
+    assert!(matches!(send("main", "m", "k"), Ok(ChatSend::Run(_))));
+    let bad = agent::parse_chat_send_params(Some(&json!({"sessionKey": "main", "message": "m"})), &agents).unwrap_err();
+    assert_eq!(bad.message, "invalid chat.send params: must have required property 'idempotencyKey'");
+}

@@ -3,67 +3,39 @@
 //! events into the response.
 
 use std::convert::Infallible;
-use std::future::poll_fn;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use clawgate_core::api_response::BodyError;
 use clawgate_core::http::chat::ChatJob;
 use clawgate_core::http::responses::{PreviousResponse, ResponsesJob};
 use clawgate_core::http::{
-    ApiAction, ApiRequest, BODY_TIMEOUT, Env, HttpCaller, HttpResponse, handle_body, stored_response_found, stored_response_missing,
+    ApiAction, ApiRequest, BODY_TIMEOUT, Env, HttpCaller, HttpResponse, MethodCall, StoreJob, finish_embeddings, handle_body, method_reply,
+    stored_response_found, stored_response_missing,
 };
 use clawgate_core::openai::ApiError;
 use clawgate_core::sessions::StoredResponse;
 use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
-use serde_json::Value;
 use futures_channel::mpsc;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
-use hyper::body::{Body as _, Frame, Incoming};
+use hyper::body::{Frame, Incoming};
+use serde_json::Value;
 
 use crate::daemon::Ctx;
 use crate::rt::Runtime;
 use crate::service::{Body, to_hyper};
 use crate::session::unix_ms;
 
-/// Why a body could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
-    TooLarge,
-    Timeout,
-    /// The client went away or sent a broken body.
-    Aborted,
+/// Read the whole request body: at most `limit` bytes (counted as they arrive), within
+/// [`BODY_TIMEOUT`].
+pub async fn read_body<R: Runtime>(rt: &R, body: Incoming, limit: usize) -> Result<Vec<u8>, BodyError> {
+    crate::upstream::read_to_end(rt, body, limit, Instant::now() + BODY_TIMEOUT).await
 }
 
-/// Read the whole body: at most `limit` bytes (counted as they arrive), within [`BODY_TIMEOUT`].
-pub async fn read_body<R: Runtime>(rt: &R, mut body: Incoming, limit: usize) -> Result<Vec<u8>, BodyError> {
-    let mut sleep = rt.sleep_until(Instant::now() + BODY_TIMEOUT);
-    let mut out = Vec::new();
-    loop {
-        let frame = poll_fn(|cx| {
-            if sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(BodyError::Timeout));
-            }
-            Pin::new(&mut body).poll_frame(cx).map(Ok)
-        })
-        .await?;
-        match frame {
-            None => return Ok(out),
-            Some(Err(_)) => return Err(BodyError::Aborted),
-            Some(Ok(f)) => {
-                if let Ok(d) = f.into_data() {
-                    if out.len() + d.len() > limit {
-                        return Err(BodyError::TooLarge);
-                    }
-                    out.extend_from_slice(&d);
-                }
-            }
-        }
-    }
-}
+/// The embeddings upstream call (connect, answer and body) must finish within this.
+const EMBEDDINGS_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn env() -> Env {
     let mut random = [0u8; 32];
@@ -78,9 +50,59 @@ pub async fn serve<R: Runtime>(rt: R, ctx: Arc<Ctx>, request: ApiRequest, body: 
     let env = env();
     match handle_body(&ctx.hub, &request, &body, &env) {
         ApiAction::Respond(r) => to_hyper(r),
+        ApiAction::Fail { response, log } => fail(&request, response, &log),
         ApiAction::Chat(job) => chat(rt, ctx, *job, &request, &env).await,
         ApiAction::Responses(job) => responses(rt, ctx, *job, &request, &env).await,
+        ApiAction::Embeddings(call) => {
+            let upstream = crate::upstream::fetch(
+                rt.clone(),
+                call.upstream.clone(),
+                clawgate_core::embeddings::MAX_UPSTREAM_BODY_BYTES,
+                Instant::now() + EMBEDDINGS_TIMEOUT,
+            )
+            .await;
+            match finish_embeddings(&ctx.hub, &call, upstream) {
+                ApiAction::Fail { response, log } => fail(&request, response, &log),
+                ApiAction::Respond(r) => to_hyper(r),
+                _ => to_hyper(HttpResponse::text(500, "Internal Server Error").secured(&ctx.hub)),
+            }
+        }
+        ApiAction::Store(job) => to_hyper(store_job(&rt, &ctx, *job).await),
+        ApiAction::Method(call) => to_hyper(method(&rt, &ctx, *call).await),
+        ApiAction::StartRun { response, run } => {
+            tracing::info!(run_id = %run.run_id, agent = %run.agent_id, session = %run.session_key, "hook agent run started");
+            rt.spawn(crate::agent::execute(rt.clone(), ctx.clone(), run));
+            to_hyper(response)
+        }
+        ApiAction::Wake { response, wake } => {
+            tracing::info!(agent = %wake.agent_id, session = %wake.session_key, mode = wake.mode.as_str(), chars = wake.text.len(), "hook wake event queued");
+            to_hyper(response)
+        }
     }
+}
+
+/// A failure whose server-side reason is logged, never sent.
+fn fail(request: &ApiRequest, response: HttpResponse, log: &str) -> Response<Body> {
+    tracing::error!(route = ?request.route, status = response.status, "{log}");
+    to_hyper(response)
+}
+
+/// Answer from the session store, off the reactor.
+pub async fn store_job<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, job: StoreJob) -> HttpResponse {
+    let ctx = ctx.clone();
+    rt.spawn_blocking(move || {
+        let store = ctx.store();
+        job.run(&ctx.hub, store.as_deref().map(|s| s as &dyn clawgate_core::sessions::SessionStore), unix_ms())
+    })
+    .await
+}
+
+/// An admin RPC method that needs the shell.
+async fn method<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, m: MethodCall) -> HttpResponse {
+    let MethodCall { rpc, call, conn_id, permit } = m;
+    let (reply, _close) = crate::calls::execute(rt, ctx, call, &conn_id).await;
+    drop(permit);
+    method_reply(&ctx.hub, &rpc, reply)
 }
 
 /// `GET /v1/responses/{id}`.
@@ -180,6 +202,7 @@ impl Meta {
             response,
             now_ms: unix_ms(),
             session_id: self.session_id,
+            aborted: false,
         }
     }
 }
@@ -265,7 +288,15 @@ async fn responses<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ResponsesJob, request:
         let (key, agent, owner, header) =
             (run.session.key.clone(), run.session.agent_id.clone(), request.caller.subject.clone(), request.headers.session_key.clone());
         let id = run.render.ids.response_id.clone();
-        move |body: Value| StoredResponse { id, session_key: key, agent_id: agent, owner: Some(owner), session_key_header: header, created_ms: unix_ms(), body }
+        move |body: Value| StoredResponse {
+            id,
+            session_key: key,
+            agent_id: agent,
+            owner: Some(owner),
+            session_key_header: header,
+            created_ms: unix_ms(),
+            body,
+        }
     };
     let turn = Turn::new(run.turn, TurnPolicy::default(), Instant::now());
     if run.stream {

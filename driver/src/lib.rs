@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod calls;
 pub mod client;
 pub mod commands;
 pub mod config;

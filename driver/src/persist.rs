@@ -29,6 +29,8 @@ pub struct Exchange {
     pub now_ms: u64,
     /// Used as the session id of a new session.
     pub session_id: String,
+    /// The run was aborted: `outcome` holds what had streamed so far (kept when not empty).
+    pub aborted: bool,
 }
 
 /// The stored conversation of `key` as upstream messages (bounded by the default budget).
@@ -51,16 +53,32 @@ pub fn record(store: &Store, x: Exchange) {
     meta.model = x.model.clone();
     meta.model_provider = x.provider.clone();
     match &x.outcome {
+        Ok(r) if x.aborted => {
+            if !r.text.is_empty() {
+                entries.push(TranscriptEntry::assistant(Value::String(r.text.clone()), None, x.now_ms));
+            }
+            meta.status = Some(RunStatus::Killed);
+            meta.aborted = true;
+        }
         Ok(r) => {
             let calls = (!r.tool_calls.is_empty()).then(|| {
-                json!(r.tool_calls.iter().map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})).collect::<Vec<_>>())
+                json!(
+                    r.tool_calls
+                        .iter()
+                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                        .collect::<Vec<_>>()
+                )
             });
             let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), calls, x.now_ms);
             if let Some(id) = &x.run_id {
                 reply = reply.with_run_id(id.clone());
             }
             entries.push(reply);
-            meta.usage = Some(Usage { input_tokens: r.prompt_tokens, output_tokens: r.completion_tokens, total_tokens: r.prompt_tokens + r.completion_tokens });
+            meta.usage = Some(Usage {
+                input_tokens: r.prompt_tokens,
+                output_tokens: r.completion_tokens,
+                total_tokens: r.prompt_tokens + r.completion_tokens,
+            });
             meta.status = Some(RunStatus::Done);
         }
         Err(_) => meta.status = Some(RunStatus::Failed),

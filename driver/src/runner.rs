@@ -1,9 +1,9 @@
 //! Drives a core [`Turn`] against the network: sends what it asks, feeds back the response
 //! head and body bytes, sleeps until its deadline. The consumer gets each [`TurnEvent`] and says
 //! whether it still wants more (false = the client is gone: the turn is aborted and the upstream
-//! request dropped).
+//! request dropped). [`drive_until`] also stops the turn when a stop signal fires (`chat.abort`).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
@@ -21,6 +21,7 @@ enum InFlight {
 }
 
 enum Step {
+    Stop,
     Timeout,
     Head(Result<upstream::Response, String>),
     Data(bytes::Bytes),
@@ -29,7 +30,15 @@ enum Step {
 }
 
 /// Run `turn` to its end. `on_event` returns false once nobody wants the result any more.
-pub async fn drive<R: Runtime>(rt: R, mut turn: Turn, mut on_event: impl FnMut(TurnEvent) -> bool) {
+pub async fn drive<R: Runtime>(rt: R, turn: Turn, on_event: impl FnMut(TurnEvent) -> bool) {
+    drive_until(rt, turn, std::future::pending::<()>(), on_event).await
+}
+
+/// [`drive`], stopping the turn (and dropping its upstream request) when `stop` completes. A
+/// stopped turn emits no terminal event.
+pub async fn drive_until<R: Runtime>(rt: R, mut turn: Turn, stop: impl Future<Output = ()>, mut on_event: impl FnMut(TurnEvent) -> bool) {
+    let mut stop = std::pin::pin!(stop);
+    let mut stopped = false;
     let mut inflight = InFlight::None;
     loop {
         while let Some(out) = turn.poll_output() {
@@ -54,6 +63,9 @@ pub async fn drive<R: Runtime>(rt: R, mut turn: Turn, mut on_event: impl FnMut(T
         }
         let mut sleep: Option<BoxFuture<()>> = turn.poll_timeout().map(|t| rt.sleep_until(t));
         let step = poll_fn(|cx| {
+            if !stopped && stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Step::Stop);
+            }
             if let Some(s) = sleep.as_mut() {
                 if s.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Step::Timeout);
@@ -80,6 +92,10 @@ pub async fn drive<R: Runtime>(rt: R, mut turn: Turn, mut on_event: impl FnMut(T
         .await;
         let now = Instant::now();
         match step {
+            Step::Stop => {
+                stopped = true;
+                turn.abort();
+            }
             Step::Timeout => turn.handle_timeout(now),
             Step::Head(Ok(resp)) => {
                 let headers: Vec<(&str, &str)> = resp.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -65,18 +65,18 @@ async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: R
             to_hyper(r)
         }
         HttpAction::ReadBody { request, limit } => {
-            let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            let declared =
+                req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|n| n > limit as u64) {
                 return to_hyper(request.route.too_large(&ctx.hub));
             }
             match crate::api::read_body(&rt, req.into_body(), limit).await {
                 Ok(body) => crate::api::serve(rt, ctx, *request, body).await,
-                Err(crate::api::BodyError::TooLarge) => to_hyper(request.route.too_large(&ctx.hub)),
-                Err(crate::api::BodyError::Timeout) => to_hyper(request.route.body_timeout(&ctx.hub)),
-                Err(crate::api::BodyError::Aborted) => to_hyper(HttpResponse::text(400, "Bad Request")),
+                Err(e) => to_hyper(request.route.body_error(&ctx.hub, e)),
             }
         }
         HttpAction::GetResponse { id, caller } => crate::api::get_response(rt, ctx, id, caller).await,
+        HttpAction::Store(job) => to_hyper(crate::api::store_job(&rt, &ctx, *job).await),
         HttpAction::Upgrade { accept_key, admission } => {
             let on_upgrade = hyper::upgrade::on(&mut req);
             let (rt2, ctx2) = (rt.clone(), ctx.clone());

@@ -124,19 +124,13 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                         self.rt.spawn(crate::agent::execute(self.rt.clone(), self.ctx.clone(), run));
                     }
                     Call::Later => {}
-                    Call::ConfigWrite(w) => {
-                        let (cfg, tx, rt, id) = (self.ctx.config.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
-                        self.rt.spawn(async move {
-                            let reply = rt.spawn_blocking(move || crate::config::write_config(&cfg, &w)).await;
-                            let _ = tx.unbounded_send(Inbox::Complete(id, Box::new(reply)));
-                        });
-                    }
-                    Call::SecretsReload => {
+                    // Config writes, secrets reloads and session-store reads run off the reactor;
+                    // the answer (and a secrets reload's close) comes back via the mailbox.
+                    call @ (Call::ConfigWrite(_) | Call::SecretsReload | Call::Store(_)) => {
                         let (ctx, tx, rt, id) = (self.ctx.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
                         let caller = d.caller.conn_id.clone();
                         self.rt.spawn(async move {
-                            let (reply, close) =
-                                rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config, &caller)).await;
+                            let (reply, close) = crate::calls::execute(&rt, &ctx, call, &caller).await;
                             let _ = tx.unbounded_send(Inbox::Complete(id, Box::new(reply)));
                             if let Some((code, reason)) = close {
                                 let _ = tx.unbounded_send(Inbox::Close(code, reason.to_string()));

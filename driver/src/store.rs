@@ -527,6 +527,23 @@ impl Store {
     }
 }
 
+/// The core's view of the store (`sessions.list`, `chat.history`, the built-in tools, the
+/// session HTTP routes).
+impl clawgate_core::sessions::SessionStore for Store {
+    fn path(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn list(&self, query: &SessionListQuery) -> Result<SessionPage, String> {
+        self.list_sessions(query).map_err(|e| e.to_string())
+    }
+    fn session(&self, key: &str) -> Result<Option<SessionSummary>, String> {
+        self.get_session(key).map_err(|e| e.to_string())
+    }
+    fn history(&self, key: &str, limit: usize, offset: usize) -> Result<HistoryPage, String> {
+        self.history_page(key, limit, offset).map_err(|e| e.to_string())
+    }
+}
+
 fn put_response_in(conn: &Connection, r: &StoredResponse) -> Result<(), StoreError> {
     let body = serde_json::to_string(&r.body).map_err(|e| StoreError::Invalid(format!("response body: {e}")))?;
     conn.execute(

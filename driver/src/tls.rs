@@ -15,7 +15,8 @@ fn config() -> Result<Arc<rustls::ClientConfig>, String> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            add_extra_roots(&mut roots);
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut c = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -26,6 +27,26 @@ fn config() -> Result<Arc<rustls::ClientConfig>, String> {
             Ok(Arc::new(c))
         })
         .clone()
+}
+
+/// Extra trusted CAs from a PEM file named by `NODE_EXTRA_CA_CERTS` (the variable the reference's
+/// Node runtime honours, so existing deployments with a private CA keep working) or
+/// `CLAWGATE_EXTRA_CA_CERTS`. A bad file is logged and skipped, never fatal.
+fn add_extra_roots(roots: &mut rustls::RootCertStore) {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    for var in ["CLAWGATE_EXTRA_CA_CERTS", "NODE_EXTRA_CA_CERTS"] {
+        let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else { continue };
+        let certs: Vec<CertificateDer<'static>> = match CertificateDer::pem_file_iter(&path) {
+            Ok(it) => it.filter_map(Result::ok).collect(),
+            Err(e) => {
+                tracing::warn!("{var}={}: cannot read CA certificates: {e}", path.to_string_lossy());
+                continue;
+            }
+        };
+        let (added, ignored) = roots.add_parsable_certificates(certs);
+        tracing::info!("{var}: {added} extra CA certificate(s) trusted for provider calls ({ignored} ignored)");
+    }
 }
 
 /// A TLS connection over hyper IO, usable as hyper IO.

@@ -3,14 +3,18 @@
 //! provider calls are long streams, so a pool buys little and a dropped request must drop its
 //! connection (that is how a client disconnect aborts the upstream call).
 
+use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use clawgate_core::api_response::BodyError;
 use clawgate_core::turn::UpstreamRequest;
 use futures_util::future::{Either, select};
 use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 
 use crate::rt::Runtime;
 
@@ -121,20 +125,59 @@ pub async fn send<R: Runtime>(rt: R, req: UpstreamRequest) -> Result<Response, S
     } else {
         exchange(&rt, io, request).await?
     };
-    let headers = response
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-        .collect();
+    let headers = response.headers().iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
     Ok(Response { status: response.status().as_u16(), headers, body: response.into_body() })
+}
+
+/// Read a whole body (a request's or an upstream response's): at most `limit` bytes, counted as
+/// they arrive, until `deadline`.
+pub async fn read_to_end<R: Runtime>(rt: &R, mut body: Incoming, limit: usize, deadline: Instant) -> Result<Vec<u8>, BodyError> {
+    let mut sleep = rt.sleep_until(deadline);
+    let mut out = Vec::new();
+    loop {
+        let frame = poll_fn(|cx| {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(BodyError::Timeout));
+            }
+            Pin::new(&mut body).poll_frame(cx).map(Ok)
+        })
+        .await?;
+        match frame {
+            None => return Ok(out),
+            Some(Err(_)) => return Err(BodyError::ConnectionClosed),
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    if out.len() + d.len() > limit {
+                        return Err(BodyError::TooLarge);
+                    }
+                    out.extend_from_slice(&d);
+                }
+            }
+        }
+    }
+}
+
+/// Send `req` and read its whole response (status and a body of at most `limit` bytes) before
+/// `deadline`. Errors are short, key-free descriptions.
+pub async fn fetch<R: Runtime>(rt: R, req: UpstreamRequest, limit: usize, deadline: Instant) -> Result<(u16, Vec<u8>), String> {
+    let head = std::pin::pin!(send(rt.clone(), req));
+    let resp = match select(head, rt.sleep_until(deadline)).await {
+        Either::Left((r, _)) => r?,
+        Either::Right(_) => return Err("no response before the deadline".into()),
+    };
+    match read_to_end(&rt, resp.body, limit, deadline).await {
+        Ok(body) => Ok((resp.status, body)),
+        Err(BodyError::TooLarge) => Err(format!("response body over {limit} bytes")),
+        Err(BodyError::Timeout) => Err("response body did not arrive before the deadline".into()),
+        Err(BodyError::ConnectionClosed) => Err("response body cut off".into()),
+    }
 }
 
 async fn exchange<R: Runtime, T>(rt: &R, io: T, request: hyper::Request<Full<Bytes>>) -> Result<hyper::Response<Incoming>, String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("upstream handshake: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("upstream handshake: {e}"))?;
     // The connection task ends when the response body is dropped or finished.
     rt.spawn(async move {
         if let Err(e) = conn.await {

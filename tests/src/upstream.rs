@@ -56,6 +56,7 @@ pub struct FakeUpstream {
     state: Arc<State>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    tls: bool,
 }
 
 impl Drop for FakeUpstream {
@@ -69,8 +70,54 @@ impl Drop for FakeUpstream {
     }
 }
 
+/// A private CA and a `localhost` server certificate it signed (for the HTTPS fake).
+pub struct TestCa {
+    /// PEM of the CA certificate (what a client must trust).
+    pub ca_pem: String,
+    server: tokio_rustls::rustls::ServerConfig,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params").signed_by(&leaf_key, &issuer).expect("leaf cert");
+        let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("leaf key der");
+        let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("tls versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .expect("server cert");
+        TestCa { ca_pem: ca_cert.pem(), server }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FakeUpstream {
     pub fn start() -> FakeUpstream {
+        Self::start_with(None)
+    }
+
+    /// The same fake over HTTPS (`https://localhost:PORT/v1`), with a certificate from `ca`.
+    pub fn start_tls(ca: &TestCa) -> FakeUpstream {
+        let mut up = Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(ca.server.clone()))));
+        up.tls = true;
+        up
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeUpstream {
         let state = Arc::new(State { requests: Mutex::new(Vec::new()), slow_ms: AtomicU64::new(3000), flaky_failures: AtomicU64::new(0) });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -85,10 +132,19 @@ impl FakeUpstream {
                         _ = &mut stop_rx => return,
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
-                            let st = st.clone();
+                            let (st, tls) = (st.clone(), tls.clone());
                             tokio::spawn(async move {
                                 let svc = service_fn(move |req| handle(st.clone(), req));
-                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                                match tls {
+                                    Some(acceptor) => {
+                                        if let Ok(s) = acceptor.accept(stream).await {
+                                            let _ = http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
+                                        }
+                                    }
+                                    None => {
+                                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                                    }
+                                }
                             });
                         }
                     }
@@ -96,12 +152,12 @@ impl FakeUpstream {
             });
         });
         let addr = addr_rx.recv().expect("the fake upstream started");
-        FakeUpstream { addr, state, stop: Some(stop_tx), thread: Some(thread) }
+        FakeUpstream { addr, state, stop: Some(stop_tx), thread: Some(thread), tls: false }
     }
 
-    /// `http://127.0.0.1:PORT/v1`
+    /// `http://127.0.0.1:PORT/v1` (`https://localhost:PORT/v1` over TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        if self.tls { format!("https://localhost:{}/v1", self.addr.port()) } else { format!("http://{}/v1", self.addr) }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -115,3 +115,14 @@ pub async fn with_bystander<F: std::future::Future<Output = T>, T>(url: &str, to
     assert!(calls >= 2, "bystander made only {calls} calls");
     out
 }
+
+/// The payloads of the events named `name` a client collected, in order.
+pub fn events_named(events: &[clawgate_core::client::ClientEvent], name: &str) -> Vec<Value> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            clawgate_core::client::ClientEvent::Event(f) if f.event == name => f.payload.clone(),
+            _ => None,
+        })
+        .collect()
+}

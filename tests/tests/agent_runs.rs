@@ -8,7 +8,7 @@ use std::time::Duration;
 use clawgate_core::client::ClientEvent;
 use clawgate_tests::openclaw::openclaw;
 use clawgate_tests::upstream::FakeUpstream;
-use clawgate_tests::ws::connect_cli;
+use clawgate_tests::ws::{connect_cli, events_named};
 use clawgate_tests::{Gateway, GatewayBuilder};
 use serde_json::{Value, json};
 
@@ -22,16 +22,6 @@ fn start(up: &FakeUpstream, primary: &str) -> Gateway {
         "agents": {"defaults": {"model": {"primary": primary}}},
     });
     GatewayBuilder::new().config(cfg.to_string()).start()
-}
-
-fn events_named(events: &[ClientEvent], name: &str) -> Vec<Value> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Event(f) if f.event == name => f.payload.clone(),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +98,10 @@ fn openclaw_cli_agent_expect_final_gets_the_upstream_answer() {
     let gw = start(&up, "fake/fake-model");
     let (url, token) = (gw.url(), gw.token());
     let params = r#"{"message":"hello from the real CLI","idempotencyKey":"cli-agent-0001"}"#;
-    let out = openclaw(&["gateway", "call", "agent", "--expect-final", "--json", "--params", params, "--url", &url, "--token", &token], Duration::from_secs(90));
+    let out = openclaw(
+        &["gateway", "call", "agent", "--expect-final", "--json", "--params", params, "--url", &url, "--token", &token],
+        Duration::from_secs(90),
+    );
     assert_eq!(out.code, Some(0), "exit 0 expected:\n{}\n{}\n--- gateway ---\n{}", out.stdout, out.stderr, gw.stderr());
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("JSON ({e}): {}", out.stdout));
     assert_eq!(v["status"], "ok", "{v:#}");

@@ -336,7 +336,9 @@ async fn oversize_frame_stops_reading_without_panic() {
             // Then the server ends the TCP connection (EOF or reset), well within the test's patience.
             match ws.read_frame(Duration::from_secs(10)) {
                 Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                other => return Err(format!("after close 1009 (peer answered: {answer_close}): expected the connection to end, got {other:?}")),
+                other => {
+                    return Err(format!("after close 1009 (peer answered: {answer_close}): expected the connection to end, got {other:?}"));
+                }
             }
         }
         match send_big_frame_after_hello(addr, connect, 26_214_401 + (4 << 20))? {

@@ -356,3 +356,27 @@ fn token_mode_http_auth_edges() {
     let r = request(a, "POST", "/v1/chat/completions", &[("Authorization", &auth), ("Expect", "something-else")], b"{}", T).unwrap();
     assert_eq!(r.status, 417);
 }
+
+/// Providers over HTTPS: rustls with the Mozilla roots plus `NODE_EXTRA_CA_CERTS` (as the
+/// reference's Node runtime), certificates really verified (an unknown CA fails the call).
+#[test]
+fn https_provider_with_a_private_ca() {
+    let ca = clawgate_tests::upstream::TestCa::new();
+    let up = FakeUpstream::start_tls(&ca);
+    let dir = clawgate_tests::TempDir::new("ca");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let cfg = json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": up.provider_config("tls-key")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
+    });
+    let trusted = GatewayBuilder::new().env("NODE_EXTRA_CA_CERTS", ca_file.to_string_lossy()).config(cfg.to_string()).start();
+    let r = post(&trusted, "/v1/chat/completions", &[], &chat_body("openclaw", false));
+    assert_eq!((r.status, r.json()["choices"][0]["message"]["content"].clone()), (200, json!("Hello from fake upstream")), "{}", r.text());
+    assert_eq!(up.chat_requests()[0].header("authorization"), Some("Bearer tls-key"));
+    let untrusted = GatewayBuilder::new().config(cfg.to_string()).start();
+    let r = post(&untrusted, "/v1/chat/completions", &[], &chat_body("openclaw", false));
+    assert_eq!(error_of(&r), (502, "api_error".into(), "upstream provider error".into()), "an unknown CA is refused");
+    assert_eq!(up.chat_requests().len(), 1, "nothing was sent over the unverified connection");
+}

@@ -6,8 +6,10 @@
 mod auth;
 pub mod chat;
 pub mod responses;
+pub mod routes;
 
 pub use auth::HttpCaller;
+pub use routes::{MethodCall, StoreJob, finish_embeddings, method_reply};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use base64::Engine as _;
 use serde_json::json;
 use sha1::{Digest, Sha1};
 
+use crate::api_response::{ApiResponse, BodyError};
 use crate::auth::{AuthMode, constant_time_eq};
 use crate::gateway::{Admission, Hub};
 use crate::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
@@ -101,9 +104,36 @@ impl HttpResponse {
         Self::routed(status, "text/plain; charset=utf-8", body)
     }
 
+    /// `503 gateway_unavailable` while the gateway drains (spec http §1).
+    fn draining() -> Self {
+        let mut r = HttpResponse::json(
+            503,
+            json!({"error": {"message": "Gateway is temporarily unavailable while suspending or restarting", "type": "service_unavailable", "code": "gateway_unavailable"}}).to_string(),
+        );
+        r.headers.push(("Retry-After", "1".into()));
+        r.headers.push(("Cache-Control", "no-store".into()));
+        r
+    }
+
     /// Raw handshake rejections (as the reference's WebSocket library writes them).
     fn raw(status: u16, content_type: &str, body: &str) -> Self {
         HttpResponse { status, headers: vec![("Content-Type", content_type.into())], body: body.as_bytes().to_vec(), close: true }
+    }
+}
+
+/// The one conversion of the pure API modules' responses: the baseline security headers, the
+/// route headers (`Allow`, `Cache-Control`, `Retry-After`) and `Connection: close`. The caller
+/// adds the configured HSTS with [`HttpResponse::secured`].
+impl From<ApiResponse> for HttpResponse {
+    fn from(a: ApiResponse) -> Self {
+        let mut r = HttpResponse::routed(a.status, a.content_type, a.body);
+        // Route headers go before `Content-Type`, where the reference writes them.
+        let at = r.headers.len().saturating_sub(1);
+        for (i, h) in a.headers.into_iter().enumerate() {
+            r.headers.insert(at + i, h);
+        }
+        r.close = a.close;
+        r
     }
 }
 
@@ -121,11 +151,19 @@ pub enum HttpAction {
     },
     /// `GET /v1/responses/{id}`: look the response up in the session store (owner `caller`);
     /// answer with [`stored_response_found`] or [`stored_response_missing`].
-    GetResponse { id: String, caller: HttpCaller },
+    GetResponse {
+        id: String,
+        caller: HttpCaller,
+    },
     /// The caller is authorized: read the body (refuse a declared `Content-Length` over `limit`
     /// up front; count streamed bytes; give up after [`BODY_TIMEOUT`]), then call
-    /// [`handle_body`] — or [`ApiRoute::too_large`] / [`ApiRoute::body_timeout`].
-    ReadBody { request: Box<ApiRequest>, limit: usize },
+    /// [`handle_body`] — or [`ApiRoute::body_error`].
+    ReadBody {
+        request: Box<ApiRequest>,
+        limit: usize,
+    },
+    /// Answer from the session store (blocking): run [`StoreJob::run`] off the reactor.
+    Store(Box<StoreJob>),
 }
 
 /// A stalled request body is answered 408 after this (spec http §8).
@@ -138,6 +176,10 @@ pub enum ApiRoute {
     Responses,
     Embeddings,
     ToolsInvoke,
+    /// `POST /api/v1/admin/rpc`.
+    AdminRpc,
+    /// `POST <hooks.path>/<name>`.
+    Hook(String),
 }
 
 impl ApiRoute {
@@ -146,24 +188,34 @@ impl ApiRoute {
         const MIB: usize = 1024 * 1024;
         match self {
             ApiRoute::ChatCompletions | ApiRoute::Responses => 20 * MIB,
-            ApiRoute::Embeddings => 5 * MIB,
-            ApiRoute::ToolsInvoke => 2 * MIB,
+            ApiRoute::Embeddings => crate::embeddings::MAX_BODY_BYTES,
+            ApiRoute::ToolsInvoke => crate::tools::MAX_BODY_BYTES,
+            ApiRoute::AdminRpc => crate::admin_rpc::MAX_BODY_BYTES,
+            ApiRoute::Hook(_) => crate::hooks::MAX_BODY_BYTES,
         }
     }
 
-    /// 413 in the route's error family (`Connection: close`: the rest of the body is not read).
+    /// A body that could not be read (413 over the limit, 408 stalled, 400 cut off), in the
+    /// route's error family, with `Connection: close` (the rest of the body is not read).
+    pub fn body_error(&self, hub: &Hub, e: BodyError) -> HttpResponse {
+        let r = match self {
+            ApiRoute::AdminRpc => crate::admin_rpc::body_error(e),
+            ApiRoute::Hook(_) => crate::hooks::body_error(e),
+            ApiRoute::ChatCompletions | ApiRoute::Responses | ApiRoute::Embeddings | ApiRoute::ToolsInvoke => {
+                crate::api_response::openai_body_error(e)
+            }
+        };
+        HttpResponse::from(r).secured(hub)
+    }
+
+    /// 413 in the route's error family.
     pub fn too_large(&self, hub: &Hub) -> HttpResponse {
-        let mut r = HttpResponse::api_error(hub, &ApiError { status: 413, kind: "invalid_request_error", message: "Payload too large".into() });
-        r.close = true;
-        r
+        self.body_error(hub, BodyError::TooLarge)
     }
 
     /// 408 for a body that stopped arriving.
     pub fn body_timeout(&self, hub: &Hub) -> HttpResponse {
-        let mut r =
-            HttpResponse::api_error(hub, &ApiError { status: 408, kind: "invalid_request_error", message: "Request body timeout".into() });
-        r.close = true;
-        r
+        self.body_error(hub, BodyError::Timeout)
     }
 }
 
@@ -209,10 +261,44 @@ impl Env {
 #[derive(Debug)]
 pub enum ApiAction {
     Respond(HttpResponse),
+    /// Answer with `response`; log `log` (the server-side reason of a 500, never sent).
+    Fail {
+        response: HttpResponse,
+        log: String,
+    },
     /// Run an agent turn and render it as a chat completion.
     Chat(Box<chat::ChatJob>),
     /// Look up the `previous_response_id` history (if any), then plan and run the turn.
     Responses(Box<responses::ResponsesJob>),
+    /// Send the upstream embeddings request; answer with [`finish_embeddings`].
+    Embeddings(Box<crate::embeddings::EmbeddingsCall>),
+    /// Answer from the session store (blocking): run [`StoreJob::run`] off the reactor.
+    Store(Box<StoreJob>),
+    /// An admin RPC method the shell carries out; answer with [`method_reply`].
+    Method(Box<MethodCall>),
+    /// Answer with `response`, then execute the run (hooks `/agent`) like a WS `agent` run.
+    StartRun {
+        response: HttpResponse,
+        run: crate::agent::RunSpec,
+    },
+    /// A hooks `/wake` event: log it, answer with `response`.
+    Wake {
+        response: HttpResponse,
+        wake: crate::hooks::WakeRequest,
+    },
+}
+
+impl ApiAction {
+    /// Add the configured HSTS to the responses this action carries.
+    fn secured(self, hub: &Hub) -> ApiAction {
+        match self {
+            ApiAction::Respond(r) => ApiAction::Respond(r.secured(hub)),
+            ApiAction::Fail { response, log } => ApiAction::Fail { response: response.secured(hub), log },
+            ApiAction::StartRun { response, run } => ApiAction::StartRun { response: response.secured(hub), run },
+            ApiAction::Wake { response, wake } => ApiAction::Wake { response: response.secured(hub), wake },
+            other => other,
+        }
+    }
 }
 
 /// `Sec-WebSocket-Accept` for a client key (RFC 6455 §4.2.2).
@@ -279,12 +365,40 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         p if p == "/__openclaw__/worker" || p.starts_with("/__openclaw__/") => return respond(HttpResponse::text(404, "Not Found")),
         _ => {}
     }
+    // Stage 6: hooks, with their own token and limiter; a disabled hooks path falls through.
+    if api.hooks.is_some() {
+        let client = attribution.client_ip().unwrap_or(head.remote);
+        let hook_head = crate::hooks::HookHead {
+            method: head.method,
+            path: head.path,
+            query: (!head.query.is_empty()).then_some(head.query),
+            authorization: head.header("authorization"),
+            token_header: head.header("x-openclaw-token"),
+            client,
+        };
+        match hub.hook_gate(&hook_head, now) {
+            crate::hooks::Gate::NotMine => {}
+            crate::hooks::Gate::Respond(r) => return respond(r.into()),
+            crate::hooks::Gate::Authorized { .. } if hub.is_draining() => return respond(HttpResponse::draining()),
+            crate::hooks::Gate::Authorized { hook } => {
+                let caller = HttpCaller { scopes: Vec::new(), owner: false, client_ip: client, subject: "hook".into() };
+                let request = ApiRequest { route: ApiRoute::Hook(hook), caller, headers: api_headers(head), path: head.path.to_string() };
+                return HttpAction::ReadBody { limit: request.route.body_limit(), request: Box::new(request) };
+            }
+        }
+    }
     // The API routes, in the reference's order; a disabled endpoint does not exist (plain 404).
     let path = head.path;
     enum Target {
         Models(Option<String>),
         Body(ApiRoute, &'static str),
         StoredResponse(String),
+        /// `/sessions/<key>/history` (GET) or `/kill` (POST); `None`: a key that does not decode.
+        Session {
+            key: Option<String>,
+            kill: bool,
+        },
+        AdminRpc,
     }
     let target = if api.openai_enabled() && (path == "/v1/models" || path.starts_with("/v1/models/")) {
         Some(Target::Models(path.strip_prefix("/v1/models/").map(str::to_string)))
@@ -292,6 +406,8 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         Some(Target::Body(ApiRoute::Embeddings, "POST"))
     } else if path == "/tools/invoke" {
         Some(Target::Body(ApiRoute::ToolsInvoke, "POST"))
+    } else if let Some((key, kill)) = routes::session_path(path) {
+        Some(Target::Session { key, kill })
     } else if api.responses && path == "/v1/responses" {
         Some(Target::Body(ApiRoute::Responses, "POST"))
     } else if api.responses && path.starts_with("/v1/responses/") {
@@ -299,6 +415,8 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         Some(Target::StoredResponse(path["/v1/responses/".len()..].to_string()))
     } else if api.chat_completions && path == "/v1/chat/completions" {
         Some(Target::Body(ApiRoute::ChatCompletions, "POST"))
+    } else if api.admin_rpc && path == "/api/v1/admin/rpc" {
+        Some(Target::AdminRpc)
     } else {
         None
     };
@@ -306,30 +424,45 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         let _ = unix_ms;
         return respond(HttpResponse::text(404, "Not Found"));
     };
+    if let Target::AdminRpc = target {
+        // A plugin route: gateway auth before the method check (spec http §4.2, §6.7).
+        let caller = match auth::authorize(hub, head, &facts, &attribution, now) {
+            Ok(c) => c,
+            Err(action) => return action,
+        };
+        if head.method != "POST" {
+            return respond(crate::admin_rpc::method_not_allowed().into());
+        }
+        if hub.is_draining() {
+            return respond(HttpResponse::draining());
+        }
+        let request = ApiRequest { route: ApiRoute::AdminRpc, caller, headers: api_headers(head), path: path.to_string() };
+        return HttpAction::ReadBody { limit: request.route.body_limit(), request: Box::new(request) };
+    }
+    if let Target::Session { key: None, .. } = target {
+        return respond(HttpResponse::api_error(hub, &ApiError::invalid("invalid session key")));
+    }
     // Method before auth (spec http §4.2).
     let allowed = match &target {
-        Target::Models(_) | Target::StoredResponse(_) => "GET",
+        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } => "GET",
+        Target::Session { kill: true, .. } | Target::AdminRpc => "POST",
         Target::Body(_, m) => m,
     };
     if head.method != allowed {
         return respond(HttpResponse::method_not_allowed(allowed));
     }
     if hub.is_draining() {
-        let mut r = HttpResponse::json(
-            503,
-            json!({"error": {"message": "Gateway is temporarily unavailable while suspending or restarting", "type": "service_unavailable", "code": "gateway_unavailable"}}).to_string(),
-        );
-        r.headers.push(("Retry-After", "1".into()));
-        r.headers.push(("Cache-Control", "no-store".into()));
-        return respond(r);
+        return respond(HttpResponse::draining());
     }
     let caller = match auth::authorize(hub, head, &facts, &attribution, now) {
         Ok(c) => c,
         Err(action) => return action,
     };
     let required = match &target {
-        Target::Models(_) | Target::StoredResponse(_) => crate::scopes::READ,
+        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } => crate::scopes::READ,
         Target::Body(..) => crate::scopes::WRITE,
+        // The reference's kill route needs admin.
+        Target::Session { kill: true, .. } | Target::AdminRpc => crate::scopes::ADMIN,
     };
     if let Err(r) = caller.require(required) {
         return respond(r);
@@ -342,9 +475,15 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             Err(e) => respond(HttpResponse::json(e.status, e.body().to_string())),
         },
         Target::StoredResponse(id) => HttpAction::GetResponse { id, caller },
+        Target::Session { key: Some(key), kill } => HttpAction::Store(Box::new(if kill {
+            StoreJob::SessionKill { key }
+        } else {
+            StoreJob::SessionHistory { key, limit: routes::history_limit(head.query) }
+        })),
+        Target::Session { key: None, .. } | Target::AdminRpc => respond(HttpResponse::text(404, "Not Found")),
         Target::Body(route, _) => {
             // `x-openclaw-model` picks the backend model: owners only (spec http §4.3).
-            if headers.model.is_some() && !matches!(route, ApiRoute::Embeddings) {
+            if headers.model.is_some() {
                 if let Err(r) = caller.require(crate::scopes::ADMIN) {
                     return respond(r);
                 }
@@ -407,18 +546,15 @@ pub fn stored_response_missing(hub: &Hub, id: &str) -> HttpResponse {
 
 /// Answer an API request whose body has been read.
 pub fn handle_body(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> ApiAction {
-    let action = match request.route {
+    let action = match &request.route {
         ApiRoute::ChatCompletions => chat::handle(hub, request, body, env),
         ApiRoute::Responses => responses::handle(hub, request, body, env),
-        // Served by the routes still being built: answered as not found until they land.
-        ApiRoute::Embeddings | ApiRoute::ToolsInvoke => {
-            ApiAction::Respond(HttpResponse::text(404, "Not Found"))
-        }
+        ApiRoute::Embeddings => routes::embeddings(hub, request, body),
+        ApiRoute::ToolsInvoke => routes::tools_invoke(body),
+        ApiRoute::AdminRpc => routes::admin_rpc(hub, request, body, env),
+        ApiRoute::Hook(name) => routes::hook(hub, name, body, env),
     };
-    match action {
-        ApiAction::Respond(r) => ApiAction::Respond(r.secured(hub)),
-        other => other,
-    }
+    action.secured(hub)
 }
 
 fn probe_route(head: &RequestHead<'_>, ok: impl FnOnce() -> HttpResponse) -> HttpResponse {

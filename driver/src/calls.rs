@@ -1,0 +1,39 @@
+//! Method calls the core hands to the shell ([`clawgate_core::methods::Call`]): config writes,
+//! secrets reloads and session-store reads, carried out off the reactor. Shared by the WebSocket
+//! session and the admin HTTP RPC.
+
+use std::sync::Arc;
+
+use clawgate_core::Reply;
+use clawgate_core::methods::Call;
+use clawgate_core::wire::ErrorShape;
+
+use crate::daemon::Ctx;
+use crate::rt::Runtime;
+use crate::session::unix_ms;
+
+/// Carry out `call` for the caller `conn_id`. Returns the reply and, after a secrets reload,
+/// the close owed to the caller's socket (sent after the reply). Calls answered inline
+/// (`Reply`, `StartRun`, `Later`) are the caller's to handle; given here they are refused.
+pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &str) -> (Reply, Option<(u16, &'static str)>) {
+    let ctx = ctx.clone();
+    match call {
+        Call::ConfigWrite(w) => (rt.spawn_blocking(move || crate::config::write_config(&ctx.config, &w)).await, None),
+        Call::SecretsReload => {
+            let caller = conn_id.to_string();
+            rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config, &caller)).await
+        }
+        Call::Store(job) => {
+            let reply = rt
+                .spawn_blocking(move || {
+                    let store = ctx.store();
+                    job.run(&ctx.hub, store.as_deref().map(|s| s as &dyn clawgate_core::sessions::SessionStore), unix_ms())
+                })
+                .await;
+            (reply, None)
+        }
+        Call::Reply(_) | Call::StartRun { .. } | Call::Later => {
+            (Reply::err(ErrorShape::unavailable("this call is answered by its caller")), None)
+        }
+    }
+}
