@@ -77,7 +77,7 @@ pub fn parse_model(model: &str) -> Option<ModelRef> {
 }
 
 pub const INVALID_MODEL: &str = "Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.";
-pub const NO_OWNER: &str = "Multiple agents are configured, but this operation has no explicit owner. Use `openclaw/<agentId>` or the x-openclaw-agent-id header.";
+pub const NO_OWNER: &str = "Multiple agents are configured, but this operation has no explicit owner. Select an agent explicitly; CLI callers can pass --agent <id>, channels can add a binding, and ambient services can set their agentId target.";
 
 /// Pick the agent for a request: the `x-openclaw-agent-id` header wins over `model` (whose
 /// syntax is still checked first).
@@ -205,11 +205,15 @@ fn num_in(v: &Value, lo: f64, hi: f64) -> bool {
     v.as_f64().is_some_and(|x| x >= lo && x <= hi)
 }
 
-/// Validate a chat completions body (§6.3 validation order, the checks that do not need the
-/// agent). An empty body is `{}`.
+/// Validate a chat completions body (§6.3 validation steps 1–5, the checks that do not need the
+/// agent; [`check_chat_content`] has steps 9–11). An empty body is `{}`.
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid("request body is not UTF-8"))?;
-    let v: Value = if text.trim().is_empty() { json!({}) } else { serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("Invalid JSON body: {e}")))? };
+    let v: Value = if text.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(text).map_err(|e| ApiError::invalid(crate::api_response::json_error_message(text, &e)))?
+    };
     let o = v.as_object().ok_or_else(|| ApiError::invalid(": Invalid input: expected object, received array"))?;
     let model = match o.get("model") {
         None | Some(Value::Null) => "openclaw".to_string(),
@@ -231,7 +235,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     if let Some(rf) = o.get("response_format").filter(|x| !x.is_null()) {
         let t = rf.get("type").and_then(Value::as_str);
         if !matches!(t, Some("text" | "json_object" | "json_schema")) {
-            return Err(ApiError::invalid("Invalid response_format: type must be text, json_object or json_schema."));
+            return Err(ApiError::invalid("Invalid response_format: response_format.type must be text, json_object, or json_schema"));
         }
     }
     if let Some(stop) = o.get("stop").filter(|x| !x.is_null()) {
@@ -240,6 +244,9 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
             Value::Array(a) => a.len() <= 4 && a.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty())),
             _ => false,
         };
+        if stop.as_array().is_some_and(|a| a.len() > 4) {
+            return Err(ApiError::invalid("Invalid stop: stop supports at most 4 sequences"));
+        }
         if !ok {
             return Err(ApiError::invalid("Invalid stop: expected a non-empty string or up to 4 non-empty strings."));
         }
@@ -253,12 +260,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     }
     let tools = match o.get("tools").filter(|x| !x.is_null()) {
         None => None,
-        Some(Value::Array(a)) => {
-            if a.iter().any(|t| t.get("type").and_then(Value::as_str) != Some("function") || t.pointer("/function/name").and_then(Value::as_str).is_none()) {
-                return Err(ApiError::invalid("Invalid tools/tool_choice: only function tools are supported."));
-            }
-            Some(a.clone())
-        }
+        Some(Value::Array(a)) => Some(a.clone()),
         Some(_) => return Err(ApiError::invalid("Invalid tools/tool_choice: tools must be an array.")),
     };
     let messages = match o.get("messages") {
@@ -266,21 +268,6 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         None | Some(Value::Null) => Vec::new(),
         Some(other) => return Err(ApiError::invalid(format!("messages: Invalid input: expected array, received {}", crate::api_response::json_kind(other)))),
     };
-    for m in &messages {
-        if let Some(Value::Array(parts)) = m.get("content") {
-            for p in parts {
-                if p.get("type").and_then(Value::as_str) == Some("image_url") {
-                    let url = p.pointer("/image_url/url").and_then(Value::as_str).unwrap_or("");
-                    if !url.starts_with("data:") {
-                        return Err(ApiError::invalid("Invalid image_url content in `messages`."));
-                    }
-                }
-            }
-        }
-    }
-    if !messages.iter().any(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool" | "assistant"))) {
-        return Err(ApiError::invalid("Missing user message in `messages`."));
-    }
     let mut sampling = Map::new();
     for k in ["temperature", "top_p", "frequency_penalty", "presence_penalty", "seed", "stop", "response_format", "max_tokens", "max_completion_tokens"] {
         if let Some(x) = o.get(k).filter(|x| !x.is_null()) {
@@ -297,6 +284,32 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         user: o.get("user").and_then(Value::as_str).map(str::to_string),
         sampling,
     })
+}
+
+/// The chat checks that come after the agent and session are resolved (§6.3 validation steps
+/// 9–11): function tools only, inline images only, a user turn. An empty body in a multi-agent
+/// fleet is therefore the agent error, not a missing message (`chat-emptybody`).
+pub fn check_chat_content(req: &ChatRequest) -> Result<(), ApiError> {
+    let tools = req.tools.as_deref().unwrap_or_default();
+    if tools.iter().any(|t| t.get("type").and_then(Value::as_str) != Some("function") || t.pointer("/function/name").and_then(Value::as_str).is_none()) {
+        return Err(ApiError::invalid("Invalid tools/tool_choice: only function tools are supported"));
+    }
+    for m in &req.messages {
+        if let Some(Value::Array(parts)) = m.get("content") {
+            for p in parts {
+                if p.get("type").and_then(Value::as_str) == Some("image_url") {
+                    let url = p.pointer("/image_url/url").and_then(Value::as_str).unwrap_or("");
+                    if !url.starts_with("data:") {
+                        return Err(ApiError::invalid("Invalid image_url content in `messages`."));
+                    }
+                }
+            }
+        }
+    }
+    if !req.messages.iter().any(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool" | "assistant"))) {
+        return Err(ApiError::invalid("Missing user message in `messages`."));
+    }
+    Ok(())
 }
 
 /// The upstream request body (spec §9): always streamed, usage included.
@@ -424,7 +437,8 @@ fn parse_chunk(data: &str) -> Vec<UpstreamEvent> {
 /// How an upstream HTTP failure is reported to the client (§6.3).
 pub fn map_upstream_status(status: u16, message: &str) -> ApiError {
     match status {
-        401 | 403 => ApiError { status: 401, kind: "authentication_error", message: format!("upstream provider rejected the API key ({status}): {message}") },
+        // The reference reports the provider's own status and message (`401 <message>`).
+        401 | 403 => ApiError { status: 401, kind: "authentication_error", message: format!("{status} {message}") },
         404 => ApiError { status: 404, kind: "invalid_request_error", message: format!("Unknown model: {message}") },
         429 => ApiError { status: 429, kind: "rate_limit_error", message: "upstream provider rate limit".into() },
         408 | 504 => ApiError { status: 504, kind: "api_error", message: "upstream provider timeout".into() },
@@ -505,10 +519,13 @@ mod tests {
     fn chat_validation_messages() {
         assert_eq!(parse_chat_request(b"[]").unwrap_err().message, ": Invalid input: expected object, received array");
         assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#).unwrap_err().message, "max_tokens: Too small: expected number to be >0");
-        assert_eq!(parse_chat_request(br#"{"messages":[]}"#).unwrap_err().message, "Missing user message in `messages`.");
+        let content = |b: &[u8]| check_chat_content(&parse_chat_request(b).unwrap()).unwrap_err().message;
+        assert_eq!(content(br#"{"messages":[]}"#), "Missing user message in `messages`.");
+        assert_eq!(content(br#"{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search"}]}"#), "Invalid tools/tool_choice: only function tools are supported");
+        assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#).unwrap_err().message, "Invalid stop: stop supports at most 4 sequences");
+        assert_eq!(parse_chat_request(br#"{"model":"openclaw/main","messages":["#).unwrap_err().message, "Unexpected end of JSON input");
         assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#).unwrap_err().message, "`temperature` must be between 0 and 2.");
-        let r = parse_chat_request(b"").unwrap_err();
-        assert_eq!(r.message, "Missing user message in `messages`.");
+        assert_eq!(content(b""), "Missing user message in `messages`.");
         let ok = parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
         assert!(ok.stream && ok.include_usage);
         assert_eq!(ok.model, "openclaw");

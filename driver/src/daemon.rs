@@ -253,14 +253,8 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
     let state_dir = cfg_rt.state_dir.clone();
     let ctx = Arc::new(Ctx::new(hub.clone(), Arc::new(Mutex::new(cfg_rt)), state_dir.clone()));
-    {
-        // Open the session store in the background so the first request does not wait for it.
-        let ctx2 = ctx.clone();
-        let warm = rt.spawn_blocking(move || {
-            ctx2.store();
-        });
-        rt.spawn(warm);
-    }
+    // The session store opens on first use: an idle gateway that never runs an agent does not
+    // map SQLite's code or caches (idle RSS is a product promise).
     let mut listening = listen(&rt, &ctx, listeners);
     tracing::info!(
         "gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}",
