@@ -234,6 +234,9 @@ pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_s
 pub enum Outcome {
     Ok {
         text: String,
+        /// `result.meta` of the final answer (`durationMs`, `agentMeta` with the session id,
+        /// provider, model and usage), as the reference's CLI shows with `--json`.
+        meta: Value,
     },
     Err {
         message: String,
@@ -260,7 +263,7 @@ pub(crate) fn lifecycle_end(outcome: &Outcome, started_at: u64, unix_ms: u64) ->
 pub(crate) fn chat_end(spec: &RunSpec, seq: u64, outcome: &Outcome) -> Value {
     let mut chat = json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq});
     match outcome {
-        Outcome::Ok { text } => {
+        Outcome::Ok { text, .. } => {
             chat["state"] = json!("final");
             chat["message"] = json!({"role": "assistant", "content": [{"type": "text", "text": text}]});
         }
@@ -459,9 +462,13 @@ pub(crate) fn agent_event(spec: &RunSpec, stream: &str, data: Value, seq: u64, t
 /// The final reply of a finished run.
 pub(crate) fn final_reply(spec: &RunSpec, outcome: &Outcome) -> (Reply, &'static str, Option<String>) {
     match outcome {
-        Outcome::Ok { text } => {
-            (Reply::Ok(Some(json!({"runId": spec.run_id, "status": "ok", "summary": text, "result": {"text": text}}))), "ok", None)
-        }
+        // `result.payloads[].text` is what the reference CLI prints for `openclaw agent`.
+        Outcome::Ok { text, meta } => (
+            Reply::Ok(Some(json!({"runId": spec.run_id, "status": "ok", "summary": "completed",
+                "result": {"payloads": [{"text": text, "mediaUrl": null}], "meta": meta}}))),
+            "ok",
+            None,
+        ),
         Outcome::Err { message } => (
             Reply::Err {
                 error: ErrorShape::unavailable(message.clone()),
@@ -472,7 +479,8 @@ pub(crate) fn final_reply(spec: &RunSpec, outcome: &Outcome) -> (Reply, &'static
         ),
         Outcome::Aborted { text } => (
             Reply::Ok(Some(
-                json!({"runId": spec.run_id, "status": "aborted", "summary": "aborted", "result": {"text": text, "aborted": true}}),
+                json!({"runId": spec.run_id, "status": "aborted", "summary": "aborted",
+                    "result": {"payloads": [{"text": text, "mediaUrl": null}], "aborted": true}}),
             )),
             "aborted",
             None,

@@ -159,7 +159,7 @@ fn a_successful_run_ends_ok_with_the_text() {
     gw.hub.begin_run(&run.run_id, Some("fake"), Some("m1"), c.unix());
     gw.hub.run_delta(&run.run_id, "Hel", c.unix());
     gw.hub.run_delta(&run.run_id, "lo", c.unix());
-    gw.hub.finish_run(&run.run_id, Outcome::Ok { text: "Hello".into() }, c.now, c.unix());
+    gw.hub.finish_run(&run.run_id, Outcome::Ok { text: "Hello".into(), meta: serde_json::json!({}) }, c.now, c.unix());
     let outs = c.pump();
     let fin = outs.response("a1");
     assert_eq!(fin["ok"], true);

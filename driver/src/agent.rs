@@ -51,6 +51,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
             return;
         }
     };
+    let started = Instant::now();
     hub.begin_run(&run.run_id, Some(&provider), Some(&model), unix_ms());
     let turn = Turn::new(*spec, TurnPolicy::default(), Instant::now());
     let mut result = None;
@@ -76,8 +77,15 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     let aborted = stop.fired.load(Ordering::SeqCst) && result.is_none();
     let outcome = match &result {
         _ if aborted => Outcome::Aborted { text: partial.clone() },
-        Some(Ok(r)) if r.text.is_empty() => Outcome::Ok { text: "No response from OpenClaw.".to_string() },
-        Some(Ok(r)) => Outcome::Ok { text: r.text.clone() },
+        Some(Ok(r)) => {
+            let text = if r.text.is_empty() { "No response from OpenClaw.".to_string() } else { r.text.clone() };
+            let meta = serde_json::json!({
+                "durationMs": started.elapsed().as_millis() as u64,
+                "agentMeta": {"sessionId": run.session_id, "sessionKey": run.session_key, "provider": provider, "model": model,
+                    "usage": {"input": r.prompt_tokens, "output": r.completion_tokens, "total": r.prompt_tokens + r.completion_tokens}},
+            });
+            Outcome::Ok { text, meta }
+        }
         Some(Err(e)) => Outcome::Err { message: e.message.clone() },
         None => Outcome::Err { message: "the run ended without a result".into() },
     };

@@ -69,10 +69,19 @@ fn flock(file: &std::fs::File, op: libc::c_int) -> std::io::Result<()> {
 
 /// Run `openclaw-ref <args>` with a fresh HOME and the shared install dir, killed after `timeout`.
 pub fn openclaw(args: &[&str], timeout: Duration) -> CmdOutput {
+    openclaw_with_env(args, &[], timeout)
+}
+
+/// [`openclaw`] with extra environment (e.g. `OPENCLAW_GATEWAY_PORT`/`_TOKEN` for commands that
+/// find the gateway the way an installed CLI does, without `--url`).
+pub fn openclaw_with_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> CmdOutput {
     ensure_installed();
     let home = TempDir::new("openclaw-home");
     let mut cmd = Command::new(openclaw_ref_script());
     base_env(&mut cmd, home.path());
     cmd.env("OPENCLAW_REF_DIR", openclaw_ref_dir()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     run_command(&mut cmd, timeout)
 }

@@ -34,7 +34,7 @@ async fn agent_run_streams_events_and_answers_with_the_upstream_text() {
     assert!(res.ok, "{:?}", res.error);
     let p = res.payload.clone().unwrap();
     assert_eq!((p["runId"].clone(), p["status"].clone()), (json!("run-ws-1"), json!("ok")), "{p}");
-    assert_eq!(p["result"]["text"], "Hello from fake upstream", "{p}");
+    assert_eq!(p["result"]["payloads"][0]["text"], "Hello from fake upstream", "{p}");
     let accepted = c.events.iter().find_map(|e| match e {
         ClientEvent::Response { frame, interim: true, .. } => frame.payload.clone(),
         _ => None,
@@ -55,7 +55,7 @@ async fn agent_run_streams_events_and_answers_with_the_upstream_text() {
 
     // Completed: the same key replays the cached final, without a second upstream call.
     let again = c.request("agent", Some(params), true, T).await.expect("replay");
-    assert_eq!(again.payload.as_ref().map(|p| p["result"]["text"].clone()), Some(json!("Hello from fake upstream")));
+    assert_eq!(again.payload.as_ref().map(|p| p["result"]["payloads"][0]["text"].clone()), Some(json!("Hello from fake upstream")));
     assert_eq!(up.chat_requests().len(), 1, "a replay does not run again");
     let wait = c.request("agent.wait", Some(json!({"runId": "run-ws-1", "timeoutMs": 1000})), false, T).await.unwrap();
     assert_eq!(wait.payload.unwrap()["status"], "ok");
@@ -85,7 +85,7 @@ async fn a_duplicate_key_in_flight_gets_one_in_flight_answer() {
     assert_eq!(waited.payload.unwrap()["status"], "ok", "agent.wait resolves when the run ends");
     let (a, r) = first.await.unwrap();
     let r = r.expect("final");
-    assert_eq!(r.payload.unwrap()["result"]["text"], "Slow hello");
+    assert_eq!(r.payload.unwrap()["result"]["payloads"][0]["text"], "Slow hello");
     assert_eq!(up.chat_requests().len(), 1, "one run for one key");
     a.close().await;
     b.close().await;
@@ -105,7 +105,7 @@ fn openclaw_cli_agent_expect_final_gets_the_upstream_answer() {
     assert_eq!(out.code, Some(0), "exit 0 expected:\n{}\n{}\n--- gateway ---\n{}", out.stdout, out.stderr, gw.stderr());
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("JSON ({e}): {}", out.stdout));
     assert_eq!(v["status"], "ok", "{v:#}");
-    assert_eq!(v["result"]["text"], "Hello from fake upstream", "{v:#}");
+    assert_eq!(v["result"]["payloads"][0]["text"], "Hello from fake upstream", "{v:#}");
     let sent = up.chat_requests();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["messages"].as_array().unwrap().last().unwrap()["content"], "hello from the real CLI");
@@ -128,4 +128,26 @@ async fn runs_on_one_session_key_share_the_conversation() {
     let texts: Vec<&str> = msgs.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(texts, ["My name is Ada", "echo: My name is Ada (messages: 1)", "What is my name?"], "{msgs:?}");
     c.close().await;
+}
+
+/// `openclaw agent --message …` (the everyday CLI command, not `gateway call`): it finds the
+/// gateway from `OPENCLAW_GATEWAY_PORT`/`_TOKEN`, runs a turn and prints the reply text from
+/// `result.payloads`; with `--json` it prints the final payload.
+#[test]
+fn openclaw_agent_command_prints_the_reply() {
+    let up = FakeUpstream::start();
+    let gw = start(&up, "fake/fake-echo");
+    let port = gw.port.to_string();
+    let token = gw.token();
+    let env = [("OPENCLAW_GATEWAY_PORT", port.as_str()), ("OPENCLAW_GATEWAY_TOKEN", token.as_str())];
+    let out = clawgate_tests::openclaw::openclaw_with_env(&["agent", "--message", "hello from openclaw agent", "--agent", "main"], &env, Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{}\n{}\n--- gateway ---\n{}", out.stdout, out.stderr, gw.stderr());
+    assert!(out.stdout.contains("echo: hello from openclaw agent"), "the reply text is printed:\n{}", out.stdout);
+    let out = clawgate_tests::openclaw::openclaw_with_env(&["agent", "--message", "second", "--agent", "main", "--json"], &env, Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("JSON ({e}): {}", out.stdout));
+    assert_eq!(v["status"], "ok", "{v:#}");
+    let text = v["result"]["payloads"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("echo: second"), "{v:#}");
+    assert_eq!(v["result"]["meta"]["agentMeta"]["provider"], "fake", "{v:#}");
 }
