@@ -232,6 +232,10 @@ fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 /// `Some` only for a frame `RequestFrameSchema` accepts; the result is what the generic path
 /// would produce for it.
 fn parse_request_fast(text: &str) -> Option<RequestFrame> {
+    // serde also fills a struct from a JSON array (by position): a frame must be an object.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
     let r: FastRequest<'_> = serde_json::from_str(text).ok()?;
     // `maxLength: 128` counts characters, as the validator does.
     let short = |s: &str| s.len() <= 128 || s.chars().count() <= 128;
@@ -400,6 +404,13 @@ pub struct EventFrame {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_json_array_is_never_a_request() {
+        // Found by proptest: serde fills a struct from an array by position.
+        assert!(parse_request(r#"["req","1","health"]"#).is_err());
+        assert!(parse_request(r#" ["req","1","health",null]"#).is_err());
+    }
 
     #[test]
     fn request_frame_closed_object() {
