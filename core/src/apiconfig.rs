@@ -28,6 +28,9 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// `models[].id` → `maxTokens`.
     pub models: Vec<(String, Option<u64>)>,
+    /// `models[].id` → `name` / `contextWindow`, when given.
+    pub model_names: BTreeMap<String, String>,
+    pub context_windows: BTreeMap<String, u64>,
 }
 
 /// `memory.search` (embeddings for `/v1/embeddings`).
@@ -198,9 +201,20 @@ impl ApiConfig {
                             .collect()
                     })
                     .unwrap_or_default();
+                let listed = p.get("models").and_then(Value::as_array).cloned().unwrap_or_default();
+                let field = |k: &str| -> BTreeMap<String, Value> {
+                    listed
+                        .iter()
+                        .filter_map(|m| Some((m.get("id")?.as_str()?.to_string(), m.get(k)?.clone())))
+                        .collect()
+                };
+                let model_names = field("name").into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect();
+                let context_windows = field("contextWindow").into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect();
                 providers.insert(
                     id.clone(),
                     ProviderConfig {
+                        model_names,
+                        context_windows,
                         id: id.clone(),
                         base_url,
                         api: p.get("api").and_then(Value::as_str).unwrap_or("openai-completions").to_string(),

@@ -35,6 +35,7 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "chat.abort",
     "tools.catalog",
     "tools.invoke",
+    "models.list",
 ];
 
 /// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
@@ -367,11 +368,59 @@ pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
         "config.get" => validate_params("config.get", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
             .map(|()| config_get(hub)),
+        "models.list" => Ok(models_list(&hub.settings().api)),
         "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
         m => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
     };
     match result {
         Ok(v) => Reply::Ok(Some(v)),
         Err(e) => Reply::err(e),
+    }
+}
+
+/// `models.list`: the configured providers' models (the Control UI's model picker; admin RPC).
+/// Only `openai-completions` providers are served; a model is `available` when its provider's
+/// key resolved (or it needs none).
+pub fn models_list(api: &crate::apiconfig::ApiConfig) -> Value {
+    let default = api.default_model.clone().unwrap_or_default();
+    let mut models = Vec::new();
+    for p in api.providers.values().filter(|p| p.api == "openai-completions") {
+        for (id, _) in &p.models {
+            let mut m = json!({
+                "id": id, "name": p.model_names.get(id).cloned().unwrap_or_else(|| id.clone()), "provider": p.id,
+                "reasoning": false, "thinkingLevels": [{"id": "off", "label": "off"}], "thinkingDefault": "off",
+                "available": p.api_key_error.is_none(),
+            });
+            if let Some(cw) = p.context_windows.get(id) {
+                m["contextWindow"] = json!(cw);
+            }
+            if default == format!("{}/{id}", p.id) {
+                m["tags"] = json!(["default"]);
+            }
+            models.push(m);
+        }
+    }
+    json!({"models": models, "accountSelection": {"kind": "automatic", "label": "Automatic account selection"}})
+}
+
+#[cfg(test)]
+mod models_list_tests {
+    use super::*;
+
+    #[test]
+    fn configured_models_with_the_default_tagged() {
+        let cfg = json!({
+            "models": {"providers": {"fake": {"baseUrl": "http://x/v1", "apiKey": "k", "api": "openai-completions",
+                "models": [{"id": "fake-model", "name": "Fake Model", "contextWindow": 128000}, {"id": "fake-model-2"}]}}},
+            "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
+        });
+        let api = crate::apiconfig::ApiConfig::from_config(&cfg, &Default::default());
+        let v = models_list(&api);
+        let m = &v["models"];
+        assert_eq!(m[0]["id"], "fake-model");
+        assert_eq!((m[0]["name"].clone(), m[0]["contextWindow"].clone(), m[0]["tags"].clone()), (json!("Fake Model"), json!(128000), json!(["default"])));
+        assert_eq!((m[1]["name"].clone(), m[1].get("tags")), (json!("fake-model-2"), None));
+        assert_eq!(m[1]["available"], true);
+        assert_eq!(v["accountSelection"]["kind"], "automatic");
     }
 }
