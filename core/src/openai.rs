@@ -291,7 +291,10 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
 /// fleet is therefore the agent error, not a missing message (`chat-emptybody`).
 pub fn check_chat_content(req: &ChatRequest) -> Result<(), ApiError> {
     let tools = req.tools.as_deref().unwrap_or_default();
-    if tools.iter().any(|t| t.get("type").and_then(Value::as_str) != Some("function") || t.pointer("/function/name").and_then(Value::as_str).is_none()) {
+    if tools
+        .iter()
+        .any(|t| t.get("type").and_then(Value::as_str) != Some("function") || t.pointer("/function/name").and_then(Value::as_str).is_none())
+    {
         return Err(ApiError::invalid("Invalid tools/tool_choice: only function tools are supported"));
     }
     for m in &req.messages {
@@ -521,8 +524,14 @@ mod tests {
         assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#).unwrap_err().message, "max_tokens: Too small: expected number to be >0");
         let content = |b: &[u8]| check_chat_content(&parse_chat_request(b).unwrap()).unwrap_err().message;
         assert_eq!(content(br#"{"messages":[]}"#), "Missing user message in `messages`.");
-        assert_eq!(content(br#"{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search"}]}"#), "Invalid tools/tool_choice: only function tools are supported");
-        assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#).unwrap_err().message, "Invalid stop: stop supports at most 4 sequences");
+        assert_eq!(
+            content(br#"{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"web_search"}]}"#),
+            "Invalid tools/tool_choice: only function tools are supported"
+        );
+        assert_eq!(
+            parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#).unwrap_err().message,
+            "Invalid stop: stop supports at most 4 sequences"
+        );
         assert_eq!(parse_chat_request(br#"{"model":"openclaw/main","messages":["#).unwrap_err().message, "Unexpected end of JSON input");
         assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#).unwrap_err().message, "`temperature` must be between 0 and 2.");
         assert_eq!(content(b""), "Missing user message in `messages`.");

@@ -21,6 +21,9 @@ use crate::session::{self, unix_ms};
 
 /// Slowloris guard: the request head must arrive within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an answer that does not read the body waits for the body's first bytes after the
+/// `100 Continue` (see [`continue_first`]).
+const CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Every response body: complete or streamed.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -46,6 +49,18 @@ pub fn to_hyper(r: HttpResponse) -> Response<Body> {
     })
 }
 
+/// `Expect: 100-continue` is answered with `100 Continue` before anything else, auth included
+/// (spec http §1, `tools-invoke-oversized-noauth`: 100, then 401). hyper sends the `100` when the
+/// body is first polled and only while no response has started, so an answer that does not read
+/// the body first polls it, up to its first frame (or [`CONTINUE_WAIT`]).
+async fn continue_first<R: Runtime>(rt: &R, req: &mut Request<Incoming>) {
+    let expects = req.headers().get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        let frame = std::pin::pin!(req.body_mut().frame());
+        let _ = futures_util::future::select(frame, rt.sleep_until(Instant::now() + CONTINUE_WAIT)).await;
+    }
+}
+
 async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
     let action = {
         let headers: Vec<(&str, &[u8])> = req.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
@@ -59,8 +74,12 @@ async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: R
         route(&ctx.hub, &head, Instant::now(), unix_ms())
     };
     match action {
-        HttpAction::Respond(r) => to_hyper(r),
+        HttpAction::Respond(r) => {
+            continue_first(&rt, &mut req).await;
+            to_hyper(r)
+        }
         HttpAction::RespondAfter(delay, r) => {
+            continue_first(&rt, &mut req).await;
             rt.sleep_until(Instant::now() + delay).await;
             to_hyper(r)
         }
@@ -68,6 +87,7 @@ async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: R
             let declared =
                 req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|n| n > limit as u64) {
+                continue_first(&rt, &mut req).await;
                 return to_hyper(request.route.too_large(&ctx.hub));
             }
             match crate::api::read_body(&rt, req.into_body(), limit).await {

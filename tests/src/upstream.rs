@@ -7,9 +7,15 @@
 //! * `fake-tools` — when the request offers tools and the last message is not a tool result,
 //!   streams a call of the first tool with `{"city":"Paris"}`; after a tool result, streams
 //!   `tool said: <result>`;
+//! * `fake-model-2` — an alias of `fake-model` (the captures' second model);
 //! * `fake-500`, `fake-429` (`Retry-After: 0`), `fake-401` — fail with that status;
 //! * `fake-flaky` — fails with 503 on the first request of each conversation, then answers;
 //! * `fake-slow` — waits `slow_ms` before the head, then streams slowly.
+//!
+//! [`FakeUpstream::set_call_tools`] makes `fake-model`/`fake-model-2` behave like the captures'
+//! tool-calling upstream: with tools offered and no tool result in the conversation (a `tool`
+//! message, or a flattened `Tool:<id>: …` user turn), stream `Checking.` and a call of the first
+//! tool with `{"city":"Paris"}`; afterwards they answer as usual.
 //!
 //! `POST …/embeddings` answers deterministic vectors: `[len(input), 0.5, -1.25]`.
 //! Every request is recorded (path, headers, JSON body) for assertions.
@@ -47,6 +53,7 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     slow_ms: AtomicU64,
     flaky_failures: AtomicU64,
+    call_tools: std::sync::atomic::AtomicBool,
 }
 
 /// A running fake provider on its own thread and runtime (stopped when dropped), so it works
@@ -118,7 +125,12 @@ impl FakeUpstream {
     }
 
     fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeUpstream {
-        let state = Arc::new(State { requests: Mutex::new(Vec::new()), slow_ms: AtomicU64::new(3000), flaky_failures: AtomicU64::new(0) });
+        let state = Arc::new(State {
+            requests: Mutex::new(Vec::new()),
+            slow_ms: AtomicU64::new(3000),
+            flaky_failures: AtomicU64::new(0),
+            call_tools: Default::default(),
+        });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
@@ -170,6 +182,11 @@ impl FakeUpstream {
 
     pub fn set_slow_ms(&self, ms: u64) {
         self.state.slow_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// `fake-model`/`fake-model-2` call the first offered tool (see the module docs).
+    pub fn set_call_tools(&self, on: bool) {
+        self.state.call_tools.store(on, Ordering::SeqCst);
     }
 
     /// The provider section of a config file for this fake (`models.providers.fake`).
@@ -290,6 +307,23 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             sse(text_stream(&format!("echo: {user} (messages: {})", messages.len()), 0))
         }
         "fake-tools" if last["role"] == "tool" => sse(text_stream(&format!("tool said: {}", text_of(&last["content"])), 0)),
+        "fake-model" | "fake-model-2"
+            if st.call_tools.load(Ordering::SeqCst)
+                && body["tools"].as_array().is_some_and(|t| !t.is_empty())
+                && !messages.iter().any(|m| m["role"] == "tool" || text_of(&m["content"]).starts_with("Tool:")) =>
+        {
+            let name = body["tools"][0]["function"]["name"].as_str().unwrap_or("tool").to_string();
+            let call = json!({"index": 0, "id": "call_up_1", "type": "function", "function": {"name": name, "arguments": ""}});
+            let args = json!({"index": 0, "function": {"arguments": "{\"city\":\"Paris\"}"}});
+            let usage = json!({"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28});
+            let mut out = vec![(0, chunk(json!({"role": "assistant"}), None)), (0, chunk(json!({"content": "Checking."}), None))];
+            out.push((0, chunk(json!({"tool_calls": [call]}), None)));
+            out.push((0, chunk(json!({"tool_calls": [args]}), None)));
+            out.push((0, chunk(json!({}), Some("tool_calls"))));
+            out.push((0, format!("data: {}\n\n", json!({"id": "up-1", "object": "chat.completion.chunk", "choices": [], "usage": usage}))));
+            out.push((0, "data: [DONE]\n\n".to_string()));
+            sse(out)
+        }
         "fake-tools" if body["tools"].as_array().is_some_and(|t| !t.is_empty()) => {
             let name = body["tools"][0]["function"]["name"].as_str().unwrap_or("tool").to_string();
             let mut out = vec![(0, chunk(json!({"role": "assistant"}), None))];

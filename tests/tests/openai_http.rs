@@ -207,7 +207,8 @@ fn upstream_failures_map_to_clear_errors_within_seconds() {
     assert_eq!((r.status, r.json()["choices"][0]["message"]["content"].clone()), (200, json!("Recovered after a retry")), "transient 503 retried");
 
     let r = post(&gw, "/v1/chat/completions", &[("x-openclaw-model", "nope/model")], &chat_body("openclaw", false));
-    assert_eq!((error_of(&r).0, error_of(&r).2), (404, "Unknown model: nope/model".into()));
+    let unknown = "Unknown model: nope/model. Run `openclaw models list --refresh --provider nope` to inspect this provider's model choices, then retry with a model supported by your account.";
+    assert_eq!((error_of(&r).0, error_of(&r).2), (404, unknown.into()), "chat-bad-model-override");
 
     // Streamed failure after the headers: an error event, then [DONE].
     let r = post(&gw, "/v1/chat/completions", &[("x-openclaw-model", "fake/fake-500")], &chat_body("openclaw", true));

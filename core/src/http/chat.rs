@@ -156,7 +156,11 @@ pub fn upstream_for(api: &ApiConfig, agent_id: &str, override_model: Option<&str
     let Some((p, model)) = api.split_model(&model_ref) else {
         // An override naming an unknown provider/model fails like the reference's run (404).
         let status = if override_model.is_some() { 404 } else { 503 };
-        return Err(ApiError { status, kind: "invalid_request_error", message: format!("Unknown model: {model_ref}") });
+        let provider = model_ref.split_once('/').map_or(model_ref.as_str(), |(p, _)| p);
+        let message = format!(
+            "Unknown model: {model_ref}. Run `openclaw models list --refresh --provider {provider}` to inspect this provider's model choices, then retry with a model supported by your account."
+        );
+        return Err(ApiError { status, kind: "invalid_request_error", message });
     };
     if p.api != "openai-completions" {
         return Err(ApiError {
@@ -207,6 +211,9 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         Ok(k) => k,
         Err(e) => return fail(e),
     };
+    if let Err(e) = openai::check_chat_content(&req) {
+        return fail(e);
+    }
     let (upstream, model, max_tokens) = match upstream_for(&api, &agent_id, request.headers.model.as_deref()) {
         Ok(u) => u,
         Err(e) => return fail(e),
