@@ -440,8 +440,14 @@ fn parse_chunk(data: &str) -> Vec<UpstreamEvent> {
 /// How an upstream HTTP failure is reported to the client (§6.3).
 pub fn map_upstream_status(status: u16, message: &str) -> ApiError {
     match status {
-        // The reference reports the provider's own status and message (`401 <message>`).
-        401 | 403 => ApiError { status: 401, kind: "authentication_error", message: format!("{status} {message}") },
+        // The provider refused *its* key. The reference answers 401 `authentication_error`, which
+        // every OpenAI SDK reports as a bad gateway key (a confusing-auth-error pain point): it is
+        // a provider failure, so it is a 502 that says whose key was refused.
+        401 | 403 => ApiError {
+            status: 502,
+            kind: "api_error",
+            message: format!("upstream provider rejected its API key (HTTP {status}): {message}"),
+        },
         404 => ApiError { status: 404, kind: "invalid_request_error", message: format!("Unknown model: {message}") },
         429 => ApiError { status: 429, kind: "rate_limit_error", message: "upstream provider rate limit".into() },
         408 | 504 => ApiError { status: 504, kind: "api_error", message: "upstream provider timeout".into() },

@@ -289,7 +289,10 @@ impl Turn {
             State::ErrorBody { status, retry_after, body, deadline } => {
                 self.state = State::ErrorBody { status, retry_after, body: Vec::new(), deadline };
                 let message = error_message(&body);
-                let e = crate::openai::map_upstream_status(status, &message);
+                let mut e = crate::openai::map_upstream_status(status, &message);
+                if status == 401 || status == 403 {
+                    e.message = format!("provider {}: {}", self.spec.upstream.provider_id, e.message);
+                }
                 if status == 429 || status == 408 || status >= 500 {
                     self.retry_or_fail(now, retry_after, e);
                 } else {

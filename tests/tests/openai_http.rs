@@ -189,8 +189,12 @@ fn upstream_failures_map_to_clear_errors_within_seconds() {
     let admin = [("x-openclaw-model", "fake/fake-401")];
     let r = post(&gw, "/v1/chat/completions", &admin, &chat_body("openclaw", false));
     let (status, kind, message) = error_of(&r);
-    assert_eq!((status, kind.as_str()), (401, "authentication_error"), "§6.3: upstream 401");
-    assert!(message.contains("fake upstream error 401"), "the provider's message is kept: {message}");
+    // Not a 401: OpenAI SDKs would report the provider's refusal as a bad gateway key.
+    assert_eq!((status, kind.as_str()), (502, "api_error"), "upstream 401 is a provider error");
+    assert!(
+        message.contains("provider fake") && message.contains("rejected its API key") && message.contains("fake upstream error 401"),
+        "says whose key and keeps the provider's message: {message}"
+    );
 
     let before = up.chat_requests().len();
     let started = Instant::now();
