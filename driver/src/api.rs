@@ -17,7 +17,7 @@ use clawgate_core::http::{
 use clawgate_core::openai::ApiError;
 use clawgate_core::sessions::StoredResponse;
 use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
-use futures_channel::mpsc;
+use futures_channel::{mpsc, oneshot};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
 use hyper::body::{Frame, Incoming};
@@ -116,8 +116,14 @@ pub async fn get_response<R: Runtime>(rt: R, ctx: Arc<Ctx>, id: String, caller: 
     }
 }
 
-fn sse_response(rx: mpsc::UnboundedReceiver<Bytes>, hub: &clawgate_core::gateway::Hub) -> Response<Body> {
-    let stream = futures_util::StreamExt::map(rx, |b| Ok::<_, Infallible>(Frame::data(b)));
+/// An SSE response streaming from `rx`. The body owns `gone`: when hyper drops the body (the
+/// client went away), its sender's `cancellation()` resolves and the turn is aborted at once,
+/// even while the provider is still silent.
+fn sse_response(rx: mpsc::UnboundedReceiver<Bytes>, gone: oneshot::Receiver<()>, hub: &clawgate_core::gateway::Hub) -> Response<Body> {
+    let stream = futures_util::StreamExt::map(rx, move |b| {
+        let _alive = &gone;
+        Ok::<_, Infallible>(Frame::data(b))
+    });
     let mut head = HttpResponse::routed(200, "text/event-stream; charset=utf-8", Vec::new());
     head.headers.push(("Cache-Control", "no-cache".into()));
     head.headers.push(("Connection", "keep-alive".into()));
@@ -153,12 +159,13 @@ async fn stream_turn<R: Runtime>(
     ctx: Arc<Ctx>,
     turn: Turn,
     tx: mpsc::UnboundedSender<Bytes>,
+    mut gone: oneshot::Sender<()>,
     mut render: impl FnMut(&TurnEvent) -> String + Send,
     finish: impl FnOnce(Outcome) -> crate::persist::Exchange,
 ) {
     let mut outcome = None;
     let mut last = String::new();
-    crate::runner::drive(rt.clone(), turn, |ev| {
+    crate::runner::drive_until(rt.clone(), turn, gone.cancellation(), |ev| {
         remember(&mut outcome, &ev);
         let text = render(&ev);
         if matches!(ev, TurnEvent::Finished(_) | TurnEvent::Failed(_)) {
@@ -228,8 +235,9 @@ async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, mut job: ChatJob, request: &ApiR
         let (tx, rx) = mpsc::unbounded::<Bytes>();
         let _ = tx.unbounded_send(Bytes::from(job.render.stream_start()));
         let render = job.render.clone();
-        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, move |ev| render.stream_event(ev), move |o| meta.exchange(o, None)));
-        return sse_response(rx, &ctx.hub);
+        let (gone_tx, gone_rx) = oneshot::channel::<()>();
+        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, gone_tx, move |ev| render.stream_event(ev), move |o| meta.exchange(o, None)));
+        return sse_response(rx, gone_rx, &ctx.hub);
     }
     let mut outcome = None;
     crate::runner::drive(rt.clone(), turn, |ev| {
@@ -310,8 +318,9 @@ async fn responses<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ResponsesJob, request:
             let response = stream.lock().ok().and_then(|s| s.response().cloned()).map(stored);
             meta.exchange(o, response)
         };
-        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, render, finish));
-        return sse_response(rx, &ctx.hub);
+        let (gone_tx, gone_rx) = oneshot::channel::<()>();
+        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, gone_tx, render, finish));
+        return sse_response(rx, gone_rx, &ctx.hub);
     }
     let mut outcome = None;
     crate::runner::drive(rt.clone(), turn, |ev| {

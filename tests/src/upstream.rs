@@ -50,6 +50,10 @@ impl Recorded {
 }
 
 struct State {
+    /// Chat answers started and given up because the client (the gateway) went away before
+    /// they were complete; and chat answers sent in full.
+    abandoned: AtomicU64,
+    completed: AtomicU64,
     requests: Mutex<Vec<Recorded>>,
     slow_ms: AtomicU64,
     flaky_failures: AtomicU64,
@@ -126,6 +130,8 @@ impl FakeUpstream {
 
     fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeUpstream {
         let state = Arc::new(State {
+            abandoned: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             slow_ms: AtomicU64::new(3000),
             flaky_failures: AtomicU64::new(0),
@@ -180,6 +186,16 @@ impl FakeUpstream {
         self.requests().into_iter().filter(|r| r.path.ends_with("/chat/completions")).collect()
     }
 
+    /// Chat answers the gateway walked away from before they were complete.
+    pub fn abandoned(&self) -> u64 {
+        self.state.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// Chat answers sent in full.
+    pub fn completed(&self) -> u64 {
+        self.state.completed.load(Ordering::SeqCst)
+    }
+
     pub fn set_slow_ms(&self, ms: u64) {
         self.state.slow_ms.store(ms, Ordering::SeqCst);
     }
@@ -202,8 +218,20 @@ fn full(status: u16, ct: &str, body: String) -> Response<Body> {
     Response::builder().status(status).header("content-type", ct).body(Full::new(Bytes::from(body)).boxed()).expect("response")
 }
 
-fn sse(chunks: Vec<(u64, String)>) -> Response<Body> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
+/// Counts an answer as abandoned when dropped before it was disarmed (sent in full).
+struct Answering(Arc<State>, bool);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.abandoned.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn sse_counted(st: &Arc<State>, chunks: Vec<(u64, String)>) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+    let mut guard = Answering(st.clone(), false);
     tokio::spawn(async move {
         for (delay, c) in chunks {
             if delay > 0 {
@@ -213,6 +241,8 @@ fn sse(chunks: Vec<(u64, String)>) -> Response<Body> {
                 return;
             }
         }
+        guard.1 = true;
+        guard.0.completed.fetch_add(1, Ordering::SeqCst);
     });
     let stream = futures_stream(rx);
     Response::builder().status(200).header("content-type", "text/event-stream").body(StreamBody::new(stream).boxed()).expect("sse response")
@@ -294,19 +324,22 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             if st.flaky_failures.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
                 err(503, "fake upstream overloaded")
             } else {
-                sse(text_stream("Recovered after a retry", 0))
+                sse_counted(&st, text_stream("Recovered after a retry", 0))
             }
         }
         "fake-slow" => {
             let ms = st.slow_ms.load(Ordering::SeqCst);
+            // Dropped by hyper if the gateway hangs up while we "think".
+            let mut waiting = Answering(st.clone(), false);
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            sse(text_stream("Slow hello", 50))
+            waiting.1 = true;
+            sse_counted(&st, text_stream("Slow hello", 50))
         }
         "fake-echo" => {
             let user = messages.iter().rev().find(|m| m["role"] == "user").map(|m| text_of(&m["content"])).unwrap_or_default();
-            sse(text_stream(&format!("echo: {user} (messages: {})", messages.len()), 0))
+            sse_counted(&st, text_stream(&format!("echo: {user} (messages: {})", messages.len()), 0))
         }
-        "fake-tools" if last["role"] == "tool" => sse(text_stream(&format!("tool said: {}", text_of(&last["content"])), 0)),
+        "fake-tools" if last["role"] == "tool" => sse_counted(&st, text_stream(&format!("tool said: {}", text_of(&last["content"])), 0)),
         "fake-model" | "fake-model-2"
             if st.call_tools.load(Ordering::SeqCst)
                 && body["tools"].as_array().is_some_and(|t| !t.is_empty())
@@ -322,7 +355,7 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             out.push((0, chunk(json!({}), Some("tool_calls"))));
             out.push((0, format!("data: {}\n\n", json!({"id": "up-1", "object": "chat.completion.chunk", "choices": [], "usage": usage}))));
             out.push((0, "data: [DONE]\n\n".to_string()));
-            sse(out)
+            sse_counted(&st, out)
         }
         "fake-tools" if body["tools"].as_array().is_some_and(|t| !t.is_empty()) => {
             let name = body["tools"][0]["function"]["name"].as_str().unwrap_or("tool").to_string();
@@ -332,8 +365,8 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             out.push((0, chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}), None)));
             out.push((0, chunk(json!({}), Some("tool_calls"))));
             out.push((0, "data: [DONE]\n\n".to_string()));
-            sse(out)
+            sse_counted(&st, out)
         }
-        _ => sse(text_stream("Hello from fake upstream", 0)),
+        _ => sse_counted(&st, text_stream("Hello from fake upstream", 0)),
     })
 }

@@ -126,3 +126,45 @@ async fn slow_runs_never_block_the_control_plane() {
     }
     c.close().await;
 }
+
+/// A client that hangs up aborts its run and the upstream request, streamed or not — even
+/// while the provider has not answered yet (the fake "thinks" for 4 s first, then would answer;
+/// it counts answers it had to give up and answers it completed).
+#[test]
+fn a_client_hanging_up_aborts_the_upstream_request() {
+    use std::io::{Read, Write};
+    let up = FakeUpstream::start();
+    up.set_slow_ms(4_000);
+    let gw = GatewayBuilder::new().config(config(&up, "fake/fake-model")).start();
+    let auth = format!("Bearer {}", gw.token.clone().unwrap());
+    for stream in [true, false] {
+        let before = up.chat_requests().len();
+        let body = json!({"model": "openclaw", "stream": stream, "messages": [{"role": "user", "content": "hang up on me"}]}).to_string();
+        let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nx-openclaw-model: fake/fake-slow\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        if stream {
+            // Read the head and the role chunk, then go.
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "stream started");
+        }
+        let deadline = std::time::Instant::now() + T;
+        while up.chat_requests().len() == before {
+            assert!(std::time::Instant::now() < deadline, "the request never reached the provider");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(s);
+        let abandoned_before = up.abandoned();
+        let deadline = std::time::Instant::now() + T;
+        while up.abandoned() == abandoned_before {
+            assert!(std::time::Instant::now() < deadline, "stream={stream}: the upstream request was not dropped");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(up.completed(), 0, "no answer was produced for a client that had gone");
+}
