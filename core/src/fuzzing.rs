@@ -1191,6 +1191,16 @@ pub fn http(base: Instant, data: &[u8]) {
     }
     settings.control_ui_allowed_origins = vec!["https://control.example".into()];
     settings.host_header_origin_fallback = h & 64 != 0;
+    // Every API route on, so their request handlers see the fuzzed bodies.
+    let api = serde_json::json!({
+        "gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}, "responses": {"enabled": true}}}},
+        "models": {"providers": {"p": {"baseUrl": "http://127.0.0.1:9/v1", "apiKey": "k", "api": "openai-completions", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}, "entries": if h & 64 != 0 { serde_json::json!({"main": {}, "research": {}}) } else { serde_json::json!({}) }},
+        "memory": {"search": {"provider": "openai-compatible", "model": "e", "remote": {"baseUrl": "http://127.0.0.1:9/v1"}}},
+        "plugins": {"entries": {"admin-http-rpc": {"enabled": true}}},
+        "hooks": {"enabled": true, "token": "hook-token-0123456789"},
+    });
+    settings.api = std::sync::Arc::new(crate::apiconfig::ApiConfig::from_config(&api, &Default::default()));
     let hub = Hub::new(test_server_info(base, UNIX0), settings.clone(), base);
     if h & 128 != 0 {
         hub.begin_drain();
