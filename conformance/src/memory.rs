@@ -241,7 +241,7 @@ impl Transport for MemoryTransport {
             HttpAction::Respond(r) | HttpAction::RespondAfter(_, r) => {
                 Ok(OpenResult::Rejected { status: r.status, body: String::from_utf8_lossy(&r.body).into_owned() })
             }
-            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } | HttpAction::Store(_) => {
+            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } | HttpAction::Store(_) | HttpAction::ControlUi(_) => {
                 Err("an upgrade request was routed to an API route".into())
             }
             HttpAction::Upgrade { admission, .. } => {
@@ -332,10 +332,11 @@ impl Transport for MemoryTransport {
         let headers = Self::head_headers(&req.headers, upgrade);
         let hv: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
         let path = req.path.split('?').next().unwrap_or("/");
-        let head = RequestHead { method: &req.method, path, query: "", headers: &hv, remote: if req.remote { remote() } else { loopback() } };
+        let head =
+            RequestHead { method: &req.method, path, query: "", headers: &hv, remote: if req.remote { remote() } else { loopback() } };
         let unix = self.unix();
         Ok(match route(&self.hub, &head, self.now, unix) {
-            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } | HttpAction::Store(_) => {
+            HttpAction::ReadBody { .. } | HttpAction::GetResponse { .. } | HttpAction::Store(_) | HttpAction::ControlUi(_) => {
                 return Err("API routes backed by IO are not driven in memory".into());
             }
             HttpAction::Respond(r) | HttpAction::RespondAfter(_, r) => {

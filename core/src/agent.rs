@@ -260,12 +260,13 @@ pub(crate) fn lifecycle_end(outcome: &Outcome, started_at: u64, unix_ms: u64) ->
 }
 
 /// The run's last `chat` event (`final`, `error` or `aborted`).
-pub(crate) fn chat_end(spec: &RunSpec, seq: u64, outcome: &Outcome) -> Value {
+pub(crate) fn chat_end(spec: &RunSpec, seq: u64, outcome: &Outcome, unix_ms: u64) -> Value {
     let mut chat = json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq});
     match outcome {
         Outcome::Ok { text, .. } => {
             chat["state"] = json!("final");
-            chat["message"] = json!({"role": "assistant", "content": [{"type": "text", "text": text}]});
+            chat["stopReason"] = json!("stop");
+            chat["message"] = json!({"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": unix_ms});
         }
         Outcome::Err { message } => {
             chat["state"] = json!("error");
@@ -323,6 +324,8 @@ pub(crate) struct Run {
     pub control: Option<Control>,
     /// An abort was asked for (possibly before the executor attached).
     pub abort_requested: bool,
+    /// The assistant text streamed so far (`chat` deltas carry it whole, as the reference's).
+    pub text: String,
 }
 
 /// The run registry and idempotency cache.
@@ -414,6 +417,18 @@ impl Runs {
         (ids, controls)
     }
 
+    /// The running runs of a session (canonical keys compared), oldest first.
+    pub(crate) fn active_for(&self, session_key: &str) -> Vec<String> {
+        let mut runs: Vec<(u64, &str)> = self
+            .runs
+            .values()
+            .filter(|r| matches!(r.state, RunState::Running { .. }) && same_session(&r.spec, session_key))
+            .map(|r| (r.started_at, r.spec.run_id.as_str()))
+            .collect();
+        runs.sort();
+        runs.into_iter().map(|(_, id)| id.to_string()).collect()
+    }
+
     /// The session a running run (by id) belongs to.
     pub(crate) fn running_session(&self, run_id: &str) -> Option<&RunSpec> {
         self.runs.get(run_id).filter(|r| matches!(r.state, RunState::Running { .. })).map(|r| &r.spec)
@@ -439,6 +454,7 @@ impl Runs {
                 state: RunState::Running { owner, waiters: Vec::new() },
                 control: None,
                 abort_requested: false,
+                text: String::new(),
             },
         );
         Start::Accepted { reply: Reply::Ok(Some(accepted)), run: spec }
@@ -478,10 +494,8 @@ pub(crate) fn final_reply(spec: &RunSpec, outcome: &Outcome) -> (Reply, &'static
             Some(message.clone()),
         ),
         Outcome::Aborted { text } => (
-            Reply::Ok(Some(
-                json!({"runId": spec.run_id, "status": "aborted", "summary": "aborted",
-                    "result": {"payloads": [{"text": text, "mediaUrl": null}], "aborted": true}}),
-            )),
+            Reply::Ok(Some(json!({"runId": spec.run_id, "status": "aborted", "summary": "aborted",
+                    "result": {"payloads": [{"text": text, "mediaUrl": null}], "aborted": true}}))),
             "aborted",
             None,
         ),
@@ -504,6 +518,11 @@ pub fn attach_control(hub: &crate::gateway::Hub, run_id: &str, control: Arc<dyn 
     if hub.with_runs(|runs| runs.attach(run_id, control.clone())) {
         control.abort();
     }
+}
+
+/// The ids of the running runs of a session (`hasActiveRun`/`activeRunIds` of its row).
+pub fn active_run_ids(hub: &crate::gateway::Hub, session_key: &str) -> Vec<String> {
+    hub.with_runs(|runs| runs.active_for(session_key))
 }
 
 /// Abort the running runs of a session (only `run_id` when given). Returns the aborted run ids;

@@ -87,6 +87,8 @@ pub struct ApiConfig {
     /// `gateway.controlUi.enabled` (default true) and `basePath`.
     pub control_ui_enabled: bool,
     pub control_ui_base_path: String,
+    /// Everything the Control UI reads (`gateway.controlUi.*`: root, basePath, …).
+    pub control_ui: crate::control_ui::UiConfig,
     pub warnings: Vec<String>,
 }
 
@@ -105,7 +107,10 @@ fn b(v: &Value, ptr: &str) -> Option<bool> {
 }
 
 fn strings(v: &Value, ptr: &str) -> Vec<String> {
-    v.pointer(ptr).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(|x| x.trim().to_string()).collect()).unwrap_or_default()
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(|x| x.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// Escape one JSON-pointer segment.
@@ -203,10 +208,7 @@ impl ApiConfig {
                     .unwrap_or_default();
                 let listed = p.get("models").and_then(Value::as_array).cloned().unwrap_or_default();
                 let field = |k: &str| -> BTreeMap<String, Value> {
-                    listed
-                        .iter()
-                        .filter_map(|m| Some((m.get("id")?.as_str()?.to_string(), m.get(k)?.clone())))
-                        .collect()
+                    listed.iter().filter_map(|m| Some((m.get("id")?.as_str()?.to_string(), m.get(k)?.clone()))).collect()
                 };
                 let model_names = field("name").into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect();
                 let context_windows = field("contextWindow").into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect();
@@ -230,9 +232,9 @@ impl ApiConfig {
             let provider = s(m, "/provider").unwrap_or("auto").to_string();
             let provider = if provider == "auto" { "openai".to_string() } else { provider };
             let model = s(m, "/model")?.to_string();
-            let base_url = s(m, "/remote/baseUrl").map(|u| u.trim_end_matches('/').to_string()).or_else(|| {
-                (provider == "openai").then(|| "https://api.openai.com/v1".to_string())
-            })?;
+            let base_url = s(m, "/remote/baseUrl")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .or_else(|| (provider == "openai").then(|| "https://api.openai.com/v1".to_string()))?;
             Some(EmbeddingsConfig { provider, model, base_url, api_key: secret_at(cfg, resolved, "/memory/search/remote/apiKey") })
         });
         let hooks = if b(cfg, "/hooks/enabled") == Some(true) {
@@ -250,8 +252,7 @@ impl ApiConfig {
         } else {
             None
         };
-        let base_path = s(cfg, "/gateway/controlUi/basePath").unwrap_or("").trim_end_matches('/').to_string();
-        let base_path = if base_path.is_empty() || base_path.starts_with('/') { base_path } else { format!("/{base_path}") };
+        let control_ui = crate::control_ui::UiConfig::from_config(cfg);
         ApiConfig {
             agents,
             agent_configs,
@@ -265,8 +266,9 @@ impl ApiConfig {
             tools_deny: strings(cfg, "/gateway/tools/deny"),
             admin_rpc: b(cfg, "/plugins/entries/admin-http-rpc/enabled") == Some(true),
             hooks,
-            control_ui_enabled: b(cfg, "/gateway/controlUi/enabled") != Some(false),
-            control_ui_base_path: base_path,
+            control_ui_enabled: control_ui.enabled,
+            control_ui_base_path: control_ui.base_path.clone(),
+            control_ui,
             warnings,
         }
     }
@@ -335,6 +337,9 @@ mod tests {
         assert!(unresolved.providers["p"].api_key.is_none() && unresolved.providers["p"].api_key_error.is_some());
         let mut r = BTreeMap::new();
         r.insert("/models/providers/p/apiKey".to_string(), Secret::new("resolved"));
-        assert_eq!(ApiConfig::from_config(&cfg, &r).providers["p"].api_key.as_ref().map(|k| k.expose().to_string()).as_deref(), Some("resolved"));
+        assert_eq!(
+            ApiConfig::from_config(&cfg, &r).providers["p"].api_key.as_ref().map(|k| k.expose().to_string()).as_deref(),
+            Some("resolved")
+        );
     }
 }

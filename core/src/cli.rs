@@ -41,6 +41,9 @@ pub enum Command {
     /// Work with SecretRefs.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Device pairing: list requests and paired devices, approve, reject, remove.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// Write a systemd user unit that runs this gateway (`Restart=always`,
     /// `RestartPreventExitStatus=78`).
     Install(InstallArgs),
@@ -53,6 +56,35 @@ pub enum ConfigCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List pending pairing requests and paired devices (`device.pair.list`).
+    List(ClientArgs),
+    /// Approve a pending pairing request by its exact request id. Without an id (or with
+    /// `--latest`) only previews the newest pending request and exits 1.
+    Approve {
+        /// The `requestId` shown by `devices list` (and by the device's pairing screen).
+        request_id: Option<String>,
+        /// Preview the newest pending request.
+        #[arg(long)]
+        latest: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reject a pending pairing request.
+    Reject {
+        request_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a paired device: its tokens stop working and its open sockets close (4001).
+    Remove {
+        device_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 

@@ -202,7 +202,10 @@ impl Includes<'_> {
                     other => {
                         return Err(ConfigError::Include {
                             file: stack.last().map(|p| p.display().to_string()).unwrap_or_default(),
-                            message: format!("Invalid $include value: expected string or array of strings, got {}", crate::api_response::json_kind(&other)),
+                            message: format!(
+                                "Invalid $include value: expected string or array of strings, got {}",
+                                crate::api_response::json_kind(&other)
+                            ),
                         });
                     }
                 };
@@ -399,6 +402,8 @@ pub struct GatewayConfig {
     pub control_ui_enabled: bool,
     pub allowed_origins: Vec<String>,
     pub host_header_origin_fallback: bool,
+    /// `gateway.nodes.pairing.autoApproveLocal` (default true).
+    pub pairing_auto_approve_local: Option<bool>,
     pub reload_mode: ReloadMode,
     pub remote_token: Option<SecretInput>,
     pub remote_password: Option<SecretInput>,
@@ -601,6 +606,9 @@ fn validate(root: &Value, warnings: &mut Vec<String>) -> Result<GatewayConfig, V
             g.control_ui_enabled = v.boolean("gateway.controlUi.enabled").unwrap_or(true);
             g.allowed_origins = v.strings("gateway.controlUi.allowedOrigins");
             g.host_header_origin_fallback = v.boolean("gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback").unwrap_or(false);
+        }
+        if v.object("gateway.nodes") && v.object("gateway.nodes.pairing") {
+            g.pairing_auto_approve_local = v.boolean("gateway.nodes.pairing.autoApproveLocal");
         }
         if v.object("gateway.reload") {
             g.reload_mode =

@@ -408,7 +408,13 @@ impl ServerConnection {
     }
 
     fn fail_connect(&mut self, now: Instant, id: &str, error: ErrorShape, close: u16) {
-        let reason = error.message.clone();
+        // The reference names the pairing request in the close reason, so a client that only
+        // sees the close can still show the id to approve.
+        let request_id = error.details.as_ref().and_then(|d| d.get("requestId")).and_then(Value::as_str);
+        let reason = match request_id {
+            Some(rid) if error.code == crate::wire::error_code::NOT_PAIRED => format!("{} (requestId: {rid})", error.message),
+            _ => error.message.clone(),
+        };
         self.send(wire::response_err(&Value::String(id.to_string()), None, &error));
         self.close(now, close, &reason);
     }
@@ -602,7 +608,7 @@ impl ServerConnection {
                 let browser_ok = !has_origin || params.client.is_browser_operator_ui() || params.client.is_webchat();
                 let attempt = PairAttempt {
                     subject: PairingSubject { proof: &d, role, scopes: &scopes, client: &params.client },
-                    local_silent: is_local && browser_ok,
+                    local_silent: is_local && browser_ok && self.hub.settings().pairing_auto_approve_local,
                     shared_secret: matches!(method, AuthMethod::None | AuthMethod::Token | AuthMethod::Password | AuthMethod::TrustedProxy),
                 };
                 match self.hub.pair_device(now, unix_ms, &attempt) {
@@ -676,6 +682,7 @@ impl ServerConnection {
             origin: self.admission.facts.origin.clone(),
             host: self.admission.facts.host.clone(),
             local: self.admission.attribution.is_direct_local(),
+            device_id: device.map(|(id, _)| id.to_string()),
         };
         let mut snap = self.hub.mark_authenticated(&self.conn_id, conn_auth, presence, now, unix_ms);
         let mut hello = self.hello_ok(now, &scopes, role, auth_method, &mut snap);
@@ -750,6 +757,12 @@ impl ServerConnection {
         if let Some(b) = &info.build_id {
             server["buildId"] = json!(b);
         }
+        // The UI we serve comes from a directory the user configured (we bundle none): the
+        // official UI then skips its "server updated, refresh" build comparison (control-ui.md
+        // §3.6), which would otherwise compare its own version with ours forever.
+        if settings.api.control_ui.root.is_some() {
+            server["controlUiBuildSource"] = json!("configured");
+        }
         let mut snapshot = json!({
             "suspension": {"phase": "accepting"},
             // Placeholders keep the key order; the values are moved in below (no copy).
@@ -758,15 +771,7 @@ impl ServerConnection {
             "stateVersion": snap.state_version,
             "uptimeMs": hub.uptime_ms(now),
             "appliedConfigHash": crate::methods::config_hash(&settings.config_redacted),
-            "sessionDefaults": {
-                "defaultAgentId": "main",
-                "modelConfigured": false,
-                "ownership": "sole",
-                "selectionRequired": false,
-                "mainKey": "main",
-                "mainSessionKey": "agent:main:main",
-                "scope": "per-sender",
-            },
+            "sessionDefaults": crate::ui_methods::hello_session_defaults(&settings.api),
         });
         snapshot["presence"] = Value::Array(std::mem::take(&mut snap.presence));
         snapshot["health"] = std::mem::take(&mut snap.health);

@@ -212,8 +212,18 @@ pub struct PairedDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     pub created_at_ms: u64,
+    /// When an operator (or the local auto-approval) last approved it.
+    #[serde(default)]
+    pub approved_at_ms: u64,
+    /// `owner` (approved by an operator) or `local` (auto-approved on the gateway host).
+    #[serde(default = "default_approved_via")]
+    pub approved_via: String,
     /// Role name → token and the scopes it grants.
     pub tokens: HashMap<String, DeviceToken>,
+}
+
+fn default_approved_via() -> String {
+    "local".into()
 }
 
 /// A pairing request waiting for an operator.
@@ -227,6 +237,10 @@ pub struct PairingRequest {
     pub scopes: Vec<String>,
     pub client_id: String,
     pub client_mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub reason: String,
     pub ts: u64,
 }
@@ -303,31 +317,121 @@ impl DeviceStore {
     /// Approve (or widen) a device for a role; returns the token for that role. A scope upgrade
     /// keeps the existing token and widens its grant.
     pub fn approve(&mut self, who: &PairingSubject<'_>, new_token: String, now_unix_ms: u64) -> DeviceToken {
-        let proof = who.proof;
-        let d = self.devices.entry(proof.id.clone()).or_insert_with(|| PairedDevice {
-            device_id: proof.id.clone(),
-            public_key: proof.public_key.clone(),
-            client_id: who.client.id.clone(),
-            client_mode: who.client.mode.clone(),
-            display_name: who.client.display_name.clone(),
-            platform: Some(who.client.platform.clone()),
+        let grant = Grant {
+            device_id: &who.proof.id,
+            public_key: &who.proof.public_key,
+            client_id: &who.client.id,
+            client_mode: &who.client.mode,
+            display_name: who.client.display_name.as_deref(),
+            platform: Some(who.client.platform.as_str()),
+            role: who.role.as_str(),
+            scopes: who.scopes,
+            via: "local",
+        };
+        self.grant(&grant, new_token, now_unix_ms)
+    }
+
+    fn grant(&mut self, g: &Grant<'_>, new_token: String, now_unix_ms: u64) -> DeviceToken {
+        let d = self.devices.entry(g.device_id.to_string()).or_insert_with(|| PairedDevice {
+            device_id: g.device_id.to_string(),
+            public_key: g.public_key.to_string(),
+            client_id: g.client_id.to_string(),
+            client_mode: g.client_mode.to_string(),
+            display_name: g.display_name.map(str::to_string),
+            platform: g.platform.map(str::to_string),
             created_at_ms: now_unix_ms,
+            approved_at_ms: now_unix_ms,
+            approved_via: g.via.to_string(),
             tokens: HashMap::new(),
         });
-        d.public_key = proof.public_key.clone();
-        let role = who.role.as_str();
-        let t = d.tokens.entry(role.to_string()).or_insert_with(|| DeviceToken {
+        d.public_key = g.public_key.to_string();
+        d.approved_at_ms = now_unix_ms;
+        d.approved_via = g.via.to_string();
+        let t = d.tokens.entry(g.role.to_string()).or_insert_with(|| DeviceToken {
             token: new_token,
             issued_at_ms: now_unix_ms,
             scopes: Vec::new(),
         });
-        for s in who.scopes {
+        for s in g.scopes {
             if !t.scopes.contains(s) {
                 t.scopes.push(s.clone());
             }
         }
-        self.pending.retain(|_, r| r.device_id != proof.id || r.role != role);
-        t.clone()
+        let t = t.clone();
+        self.pending.retain(|_, r| r.device_id != g.device_id || r.role != g.role);
+        t
+    }
+
+    /// An operator approves the pending request `request_id` (`device.pair.approve`). The new
+    /// token (used when the role has none yet) comes from the caller (the core has no RNG).
+    pub fn approve_request(&mut self, request_id: &str, new_token: String, now_unix_ms: u64) -> Option<(PairingRequest, PairedDevice)> {
+        let req = self.pending.get(request_id)?.clone();
+        let grant = Grant {
+            device_id: &req.device_id,
+            public_key: &req.public_key,
+            client_id: &req.client_id,
+            client_mode: &req.client_mode,
+            display_name: req.display_name.as_deref(),
+            platform: req.platform.as_deref(),
+            role: &req.role,
+            scopes: &req.scopes,
+            via: "owner",
+        };
+        self.grant(&grant, new_token, now_unix_ms);
+        self.pending.remove(request_id);
+        let device = self.devices.get(&req.device_id)?.clone();
+        Some((req, device))
+    }
+
+    /// Drop a pending request (`device.pair.reject`).
+    pub fn reject_request(&mut self, request_id: &str) -> Option<PairingRequest> {
+        self.pending.remove(request_id)
+    }
+
+    /// Forget a paired device and every token it holds (`device.pair.remove`); its pending
+    /// requests go too.
+    pub fn remove_device(&mut self, device_id: &str) -> Option<PairedDevice> {
+        self.pending.retain(|_, r| r.device_id != device_id);
+        self.devices.remove(device_id)
+    }
+
+    /// The paired device holding this device token (any role): `(device id, role, scopes)`.
+    /// Constant-time per comparison; used for HTTP `Bearer <device token>`.
+    pub fn find_token(&self, presented: &str) -> Option<(String, String, Vec<String>)> {
+        let mut found = None;
+        for d in self.devices.values() {
+            for (role, t) in &d.tokens {
+                if constant_time_eq(presented.as_bytes(), t.token.as_bytes()) {
+                    found = Some((d.device_id.clone(), role.clone(), t.scopes.clone()));
+                }
+            }
+        }
+        found
+    }
+
+    /// `device.pair.list`: `{pending, paired}` in the reference's shapes, newest request
+    /// first, without any token (`connected` says whether a socket of the device is open).
+    pub fn list_json(&self, connected: &dyn Fn(&str) -> bool) -> Value {
+        let mut pending: Vec<&PairingRequest> = self.pending.values().collect();
+        pending.sort_by(|a, b| b.ts.cmp(&a.ts).then_with(|| a.request_id.cmp(&b.request_id)));
+        let mut paired: Vec<&PairedDevice> = self.devices.values().collect();
+        paired.sort_by(|a, b| b.approved_at_ms.cmp(&a.approved_at_ms).then_with(|| a.device_id.cmp(&b.device_id)));
+        let pending: Vec<Value> = pending
+            .iter()
+            .map(|r| {
+                let is_repair = self.devices.contains_key(&r.device_id);
+                request_json(r, is_repair)
+            })
+            .collect();
+        let paired: Vec<Value> = paired
+            .iter()
+            .map(|d| {
+                let mut v = paired_json(d);
+                v["connected"] = json!(connected(&d.device_id));
+                v
+            })
+            .collect();
+        json!({"pending": pending, "paired": paired})
     }
 
     /// Record (or refresh) a pending request.
@@ -347,12 +451,93 @@ impl DeviceStore {
             scopes: who.scopes.to_vec(),
             client_id: who.client.id.clone(),
             client_mode: who.client.mode.clone(),
+            display_name: who.client.display_name.clone(),
+            platform: Some(who.client.platform.clone()).filter(|p| !p.is_empty()),
             reason: reason.as_str().to_string(),
             ts: now_unix_ms,
         };
         self.pending.insert(request_id, r.clone());
         r
     }
+}
+
+/// What an approval grants, from a connect or from a pending request.
+struct Grant<'a> {
+    device_id: &'a str,
+    public_key: &'a str,
+    client_id: &'a str,
+    client_mode: &'a str,
+    display_name: Option<&'a str>,
+    platform: Option<&'a str>,
+    role: &'a str,
+    scopes: &'a [String],
+    via: &'a str,
+}
+
+/// A pending request as `device.pair.list` shows it.
+pub fn request_json(r: &PairingRequest, is_repair: bool) -> Value {
+    let mut v = json!({
+        "requestId": r.request_id,
+        "deviceId": r.device_id,
+        "publicKey": r.public_key,
+    });
+    if let Some(p) = &r.platform {
+        v["platform"] = json!(p);
+    }
+    if let Some(n) = &r.display_name {
+        v["displayName"] = json!(n);
+    }
+    v["clientId"] = json!(r.client_id);
+    v["clientMode"] = json!(r.client_mode);
+    v["role"] = json!(r.role);
+    v["roles"] = json!([r.role]);
+    v["scopes"] = json!(r.scopes);
+    v["silent"] = json!(false);
+    v["isRepair"] = json!(is_repair);
+    v["ts"] = json!(r.ts);
+    v
+}
+
+/// A paired device as `device.pair.list`/`approve` show it: roles and scopes, never tokens.
+pub fn paired_json(d: &PairedDevice) -> Value {
+    let mut roles: Vec<&String> = d.tokens.keys().collect();
+    roles.sort_by_key(|r| (r.as_str() != "operator", r.as_str()));
+    let mut scopes: Vec<String> = Vec::new();
+    for r in &roles {
+        for s in &d.tokens[*r].scopes {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+    }
+    let tokens: Vec<Value> = roles
+        .iter()
+        .map(|r| {
+            let t = &d.tokens[*r];
+            let mut sorted = t.scopes.clone();
+            sorted.sort();
+            json!({"role": r, "scopes": sorted, "createdAtMs": t.issued_at_ms})
+        })
+        .collect();
+    let mut v = json!({"deviceId": d.device_id, "publicKey": d.public_key});
+    if let Some(p) = &d.platform {
+        v["platform"] = json!(p);
+    }
+    if let Some(n) = &d.display_name {
+        v["displayName"] = json!(n);
+    }
+    v["clientId"] = json!(d.client_id);
+    v["clientMode"] = json!(d.client_mode);
+    if let Some(r) = roles.first() {
+        v["role"] = json!(r);
+    }
+    v["roles"] = json!(roles);
+    v["scopes"] = json!(scopes);
+    v["approvedVia"] = json!(d.approved_via);
+    v["createdAtMs"] = json!(d.created_at_ms);
+    v["approvedAtMs"] = json!(d.approved_at_ms);
+    v["tokens"] = json!(tokens);
+    v
 }
 
 /// A verified device asking to be paired for a role.
@@ -370,10 +555,10 @@ pub fn pairing_required(req: &PairingRequest, approved: Option<&PairedDevice>) -
         "code": details_code::PAIRING_REQUIRED,
         "reason": req.reason,
         "requestId": req.request_id,
-        "remediationHint": "approve this device from a paired operator (openclaw devices approve) or connect from the gateway host",
-        "recommendedNextStep": "wait_for_approval",
+        "remediationHint": "Approve this device from the pending pairing requests.",
+        "recommendedNextStep": "wait_then_retry",
         "retryable": true,
-        "pauseReconnect": true,
+        "pauseReconnect": false,
         "deviceId": req.device_id,
         "requestedRole": req.role,
         "requestedScopes": req.scopes,
@@ -423,5 +608,70 @@ mod tests {
         assert_eq!(verify_proof(&proof, &fields, &proof.nonce, 1795602894074 + 120_001), Err(ProofError::SignatureExpired));
         let wrong = SignedFields { token: "other", ..fields };
         assert_eq!(verify_proof(&proof, &wrong, &proof.nonce, 1795602894100), Err(ProofError::SignatureInvalid));
+    }
+
+    fn subject_parts() -> (DeviceProof, ClientInfo, Vec<String>) {
+        let proof = DeviceProof {
+            id: "d1".into(),
+            public_key: "gI5_qdn9oBlMcxyt_PMuuaL289ll1J37JgVkA0zXiNY".into(),
+            signature: String::new(),
+            signed_at: 0,
+            nonce: String::new(),
+        };
+        let client =
+            ClientInfo { id: "openclaw-control-ui".into(), mode: "webchat".into(), platform: "Linux x86_64".into(), ..Default::default() };
+        (proof, client, vec!["operator.read".to_string(), "operator.write".to_string()])
+    }
+
+    #[test]
+    fn a_pending_request_is_approved_listed_and_removed_without_leaking_tokens() {
+        let (proof, client, scopes) = subject_parts();
+        let who = PairingSubject { proof: &proof, role: Role::Operator, scopes: &scopes, client: &client };
+        let mut store = DeviceStore::default();
+        let req = store.request(&who, PairingReason::NotPaired, "r1".into(), 10);
+        // A retry refreshes the same request.
+        assert_eq!(store.request(&who, PairingReason::NotPaired, "r2".into(), 20).request_id, "r1");
+        let list = store.list_json(&|_| false);
+        assert_eq!(list["pending"][0]["requestId"], "r1");
+        assert_eq!(list["pending"][0]["platform"], "Linux x86_64");
+        assert_eq!(list["pending"][0]["isRepair"], false);
+        assert_eq!(list["paired"], json!([]));
+        assert_eq!(req.role, "operator");
+
+        assert!(store.approve_request("nope", "t".into(), 30).is_none());
+        let (req, device) = store.approve_request("r1", "secret-token".into(), 30).expect("approved");
+        assert_eq!(req.request_id, "r1");
+        assert_eq!(device.approved_via, "owner");
+        assert!(store.pending.is_empty());
+        let list = store.list_json(&|id| id == "d1");
+        assert_eq!(list["paired"][0]["deviceId"], "d1");
+        assert_eq!(list["paired"][0]["connected"], true);
+        assert_eq!(list["paired"][0]["tokens"][0]["scopes"], json!(["operator.read", "operator.write"]));
+        assert!(!list.to_string().contains("secret-token"), "{list}");
+        assert_eq!(store.find_token("secret-token"), Some(("d1".into(), "operator".into(), scopes.clone())));
+        assert_eq!(store.find_token("secret-tokeX"), None);
+
+        assert!(store.remove_device("d1").is_some());
+        assert_eq!(store.find_token("secret-token"), None);
+        assert!(store.remove_device("d1").is_none());
+    }
+
+    #[test]
+    fn rejecting_forgets_the_request() {
+        let (proof, client, scopes) = subject_parts();
+        let who = PairingSubject { proof: &proof, role: Role::Operator, scopes: &scopes, client: &client };
+        let mut store = DeviceStore::default();
+        store.request(&who, PairingReason::NotPaired, "r1".into(), 10);
+        assert_eq!(store.reject_request("r1").map(|r| r.device_id), Some("d1".into()));
+        assert!(store.reject_request("r1").is_none());
+        assert_eq!(store.list_json(&|_| false), json!({"pending": [], "paired": []}));
+    }
+
+    #[test]
+    fn stores_written_before_these_fields_still_load() {
+        let old = r#"{"devices":{"d1":{"deviceId":"d1","publicKey":"k","clientId":"cli","clientMode":"cli","createdAtMs":1,
+            "tokens":{"operator":{"token":"t","issuedAtMs":1,"scopes":[]}}}},"pending":{}}"#;
+        let store: DeviceStore = serde_json::from_str(old).expect("old store loads");
+        assert_eq!(store.devices["d1"].approved_via, "local");
     }
 }

@@ -1258,6 +1258,12 @@ pub fn http(base: Instant, data: &[u8]) {
                 assert!((100..600).contains(&r.status));
             }
         }
+        crate::http::HttpAction::ControlUi(job) => {
+            // No UI directory in the fuzzer: the decisions that need no file.
+            let r = job.unavailable(&crate::control_ui::Unavailable::NotConfigured);
+            assert!(matches!(r.status, 200 | 404), "status {}", r.status);
+            assert!(!job.target.rel.starts_with('/') && !job.target.rel.split('/').any(|s| s == ".."), "unsafe {:?}", job.target.rel);
+        }
         crate::http::HttpAction::Upgrade { accept_key, admission } => {
             assert!(!hub.is_draining(), "upgrade admitted while draining");
             assert!(!accept_key.is_empty());

@@ -89,6 +89,8 @@ pub struct GatewaySettings {
     pub control_ui_allowed_origins: Vec<String>,
     /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
     pub host_header_origin_fallback: bool,
+    /// `gateway.nodes.pairing.autoApproveLocal`: devices on the gateway host pair silently.
+    pub pairing_auto_approve_local: bool,
     /// `gateway.auth.trustedProxy` (trusted-proxy auth mode).
     pub trusted_proxy: Option<crate::config_file::TrustedProxyConfig>,
     /// The HTTP API and agent configuration (agents, providers, endpoints, …).
@@ -119,6 +121,7 @@ impl GatewaySettings {
             hot_reload_active: false,
             control_ui_allowed_origins: Vec::new(),
             host_header_origin_fallback: false,
+            pairing_auto_approve_local: true,
             trusted_proxy: None,
             local_interfaces: Some(Vec::new()),
             api: Arc::new(crate::apiconfig::ApiConfig::default()),
@@ -233,11 +236,33 @@ pub(crate) struct ConnAuth {
     pub origin: Option<String>,
     pub host: Option<String>,
     pub local: bool,
+    /// The paired device this socket proved (closed when the device is removed).
+    pub device_id: Option<String>,
 }
 
 struct ConnRecord {
     sink: Arc<dyn EventSink>,
     auth: Option<ConnAuth>,
+    /// `sessions.subscribe` / `sessions.messages.subscribe` of this socket.
+    subs: Subscriptions,
+}
+
+/// A socket's session-event subscriptions (the reference delivers `sessions.changed` only to
+/// sockets that called `sessions.subscribe`, `session.message` only to sockets subscribed to
+/// that session).
+#[derive(Debug, Default, Clone)]
+struct Subscriptions {
+    sessions: bool,
+    messages: std::collections::HashSet<String>,
+}
+
+/// Who, beyond the scope gate, receives a session event ([`Hub::broadcast_to`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// Sockets that called `sessions.subscribe` (`sessions.changed`).
+    SessionsSubscribers,
+    /// Sockets subscribed to this (canonical) session key (`session.message`).
+    SessionMessages(&'a str),
 }
 
 /// The cached health snapshot, as a tree (for `hello-ok`) and as its serialized text (for the
@@ -461,7 +486,7 @@ impl Hub {
     // ---- connections -------------------------------------------------------------------
 
     pub(crate) fn register(&self, conn_id: &str, sink: Arc<dyn EventSink>) {
-        self.lock().conns.insert(conn_id.to_string(), ConnRecord { sink, auth: None });
+        self.lock().conns.insert(conn_id.to_string(), ConnRecord { sink, auth: None, subs: Subscriptions::default() });
     }
 
     /// Forget a connection; its presence row (if any) turns into a `disconnect` row.
@@ -497,7 +522,14 @@ impl Hub {
     }
 
     /// [`Hub::shared_check`] against other auth settings (the trusted-proxy password fallback).
-    pub(crate) fn shared_check_with(&self, auth: &AuthSettings, now: Instant, creds: &ClientCredentials, subject: &LimiterSubject, browser: bool) -> SharedAuth {
+    pub(crate) fn shared_check_with(
+        &self,
+        auth: &AuthSettings,
+        now: Instant,
+        creds: &ClientCredentials,
+        subject: &LimiterSubject,
+        browser: bool,
+    ) -> SharedAuth {
         let mut st = self.lock();
         let limiter = if browser { &mut st.browser_limiter } else { &mut st.limiter };
         check_shared_secret(auth, creds, limiter, subject, now)
@@ -581,6 +613,83 @@ impl Hub {
         Self::fan_out_locked(&st, "device.pair.requested", Some(payload.to_string()), false, None);
         let approved = st.devices.devices.get(&a.subject.proof.id);
         Err(pairing_required(&req, approved))
+    }
+
+    /// `device.pair.list` (spec §5.5): pending requests and paired devices, no tokens.
+    pub fn device_pair_list(&self) -> Value {
+        let st = self.lock();
+        let connected = |id: &str| st.conns.values().any(|c| c.auth.as_ref().and_then(|a| a.device_id.as_deref()) == Some(id));
+        st.devices.list_json(&connected)
+    }
+
+    /// `device.pair.approve`: grant the pending request (`device.pair.resolved` approved). An
+    /// operator without `operator.admin` may approve only operator requests within its own
+    /// scopes (docs `devices approve`).
+    pub fn device_pair_approve(&self, request_id: &str, caller_scopes: &[String], unix_ms: u64) -> Result<Value, ErrorShape> {
+        let mut st = self.lock();
+        let Some(req) = st.devices.pending.get(request_id) else {
+            return Err(ErrorShape::invalid_request("device pairing approval denied"));
+        };
+        let admin = caller_scopes.iter().any(|s| s == crate::scopes::ADMIN);
+        if !admin {
+            if req.role != Role::Operator.as_str() {
+                return Err(ErrorShape::invalid_request(
+                    "device pairing approval denied: approving a non-operator role requires operator.admin",
+                ));
+            }
+            if let Some(s) = req.scopes.iter().find(|s| !crate::scopes::satisfies(caller_scopes, s)) {
+                return Err(ErrorShape::invalid_request(format!("device pairing approval denied: missing scope: {s}")));
+            }
+        }
+        let token = self.random_token_locked(&mut st, "device-token");
+        let Some((req, device)) = st.devices.approve_request(request_id, token, unix_ms) else {
+            return Err(ErrorShape::invalid_request("device pairing approval denied"));
+        };
+        st.devices_generation += 1;
+        let payload = json!({"requestId": req.request_id, "deviceId": req.device_id, "decision": "approved", "ts": unix_ms});
+        Self::fan_out_locked(&st, "device.pair.resolved", Some(payload.to_string()), false, None);
+        Ok(json!({"requestId": req.request_id, "device": crate::device::paired_json(&device)}))
+    }
+
+    /// `device.pair.reject`: drop the pending request (`device.pair.resolved` rejected).
+    pub fn device_pair_reject(&self, request_id: &str, unix_ms: u64) -> Result<Value, ErrorShape> {
+        let mut st = self.lock();
+        let Some(req) = st.devices.reject_request(request_id) else {
+            return Err(ErrorShape::invalid_request("unknown requestId"));
+        };
+        st.devices_generation += 1;
+        let payload = json!({"requestId": req.request_id, "deviceId": req.device_id, "decision": "rejected", "ts": unix_ms});
+        Self::fan_out_locked(&st, "device.pair.resolved", Some(payload.to_string()), false, None);
+        Ok(json!({"requestId": req.request_id, "deviceId": req.device_id}))
+    }
+
+    /// `device.pair.remove`: forget the device and revoke its tokens; its open sockets close
+    /// with 4001 "device removed". Without `operator.admin` a caller may remove only the device
+    /// it connected with.
+    pub fn device_pair_remove(&self, device_id: &str, caller_conn: &str, caller_scopes: &[String]) -> Result<Value, ErrorShape> {
+        let mut st = self.lock();
+        let admin = caller_scopes.iter().any(|s| s == crate::scopes::ADMIN);
+        let own = st.conns.get(caller_conn).and_then(|c| c.auth.as_ref()).and_then(|a| a.device_id.as_deref()) == Some(device_id);
+        if !st.devices.devices.contains_key(device_id) {
+            return Err(ErrorShape::invalid_request("unknown deviceId"));
+        }
+        let by_device_token = st.conns.get(caller_conn).and_then(|c| c.auth.as_ref()).is_some_and(|a| a.method == "device-token");
+        if by_device_token && !admin && !own {
+            return Err(ErrorShape::invalid_request("device removal denied: a device may remove only itself without operator.admin"));
+        }
+        st.devices.remove_device(device_id);
+        st.devices_generation += 1;
+        for rec in st.conns.values() {
+            if rec.auth.as_ref().and_then(|a| a.device_id.as_deref()) == Some(device_id) {
+                rec.sink.close(crate::wire::close_code::CLIENT_INVALIDATED, "device removed");
+            }
+        }
+        Ok(json!({"deviceId": device_id}))
+    }
+
+    /// HTTP `Bearer <device token>`: the role and scopes of the paired device holding it.
+    pub fn device_token_bearer(&self, presented: &str) -> Option<(String, Vec<String>)> {
+        self.lock().devices.find_token(presented).map(|(_, role, scopes)| (role, scopes))
     }
 
     /// The device store and its generation (the shell persists it when the generation moves).
@@ -812,10 +921,72 @@ impl Hub {
     /// Streamed assistant text (an `agent` assistant event and a `chat` delta).
     pub fn run_delta(&self, run_id: &str, delta: &str, unix_ms: u64) {
         let mut st = self.lock();
-        if let Some(spec) = Self::run_event_locked(&mut st, run_id, "assistant", json!({"delta": delta}), unix_ms) {
+        // The text so far rides along (`data.text`, `message`), as in the reference's events.
+        let text = match st.runs.runs.get_mut(run_id) {
+            Some(r) => {
+                r.text.push_str(delta);
+                r.text.clone()
+            }
+            None => return,
+        };
+        if let Some(spec) = Self::run_event_locked(&mut st, run_id, "assistant", json!({"text": text, "delta": delta}), unix_ms) {
             let seq = st.runs.runs.get(run_id).map(|r| r.seq).unwrap_or(0);
-            let chat = json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "delta", "deltaText": delta});
+            let chat = json!({"runId": spec.run_id, "sessionKey": spec.session_key, "agentId": spec.agent_id, "seq": seq, "state": "delta",
+                "deltaText": delta, "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": unix_ms}});
             Self::fan_out_locked(&st, "chat", Some(chat.to_string()), true, None);
+        }
+    }
+
+    /// The run started executing (lifecycle `start` event).
+    pub fn run_started(&self, run_id: &str, unix_ms: u64) {
+        let mut st = self.lock();
+        let Some(started_at) = st.runs.runs.get(run_id).map(|r| r.started_at) else { return };
+        Self::run_event_locked(&mut st, run_id, "lifecycle", json!({"phase": "start", "startedAt": started_at}), unix_ms);
+    }
+
+    // ---- session-event subscriptions ---------------------------------------------------
+
+    /// `sessions.subscribe`: this socket receives `sessions.changed`. `false` when the socket
+    /// is gone.
+    pub fn subscribe_sessions(&self, conn_id: &str) -> bool {
+        self.lock().conns.get_mut(conn_id).map(|r| r.subs.sessions = true).is_some()
+    }
+
+    /// `sessions.messages.subscribe` / `unsubscribe` of a canonical session key. `false` when
+    /// the socket is gone.
+    pub fn subscribe_session_messages(&self, conn_id: &str, key: &str, on: bool) -> bool {
+        let mut st = self.lock();
+        let Some(rec) = st.conns.get_mut(conn_id) else { return false };
+        if on {
+            rec.subs.messages.insert(key.to_string());
+        } else {
+            rec.subs.messages.remove(key);
+        }
+        true
+    }
+
+    /// Send a session event to the authenticated sockets allowed to see it that are in
+    /// `audience`. Sockets outside it never see the event, so it takes no `seq` of theirs.
+    pub fn broadcast_to(&self, event: &str, payload: &Value, audience: Audience<'_>) {
+        let st = self.lock();
+        let gate = event_gate(event);
+        let b = Arc::new(Broadcast {
+            event: event.to_string(),
+            payload: Some(payload.to_string()),
+            gate: gate.clone(),
+            drop_if_slow: false,
+            state_version: None,
+        });
+        for rec in st.conns.values() {
+            let wanted = match audience {
+                Audience::SessionsSubscribers => rec.subs.sessions,
+                Audience::SessionMessages(key) => rec.subs.messages.contains(key),
+            };
+            if let Some(a) = rec.auth.as_ref().filter(|_| wanted) {
+                if event_allowed(a.role, &a.scopes, &gate) {
+                    rec.sink.deliver(b.clone());
+                }
+            }
         }
     }
 
@@ -828,10 +999,12 @@ impl Hub {
         let data = crate::agent::lifecycle_end(&outcome, started_at, unix_ms);
         let Some(spec) = Self::run_event_locked(&mut st, run_id, "lifecycle", data, unix_ms) else { return };
         let seq = st.runs.runs.get(run_id).map(|r| r.seq).unwrap_or(0);
-        let chat = crate::agent::chat_end(&spec, seq, &outcome);
+        let chat = crate::agent::chat_end(&spec, seq, &outcome, unix_ms);
         Self::fan_out_locked(&st, "chat", Some(chat.to_string()), false, None);
         let (reply, status, error) = crate::agent::final_reply(&spec, &outcome);
         let Some(run) = st.runs.runs.get_mut(run_id) else { return };
+        // Finished runs stay for idempotent replays; their streamed text is not needed.
+        run.text = String::new();
         let previous = std::mem::replace(
             &mut run.state,
             RunState::Finished { reply: Box::new(reply.clone()), status, ended_at: unix_ms, error: error.clone(), at: now },

@@ -147,8 +147,19 @@ pub fn keeps_requested_scopes(client: &ClientInfo, has_origin: bool, is_local: b
 }
 
 /// Events we may emit, advertised in `hello-ok.features.events`.
-pub const ADVERTISED_EVENTS: &[&str] =
-    &["connect.challenge", "tick", "health", "presence", "shutdown", "device.pair.requested", "device.pair.resolved"];
+pub const ADVERTISED_EVENTS: &[&str] = &[
+    "connect.challenge",
+    "agent",
+    "chat",
+    "session.message",
+    "sessions.changed",
+    "tick",
+    "health",
+    "presence",
+    "shutdown",
+    "device.pair.requested",
+    "device.pair.resolved",
+];
 
 /// Capabilities advertised in `connect.challenge` (the reference always sends this one).
 pub const CHALLENGE_CAPABILITIES: &[&str] = &["model-catalog-snapshot"];

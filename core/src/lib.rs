@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod config_file;
 pub mod connection;
+pub mod control_ui;
 pub mod device;
 pub mod embeddings;
 /// Fuzz target bodies over `&[u8]`, shared by `fuzz/` (cargo-fuzz) and the stable corpus replay test.
@@ -33,6 +34,7 @@ pub mod limits;
 pub mod methods;
 pub mod openai;
 pub mod origin;
+pub mod pairing;
 pub mod reload;
 pub mod responses;
 pub mod schema;
@@ -42,6 +44,7 @@ pub mod sessions;
 pub mod settings;
 pub mod tools;
 pub mod turn;
+pub mod ui_methods;
 pub mod wire;
 
 pub use connection::{Dispatch, Output, Reply, ServerConnection};

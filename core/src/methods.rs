@@ -36,6 +36,32 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "tools.catalog",
     "tools.invoke",
     "models.list",
+    // The Control UI's session views and the cheap answers it polls (crate::ui_methods).
+    "chat.startup",
+    "sessions.describe",
+    "sessions.subscribe",
+    "sessions.messages.subscribe",
+    "sessions.messages.unsubscribe",
+    "agents.list",
+    "agent.identity.get",
+    "chat.metadata",
+    "sessions.observer.visibility",
+    "update.status",
+    "exec.approval.list",
+    "plugin.approval.list",
+    "openclaw.approval.list",
+    "question.list",
+    "users.prefs.get",
+    "models.authStatus",
+    "talk.catalog",
+    "progressCard.get",
+    "sessions.branches.list",
+    "sessions.companion.state",
+    "tasks.list",
+    "device.pair.list",
+    "device.pair.approve",
+    "device.pair.reject",
+    "device.pair.remove",
 ];
 
 /// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
@@ -159,7 +185,7 @@ fn config_get(hub: &Hub) -> Value {
     })
 }
 
-fn validate_params(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
+pub(crate) fn validate_params(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
     let empty = json!({});
     crate::schema::validate(schema, params.unwrap_or(&empty))
         .map_err(|d| ErrorShape::invalid_request(format!("invalid {method} params: {d}")))
@@ -181,6 +207,10 @@ pub enum Call {
     SecretsReload,
     /// Needs the session store (blocking): the shell runs [`StoreCall::run`] off the reactor.
     Store(StoreCall),
+    /// The paired-device store changed (`device.pair.approve|reject|remove`): the shell saves
+    /// it (atomically, off the reactor) before sending this reply, so an answered approval is
+    /// never lost to a crash.
+    PersistDevices(Reply),
 }
 
 /// A request answered from the session store.
@@ -188,6 +218,12 @@ pub enum Call {
 pub enum StoreCall {
     SessionsList(SessionListQuery),
     ChatHistory(HistoryQuery),
+    /// `chat.startup`: the history view plus the composer metadata.
+    ChatStartup(HistoryQuery),
+    /// `sessions.describe`: `(canonical key, agent id)`.
+    SessionsDescribe(String, String),
+    /// `sessions.subscribe` with list params: `{subscribed:true, list}`.
+    SessionsSubscribeList(SessionListQuery),
     /// `tools.invoke` params (validated by the tool engine).
     ToolsInvoke(Option<Value>),
 }
@@ -201,6 +237,7 @@ impl StoreCall {
     pub fn run(self, hub: &Hub, store: Option<&dyn SessionStore>, now_ms: u64) -> Reply {
         let api = hub.settings().api.clone();
         let defaults = sessions::session_defaults(&api);
+        let startup = matches!(self, StoreCall::ChatStartup(_));
         match self {
             StoreCall::ToolsInvoke(params) => {
                 let version = hub.info().version.clone();
@@ -213,16 +250,61 @@ impl StoreCall {
                     Err(e) => store_unavailable(&e),
                 }
             }
-            StoreCall::ChatHistory(q) => {
-                let Some(store) = store else { return store_unavailable("not open") };
-                let read = store.session(&q.session_key).and_then(|s| Ok((s, store.history(&q.session_key, q.limit, q.offset)?)));
+            StoreCall::SessionsSubscribeList(q) => match StoreCall::SessionsList(q).run(hub, store, now_ms) {
+                Reply::Ok(list) => Reply::Ok(Some(json!({"subscribed": true, "list": list}))),
+                other => other,
+            },
+            StoreCall::ChatHistory(q) | StoreCall::ChatStartup(q) => {
+                // No store (in-memory callers): the answer for an empty store.
+                let read = match store {
+                    Some(store) => store.session(&q.session_key).and_then(|s| Ok((s, store.history(&q.session_key, q.limit, q.offset)?))),
+                    None if startup => Ok((None, Default::default())),
+                    None => return store_unavailable("not open"),
+                };
                 match read {
-                    Ok((session, page)) => Reply::Ok(Some(sessions::chat_history_payload(&q, session.as_ref(), &page, &defaults))),
+                    Ok((session, page)) => {
+                        let mut p = sessions::chat_history_payload(&q, session.as_ref(), &page, &defaults);
+                        let active = crate::agent::active_run_ids(hub, &q.session_key);
+                        let row = crate::ui_methods::live_session_row(&q.session_key, &q.agent_id, session.as_ref(), &api, &active, now_ms);
+                        crate::ui_methods::complete_chat_view(&mut p, &api, &q.agent_id, row, startup);
+                        Reply::Ok(Some(p))
+                    }
+                    Err(e) => store_unavailable(&e),
+                }
+            }
+            StoreCall::SessionsDescribe(key, agent_id) => {
+                let read = match store {
+                    Some(store) => store.session(&key),
+                    None => Ok(None),
+                };
+                match read {
+                    Ok(Some(s)) => {
+                        let active = crate::agent::active_run_ids(hub, &key);
+                        let row = crate::ui_methods::live_session_row(&key, &agent_id, Some(&s), &api, &active, now_ms);
+                        Reply::Ok(Some(json!({"session": row})))
+                    }
+                    Ok(None) => Reply::Ok(Some(json!({"session": null}))),
                     Err(e) => store_unavailable(&e),
                 }
             }
         }
     }
+}
+
+/// `sessions.describe` params (the reference's `SessionsDescribeParamsSchema`): the session's
+/// canonical key and agent.
+fn sessions_describe_params(hub: &Hub, params: Option<&Value>) -> Result<(String, String), ErrorShape> {
+    let ne = json!({"type": "string", "minLength": 1});
+    let schema = json!({
+        "type": "object",
+        "required": ["key"],
+        "properties": {"key": ne, "agentId": ne, "includeDerivedTitles": {"type": "boolean"}, "includeLastMessage": {"type": "boolean"}},
+        "additionalProperties": false,
+    });
+    validate_params("sessions.describe", &schema, params)?;
+    let p = params.cloned().unwrap_or_default();
+    let key = p["key"].as_str().unwrap_or_default();
+    sessions::resolve_session_key(key, p.get("agentId").and_then(Value::as_str), &hub.settings().api.agents)
 }
 
 /// `chat.send`: start a run on the session, answered at once with `{runId, status:"started"}`
@@ -310,6 +392,25 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
             Ok(q) => Call::Store(StoreCall::ChatHistory(q)),
             Err(e) => Call::Reply(Reply::err(e)),
         },
+        "chat.startup" => match sessions::parse_chat_startup_params(d.params.as_ref(), &hub.settings().api.agents) {
+            Ok(q) => Call::Store(StoreCall::ChatStartup(q)),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
+        "sessions.describe" => match sessions_describe_params(hub, d.params.as_ref()) {
+            Ok((key, agent)) => Call::Store(StoreCall::SessionsDescribe(key, agent)),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
+        "sessions.subscribe" | "sessions.messages.subscribe" | "sessions.messages.unsubscribe" => {
+            match crate::ui_methods::subscribe(hub, d, unix_ms) {
+                Ok(crate::ui_methods::Subscribe::Done(v)) => Call::Reply(Reply::Ok(Some(v))),
+                Ok(crate::ui_methods::Subscribe::WithList(q)) => Call::Store(StoreCall::SessionsSubscribeList(q)),
+                Err(e) => Call::Reply(Reply::err(e)),
+            }
+        }
+        "device.pair.approve" | "device.pair.reject" | "device.pair.remove" => match crate::pairing::call(hub, d, unix_ms) {
+            Some(reply) => Call::PersistDevices(reply),
+            None => Call::Reply(call(hub, d, now, unix_ms)),
+        },
         "secrets.reload" => match validate_params(
             "secrets.reload",
             &json!({"type":"object","properties":{},"additionalProperties":false}),
@@ -341,7 +442,19 @@ pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) 
 pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     let params = d.params.as_ref();
     match d.method.as_str() {
-        "agent" | "agent.wait" | "chat.send" | "chat.abort" | "tools.catalog" | "tools.invoke" | "sessions.list" | "chat.history" => {
+        "agent"
+        | "agent.wait"
+        | "chat.send"
+        | "chat.abort"
+        | "tools.catalog"
+        | "tools.invoke"
+        | "sessions.list"
+        | "chat.history"
+        | "chat.startup"
+        | "sessions.describe"
+        | "sessions.subscribe"
+        | "sessions.messages.subscribe"
+        | "sessions.messages.unsubscribe" => {
             return match dispatch(hub, d, now, unix_ms) {
                 Call::Reply(r) => r,
                 Call::StartRun { reply, run } => {
@@ -350,10 +463,16 @@ pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
                 }
                 // No store here (in-memory callers): the store's answers for an empty store.
                 Call::Store(job) => job.run(hub, None, unix_ms),
+                Call::PersistDevices(reply) => reply,
                 Call::Later | Call::ConfigWrite(_) | Call::SecretsReload => {
                     Reply::err(ErrorShape::unavailable(format!("{} needs the gateway process", d.method)))
                 }
             };
+        }
+        m if m.starts_with("device.pair.") => {
+            if let Some(reply) = crate::pairing::call(hub, d, unix_ms) {
+                return reply;
+            }
         }
         _ => {}
     }
@@ -370,7 +489,11 @@ pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
             .map(|()| config_get(hub)),
         "models.list" => Ok(models_list(&hub.settings().api)),
         "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
-        m => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
+        // The UI's session views and cheap answers; anything else is unknown.
+        m => match crate::ui_methods::call(&hub.settings().api, m, params, unix_ms) {
+            Some(r) => r,
+            None => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
+        },
     };
     match result {
         Ok(v) => Reply::Ok(Some(v)),
@@ -418,7 +541,10 @@ mod models_list_tests {
         let v = models_list(&api);
         let m = &v["models"];
         assert_eq!(m[0]["id"], "fake-model");
-        assert_eq!((m[0]["name"].clone(), m[0]["contextWindow"].clone(), m[0]["tags"].clone()), (json!("Fake Model"), json!(128000), json!(["default"])));
+        assert_eq!(
+            (m[0]["name"].clone(), m[0]["contextWindow"].clone(), m[0]["tags"].clone()),
+            (json!("Fake Model"), json!(128000), json!(["default"]))
+        );
         assert_eq!((m[1]["name"].clone(), m[1].get("tags")), (json!("fake-model-2"), None));
         assert_eq!(m[1]["available"], true);
         assert_eq!(v["accountSelection"]["kind"], "automatic");

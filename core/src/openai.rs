@@ -2,7 +2,7 @@
 //! request validation, response and SSE shapes, and the upstream provider protocol
 //! (`openai-completions`: the request the gateway sends, the SSE stream it parses).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// An error answered in the OpenAI shape `{"error":{"message","type"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,11 @@ pub struct Agents {
 
 impl Agents {
     pub fn from_config(cfg: &Value) -> Agents {
-        let entries: Vec<String> = cfg.pointer("/agents/entries").and_then(Value::as_object).map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect()).unwrap_or_default();
+        let entries: Vec<String> = cfg
+            .pointer("/agents/entries")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
         if entries.is_empty() {
             return Agents { ids: vec!["main".into()], default: Some("main".into()) };
         }
@@ -55,7 +59,10 @@ impl Agents {
 
 fn valid_agent_id(id: &str) -> bool {
     let b = id.as_bytes();
-    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
 /// A parsed `model` value.
@@ -168,7 +175,12 @@ pub fn agent_model(cfg: &Value, agent_id: &str, override_model: Option<&str>) ->
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .or_else(|| cfg.pointer("/agents/defaults/model/primary").or_else(|| cfg.pointer("/agents/defaults/model")).and_then(Value::as_str).map(str::to_string))?;
+        .or_else(|| {
+            cfg.pointer("/agents/defaults/model/primary")
+                .or_else(|| cfg.pointer("/agents/defaults/model"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })?;
     let (provider_id, model) = match primary.split_once('/') {
         Some((p, m)) => (p.to_string(), m.to_string()),
         None => {
@@ -183,7 +195,12 @@ pub fn agent_model(cfg: &Value, agent_id: &str, override_model: Option<&str>) ->
         return None;
     }
     let base_url = p.get("baseUrl").and_then(Value::as_str)?.trim_end_matches('/').to_string();
-    let max_tokens = p.get("models").and_then(Value::as_array).and_then(|ms| ms.iter().find(|m| m.get("id").and_then(Value::as_str) == Some(model.as_str()))).and_then(|m| m.get("maxTokens")).and_then(Value::as_u64);
+    let max_tokens = p
+        .get("models")
+        .and_then(Value::as_array)
+        .and_then(|ms| ms.iter().find(|m| m.get("id").and_then(Value::as_str) == Some(model.as_str())))
+        .and_then(|m| m.get("maxTokens"))
+        .and_then(Value::as_u64);
     Some((Provider { id: provider_id, base_url, max_tokens }, model))
 }
 
@@ -218,12 +235,22 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let model = match o.get("model") {
         None | Some(Value::Null) => "openclaw".to_string(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(ApiError::invalid(format!("model: Invalid input: expected string, received {}", crate::api_response::json_kind(other)))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "model: Invalid input: expected string, received {}",
+                crate::api_response::json_kind(other)
+            )));
+        }
     };
     let stream = match o.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(ApiError::invalid(format!("stream: Invalid input: expected boolean, received {}", crate::api_response::json_kind(other)))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "stream: Invalid input: expected boolean, received {}",
+                crate::api_response::json_kind(other)
+            )));
+        }
     };
     for k in ["max_tokens", "max_completion_tokens"] {
         if let Some(x) = o.get(k).filter(|x| !x.is_null()) {
@@ -266,10 +293,25 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let messages = match o.get("messages") {
         Some(Value::Array(a)) => a.clone(),
         None | Some(Value::Null) => Vec::new(),
-        Some(other) => return Err(ApiError::invalid(format!("messages: Invalid input: expected array, received {}", crate::api_response::json_kind(other)))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "messages: Invalid input: expected array, received {}",
+                crate::api_response::json_kind(other)
+            )));
+        }
     };
     let mut sampling = Map::new();
-    for k in ["temperature", "top_p", "frequency_penalty", "presence_penalty", "seed", "stop", "response_format", "max_tokens", "max_completion_tokens"] {
+    for k in [
+        "temperature",
+        "top_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "stop",
+        "response_format",
+        "max_tokens",
+        "max_completion_tokens",
+    ] {
         if let Some(x) = o.get(k).filter(|x| !x.is_null()) {
             sampling.insert(k.to_string(), x.clone());
         }
@@ -316,7 +358,14 @@ pub fn check_chat_content(req: &ChatRequest) -> Result<(), ApiError> {
 }
 
 /// The upstream request body (spec §9): always streamed, usage included.
-pub fn upstream_chat_body(model: &str, provider: &Provider, messages: &[Value], tools: Option<&[Value]>, tool_choice: Option<&Value>, sampling: &Map<String, Value>) -> Value {
+pub fn upstream_chat_body(
+    model: &str,
+    provider: &Provider,
+    messages: &[Value],
+    tools: Option<&[Value]>,
+    tool_choice: Option<&Value>,
+    sampling: &Map<String, Value>,
+) -> Value {
     let mut b = json!({"model": model, "messages": messages, "stream": true, "stream_options": {"include_usage": true}});
     let o = b.as_object_mut().expect("object literal");
     for (k, v) in sampling {
@@ -351,10 +400,20 @@ pub struct ToolCall {
 pub enum UpstreamEvent {
     Text(String),
     /// A tool call started (index, id, name) or got argument text (index, fragment).
-    ToolStart { index: usize, id: String, name: String },
-    ToolArgs { index: usize, fragment: String },
+    ToolStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolArgs {
+        index: usize,
+        fragment: String,
+    },
     Finish(String),
-    Usage { prompt: u64, completion: u64 },
+    Usage {
+        prompt: u64,
+        completion: u64,
+    },
     Done,
     Error(String),
 }
@@ -462,7 +521,12 @@ pub type Completion = crate::turn::TurnResult;
 pub fn chat_completion(id: &str, created: u64, model: &str, c: &Completion) -> Value {
     let mut message = json!({"role": "assistant", "content": if c.text.is_empty() && c.tool_calls.is_empty() { "No response from OpenClaw.".to_string() } else { c.text.clone() }});
     if !c.tool_calls.is_empty() {
-        message["tool_calls"] = json!(c.tool_calls.iter().map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}})).collect::<Vec<_>>());
+        message["tool_calls"] = json!(
+            c.tool_calls
+                .iter()
+                .map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}))
+                .collect::<Vec<_>>()
+        );
     }
     json!({
         "id": id, "object": "chat.completion", "created": created, "model": model,
@@ -527,7 +591,10 @@ mod tests {
     #[test]
     fn chat_validation_messages() {
         assert_eq!(parse_chat_request(b"[]").unwrap_err().message, ": Invalid input: expected object, received array");
-        assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#).unwrap_err().message, "max_tokens: Too small: expected number to be >0");
+        assert_eq!(
+            parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#).unwrap_err().message,
+            "max_tokens: Too small: expected number to be >0"
+        );
         let content = |b: &[u8]| check_chat_content(&parse_chat_request(b).unwrap()).unwrap_err().message;
         assert_eq!(content(br#"{"messages":[]}"#), "Missing user message in `messages`.");
         assert_eq!(
@@ -539,9 +606,14 @@ mod tests {
             "Invalid stop: stop supports at most 4 sequences"
         );
         assert_eq!(parse_chat_request(br#"{"model":"openclaw/main","messages":["#).unwrap_err().message, "Unexpected end of JSON input");
-        assert_eq!(parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#).unwrap_err().message, "`temperature` must be between 0 and 2.");
+        assert_eq!(
+            parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"temperature":3}"#).unwrap_err().message,
+            "`temperature` must be between 0 and 2."
+        );
         assert_eq!(content(b""), "Missing user message in `messages`.");
-        let ok = parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        let ok =
+            parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#)
+                .unwrap();
         assert!(ok.stream && ok.include_usage);
         assert_eq!(ok.model, "openclaw");
     }

@@ -164,10 +164,16 @@ const RULES: &[(&str, Kind)] = &[
     ("gateway.controlUi.enabled", Kind::Hot),
     ("gateway.controlUi.allowedOrigins", Kind::Hot),
     ("gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback", Kind::Hot),
+    // The reference restarts for these (spec config-auth-reload §6.4: `gateway.controlUi.basePath`,
+    // `.root` restart); the in-process restart applies them.
+    ("gateway.controlUi.basePath", Kind::Restart),
+    ("gateway.controlUi.root", Kind::Restart),
     ("gateway.http.endpoints", Kind::Hot),
     ("gateway.http.securityHeaders.strictTransportSecurity", Kind::Hot),
     ("gateway.tools", Kind::Hot),
     ("gateway.roles", Kind::Hot),
+    // Observed on the reference: "config hot reload applied (gateway.nodes.pairing)".
+    ("gateway.nodes.pairing", Kind::Hot),
     ("gateway", Kind::Restart),
     ("meta", Kind::None),
     ("identity", Kind::None),
@@ -295,7 +301,10 @@ mod tests {
     fn longest_prefix_wins_and_unmatched_restarts() {
         assert_eq!(classify("gateway.port").0, Kind::Restart);
         assert_eq!(classify("gateway.controlUi.allowedOrigins").0, Kind::Hot);
+        assert_eq!(classify("gateway.controlUi.root").0, Kind::Restart);
+        assert_eq!(classify("gateway.controlUi.basePath").0, Kind::Restart);
         assert_eq!(classify("gateway.remote.url").0, Kind::None);
+        assert_eq!(classify("gateway.nodes.pairing.autoApproveLocal").0, Kind::Hot);
         assert_eq!(classify("gateway.reload.mode").0, Kind::None);
         assert_eq!(classify("logging.level").0, Kind::None);
         assert_eq!(classify("env.vars.X").0, Kind::Restart);

@@ -250,11 +250,35 @@ pub struct TranscriptEntry {
     pub ts_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The message's stable id (`__openclaw.id`), filled in by the store on read
+    /// ([`message_id`] of the session id and `seq`); ignored on append.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Display metadata of an assistant reply, as the reference shows it beside the content:
+    /// `{api, provider, model, usage, stopReason}` (stored with the message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Value>,
+}
+
+/// The stable id of message `seq` of the session `session_id` (a UUID-shaped digest): the same
+/// id in the `session.message` event that announced the message and in every later
+/// `chat.history`/`chat.startup` (the Control UI reconciles by it).
+pub fn message_id(session_id: &str, seq: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"clawgate:message:");
+    h.update(session_id.as_bytes());
+    h.update(b":");
+    h.update(seq.to_string().as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    crate::ids::uuid_v4(b)
 }
 
 impl TranscriptEntry {
     fn new(role: Role, content: Value, ts_ms: u64) -> Self {
-        TranscriptEntry { seq: 0, role, content, tool_calls: None, tool_call_id: None, ts_ms, run_id: None }
+        TranscriptEntry { seq: 0, role, content, tool_calls: None, tool_call_id: None, ts_ms, run_id: None, id: None, meta: None }
     }
     pub fn user(content: impl Into<Value>, ts_ms: u64) -> Self {
         Self::new(Role::User, content.into(), ts_ms)
@@ -566,6 +590,17 @@ pub struct SessionMeta {
     pub usage: Option<Usage>,
     pub status: Option<RunStatus>,
     pub aborted: bool,
+    /// The run this turn ended (`lastRunId`, `startedAt`, `endedAt`, `runtimeMs` of the row:
+    /// the Control UI's "Done in …" recap).
+    pub last_run: Option<LastRun>,
+}
+
+/// A session's last finished run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRun {
+    pub run_id: String,
+    pub started_ms: u64,
+    pub ended_ms: u64,
 }
 
 impl SessionMeta {
@@ -584,6 +619,7 @@ impl SessionMeta {
             usage: None,
             status: None,
             aborted: false,
+            last_run: None,
         }
     }
 }
@@ -612,6 +648,7 @@ pub struct SessionSummary {
     pub status: Option<RunStatus>,
     pub aborted_last_run: bool,
     pub last_message_preview: Option<String>,
+    pub last_run: Option<LastRun>,
 }
 
 /// Model defaults reported beside session rows (`defaults` of `sessions.list`/`chat.history`).
@@ -636,24 +673,39 @@ impl SessionDefaults {
 pub const SESSIONS_LIST_DEFAULT_LIMIT: usize = 100;
 /// Hard ceiling on rows per call (ours: keeps one answer well under the frame limit).
 pub const SESSIONS_LIST_MAX_LIMIT: usize = 1_000;
-/// Longest session label (`SessionLabelString`).
-pub const SESSION_LABEL_MAX_LEN: u64 = 64;
+/// Longest session label (`SessionLabelString`, 2026.9.6).
+pub const SESSION_LABEL_MAX_LEN: u64 = 512;
 
+/// The reference's `SessionsListParamsSchema` (2026.9.6). Filters we keep no data for
+/// (`projectId`, `pinned`, `ownerId`, …) are accepted; see [`parse_sessions_list_params`].
 fn sessions_list_schema() -> Value {
     let b = json!({"type": "boolean"});
     let ne = json!({"type": "string", "minLength": 1});
+    let consts = |v: &[&str]| json!({"anyOf": v.iter().map(|c| json!({"type": "string", "const": c})).collect::<Vec<_>>()});
     json!({
         "type": "object",
         "properties": {
             "limit": {"type": "integer", "minimum": 1},
             "offset": {"type": "integer", "minimum": 0},
             "activeMinutes": {"type": "integer", "minimum": 1},
-            "includeGlobal": b, "includeUnknown": b, "configuredAgentsOnly": b,
-            "includeDerivedTitles": b, "includeLastMessage": b,
+            "activeOnly": b, "requireLastInteraction": b,
+            "sortBy": consts(&["updatedAt", "lastInteractionAt", "activity"]),
+            "includeGlobal": b, "includeUnknown": b, "excludeSubagents": b, "excludeCron": b, "excludeSystem": b,
+            "configuredAgentsOnly": b, "includeDerivedTitles": b, "includeLastMessage": b, "includeActivitySummary": b,
             "label": {"type": "string", "minLength": 1, "maxLength": SESSION_LABEL_MAX_LEN},
+            "projectId": ne, "workspaceDir": ne, "group": {"type": "string"}, "pinned": b,
+            "boardFace": consts(&["chat", "dashboard"]), "hasBoard": b,
+            "creatorId": ne, "ownerId": ne, "ownerFirst": b, "involvingMe": b,
+            "profileRelation": {
+                "type": "object",
+                "required": ["profileId", "relationship"],
+                "properties": {"profileId": ne, "relationship": consts(&["owned", "created", "involving"])},
+                "additionalProperties": false,
+            },
+            "involvingProfileId": ne, "includePeople": b,
             "spawnedBy": ne, "agentId": ne,
             "search": {"type": "string"},
-            "archived": b,
+            "archived": {"anyOf": [b, {"type": "string", "const": "all"}]},
         },
         "additionalProperties": false,
     })
@@ -697,7 +749,13 @@ pub fn parse_sessions_list_params(params: Option<&Value>, agents: &Agents, now_m
         label: p.get("label").and_then(Value::as_str).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
         search,
         updated_since_ms,
-        match_nothing: p.get("spawnedBy").is_some() || flag("archived"),
+        // No spawned, archived, pinned, grouped, project or board sessions are kept here.
+        match_nothing: ["spawnedBy", "projectId", "workspaceDir", "group", "creatorId", "ownerId", "involvingProfileId", "profileRelation"]
+            .iter()
+            .any(|k| p.get(*k).is_some())
+            || flag("archived")
+            || flag("pinned")
+            || flag("hasBoard"),
         include_derived_titles: flag("includeDerivedTitles"),
         include_last_message: flag("includeLastMessage"),
     })
@@ -748,6 +806,12 @@ pub fn session_row(s: &SessionSummary, defaults: &SessionDefaults, derived_title
         put("totalTokensFresh", json!(true));
     }
     put("status", s.status.map_or(Value::Null, |st| json!(st.as_str())));
+    if let Some(r) = &s.last_run {
+        put("startedAt", json!(r.started_ms));
+        put("endedAt", json!(r.ended_ms));
+        put("runtimeMs", json!(r.ended_ms.saturating_sub(r.started_ms)));
+        put("lastRunId", json!(r.run_id));
+    }
     put("modelProvider", opt_str(s.last_model_provider.as_ref().or(defaults.model_provider.as_ref())));
     put("model", opt_str(s.last_model.as_ref().or(defaults.model.as_ref())));
     put("contextTokens", defaults.context_tokens.map_or(Value::Null, |c| json!(c)));
@@ -850,6 +914,8 @@ pub const CHAT_HISTORY_MAX_BYTES: usize = 6 * 1024 * 1024;
 /// A single message above this is replaced by a placeholder.
 pub const CHAT_HISTORY_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// The reference's `ChatHistoryParamsSchema` (`chat.startup` accepts the same object, or a
+/// `{shortId, agentId}` form, see [`parse_chat_startup_params`]).
 fn chat_history_schema() -> Value {
     let ne = json!({"type": "string", "minLength": 1});
     json!({
@@ -858,12 +924,33 @@ fn chat_history_schema() -> Value {
         "properties": {
             "sessionKey": ne,
             "agentId": ne,
+            "cursor": {"type": "string"},
             "limit": {"type": "integer", "minimum": 1, "maximum": CHAT_HISTORY_MAX_LIMIT},
+            "maxBytes": {"type": "integer", "minimum": 1024},
             "offset": {"type": "integer", "minimum": 0},
+            "pendingBefore": {"type": "integer", "minimum": 1},
+            "inputRunIds": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 256}, "minItems": 1, "maxItems": 50, "uniqueItems": true},
+            "messageId": ne,
+            "sessionId": ne,
             "maxChars": {"type": "integer", "minimum": 1, "maximum": 500_000},
         },
         "additionalProperties": false,
     })
+}
+
+/// The reference's `ChatStartupParamsSchema`: the `chat.history` object, or `{shortId, agentId}`.
+fn chat_startup_schema() -> Value {
+    let ne = json!({"type": "string", "minLength": 1});
+    json!({"anyOf": [chat_history_schema(), {
+        "type": "object",
+        "required": ["shortId", "agentId"],
+        "properties": {
+            "shortId": ne, "slugHint": ne, "agentId": ne,
+            "limit": {"type": "integer", "minimum": 1, "maximum": CHAT_HISTORY_MAX_LIMIT},
+            "maxBytes": {"type": "integer", "minimum": 1024},
+        },
+        "additionalProperties": false,
+    }]})
 }
 
 /// What `chat.history` asks the store for.
@@ -879,6 +966,8 @@ pub struct HistoryQuery {
     pub offset: usize,
     /// Cut each text part to this many characters.
     pub max_chars: Option<usize>,
+    /// At most this many bytes of messages (`maxBytes`; never above [`CHAT_HISTORY_MAX_BYTES`]).
+    pub max_bytes: Option<usize>,
 }
 
 /// Validate `chat.history` params (errors: `invalid chat.history params: …`) and resolve the key:
@@ -890,8 +979,43 @@ pub fn parse_chat_history_params(params: Option<&Value>, agents: &Agents) -> Res
     let p = params.unwrap_or(&empty);
     crate::schema::validate(&chat_history_schema(), p)
         .map_err(|d| ErrorShape::invalid_request(format!("invalid chat.history params: {d}")))?;
+    history_query(p, agents)
+}
+
+/// Validate `chat.startup` params (errors: `invalid chat.startup params: …`). The `{shortId}`
+/// form names a session by the reference's short share id; we have none, so it finds nothing.
+pub fn parse_chat_startup_params(params: Option<&Value>, agents: &Agents) -> Result<HistoryQuery, ErrorShape> {
+    let empty = json!({});
+    let p = params.unwrap_or(&empty);
+    crate::schema::validate(&chat_startup_schema(), p)
+        .map_err(|d| ErrorShape::invalid_request(format!("invalid chat.startup params: {d}")))?;
+    if let Some(short) = p.get("shortId").and_then(Value::as_str) {
+        return Err(ErrorShape::invalid_request(format!("unknown session: {short}")));
+    }
+    history_query(p, agents)
+}
+
+fn history_query(p: &Value, agents: &Agents) -> Result<HistoryQuery, ErrorShape> {
     let requested_key = p["sessionKey"].as_str().unwrap_or_default().trim().to_string();
-    let param_agent = p.get("agentId").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase());
+    let (session_key, agent_id) = resolve_session_key(&requested_key, p.get("agentId").and_then(Value::as_str), agents)?;
+    Ok(HistoryQuery {
+        session_key,
+        requested_key,
+        agent_id,
+        limit: p.get("limit").and_then(Value::as_u64).map_or(CHAT_HISTORY_DEFAULT_LIMIT, |n| n as usize),
+        offset: p.get("offset").and_then(Value::as_u64).map(|n| n.min(usize::MAX as u64) as usize).unwrap_or(0),
+        max_chars: p.get("maxChars").and_then(Value::as_u64).map(|n| n as usize),
+        max_bytes: p.get("maxBytes").and_then(Value::as_u64).map(|n| n.min(CHAT_HISTORY_MAX_BYTES as u64) as usize),
+    })
+}
+
+/// The canonical key and agent of a session named by a WS method (`sessionKey`/`key` plus an
+/// optional `agentId`): an agent-scoped key is used as is (its agent must be configured and
+/// match `agentId` when given); a plain key (`main`) is scoped to `agentId`, else to the default
+/// agent; in a fleet without a default agent a plain key needs `agentId`.
+pub fn resolve_session_key(requested_key: &str, agent_param: Option<&str>, agents: &Agents) -> Result<(String, String), ErrorShape> {
+    let requested_key = requested_key.trim();
+    let param_agent = agent_param.map(|a| a.trim().to_ascii_lowercase());
     let unknown = |id: &str| {
         ErrorShape::invalid_request(format!("unknown agent id: {id}"))
             .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": id}))
@@ -901,7 +1025,7 @@ pub fn parse_chat_history_params(params: Option<&Value>, agents: &Agents) -> Res
             return Err(unknown(a));
         }
     }
-    let agent_id = match (agent_id_of_key(&requested_key), param_agent) {
+    let agent_id = match (agent_id_of_key(requested_key), param_agent) {
         (Some(key_agent), Some(a)) if key_agent != a => return Err(ErrorShape::invalid_request(agent_mismatch(&a, &key_agent))),
         (Some(key_agent), _) => key_agent,
         (None, Some(a)) => a,
@@ -912,14 +1036,7 @@ pub fn parse_chat_history_params(params: Option<&Value>, agents: &Agents) -> Res
     if !agents.ids.contains(&agent_id) {
         return Err(unknown(&agent_id));
     }
-    Ok(HistoryQuery {
-        session_key: canonical_session_key(&requested_key, &agent_id),
-        requested_key,
-        agent_id,
-        limit: p.get("limit").and_then(Value::as_u64).map_or(CHAT_HISTORY_DEFAULT_LIMIT, |n| n as usize),
-        offset: p.get("offset").and_then(Value::as_u64).map(|n| n.min(usize::MAX as u64) as usize).unwrap_or(0),
-        max_chars: p.get("maxChars").and_then(Value::as_u64).map(|n| n as usize),
-    })
+    Ok((canonical_session_key(requested_key, &agent_id), agent_id))
 }
 
 /// Messages read for a [`HistoryQuery`]: ascending `seq`, the newest `limit` after skipping
@@ -969,12 +1086,31 @@ fn display_parts(content: &Value, max_chars: Option<usize>) -> Vec<Value> {
 /// assistant tool calls become `{type:"toolCall", id, name, arguments}` parts, tool messages
 /// `role:"toolResult"` with `toolCallId`/`toolName`. `tool_names` maps call ids to tool names.
 pub fn display_message(e: &TranscriptEntry, tool_names: &[(String, String)], max_chars: Option<usize>) -> Value {
-    let mut meta = json!({"seq": e.seq});
-    if let Some(r) = &e.run_id {
-        meta["runId"] = json!(r);
+    let mut meta = Map::new();
+    if let Some(r) = e.run_id.as_ref().filter(|_| e.role != Role::User) {
+        meta.insert("runId".into(), json!(r));
     }
+    if let Some(id) = &e.id {
+        meta.insert("id".into(), json!(id));
+    }
+    // A user turn of a run carries the run's idempotency key (`<runId>:user`), as the reference's.
+    let user_key = e.run_id.as_ref().filter(|_| e.role == Role::User).map(|r| format!("{r}:user"));
+    if let Some(k) = &user_key {
+        meta.insert("idempotencyKey".into(), json!(k));
+    }
+    meta.insert("seq".into(), json!(e.seq));
+    let meta = Value::Object(meta);
     let mut content = display_parts(&e.content, max_chars);
     let msg = match e.role {
+        // The reference keeps a typed user message as a plain string.
+        Role::User if e.content.is_string() => {
+            let mut m =
+                json!({"role": "user", "content": cut_chars(e.content.as_str().unwrap_or_default(), max_chars), "timestamp": e.ts_ms});
+            if let Some(k) = &user_key {
+                m["idempotencyKey"] = json!(k);
+            }
+            m
+        }
         Role::Assistant => {
             for call in e.tool_calls.as_ref().and_then(Value::as_array).into_iter().flatten() {
                 let raw_args = call.pointer("/function/arguments").cloned().unwrap_or(Value::Null);
@@ -990,7 +1126,17 @@ pub fn display_message(e: &TranscriptEntry, tool_names: &[(String, String)], max
                 }));
             }
             let stop = if e.tool_calls.is_some() { "toolUse" } else { "stop" };
-            json!({"role": "assistant", "content": content, "stopReason": stop, "timestamp": e.ts_ms})
+            let mut m = json!({"role": "assistant", "content": content});
+            // Stored reply metadata (`api`, `provider`, `model`, `usage`, `stopReason`) sits beside
+            // the content, as in the reference's transcript.
+            for (k, v) in e.meta.as_ref().and_then(Value::as_object).into_iter().flatten() {
+                m[k.as_str()] = v.clone();
+            }
+            if m.get("stopReason").is_none() {
+                m["stopReason"] = json!(stop);
+            }
+            m["timestamp"] = json!(e.ts_ms);
+            m
         }
         Role::Tool => {
             let id = e.tool_call_id.clone().unwrap_or_default();
@@ -1001,7 +1147,13 @@ pub fn display_message(e: &TranscriptEntry, tool_names: &[(String, String)], max
             }
             m
         }
-        role => json!({"role": role.as_str(), "content": content, "timestamp": e.ts_ms}),
+        role => {
+            let mut m = json!({"role": role.as_str(), "content": content, "timestamp": e.ts_ms});
+            if let Some(k) = &user_key {
+                m["idempotencyKey"] = json!(k);
+            }
+            m
+        }
     };
     let mut msg = msg;
     msg["__openclaw"] = meta;
@@ -1058,7 +1210,7 @@ pub fn chat_history_payload(
     defaults: &SessionDefaults,
 ) -> Value {
     let mut messages = display_messages(&page.entries, query.max_chars);
-    let dropped = cap_by_bytes(&mut messages, CHAT_HISTORY_MAX_BYTES);
+    let dropped = cap_by_bytes(&mut messages, query.max_bytes.unwrap_or(CHAT_HISTORY_MAX_BYTES));
     let served = query.offset as u64 + messages.len() as u64;
     let has_more = served < page.total;
     let mut p = Map::new();
@@ -1067,6 +1219,10 @@ pub fn chat_history_payload(
         p.insert("sessionId".into(), json!(s.session_id));
     }
     p.insert("messages".into(), Value::Array(messages));
+    // No queued inputs: a run starts at once (the reference's steer queue is always empty here).
+    p.insert("pendingInputs".into(), json!({"items": [], "total": 0}));
+    p.insert("inputReceipts".into(), json!([]));
+    p.insert("inputConsumptions".into(), json!([]));
     if query.offset > 0 {
         p.insert("offset".into(), json!(query.offset));
     }
@@ -1302,6 +1458,7 @@ mod tests {
             status: Some(RunStatus::Done),
             aborted_last_run: false,
             last_message_preview: Some("Hello from fake upstream".into()),
+            last_run: None,
         }
     }
 
@@ -1400,7 +1557,9 @@ mod tests {
         assert_eq!(p["nextOffset"], 3);
         assert_eq!(p["totalMessages"], 4);
         let m = p["messages"].as_array().unwrap();
-        assert_eq!(m[0]["content"][0]["text"], "weath…");
+        // A typed user message stays a string, as the reference shows it.
+        assert_eq!(m[0]["content"], "weath…");
+        assert_eq!(p["pendingInputs"], json!({"items": [], "total": 0}));
         assert_eq!(m[1]["content"][0], json!({"type": "toolCall", "id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}));
         assert_eq!(m[1]["__openclaw"], json!({"seq": 3, "runId": "r1"}));
         assert_eq!(m[1]["stopReason"], "toolUse");
@@ -1413,6 +1572,47 @@ mod tests {
         let p = chat_history_payload(&q, None, &HistoryPage::default(), &SessionDefaults::default());
         assert_eq!(p["messages"], json!([]));
         assert!(p.get("sessionId").is_none());
+    }
+
+    #[test]
+    fn messages_in_the_reference_shape() {
+        let mut user = TranscriptEntry::user("hello", 10).with_run_id("r1");
+        user.seq = 1;
+        user.id = Some(message_id("sid", 1));
+        let m = display_message(&user, &[], None);
+        assert_eq!(
+            m,
+            json!({"role": "user", "content": "hello", "timestamp": 10, "idempotencyKey": "r1:user",
+                "__openclaw": {"id": message_id("sid", 1), "idempotencyKey": "r1:user", "seq": 1}})
+        );
+        let mut reply = TranscriptEntry::assistant("hi", None, 11).with_run_id("r1");
+        reply.seq = 2;
+        reply.id = Some(message_id("sid", 2));
+        reply.meta = Some(
+            json!({"api": "openai-completions", "provider": "fake", "model": "m", "usage": {"input": 1, "output": 2, "totalTokens": 3}, "stopReason": "stop"}),
+        );
+        let m = display_message(&reply, &[], None);
+        assert_eq!(m["content"], json!([{"type": "text", "text": "hi"}]));
+        assert_eq!((m["provider"].clone(), m["model"].clone(), m["usage"]["totalTokens"].clone()), (json!("fake"), json!("m"), json!(3)));
+        assert_eq!(m["__openclaw"], json!({"runId": "r1", "id": message_id("sid", 2), "seq": 2}));
+        assert_eq!(message_id("sid", 2).len(), 36);
+        assert_ne!(message_id("sid", 2), message_id("sid", 1));
+        assert_ne!(message_id("sid2", 1), message_id("sid", 1));
+    }
+
+    #[test]
+    fn chat_startup_params() {
+        let single = agents(&["main"], Some("main"));
+        let q =
+            parse_chat_startup_params(Some(&json!({"sessionKey": "agent:main:main", "limit": 80, "maxBytes": 262144})), &single).unwrap();
+        assert_eq!((q.session_key.as_str(), q.limit, q.max_bytes), ("agent:main:main", 80, Some(262144)));
+        let e = parse_chat_startup_params(Some(&json!({})), &single).unwrap_err();
+        assert!(e.message.starts_with("invalid chat.startup params: "), "{}", e.message);
+        let e = parse_chat_startup_params(Some(&json!({"sessionKey": "main", "maxBytes": 10})), &single).unwrap_err();
+        assert!(e.message.starts_with("invalid chat.startup params: "), "{}", e.message);
+        // The UI's reconcile call after a send.
+        let q = parse_chat_history_params(Some(&json!({"sessionKey": "agent:main:main", "inputRunIds": ["r"], "limit": 1000})), &single);
+        assert!(q.is_ok(), "{q:?}");
     }
 
     #[test]

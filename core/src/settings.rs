@@ -251,6 +251,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     settings.allow_real_ip_fallback = g.allow_real_ip_fallback;
     settings.control_ui_allowed_origins = origins;
     settings.host_header_origin_fallback = g.host_header_origin_fallback;
+    settings.pairing_auto_approve_local = g.pairing_auto_approve_local.unwrap_or(true);
     settings.trusted_proxy = g.trusted_proxy.clone();
     let api = crate::apiconfig::ApiConfig::from_config(cfg.map_or(&Value::Null, |c| &c.resolved), &inputs.secrets.api);
     warnings.extend(api.warnings.iter().cloned());

@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 use crate::auth::Secret;
 use crate::openai::{ApiError, SseParser, ToolCall, UpstreamEvent};
 
-
 /// Where and how to reach the provider.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Upstream {
@@ -100,14 +99,36 @@ pub struct TurnResult {
     pub completion_tokens: u64,
 }
 
+impl TurnResult {
+    /// The tool calls as a stored assistant message carries them (OpenAI `tool_calls` shape);
+    /// `None` when the model called no tool.
+    pub fn tool_calls_json(&self) -> Option<serde_json::Value> {
+        (!self.tool_calls.is_empty()).then(|| {
+            serde_json::Value::Array(
+                self.tool_calls
+                    .iter()
+                    .map(|c| serde_json::json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                    .collect(),
+            )
+        })
+    }
+}
+
 /// What a turn reports, in order: any number of deltas, then one `Finished` or `Failed`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnEvent {
     Text(String),
     /// A tool call starts: `index` among this turn's calls, the call id, the function name.
-    ToolCallStart { index: usize, id: String, name: String },
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
     /// More argument text for call `index`.
-    ToolCallArgs { index: usize, fragment: String },
+    ToolCallArgs {
+        index: usize,
+        fragment: String,
+    },
     Finished(TurnResult),
     Failed(ApiError),
 }
@@ -124,13 +145,24 @@ pub enum TurnOutput {
 #[derive(Debug)]
 enum State {
     /// A request is in flight, no response head yet.
-    AwaitingHead { deadline: Instant },
+    AwaitingHead {
+        deadline: Instant,
+    },
     /// 2xx: streaming the SSE body.
-    Streaming { deadline: Instant },
+    Streaming {
+        deadline: Instant,
+    },
     /// Non-2xx: reading the error body for its message.
-    ErrorBody { status: u16, retry_after: Option<Duration>, body: Vec<u8>, deadline: Instant },
+    ErrorBody {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: Vec<u8>,
+        deadline: Instant,
+    },
     /// Waiting to retry.
-    Backoff { until: Instant },
+    Backoff {
+        until: Instant,
+    },
     Done,
 }
 
@@ -186,10 +218,8 @@ impl Turn {
     }
 
     fn request(&self) -> UpstreamRequest {
-        let mut headers = vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("accept".to_string(), "text/event-stream".to_string()),
-        ];
+        let mut headers =
+            vec![("content-type".to_string(), "application/json".to_string()), ("accept".to_string(), "text/event-stream".to_string())];
         if let Some(k) = &self.spec.upstream.api_key {
             headers.push(("authorization".to_string(), format!("Bearer {}", k.expose())));
         }
@@ -280,7 +310,11 @@ impl Turn {
             State::Streaming { deadline } => {
                 self.state = State::Streaming { deadline };
                 // A stream without `[DONE]`: finish with what arrived, if anything did.
-                if self.emitted || !self.result.text.is_empty() || !self.result.tool_calls.is_empty() || !self.result.finish_reason.is_empty() {
+                if self.emitted
+                    || !self.result.text.is_empty()
+                    || !self.result.tool_calls.is_empty()
+                    || !self.result.finish_reason.is_empty()
+                {
                     self.finish();
                 } else {
                     self.retry_or_fail(now, None, ApiError { status: 502, kind: "api_error", message: "upstream provider error".into() });

@@ -882,11 +882,14 @@ fn table_f_row_11_fires_on_a_hot_reload_with_explicitly_empty_origins() {
         };
         settings::resolve(&inputs)
     };
-    let e = reload(r#"{gateway: {mode: "local", auth: {token: "abcdef123456"}, controlUi: {allowedOrigins: []}}}"#).expect_err("F row 11 on reload");
+    let e = reload(r#"{gateway: {mode: "local", auth: {token: "abcdef123456"}, controlUi: {allowedOrigins: []}}}"#)
+        .expect_err("F row 11 on reload");
     assert!(e.message.starts_with("non-loopback Control UI requires gateway.controlUi.allowedOrigins"), "{}", e.message);
-    let r = reload(r#"{gateway: {mode: "local", auth: {token: "abcdef123456", rateLimit: {maxAttempts: 3}}}}"#).expect("absent key: seeded");
+    let r =
+        reload(r#"{gateway: {mode: "local", auth: {token: "abcdef123456", rateLimit: {maxAttempts: 3}}}}"#).expect("absent key: seeded");
     assert_eq!(r.settings.control_ui_allowed_origins, strings(&["http://localhost:28821", "http://127.0.0.1:28821"]));
-    let r = reload(r#"{gateway: {mode: "local", auth: {token: "abcdef123456"}, controlUi: {allowedOrigins: ["https://ui.example"]}}}"#).expect("explicit list");
+    let r = reload(r#"{gateway: {mode: "local", auth: {token: "abcdef123456"}, controlUi: {allowedOrigins: ["https://ui.example"]}}}"#)
+        .expect("explicit list");
     assert_eq!(r.settings.control_ui_allowed_origins, strings(&["https://ui.example"]));
 }
 
@@ -1529,7 +1532,13 @@ fn trusted_proxy_check_steps_1_to_6() {
         ("§4.7 step 1: source not in trustedProxies", "192.0.2.2", good.to_vec(), true, "trusted_proxy_untrusted_source"),
         ("§4.7 step 1 before step 2: untrusted loopback (::1 not listed)", "::1", good.to_vec(), false, "trusted_proxy_untrusted_source"),
         ("§4.7 step 2: loopback source without allowLoopback", "127.0.0.1", good.to_vec(), false, "trusted_proxy_loopback_source"),
-        ("§4.7 step 3: the proxy is one of the host's own addresses", "10.9.9.9", good.to_vec(), false, "trusted_proxy_local_interface_source"),
+        (
+            "§4.7 step 3: the proxy is one of the host's own addresses",
+            "10.9.9.9",
+            good.to_vec(),
+            false,
+            "trusted_proxy_local_interface_source",
+        ),
         (
             "§4.7 step 4: required header missing (name as configured)",
             "10.0.0.5",

@@ -1,14 +1,14 @@
 //! Unit checks of `clawgate_core::hooks` that need a real `Instant` (the core itself never reads
 //! the clock).
 
-use clawgate_core::hooks::*;
 use clawgate_core::apiconfig::HooksConfig;
-use clawgate_core::openai::Agents;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
-use serde_json::json;
 use clawgate_core::auth::Secret;
+use clawgate_core::hooks::*;
+use clawgate_core::openai::Agents;
+use serde_json::json;
+use std::net::IpAddr;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 /// The one real-clock read of these tests.
 #[allow(clippy::disallowed_methods)]
@@ -77,10 +77,7 @@ fn limiter_locks_loopback_too() {
     assert_eq!((r.status, r.header("retry-after")), (429, Some("60")));
     let other = HookHead { client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), ..head("POST", "/hooks/wake", GOOD) };
     assert!(matches!(gate(Some(&c), &other, &mut l, t0 + Duration::from_secs(1)), Gate::Authorized { .. }));
-    assert!(matches!(
-        gate(Some(&c), &head("POST", "/hooks/wake", GOOD), &mut l, t0 + Duration::from_secs(62)),
-        Gate::Authorized { .. }
-    ));
+    assert!(matches!(gate(Some(&c), &head("POST", "/hooks/wake", GOOD), &mut l, t0 + Duration::from_secs(62)), Gate::Authorized { .. }));
 }
 
 #[test]
@@ -117,8 +114,7 @@ fn wake_and_agent() {
     let HookDecision::Respond(r) = decide("agent", br#"{"message":"x","sessionKey":"hook:a"}"#, &a, &p, IDS) else { panic!() };
     assert_eq!(r.status, 400);
     let open = HookPolicy { allow_request_session_key: true, ..Default::default() };
-    let HookDecision::Agent(run) = decide("agent", br#"{"message":"x","sessionKey":"hook:a","agentId":"research"}"#, &a, &open, IDS)
-    else {
+    let HookDecision::Agent(run) = decide("agent", br#"{"message":"x","sessionKey":"hook:a","agentId":"research"}"#, &a, &open, IDS) else {
         panic!()
     };
     assert_eq!(run.session_key, "agent:research:hook:a");
@@ -135,4 +131,3 @@ fn wake_and_agent() {
     let HookDecision::Respond(r) = decide("agent", br#"{"message":"x","agentId":"research"}"#, &a, &restricted, IDS) else { panic!() };
     assert_eq!(r.body, br#"{"ok":false,"error":"agentId is not allowed by hooks.allowedAgentIds"}"#);
 }
-

@@ -1,6 +1,8 @@
 //! Executes agent runs for the shells: asks the core for the run's plan and carries it out —
 //! an upstream turn whose deltas become `agent`/`chat` events and whose end is the run's final
-//! answer. A run can be stopped (`chat.abort`, a session kill): its upstream request is dropped
+//! answer. The session keeps the user turn when the run starts and the reply when it ends; each
+//! is announced with `session.message` (same id and `seq` as `chat.history` shows later), framed
+//! by `sessions.changed` `running` → `done` (control-ui §5.1). A run can be stopped (`chat.abort`, a session kill): its upstream request is dropped
 //! and the run ends as aborted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,9 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clawgate_core::agent::{Outcome, Plan, RunControl, RunSpec};
+use clawgate_core::gateway::{Audience, Hub};
 use clawgate_core::methods;
-use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
+use clawgate_core::sessions::{self, LastRun, RunStatus, SessionMeta, SessionSummary, TranscriptEntry, Usage};
+use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy};
+use clawgate_core::ui_methods::{self, Change};
 use futures_channel::oneshot;
+use serde_json::{Value, json};
 
 use crate::daemon::Ctx;
 use crate::rt::Runtime;
@@ -51,7 +57,19 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
             return;
         }
     };
+    // The user turn is kept and announced before the model is asked (the UI reconciles with
+    // `chat.history` while the run is going and expects it there).
+    let session_uuid = clawgate_core::ids::uuid_v4(seed[5..21].try_into().unwrap_or([0; 16]));
+    let user = TranscriptEntry::user(run.message.clone(), unix_ms()).with_run_id(run.run_id.clone());
+    let mut meta = SessionMeta::new(run.session_key.clone(), run.agent_id.clone(), session_uuid, unix_ms());
+    meta.origin = Some("agent".into());
+    meta.model = Some(model.clone());
+    meta.model_provider = Some(provider.clone());
+    let stored = store_entries(&rt, &ctx, meta.clone(), vec![user]).await;
+    announce_start(&hub, &run, stored.as_ref());
     let started = Instant::now();
+    let started_ms = unix_ms();
+    hub.run_started(&run.run_id, started_ms);
     hub.begin_run(&run.run_id, Some(&provider), Some(&model), unix_ms());
     let turn = Turn::new(*spec, TurnPolicy::default(), Instant::now());
     let mut result = None;
@@ -89,36 +107,117 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
         Some(Err(e)) => Outcome::Err { message: e.message.clone() },
         None => Outcome::Err { message: "the run ended without a result".into() },
     };
-    let recorded = match result {
-        Some(r) => Some(r),
-        None if aborted => Some(Ok(TurnResult { text: partial, finish_reason: "aborted".into(), ..Default::default() })),
-        None => None,
-    };
-    // The session keeps the exchange before the final answer goes out, so a client that reads
-    // `chat.history` right after the final sees it.
-    if let Some(r) = recorded {
-        let x = crate::persist::Exchange {
-            key: run.session_key.clone(),
-            agent_id: run.agent_id.clone(),
-            input: vec![serde_json::json!({"role": "user", "content": run.message})],
-            outcome: r,
-            origin: "agent",
-            channel: None,
-            provider: Some(provider),
-            model: Some(model),
-            run_id: Some(run.run_id.clone()),
-            response: None,
-            now_ms: unix_ms(),
-            session_id: clawgate_core::ids::uuid_v4(seed[5..21].try_into().unwrap_or([0; 16])),
-            aborted,
-        };
-        let ctx2 = ctx.clone();
-        rt.spawn_blocking(move || {
-            if let Some(store) = ctx2.store() {
-                crate::persist::record(&store, x);
+    // The reply is kept in a second transaction (with its usage and the run's status), then
+    // announced; the run's final answer and `sessions.changed` (done) follow.
+    let mut end = meta;
+    end.now_ms = unix_ms();
+    end.last_run = Some(LastRun { run_id: run.run_id.clone(), started_ms, ended_ms: end.now_ms });
+    let mut entries = Vec::new();
+    match &result {
+        _ if aborted => {
+            if !partial.is_empty() {
+                entries.push(TranscriptEntry::assistant(Value::String(partial.clone()), None, end.now_ms));
             }
-        })
-        .await;
+            end.status = Some(RunStatus::Killed);
+            end.aborted = true;
+        }
+        Some(Ok(r)) => {
+            let calls = r.tool_calls_json();
+            let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), calls, end.now_ms);
+            let stop = match r.finish_reason.as_str() {
+                "tool_calls" => "toolUse",
+                "length" => "length",
+                _ => "stop",
+            };
+            reply.meta = Some(json!({
+                "api": "openai-completions", "provider": end.model_provider, "model": end.model,
+                "usage": {"input": r.prompt_tokens, "output": r.completion_tokens, "totalTokens": r.prompt_tokens + r.completion_tokens,
+                    "cacheRead": 0, "cacheWrite": 0},
+                "stopReason": stop,
+            }));
+            entries.push(reply);
+            end.usage = Some(Usage {
+                input_tokens: r.prompt_tokens,
+                output_tokens: r.completion_tokens,
+                total_tokens: r.prompt_tokens + r.completion_tokens,
+            });
+            end.status = Some(RunStatus::Done);
+        }
+        _ => end.status = Some(RunStatus::Failed),
     }
+    let entries: Vec<TranscriptEntry> = entries.into_iter().map(|e| e.with_run_id(run.run_id.clone())).collect();
+    let stored = store_entries(&rt, &ctx, end, entries).await;
+    announce_messages(&hub, &run, stored.as_ref());
     hub.finish_run(&run.run_id, outcome, Instant::now(), unix_ms());
+    announce_end(&hub, &run, started_ms, &rt, &ctx).await;
+}
+
+/// What a store write gave back: the entries as stored (with `seq` and id) and the session row.
+struct Stored {
+    entries: Vec<TranscriptEntry>,
+    session: Option<SessionSummary>,
+}
+
+/// Append `entries` to the run's session in one transaction; `None` when the store is not
+/// available (the run goes on; nothing is announced as stored).
+async fn store_entries<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, meta: SessionMeta, entries: Vec<TranscriptEntry>) -> Option<Stored> {
+    let ctx = ctx.clone();
+    rt.spawn_blocking(move || {
+        let store = ctx.store()?;
+        let out = match store.append_turn(&meta, &entries) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("session {} not saved: {e}", meta.key);
+                return None;
+            }
+        };
+        let session = store.get_session(&meta.key).ok().flatten();
+        let sid = session.as_ref().map_or(meta.session_id.clone(), |s| s.session_id.clone());
+        let entries = entries
+            .into_iter()
+            .zip(out.first_seq..)
+            .map(|(mut e, seq)| {
+                e.seq = seq;
+                e.id = Some(sessions::message_id(&sid, seq));
+                e
+            })
+            .collect();
+        Some(Stored { entries, session })
+    })
+    .await
+}
+
+fn live_row(hub: &Hub, run: &RunSpec, session: Option<&SessionSummary>) -> Value {
+    let active = clawgate_core::agent::active_run_ids(hub, &run.session_key);
+    ui_methods::live_session_row(&run.session_key, &run.agent_id, session, &hub.settings().api, &active, unix_ms())
+}
+
+/// `sessions.changed` (the run started: `running`) and `session.message` for the user turn.
+fn announce_start(hub: &Hub, run: &RunSpec, stored: Option<&Stored>) {
+    let row = live_row(hub, run, stored.and_then(|s| s.session.as_ref()));
+    let changed = ui_methods::sessions_changed(&run.session_key, &run.agent_id, Change::RunStart(&run.run_id), &row, unix_ms());
+    hub.broadcast_to("sessions.changed", &changed, Audience::SessionsSubscribers);
+    announce_messages(hub, run, stored);
+}
+
+/// `session.message` for each stored entry, to the sockets subscribed to the session.
+fn announce_messages(hub: &Hub, run: &RunSpec, stored: Option<&Stored>) {
+    let Some(stored) = stored else { return };
+    let row = live_row(hub, run, stored.session.as_ref());
+    for m in sessions::display_messages(&stored.entries, None) {
+        let ev = ui_methods::session_message(&run.session_key, &run.agent_id, &m, &row);
+        hub.broadcast_to("session.message", &ev, Audience::SessionMessages(&run.session_key));
+    }
+}
+
+/// `sessions.changed` after the run ended: the row is `done` (or failed/killed) with no
+/// active run, so no client is left showing the stale `running` of `session.message`.
+async fn announce_end<R: Runtime>(hub: &Hub, run: &RunSpec, started_at: u64, rt: &R, ctx: &Arc<Ctx>) {
+    let (ctx2, key) = (ctx.clone(), run.session_key.clone());
+    let session = rt.spawn_blocking(move || ctx2.store().and_then(|s| s.get_session(&key).ok().flatten())).await;
+    let row = live_row(hub, run, session.as_ref());
+    let ended_at = unix_ms();
+    let change = Change::RunEnd { run_id: &run.run_id, started_at, ended_at };
+    let changed = ui_methods::sessions_changed(&run.session_key, &run.agent_id, change, &row, ended_at);
+    hub.broadcast_to("sessions.changed", &changed, Audience::SessionsSubscribers);
 }

@@ -236,7 +236,15 @@ async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, mut job: ChatJob, request: &ApiR
         let _ = tx.unbounded_send(Bytes::from(job.render.stream_start()));
         let render = job.render.clone();
         let (gone_tx, gone_rx) = oneshot::channel::<()>();
-        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, gone_tx, move |ev| render.stream_event(ev), move |o| meta.exchange(o, None)));
+        rt.spawn(stream_turn(
+            rt.clone(),
+            ctx.clone(),
+            turn,
+            tx,
+            gone_tx,
+            move |ev| render.stream_event(ev),
+            move |o| meta.exchange(o, None),
+        ));
         return sse_response(rx, gone_rx, &ctx.hub);
     }
     let mut outcome = None;

@@ -32,6 +32,13 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
                 .await;
             (reply, None)
         }
+        Call::PersistDevices(reply) => {
+            if let Err(e) = rt.spawn_blocking(move || ctx.save_devices()).await {
+                tracing::error!("paired devices not saved: {e}");
+                return (Reply::err(ErrorShape::unavailable("paired devices could not be saved; try again")), None);
+            }
+            (reply, None)
+        }
         Call::Reply(_) | Call::StartRun { .. } | Call::Later => {
             (Reply::err(ErrorShape::unavailable("this call is answered by its caller")), None)
         }

@@ -398,3 +398,175 @@ pub fn install(a: clawgate_core::cli::InstallArgs) -> i32 {
         }
     }
 }
+
+/// One request on a fresh operator connection: the result payload, or the printed error and
+/// the exit code.
+async fn rpc_once<R: Runtime>(rt: &R, a: &ClientArgs, scopes: &[&str], method: &str, params: Value) -> Result<Value, i32> {
+    let url = a.url.clone().unwrap_or_else(default_url);
+    let opts = options(a, ClientOptions::cli(scopes));
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let mut client = match Client::connect(rt, &url, opts, &Vec::new()).await {
+        Ok(c) => c,
+        Err(e) => {
+            if a.json {
+                print_json(&error_json(&e))
+            } else {
+                eprintln!("gateway connect failed: {e}")
+            }
+            return Err(1);
+        }
+    };
+    let res = client.request(method, Some(params), false, timeout).await;
+    client.close().await;
+    match res {
+        Ok(frame) if frame.ok => Ok(frame.payload.unwrap_or(Value::Null)),
+        Ok(frame) => {
+            let err = frame.error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+            if a.json {
+                let mut out = json!({"ok": false, "error": err});
+                out["error"]["type"] = json!("gateway_request_error");
+                print_json(&out);
+            } else {
+                eprintln!("{method} failed: {}", err["message"].as_str().unwrap_or("unknown error"));
+            }
+            Err(1)
+        }
+        Err(e) => {
+            if a.json {
+                print_json(&error_json(&e))
+            } else {
+                eprintln!("{method} failed: {e}")
+            }
+            Err(1)
+        }
+    }
+}
+
+fn str_list(v: &Value) -> String {
+    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+}
+
+fn device_label(v: &Value) -> &str {
+    ["displayName", "clientId", "deviceId"].iter().find_map(|k| v[*k].as_str().filter(|s| !s.is_empty())).unwrap_or("?")
+}
+
+fn print_device_list(list: &Value) {
+    let pending = list["pending"].as_array().cloned().unwrap_or_default();
+    let paired = list["paired"].as_array().cloned().unwrap_or_default();
+    println!("Pending ({})", pending.len());
+    for r in &pending {
+        println!(
+            "  {}  {} ({})  role {}  scopes [{}]{}",
+            r["requestId"].as_str().unwrap_or("?"),
+            device_label(r),
+            r["clientMode"].as_str().unwrap_or(""),
+            r["role"].as_str().unwrap_or("?"),
+            str_list(&r["scopes"]),
+            if r["isRepair"] == json!(true) { "  (upgrade of a paired device)" } else { "" },
+        );
+    }
+    println!("Paired ({})", paired.len());
+    for d in &paired {
+        println!(
+            "  {}  {}  roles [{}]  scopes [{}]{}",
+            d["deviceId"].as_str().unwrap_or("?"),
+            device_label(d),
+            str_list(&d["roles"]),
+            str_list(&d["scopes"]),
+            if d["connected"] == json!(true) { "  connected" } else { "" },
+        );
+    }
+}
+
+/// `devices list|approve|reject|remove` (the `device.pair.*` methods).
+pub async fn devices<R: Runtime>(rt: R, c: clawgate_core::cli::DevicesCommand) -> i32 {
+    use clawgate_core::cli::DevicesCommand;
+    // Approving another device's operator scopes needs them (or admin) on this connection.
+    let manage: &[&str] = &[scopes::PAIRING, scopes::ADMIN];
+    match c {
+        DevicesCommand::List(a) => match rpc_once(&rt, &a, &[scopes::PAIRING], "device.pair.list", json!({})).await {
+            Ok(list) => {
+                if a.json {
+                    print_json(&list)
+                } else {
+                    print_device_list(&list)
+                }
+                0
+            }
+            Err(code) => code,
+        },
+        DevicesCommand::Approve { request_id: Some(id), latest: false, client } => {
+            match rpc_once(&rt, &client, manage, "device.pair.approve", json!({"requestId": id})).await {
+                Ok(v) => {
+                    if client.json {
+                        print_json(&v)
+                    } else {
+                        println!(
+                            "Approved request {}: {} ({})",
+                            v["requestId"].as_str().unwrap_or("?"),
+                            device_label(&v["device"]),
+                            v["device"]["deviceId"].as_str().unwrap_or("?")
+                        );
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+        DevicesCommand::Approve { request_id, client, .. } => {
+            // Preview only: never approve something the operator has not named exactly.
+            let list = match rpc_once(&rt, &client, &[scopes::PAIRING], "device.pair.list", json!({})).await {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let newest = list["pending"].as_array().and_then(|p| p.iter().max_by_key(|r| r["ts"].as_u64().unwrap_or(0))).cloned();
+            match newest {
+                None => eprintln!("No pending pairing requests."),
+                Some(r) => {
+                    if client.json {
+                        print_json(&json!({"preview": r}))
+                    } else {
+                        let id = r["requestId"].as_str().unwrap_or("?");
+                        println!(
+                            "Newest pending request: {id}  {}  role {}  scopes [{}]",
+                            device_label(&r),
+                            r["role"].as_str().unwrap_or("?"),
+                            str_list(&r["scopes"])
+                        );
+                        if request_id.is_some() {
+                            println!("(--latest given: previewing only)");
+                        }
+                        println!("To approve it: clawgate devices approve {id}");
+                    }
+                }
+            }
+            1
+        }
+        DevicesCommand::Reject { request_id, client } => {
+            match rpc_once(&rt, &client, &[scopes::PAIRING], "device.pair.reject", json!({"requestId": request_id})).await {
+                Ok(v) => {
+                    if client.json {
+                        print_json(&v)
+                    } else {
+                        println!("Rejected {}", v["requestId"].as_str().unwrap_or("?"));
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+        DevicesCommand::Remove { device_id, client } => {
+            match rpc_once(&rt, &client, manage, "device.pair.remove", json!({"deviceId": device_id})).await {
+                Ok(v) => {
+                    if client.json {
+                        print_json(&v)
+                    } else {
+                        println!("Removed {}", v["deviceId"].as_str().unwrap_or("?"));
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+    }
+}

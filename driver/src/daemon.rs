@@ -34,11 +34,27 @@ pub struct Ctx {
     /// opened (sessions are then not kept; the gateway still serves).
     store: std::sync::OnceLock<Option<Arc<crate::store::Store>>>,
     state_dir: String,
+    /// The device-store generation last written; held while writing so saves never reorder.
+    devices_saved: Mutex<Option<u64>>,
 }
 
 impl Ctx {
     pub fn new(hub: Arc<Hub>, config: Arc<Mutex<ConfigRuntime>>, state_dir: String) -> Ctx {
-        Ctx { hub, config, store: std::sync::OnceLock::new(), state_dir }
+        Ctx { hub, config, store: std::sync::OnceLock::new(), state_dir, devices_saved: Mutex::new(None) }
+    }
+
+    /// Write the paired-device store if it changed since the last write (blocking: call from
+    /// `spawn_blocking`). Serialized, and the snapshot is taken under the lock, so an older
+    /// store never overwrites a newer one.
+    pub fn save_devices(&self) -> std::io::Result<()> {
+        let mut saved = self.devices_saved.lock().unwrap_or_else(|p| p.into_inner());
+        let (generation, store) = self.hub.devices_snapshot();
+        if *saved == Some(generation) {
+            return Ok(());
+        }
+        state::save_devices(&self.state_dir, &store)?;
+        *saved = Some(generation);
+        Ok(())
     }
 
     /// The session store (blocking: the first call opens it; call from `spawn_blocking`).
@@ -270,7 +286,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         }
     });
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
-    rt.spawn(persist_devices(rt.clone(), hub.clone(), state_dir));
+    rt.spawn(persist_devices(rt.clone(), ctx.clone()));
     let (control_tx, mut control_rx) = unbounded();
     rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx, supervised));
 
@@ -322,23 +338,27 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     while hub.connection_counts().0 > 0 && Instant::now() < deadline {
         rt.sleep_until(Instant::now() + Duration::from_millis(20)).await;
     }
+    if let Err(e) = ctx.save_devices() {
+        tracing::warn!("paired devices not saved: {e}");
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }
 
-/// Write the paired-device store whenever it changes (checked once a second; atomic write).
-async fn persist_devices<R: Runtime>(rt: R, hub: Arc<Hub>, state_dir: String) {
-    let mut saved = hub.devices_generation();
+/// Write the paired-device store when the handshake changed it (silent local approvals,
+/// pending requests; checked once a second; atomic write). Operator decisions
+/// (`device.pair.*`) are saved before they are answered (`Call::PersistDevices`).
+async fn persist_devices<R: Runtime>(rt: R, ctx: Arc<Ctx>) {
+    let mut seen = ctx.hub.devices_generation();
     loop {
         rt.sleep_until(Instant::now() + Duration::from_secs(1)).await;
-        if hub.devices_generation() == saved {
+        if ctx.hub.devices_generation() == seen {
             continue;
         }
-        let (generation, store) = hub.devices_snapshot();
-        let dir = state_dir.clone();
-        match rt.spawn_blocking(move || state::save_devices(&dir, &store)).await {
-            Ok(()) => saved = generation,
-            Err(e) => tracing::warn!("paired devices not saved: {e}"),
+        seen = ctx.hub.devices_generation();
+        let ctx2 = ctx.clone();
+        if let Err(e) = rt.spawn_blocking(move || ctx2.save_devices()).await {
+            tracing::warn!("paired devices not saved: {e}");
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod sampler;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod static_files;
 pub mod store;
 pub mod tls;
 pub mod upstream;
@@ -62,5 +63,6 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::Config(clawgate_core::cli::ConfigCommand::Validate { json }) => commands::config_validate(json),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,
         Command::Install(a) => commands::install(a),
+        Command::Devices(c) => commands::devices(rt, c).await,
     }
 }

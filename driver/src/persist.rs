@@ -6,7 +6,7 @@
 use clawgate_core::openai::ApiError;
 use clawgate_core::sessions::{self, HistoryBudget, RunStatus, SessionMeta, StoredResponse, TranscriptEntry, Usage};
 use clawgate_core::turn::TurnResult;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::store::Store;
 
@@ -61,14 +61,7 @@ pub fn record(store: &Store, x: Exchange) {
             meta.aborted = true;
         }
         Ok(r) => {
-            let calls = (!r.tool_calls.is_empty()).then(|| {
-                json!(
-                    r.tool_calls
-                        .iter()
-                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-                        .collect::<Vec<_>>()
-                )
-            });
+            let calls = r.tool_calls_json();
             let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), calls, x.now_ms);
             if let Some(id) = &x.run_id {
                 reply = reply.with_run_id(id.clone());

@@ -97,6 +97,10 @@ async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: R
         }
         HttpAction::GetResponse { id, caller } => crate::api::get_response(rt, ctx, id, caller).await,
         HttpAction::Store(job) => to_hyper(crate::api::store_job(&rt, &ctx, *job).await),
+        HttpAction::ControlUi(job) => {
+            continue_first(&rt, &mut req).await;
+            to_hyper(crate::static_files::serve(&rt, *job).await)
+        }
         HttpAction::Upgrade { accept_key, admission } => {
             let on_upgrade = hyper::upgrade::on(&mut req);
             let (rt2, ctx2) = (rt.clone(), ctx.clone());

@@ -34,7 +34,8 @@
 //!   output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview)`, indexed
 //!   by `updated_ms` and `(agent_id, updated_ms)`;
 //! * `messages(session_key → sessions ON DELETE CASCADE, seq, role, content JSON, tool_calls
-//!   JSON, tool_call_id, run_id, ts_ms, PK(session_key, seq))`;
+//!   JSON, tool_call_id, run_id, ts_ms, meta JSON (v2), PK(session_key, seq))`; a message's
+//!   `__openclaw.id` is derived from the session id and `seq` ([`message_id`]), not stored;
 //! * `responses(id PK, session_key, agent_id, owner, session_key_header, created_ms, body JSON)`.
 //!
 //! Migrations run in one transaction from the stored `user_version` up to [`SCHEMA_VERSION`].
@@ -45,8 +46,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clawgate_core::sessions::{
-    HistoryPage, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse, TranscriptEntry,
-    derive_title, message_preview,
+    HistoryPage, LastRun, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse, TranscriptEntry,
+    derive_title, message_id, message_preview,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -55,7 +56,7 @@ use serde_json::Value;
 /// Where the session store lives inside the state dir.
 pub const SESSIONS_DB: &str = "clawgate/sessions.sqlite";
 /// The schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id` of a clawgate session store (`"CGss"`).
 pub const APPLICATION_ID: i64 = 0x4347_7373;
 
@@ -178,8 +179,19 @@ CREATE INDEX responses_by_session ON responses(session_key);
 CREATE INDEX responses_by_created ON responses(created_ms);
 ";
 
+/// v2: per-message display metadata of assistant replies (`{api, provider, model, usage,
+/// stopReason}` as JSON).
+const SCHEMA_V2: &str = "ALTER TABLE messages ADD COLUMN meta TEXT;";
+
+/// v3: the session's last finished run (`lastRunId`, `startedAt`, `endedAt`: the Control UI's
+/// "Done in …" recap).
+const SCHEMA_V3: &str = "ALTER TABLE sessions ADD COLUMN last_run_id TEXT;
+ALTER TABLE sessions ADD COLUMN run_started_ms INTEGER;
+ALTER TABLE sessions ADD COLUMN run_ended_ms INTEGER;";
+
 const SESSION_COLUMNS: &str = "key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, message_count, \
-     last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview";
+     last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview, \
+     last_run_id, run_started_ms, run_ended_ms";
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -275,14 +287,17 @@ impl Store {
         let usage = session.usage;
         let status = session.status.map(RunStatus::as_str);
         let preview = message_preview(entries);
+        let last_run_id = session.last_run.as_ref().map(|r| r.run_id.clone());
+        let run_started = session.last_run.as_ref().map(|r| to_i64(r.started_ms));
+        let run_ended = session.last_run.as_ref().map(|r| to_i64(r.ended_ms));
         let (created, last_seq, count) = match existing {
             None => {
                 let title = session.display_name.clone().or_else(|| derive_title(entries));
                 tx.execute(
                     "INSERT INTO sessions (key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, \
                      message_count, last_seq, last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, \
-                     aborted_last_run, last_message_preview) \
-                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     aborted_last_run, last_message_preview, last_run_id, run_started_ms, run_ended_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                     params![
                         session.key,
                         session.agent_id,
@@ -301,6 +316,9 @@ impl Store {
                         status,
                         session.aborted,
                         preview,
+                        last_run_id,
+                        run_started,
+                        run_ended,
                     ],
                 )?;
                 (true, 0i64, n)
@@ -312,7 +330,9 @@ impl Store {
                      message_count = message_count + ?8, last_seq = last_seq + ?8, last_model = coalesce(?9, last_model), \
                      last_model_provider = coalesce(?10, last_model_provider), input_tokens = input_tokens + ?11, \
                      output_tokens = output_tokens + ?12, last_total_tokens = CASE WHEN ?13 > 0 THEN ?13 ELSE last_total_tokens END, \
-                     status = coalesce(?14, status), aborted_last_run = ?15, last_message_preview = coalesce(?16, last_message_preview) \
+                     status = coalesce(?14, status), aborted_last_run = ?15, last_message_preview = coalesce(?16, last_message_preview), \
+                     run_started_ms = CASE WHEN ?17 IS NULL THEN run_started_ms ELSE ?18 END, \
+                     run_ended_ms = CASE WHEN ?17 IS NULL THEN run_ended_ms ELSE ?19 END, last_run_id = coalesce(?17, last_run_id) \
                      WHERE key = ?1",
                     params![
                         session.key,
@@ -331,6 +351,9 @@ impl Store {
                         status,
                         session.aborted,
                         preview,
+                        last_run_id,
+                        run_started,
+                        run_ended,
                     ],
                 )?;
                 (false, last_seq, count + n)
@@ -338,13 +361,17 @@ impl Store {
         };
         {
             let mut insert = tx.prepare(
-                "INSERT INTO messages (session_key, seq, role, content, tool_calls, tool_call_id, run_id, ts_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO messages (session_key, seq, role, content, tool_calls, tool_call_id, run_id, ts_ms, meta) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for (i, e) in entries.iter().enumerate() {
                 let content = serde_json::to_string(&e.content).map_err(|err| StoreError::Invalid(format!("message content: {err}")))?;
                 let tool_calls = match &e.tool_calls {
                     Some(t) => Some(serde_json::to_string(t).map_err(|err| StoreError::Invalid(format!("tool_calls: {err}")))?),
+                    None => None,
+                };
+                let meta = match &e.meta {
+                    Some(m) => Some(serde_json::to_string(m).map_err(|err| StoreError::Invalid(format!("message meta: {err}")))?),
                     None => None,
                 };
                 insert.execute(params![
@@ -356,6 +383,7 @@ impl Store {
                     e.tool_call_id,
                     e.run_id,
                     to_i64(e.ts_ms),
+                    meta,
                 ])?;
             }
         }
@@ -436,20 +464,25 @@ impl Store {
     pub fn history_page(&self, key: &str, limit: usize, offset: usize) -> Result<HistoryPage, StoreError> {
         let mut conn = lock(&self.reader);
         let tx = conn.transaction()?;
-        let total: Option<i64> = tx.query_row("SELECT message_count FROM sessions WHERE key = ?1", [key], |r| r.get(0)).optional()?;
-        let Some(total) = total else {
+        let row: Option<(i64, String)> = tx
+            .query_row("SELECT message_count, session_id FROM sessions WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((total, session_id)) = row else {
             return Ok(HistoryPage::default());
         };
         let mut entries = {
             let mut stmt = tx.prepare(
-                "SELECT seq, role, content, tool_calls, tool_call_id, run_id, ts_ms FROM messages WHERE session_key = ?1 \
+                "SELECT seq, role, content, tool_calls, tool_call_id, run_id, ts_ms, meta FROM messages WHERE session_key = ?1 \
                  ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
             )?;
             let rows = stmt.query_map(params![key, to_i64(limit as u64), to_i64(offset as u64)], raw_message)?;
             let mut out = Vec::new();
             for row in rows {
                 match decode_message(row?) {
-                    Ok(e) => out.push(e),
+                    Ok(mut e) => {
+                        e.id = Some(message_id(&session_id, e.seq));
+                        out.push(e)
+                    }
                     Err(why) => tracing::warn!(session = key, "skipping an unreadable stored message: {why}"),
                 }
             }
@@ -574,23 +607,29 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
         status: r.get::<_, Option<String>>(15)?.as_deref().and_then(RunStatus::parse),
         aborted_last_run: r.get::<_, i64>(16)? != 0,
         last_message_preview: r.get(17)?,
+        last_run: match (r.get::<_, Option<String>>(18)?, r.get::<_, Option<i64>>(19)?, r.get::<_, Option<i64>>(20)?) {
+            (Some(run_id), Some(s), Some(e)) => Some(LastRun { run_id, started_ms: to_u64(s), ended_ms: to_u64(e) }),
+            _ => None,
+        },
     })
 }
 
-type RawMessage = (i64, String, String, Option<String>, Option<String>, Option<String>, i64);
+type RawMessage = (i64, String, String, Option<String>, Option<String>, Option<String>, i64, Option<String>);
 
 fn raw_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 
-fn decode_message((seq, role, content, tool_calls, tool_call_id, run_id, ts): RawMessage) -> Result<TranscriptEntry, String> {
+fn decode_message((seq, role, content, tool_calls, tool_call_id, run_id, ts, meta): RawMessage) -> Result<TranscriptEntry, String> {
     let role = Role::parse(&role).ok_or_else(|| format!("seq {seq}: unknown role {role:?}"))?;
     let content: Value = serde_json::from_str(&content).map_err(|e| format!("seq {seq}: content: {e}"))?;
     let tool_calls = match tool_calls {
         Some(t) => Some(serde_json::from_str::<Value>(&t).map_err(|e| format!("seq {seq}: tool_calls: {e}"))?),
         None => None,
     };
-    Ok(TranscriptEntry { seq: to_u64(seq), role, content, tool_calls, tool_call_id, ts_ms: to_u64(ts), run_id })
+    // Damaged metadata only loses the display extras, never the message.
+    let meta = meta.and_then(|m| serde_json::from_str::<Value>(&m).ok());
+    Ok(TranscriptEntry { seq: to_u64(seq), role, content, tool_calls, tool_call_id, ts_ms: to_u64(ts), run_id, id: None, meta })
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -728,7 +767,13 @@ fn open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, OpenFailu
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
         }
-        // Later versions add their steps here: `if version < 2 { … }`.
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)?;
+        }
+        // Later versions add their steps here: `if version < 4 { … }`.
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "session store schema migrated");

@@ -22,7 +22,9 @@
 //! * `CLAWGATE_SHARED_DIR` — the research dir holding `spec/` and `tools/` (default `../shared`).
 //! * `CLAWGATE_KEEP_TEMP=1` — keep temp HOMEs (gateway logs are in `<home>/*.stderr.log`).
 
+pub mod browser;
 pub mod cfgfile;
+pub mod device;
 pub mod httpc;
 pub mod openclaw;
 pub mod process;

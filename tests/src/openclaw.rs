@@ -52,7 +52,7 @@ pub fn ensure_installed() {
 
 /// `flock(2)` on an open file (std's `File::lock` needs Rust 1.89; the MSRV is 1.85).
 #[allow(unsafe_code)]
-fn flock(file: &std::fs::File, op: libc::c_int) -> std::io::Result<()> {
+pub(crate) fn flock(file: &std::fs::File, op: libc::c_int) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     loop {
         // SAFETY: flock on a file descriptor we own for the duration of the call.

@@ -465,6 +465,11 @@ impl Gateway {
     }
 
     /// The config file the gateway reads (`<state>/openclaw.json`).
+    /// The HOME this gateway runs with.
+    pub fn home_path(&self) -> &Path {
+        self.home.path()
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.state_dir.join("openclaw.json")
     }

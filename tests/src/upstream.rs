@@ -97,7 +97,8 @@ impl TestCa {
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().expect("leaf key");
-        let leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params").signed_by(&leaf_key, &issuer).expect("leaf cert");
+        let leaf =
+            CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params").signed_by(&leaf_key, &issuer).expect("leaf cert");
         let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("leaf key der");
         let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
@@ -255,7 +256,10 @@ fn futures_stream(
 }
 
 fn chunk(delta: Value, finish: Option<&str>) -> String {
-    format!("data: {}\n\n", json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}))
+    format!(
+        "data: {}\n\n",
+        json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    )
 }
 
 fn text_stream(text: &str, gap_ms: u64) -> Vec<(u64, String)> {

@@ -140,10 +140,18 @@ fn openclaw_agent_command_prints_the_reply() {
     let port = gw.port.to_string();
     let token = gw.token();
     let env = [("OPENCLAW_GATEWAY_PORT", port.as_str()), ("OPENCLAW_GATEWAY_TOKEN", token.as_str())];
-    let out = clawgate_tests::openclaw::openclaw_with_env(&["agent", "--message", "hello from openclaw agent", "--agent", "main"], &env, Duration::from_secs(90));
+    let out = clawgate_tests::openclaw::openclaw_with_env(
+        &["agent", "--message", "hello from openclaw agent", "--agent", "main"],
+        &env,
+        Duration::from_secs(90),
+    );
     assert_eq!(out.code, Some(0), "{}\n{}\n--- gateway ---\n{}", out.stdout, out.stderr, gw.stderr());
     assert!(out.stdout.contains("echo: hello from openclaw agent"), "the reply text is printed:\n{}", out.stdout);
-    let out = clawgate_tests::openclaw::openclaw_with_env(&["agent", "--message", "second", "--agent", "main", "--json"], &env, Duration::from_secs(90));
+    let out = clawgate_tests::openclaw::openclaw_with_env(
+        &["agent", "--message", "second", "--agent", "main", "--json"],
+        &env,
+        Duration::from_secs(90),
+    );
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("JSON ({e}): {}", out.stdout));
     assert_eq!(v["status"], "ok", "{v:#}");

@@ -419,7 +419,7 @@ async fn session_history_over_http_and_ws_after_an_agent_run() {
     let p = h.payload.unwrap();
     let msgs = p["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2, "{p}");
-    assert_eq!((msgs[0]["role"].clone(), msgs[0]["content"][0]["text"].clone()), (json!("user"), json!("Say hello")));
+    assert_eq!((msgs[0]["role"].clone(), msgs[0]["content"].clone()), (json!("user"), json!("Say hello")), "a typed user turn is a string");
     assert_eq!((msgs[1]["role"].clone(), msgs[1]["content"][0]["text"].clone()), (json!("assistant"), json!("Hello from fake upstream")));
     assert_eq!(msgs[1]["__openclaw"]["runId"], "hist-run-1");
     assert_eq!(

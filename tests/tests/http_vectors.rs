@@ -62,12 +62,11 @@ const SKIPPED: &[(&str, &str)] = &[
     ("D-ws-*", "WebSocket connects from a non-loopback peer (`--bind lan`): tests bind loopback only"),
     ("D-remote-readyz-noauth.txt", "the minimal probe body is for non-loopback peers; from loopback the detailed body is correct"),
     ("D-remote-startupz-noauth.txt", "the minimal probe body is for non-loopback peers; from loopback the detailed body is correct"),
-    ("controlui-asset-js.txt", "Control UI static assets: the Control UI is not served yet (a later issue)"),
-    ("controlui-config-*", "`/control-ui-config.json`: the Control UI is not served yet (a later issue)"),
-    ("B-controlui-basepath-redirect.txt", "Control UI `basePath` redirect: the Control UI is not served yet (a later issue)"),
     (
-        "controlui-ui-prefix.txt",
-        "the reference's 404 comes from the Control UI handler (its Permissions-Policy): not served yet (a later issue)",
+        "controlui-asset-js.txt",
+        "the reference's bundled Control UI (immutable caching of fingerprinted assets, precompressed gzip/br); clawgate bundles \
+         no UI and serves a configured `gateway.controlUi.root` like the reference does (`no-cache`, identity), checked by \
+         tests/tests/control_ui_http.rs (README \"Control UI\")",
     ),
     ("admin-rpc-bad-params.txt", "GAP: the `cron.*` gateway methods are not implemented (admin RPC answers `unknown method`)"),
     ("upstream-chat-stream-include-usage.txt", "its client request (`chat-stream-include-usage`) is not among the HTTP captures"),

@@ -116,7 +116,10 @@ fn chat_completion_non_stream_reaches_the_provider() {
     assert_eq!(sent.len(), 1);
     let b = &sent[0].body;
     assert_eq!(sent[0].header("authorization"), Some("Bearer fake-upstream-key"), "the provider key goes upstream");
-    assert_eq!((b["model"].clone(), b["stream"].clone(), b["stream_options"].clone()), (json!("fake-model"), json!(true), json!({"include_usage": true})));
+    assert_eq!(
+        (b["model"].clone(), b["stream"].clone(), b["stream_options"].clone()),
+        (json!("fake-model"), json!(true), json!({"include_usage": true}))
+    );
     assert_eq!(b["max_completion_tokens"], 4096, "the model's maxTokens");
     assert_eq!(b["messages"].as_array().unwrap().last().unwrap()["content"], "Say hello");
 }
@@ -208,7 +211,11 @@ fn upstream_failures_map_to_clear_errors_within_seconds() {
     assert_eq!(error_of(&r), (502, "api_error".into(), "upstream provider error".into()));
 
     let r = post(&gw, "/v1/chat/completions", &[("x-openclaw-model", "fake/fake-flaky")], &chat_body("openclaw", false));
-    assert_eq!((r.status, r.json()["choices"][0]["message"]["content"].clone()), (200, json!("Recovered after a retry")), "transient 503 retried");
+    assert_eq!(
+        (r.status, r.json()["choices"][0]["message"]["content"].clone()),
+        (200, json!("Recovered after a retry")),
+        "transient 503 retried"
+    );
 
     let r = post(&gw, "/v1/chat/completions", &[("x-openclaw-model", "nope/model")], &chat_body("openclaw", false));
     let unknown = "Unknown model: nope/model. Run `openclaw models list --refresh --provider nope` to inspect this provider's model choices, then retry with a model supported by your account.";
@@ -226,7 +233,10 @@ fn chat_validation_matches_the_reference() {
     let up = FakeUpstream::start();
     let gw = start(&up, json!({}));
     let cases = [
-        (json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}), "Invalid `model`. Use `openclaw` or `openclaw/<agentId>`."),
+        (
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}),
+            "Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.",
+        ),
         (json!({"model": "openclaw/nope", "messages": [{"role": "user", "content": "x"}]}), "Unknown agent 'nope'."),
         (json!({"messages": []}), "Missing user message in `messages`."),
         (json!({"messages": [{"role": "user", "content": "x"}], "temperature": 3}), "`temperature` must be between 0 and 2."),
@@ -255,14 +265,25 @@ fn responses_non_stream_stream_and_previous_response_id() {
     let first = r.json();
     let id = first["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("resp_"), "{first}");
-    assert_eq!((first["object"].clone(), first["status"].clone(), first["model"].clone()), (json!("response"), json!("completed"), json!("openclaw")));
+    assert_eq!(
+        (first["object"].clone(), first["status"].clone(), first["model"].clone()),
+        (json!("response"), json!("completed"), json!("openclaw"))
+    );
     let item = &first["output"][0];
-    assert_eq!((item["type"].clone(), item["role"].clone(), item["phase"].clone()), (json!("message"), json!("assistant"), json!("final_answer")));
+    assert_eq!(
+        (item["type"].clone(), item["role"].clone(), item["phase"].clone()),
+        (json!("message"), json!("assistant"), json!("final_answer"))
+    );
     assert_eq!(item["content"][0]["text"], "echo: My name is Ada (messages: 1)");
     assert!(first["usage"]["input_tokens"].is_u64() && first["usage"]["output_tokens"].is_u64(), "Responses-style usage");
 
     // Continuity: the second request carries the first exchange upstream.
-    let r = post(&gw, "/v1/responses", &[], &json!({"model": "openclaw", "input": "What is my name?", "user": "sdk-user-1", "previous_response_id": id}));
+    let r = post(
+        &gw,
+        "/v1/responses",
+        &[],
+        &json!({"model": "openclaw", "input": "What is my name?", "user": "sdk-user-1", "previous_response_id": id}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["output"][0]["content"][0]["text"], "echo: What is my name? (messages: 3)");
     let sent = up.chat_requests();
@@ -284,7 +305,14 @@ fn responses_non_stream_stream_and_previous_response_id() {
     assert_eq!(r.status, 200);
     let events = r.sse_events();
     assert_eq!(events.first().map(String::as_str), Some("response.created"), "{events:?}");
-    for want in ["response.in_progress", "response.output_item.added", "response.content_part.added", "response.output_text.delta", "response.output_text.done", "response.output_item.done"] {
+    for want in [
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.output_item.done",
+    ] {
         assert!(events.iter().any(|e| e == want), "{want} missing in {events:?}");
     }
     assert_eq!(events.last().map(String::as_str), Some("response.completed"));
@@ -329,8 +357,20 @@ fn auth_none_applies_the_origin_policy_and_scopes_on_http() {
         json!({"ok": false, "error": {"type": "forbidden", "message": "missing scope: operator.write",
             "details": {"code": "MISSING_SCOPE", "missingScope": "operator.write", "requiredScopes": ["operator.write"]}}})
     );
-    let r = request(a, "POST", "/v1/chat/completions", &[("x-openclaw-scopes", "operator.write"), ("x-openclaw-model", "fake/fake-model")], body.as_bytes(), T).unwrap();
-    assert_eq!((r.status, r.json()["error"]["message"].clone()), (403, json!("missing scope: operator.admin")), "model override needs admin");
+    let r = request(
+        a,
+        "POST",
+        "/v1/chat/completions",
+        &[("x-openclaw-scopes", "operator.write"), ("x-openclaw-model", "fake/fake-model")],
+        body.as_bytes(),
+        T,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.status, r.json()["error"]["message"].clone()),
+        (403, json!("missing scope: operator.admin")),
+        "model override needs admin"
+    );
     let r = request(a, "POST", "/v1/chat/completions", &[], body.as_bytes(), T).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 }

@@ -8,10 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use clawgate_tests::GatewayBuilder;
 use clawgate_tests::python::openai_venv;
 use clawgate_tests::run_command;
 use clawgate_tests::upstream::FakeUpstream;
-use clawgate_tests::GatewayBuilder;
 use serde_json::json;
 
 #[test]

@@ -51,7 +51,14 @@ fn kill_9_mid_run_keeps_every_committed_exchange() {
     let auth = format!("Bearer {}", gw.token.clone().unwrap());
     let pending = std::thread::spawn(move || {
         let body = json!({"model": "openclaw", "user": "kill-test", "messages": [{"role": "user", "content": "never answered"}]});
-        request(addr, "POST", "/v1/chat/completions", &[("Authorization", &auth), ("x-openclaw-model", "fake/fake-slow")], body.to_string().as_bytes(), T)
+        request(
+            addr,
+            "POST",
+            "/v1/chat/completions",
+            &[("Authorization", &auth), ("x-openclaw-model", "fake/fake-slow")],
+            body.to_string().as_bytes(),
+            T,
+        )
     });
     let deadline = std::time::Instant::now() + T;
     while up.chat_requests().len() < 4 {
@@ -99,7 +106,14 @@ async fn slow_runs_never_block_the_control_plane() {
         let (addr, auth, done) = (gw.addr(), format!("Bearer {}", gw.token.clone().unwrap()), done.clone());
         slow.push(std::thread::spawn(move || {
             let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": format!("slow {i}")}]});
-            let r = request(addr, "POST", "/v1/chat/completions", &[("Authorization", &auth), ("x-openclaw-model", "fake/fake-slow")], body.to_string().as_bytes(), T);
+            let r = request(
+                addr,
+                "POST",
+                "/v1/chat/completions",
+                &[("Authorization", &auth), ("x-openclaw-model", "fake/fake-slow")],
+                body.to_string().as_bytes(),
+                T,
+            );
             done.fetch_add(1, Ordering::SeqCst);
             r
         }));

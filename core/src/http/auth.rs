@@ -47,7 +47,8 @@ fn unauthorized() -> HttpResponse {
 fn rate_limited(retry_after_ms: u64) -> HttpResponse {
     let mut r = HttpResponse::json(
         429,
-        json!({"error": {"message": "Too many failed authentication attempts. Please try again later.", "type": "rate_limited"}}).to_string(),
+        json!({"error": {"message": "Too many failed authentication attempts. Please try again later.", "type": "rate_limited"}})
+            .to_string(),
     );
     r.headers.push(("Retry-After", retry_after_ms.div_ceil(1000).max(1).to_string()));
     r
@@ -74,6 +75,28 @@ fn origin_ok(hub: &Hub, facts: &RequestFacts, attribution: &Attribution) -> bool
         attribution.is_direct_local(),
     )
     .is_ok()
+}
+
+/// [`authorize`], also accepting `Bearer <operator device token>` of a paired device (spec http
+/// §4.1: plugin routes and Control UI read endpoints); the caller gets the token's scopes.
+pub fn authorize_with_device_token(
+    hub: &Hub,
+    head: &RequestHead<'_>,
+    facts: &RequestFacts,
+    attribution: &Attribution,
+    now: Instant,
+) -> Result<HttpCaller, HttpAction> {
+    if matches!(hub.settings().auth.mode, AuthMode::Token | AuthMode::Password) {
+        let client_ip = attribution.client_ip().unwrap_or(head.remote);
+        // A locked-out client gets the 429 from `authorize`, whatever it presents.
+        let locked = matches!(hub.shared_lock_check(now, &LimiterSubject::Ip(client_ip)), LimitCheck::Locked { .. });
+        if let (false, Some(presented)) = (locked, bearer(head)) {
+            if let Some((_, scopes)) = hub.device_token_bearer(&presented).filter(|(role, _)| role == "operator") {
+                return Ok(HttpCaller { scopes, owner: false, client_ip, subject: "device-token".into() });
+            }
+        }
+    }
+    authorize(hub, head, facts, attribution, now)
 }
 
 /// Authenticate an API request; on failure, the action to answer with.
@@ -118,7 +141,9 @@ pub fn authorize(
                     // A local-direct caller may use the password instead (spec http §4.1).
                     let password = settings.auth.password.as_ref();
                     match (attribution.is_direct_local(), bearer(head), password) {
-                        (true, Some(p), Some(want)) if constant_time_eq(p.as_bytes(), want.expose().as_bytes()) => Ok(owner("shared-secret")),
+                        (true, Some(p), Some(want)) if constant_time_eq(p.as_bytes(), want.expose().as_bytes()) => {
+                            Ok(owner("shared-secret"))
+                        }
                         _ => Err(HttpAction::Respond(unauthorized())),
                     }
                 }

@@ -173,7 +173,8 @@ pub fn upstream_for(api: &ApiConfig, agent_id: &str, override_model: Option<&str
         return Err(ApiError { status: 503, kind: "api_error", message: format!("provider {} is unavailable: {e}", p.id) });
     }
     let max_tokens = p.models.iter().find(|(id, _)| id == model).and_then(|(_, m)| *m);
-    let upstream = Upstream { provider_id: p.id.clone(), base_url: p.base_url.clone(), api_key: p.api_key.clone(), headers: p.headers.clone() };
+    let upstream =
+        Upstream { provider_id: p.id.clone(), base_url: p.base_url.clone(), api_key: p.api_key.clone(), headers: p.headers.clone() };
     Ok((upstream, model.to_string(), max_tokens))
 }
 
@@ -241,7 +242,12 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         },
         agent_id: agent_id.clone(),
         stream: req.stream,
-        render: ChatRender { id: format!("chatcmpl_{}", env.uuid(16)), created: env.unix_ms / 1000, model: req.model.clone(), include_usage: req.include_usage },
+        render: ChatRender {
+            id: format!("chatcmpl_{}", env.uuid(16)),
+            created: env.unix_ms / 1000,
+            model: req.model.clone(),
+            include_usage: req.include_usage,
+        },
         session: SessionWrite { key, agent_id, input: new_input(&req.messages) },
         wants_history: stable && !carries_conversation,
     };
@@ -270,7 +276,8 @@ mod tests {
     fn stream_rendering() {
         let r = ChatRender { id: "chatcmpl_x".into(), created: 1, model: "openclaw".into(), include_usage: true };
         assert!(r.stream_start().contains(r#""delta":{"role":"assistant"}"#));
-        let done = r.stream_event(&TurnEvent::Finished(TurnResult { text: "hi".into(), finish_reason: "stop".into(), ..Default::default() }));
+        let done =
+            r.stream_event(&TurnEvent::Finished(TurnResult { text: "hi".into(), finish_reason: "stop".into(), ..Default::default() }));
         assert!(done.contains(r#""finish_reason":"stop""#) && done.contains(r#""choices":[]"#) && done.ends_with("data: [DONE]\n\n"));
         let failed = r.stream_event(&TurnEvent::Failed(ApiError::invalid("x")));
         assert!(failed.starts_with("data: {\"error\"") && failed.ends_with("data: [DONE]\n\n"));

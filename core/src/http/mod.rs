@@ -164,6 +164,9 @@ pub enum HttpAction {
     },
     /// Answer from the session store (blocking): run [`StoreJob::run`] off the reactor.
     Store(Box<StoreJob>),
+    /// A Control UI file (spec http §2 stage 16): find it under the UI root and answer with the
+    /// job's responses ([`crate::control_ui::FileJob`]).
+    ControlUi(Box<crate::control_ui::FileJob>),
 }
 
 /// A stalled request body is answered 408 after this (spec http §8).
@@ -362,7 +365,9 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             let detailed = attribution.is_direct_local() || bearer_valid(hub, head);
             return respond(probe(hub, head, detailed, now));
         }
-        p if p == "/__openclaw__/worker" || p.starts_with("/__openclaw__/") => return respond(HttpResponse::text(404, "Not Found")),
+        // The worker/transfer and MCP-app namespaces; the rest of `/__openclaw__/` is the Control
+        // UI's (the SPA shell, spec control-ui §6.3).
+        p if crate::control_ui::is_internal_namespace(p) => return respond(HttpResponse::text(404, "Not Found")),
         _ => {}
     }
     // Stage 6: hooks, with their own token and limiter; a disabled hooks path falls through.
@@ -421,12 +426,12 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         None
     };
     let Some(target) = target else {
-        let _ = unix_ms;
-        return respond(HttpResponse::text(404, "Not Found"));
+        return control_ui_stage(hub, head, &facts, &attribution, now, unix_ms);
     };
     if let Target::AdminRpc = target {
-        // A plugin route: gateway auth before the method check (spec http §4.2, §6.7).
-        let caller = match auth::authorize(hub, head, &facts, &attribution, now) {
+        // A plugin route: gateway auth before the method check (spec http §4.2, §6.7); a paired
+        // operator's device token is accepted too (§4.1).
+        let caller = match auth::authorize_with_device_token(hub, head, &facts, &attribution, now) {
             Ok(c) => c,
             Err(action) => return action,
         };
@@ -491,6 +496,60 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             let limit = route.body_limit();
             HttpAction::ReadBody { request: Box::new(ApiRequest { route, caller, headers, path: path.to_string() }), limit }
         }
+    }
+}
+
+/// Stage 16: the Control UI (spec http §6.9, §6.10; control-ui §6), then the plain 404.
+fn control_ui_stage(
+    hub: &Arc<Hub>,
+    head: &RequestHead<'_>,
+    facts: &RequestFacts,
+    attribution: &Attribution,
+    now: Instant,
+    unix_ms: u64,
+) -> HttpAction {
+    use crate::control_ui::{self as ui, Route};
+    let settings = hub.settings();
+    let cfg = &settings.api.control_ui;
+    if !cfg.enabled {
+        return respond(HttpResponse::text(404, "Not Found"));
+    }
+    match ui::classify(&cfg.base_path, head.method, head.path, head.query, head.header("accept")) {
+        Route::NotMine => respond(HttpResponse::text(404, "Not Found")),
+        Route::NotFound => respond(ui::not_found()),
+        Route::Redirect(location) => respond(ui::redirect(&location)),
+        Route::Config => {
+            // A Control UI read endpoint: gateway auth, or a paired operator's device token.
+            match auth::authorize_with_device_token(hub, head, facts, attribution, now) {
+                Ok(_) => {}
+                Err(HttpAction::Respond(r)) => return respond(ui::with_ui_headers(r)),
+                Err(HttpAction::RespondAfter(d, r)) => return HttpAction::RespondAfter(d, ui::with_ui_headers(r)),
+                Err(other) => return other,
+            }
+            let agent_id =
+                settings.api.agents.default.clone().or_else(|| settings.api.agents.ids.first().cloned()).unwrap_or_else(|| "main".into());
+            let facts = ui::ConfigFacts {
+                server_version: &hub.info().version,
+                server_build_id: hub.info().build_id.as_deref(),
+                agent_id: &agent_id,
+                agent_name: settings.api.agent_configs.get(&agent_id).and_then(|a| a.name.as_deref()),
+                auth_required: settings.auth.mode != AuthMode::None,
+            };
+            respond(ui::config_response(&ui::config_json(cfg, &facts), head.method == "HEAD"))
+        }
+        Route::Serve(target) => HttpAction::ControlUi(Box::new(ui::FileJob {
+            target,
+            head: head.method == "HEAD",
+            base_path: cfg.base_path.clone(),
+            root: cfg.root.clone(),
+            terminal_enabled: cfg.terminal_enabled,
+            host: head.header("host").map(str::to_string),
+            if_none_match: head.header("if-none-match").map(str::to_string),
+            if_modified_since: head.header("if-modified-since").map(str::to_string),
+            accept_encoding: head.header("accept-encoding").map(str::to_string),
+            now_unix_ms: unix_ms,
+            hsts: settings.api.hsts.clone(),
+        })),
     }
 }
 

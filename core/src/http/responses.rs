@@ -63,11 +63,22 @@ impl ResponsesJob {
         let fail = |e: ApiError| HttpResponse::json(e.status, e.body().to_string());
         let (history, key) = match (self.previous_id(), previous) {
             (None, _) => (Vec::new(), self.session_key.clone()),
-            (Some(id), None) => return Err(fail(ApiError { status: 404, kind: "invalid_request_error", message: format!("Previous response with id '{id}' not found.") })),
+            (Some(id), None) => {
+                return Err(fail(ApiError {
+                    status: 404,
+                    kind: "invalid_request_error",
+                    message: format!("Previous response with id '{id}' not found."),
+                }));
+            }
             (Some(id), Some(p)) => {
-                let foreign = p.subject.as_deref().is_some_and(|s| s != self.subject) || p.agent_id.as_deref().is_some_and(|a| a != self.agent_id);
+                let foreign =
+                    p.subject.as_deref().is_some_and(|s| s != self.subject) || p.agent_id.as_deref().is_some_and(|a| a != self.agent_id);
                 if foreign {
-                    return Err(fail(ApiError { status: 404, kind: "invalid_request_error", message: format!("Previous response with id '{id}' not found.") }));
+                    return Err(fail(ApiError {
+                        status: 404,
+                        kind: "invalid_request_error",
+                        message: format!("Previous response with id '{id}' not found."),
+                    }));
                 }
                 (p.messages, p.session_key.unwrap_or_else(|| self.session_key.clone()))
             }

@@ -1,0 +1,149 @@
+// Drives the official OpenClaw Control UI (served by clawgate) in Debian's headless Chromium.
+// Run by tests/tests/control_ui_browser.rs; prints one JSON line with what it saw.
+//
+// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing),
+//      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
+//      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced).
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+const env = process.env;
+const base = env.GATEWAY_HTTP;
+const token = env.GATEWAY_TOKEN;
+const shots = env.SCREENSHOTS;
+const T = 60_000;
+mkdirSync(shots, { recursive: true });
+
+const result = { scenario: env.SCENARIO, pages: [], steps: [], consoleErrors: [], cspViolations: [], errors: [] };
+const step = (s) => { result.steps.push(s); process.stderr.write(`[ui] ${s}\n`); };
+
+/** Record every WebSocket of a page: the connect frames it sent, the answers, closes, seq gaps. */
+function record(page, name) {
+  const info = { name, sockets: 0, connects: [], helloOk: 0, connectErrors: [], closes: [], seqGaps: 0, loads: 0, unknownMethods: [] };
+  result.pages.push(info);
+  page.on('load', () => { info.loads += 1; });
+  page.on('console', (m) => {
+    const t = m.text();
+    if (/Content Security Policy|Refused to (execute|load|connect)/i.test(t)) result.cspViolations.push(t.slice(0, 300));
+    else if (m.type() === 'error') result.consoleErrors.push(`${name}: ${t.slice(0, 300)}`);
+  });
+  page.on('pageerror', (e) => result.errors.push(`${name}: ${String(e).slice(0, 300)}`));
+  page.on('websocket', (ws) => {
+    info.sockets += 1;
+    let lastSeq = 0;
+    ws.on('framesent', (f) => {
+      try {
+        const v = JSON.parse(f.payload);
+        if (v.method === 'connect') {
+          info.connects.push({ authKeys: Object.keys(v.params.auth || {}).sort(), client: v.params.client?.id, mode: v.params.client?.mode, device: !!v.params.device });
+        }
+      } catch {}
+    });
+    ws.on('framereceived', (f) => {
+      try {
+        const v = JSON.parse(f.payload);
+        if (v.type === 'res' && v.payload?.type === 'hello-ok') { info.helloOk += 1; lastSeq = 0; }
+        if (v.type === 'res' && v.ok === false) {
+          const d = v.error?.details?.code || v.error?.code;
+          if (/unknown method/.test(v.error?.message || '')) info.unknownMethods.push(v.error.message);
+          else if (v.error?.code === 'NOT_PAIRED' || /AUTH_|PAIRING|ORIGIN/.test(d || '')) info.connectErrors.push(d);
+        }
+        if (v.type === 'event' && typeof v.seq === 'number') {
+          if (lastSeq && v.seq !== lastSeq + 1) info.seqGaps += 1;
+          lastSeq = v.seq;
+        }
+      } catch {}
+    });
+    ws.on('close', () => info.closes.push(Date.now()));
+  });
+  return info;
+}
+
+async function shot(page, name) {
+  const file = path.join(shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  step(`screenshot ${file}`);
+}
+
+async function bodyText(page) {
+  return page.evaluate(() => document.body?.innerText || '');
+}
+
+/** The dashboard is up: the chat composer exists and the status says Connected. */
+async function waitConnected(page, timeout = T) {
+  await page.getByRole('textbox', { name: 'Chat composer' }).waitFor({ state: 'visible', timeout });
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if ((await bodyText(page)).includes('Connected')) return;
+    await page.waitForTimeout(250);
+  }
+  throw new Error('composer visible but the page never says Connected');
+}
+
+const profile = env.PROFILE;
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+try {
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  const first = record(page, 'first');
+  await page.goto(`${base}/#token=${encodeURIComponent(token)}`, { waitUntil: 'domcontentloaded', timeout: T });
+  if (env.SCENARIO === 'pairing') {
+    await page.getByText('Approve this browser').first().waitFor({ timeout: T });
+    await shot(page, 'pairing-1-approve-this-browser');
+    const text = await bodyText(page);
+    const m = text.match(/devices approve ([0-9a-f-]{36})/);
+    if (!m) throw new Error(`no request id on the approve screen:\n${text.slice(0, 2000)}`);
+    result.requestId = m[1];
+    result.approveScreenText = text.slice(0, 2000);
+    step(`approve screen shows request ${m[1]}`);
+    const argv = JSON.parse(env.APPROVE_CMD).map((a) => a.replace('{id}', m[1]));
+    result.approveOutput = execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
+    step('approved with the CLI; waiting for the page to connect by itself');
+    await waitConnected(page, 45_000);
+    await shot(page, 'pairing-2-connected-after-approval');
+    result.connected = true;
+  } else {
+    await waitConnected(page);
+    step('first page connected');
+    await shot(page, 'chat-1-connected');
+    result.firstPageText = (await bodyText(page)).slice(0, 3000);
+    const composer = page.getByRole('textbox', { name: 'Chat composer' });
+    await composer.fill(env.MESSAGE);
+    await composer.press('Enter');
+    step('message sent');
+    await page.getByText(env.EXPECT_REPLY).first().waitFor({ timeout: T });
+    step('reply shown');
+    await page.getByText(/Done in/).first().waitFor({ timeout: T });
+    step('run done');
+    await shot(page, 'chat-2-reply');
+    const after = await bodyText(page);
+    result.replyShown = after.includes(env.EXPECT_REPLY);
+    result.stillWorking = /Assistant is working/.test(after);
+    // A second tab of the same browser profile: no secret in the URL, only the stored device token.
+    const page2 = await ctx.newPage();
+    record(page2, 'second');
+    await page2.goto(`${base}/chat/main`, { waitUntil: 'domcontentloaded', timeout: T });
+    await waitConnected(page2);
+    step('second page connected with the stored device token');
+    await page2.getByText(env.EXPECT_REPLY).first().waitFor({ timeout: T });
+    result.secondPageShowsHistory = true;
+    await shot(page2, 'chat-3-second-tab');
+    result.connected = true;
+  }
+  void first;
+} catch (e) {
+  result.errors.push(String(e && e.stack || e).slice(0, 2000));
+  for (const [i, p] of ctx.pages().entries()) {
+    try { await shot(p, `failure-page-${i}`); result.failureText = (await bodyText(p)).slice(0, 3000); } catch {}
+  }
+} finally {
+  await ctx.close();
+}
+process.stdout.write(JSON.stringify(result) + '\n');

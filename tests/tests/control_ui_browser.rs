@@ -1,0 +1,128 @@
+//! The official OpenClaw Control UI, unchanged, in headless Chromium against clawgate (issue 6;
+//! control-ui.md §2.3 and its checklist). clawgate serves the UI from the reference package's
+//! `dist/control-ui` (`gateway.controlUi.root`), with device signature checking on; the chat
+//! goes to the loopback fake upstream (`fake-echo` answers `echo: <message> …`). Screenshots land
+//! in `target/ui-screenshots/<binary>/<scenario>/`.
+
+use std::time::Duration;
+
+use clawgate_tests::browser::{control_ui_dir, run_ui, screenshot_dir};
+use clawgate_tests::upstream::FakeUpstream;
+use clawgate_tests::{Gateway, GatewayBuilder, clawgate_bin};
+use serde_json::{Value, json};
+
+const UI_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn gateway(up: &FakeUpstream, extra_gateway: Value) -> Gateway {
+    let mut gw = json!({"mode": "local", "controlUi": {"root": control_ui_dir()}});
+    if let (Some(g), Some(extra)) = (gw.as_object_mut(), extra_gateway.as_object()) {
+        for (k, v) in extra {
+            g.insert(k.clone(), v.clone());
+        }
+    }
+    let cfg = json!({
+        "gateway": gw,
+        "models": {"providers": {"fake": up.provider_config("fake-upstream-key")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
+    });
+    GatewayBuilder::new().config(cfg.to_string()).start()
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// Facts every scenario must show: no page errors, no CSP violations, contiguous event seqs.
+fn assert_clean(r: &Value, log: &str, gw: &Gateway) {
+    let ctx = format!("{r:#}\n--- ui.mjs log ---\n{log}\n--- gateway stderr ---\n{}", gw.stderr());
+    assert_eq!(r["errors"], json!([]), "the browser run failed:\n{ctx}");
+    assert_eq!(r["cspViolations"], json!([]), "CSP violations:\n{ctx}");
+    for p in r["pages"].as_array().expect("pages") {
+        assert_eq!(p["seqGaps"], 0, "an event seq gap makes the UI reconnect:\n{ctx}");
+    }
+}
+
+#[test]
+fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token() {
+    let up = FakeUpstream::start();
+    let gw = gateway(&up, json!({}));
+    let message = format!("hello from chromium {}", clawgate_tests::random_hex(4));
+    let expect = format!("echo: {message}");
+    let shots = screenshot_dir("chat");
+    let (r, log) = run_ui(
+        &[
+            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
+            ("GATEWAY_TOKEN", gw.token()),
+            ("SCENARIO", "chat".into()),
+            ("SCREENSHOTS", shots.display().to_string()),
+            ("MESSAGE", message.clone()),
+            ("EXPECT_REPLY", expect.clone()),
+        ],
+        UI_TIMEOUT,
+    );
+    assert_clean(&r, &log, &gw);
+    assert_eq!(r["connected"], true, "{r:#}");
+    assert_eq!(r["replyShown"], true, "the upstream's reply is on the page: {r:#}");
+    assert_eq!(r["stillWorking"], false, "\"Assistant is working...\" must go away after the run: {r:#}");
+    assert_eq!(r["secondPageShowsHistory"], true, "{r:#}");
+    let text = r["firstPageText"].as_str().unwrap_or_default();
+    assert!(!text.contains("unknown method"), "no unknown-method banner on /chat/main: {text}");
+    assert!(!text.contains("Models unavailable"), "hello-ok.snapshot.sessionDefaults reaches the model picker: {text}");
+
+    // First tab: the `#token=` secret, sent as token and password, with a signed device.
+    let first = &r["pages"][0];
+    let c0 = &first["connects"][0];
+    assert_eq!(strs(&c0["authKeys"]), ["password", "token"], "{first:#}");
+    assert_eq!(
+        (c0["client"].as_str(), c0["mode"].as_str(), c0["device"].as_bool()),
+        (Some("openclaw-control-ui"), Some("webchat"), Some(true))
+    );
+    assert_eq!(first["sockets"], 1, "one socket for the whole first visit (no reconnects): {first:#}");
+    // Second tab: no secret anywhere, only the device token stored from hello-ok.
+    let second = &r["pages"][1];
+    assert!(second["helloOk"].as_u64() >= Some(1), "{second:#}");
+    for c in second["connects"].as_array().unwrap() {
+        assert_eq!(strs(&c["authKeys"]), ["deviceToken"], "the second tab authenticates with the device token alone: {second:#}");
+    }
+
+    // The reply came from the upstream through the production gateway code.
+    let asked = up.chat_requests().iter().any(|r| r.body.to_string().contains(&message));
+    assert!(asked, "the upstream saw the browser's message");
+    for f in ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png"] {
+        assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
+    }
+}
+
+#[test]
+fn a_browser_that_is_not_auto_approved_waits_and_cli_approval_lets_it_in_without_a_reload() {
+    let up = FakeUpstream::start();
+    // Loopback tests only: "not local" is what `autoApproveLocal: false` makes of this browser
+    // (the reference's own scenario 06).
+    let gw = gateway(&up, json!({"nodes": {"pairing": {"autoApproveLocal": false}}}));
+    let shots = screenshot_dir("pairing");
+    let approve = json!([clawgate_bin(), "devices", "approve", "{id}", "--url", gw.url(), "--token", gw.token()]);
+    let (r, log) = run_ui(
+        &[
+            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
+            ("GATEWAY_TOKEN", gw.token()),
+            ("SCENARIO", "pairing".into()),
+            ("SCREENSHOTS", shots.display().to_string()),
+            ("APPROVE_CMD", approve.to_string()),
+        ],
+        UI_TIMEOUT,
+    );
+    assert_clean(&r, &log, &gw);
+    let text = r["approveScreenText"].as_str().unwrap_or_default();
+    let rid = r["requestId"].as_str().expect("request id on the approve screen");
+    assert!(text.contains(&format!("openclaw devices approve {rid}")), "the approve screen names the request: {text}");
+    assert!(r["approveOutput"].as_str().unwrap_or_default().contains(rid), "{r:#}");
+    assert_eq!(r["connected"], true, "{r:#}");
+    let page = &r["pages"][0];
+    assert_eq!(page["loads"], 1, "connected without a page reload: {page:#}");
+    assert!(strs(&page["connectErrors"]).iter().all(|c| c == "PAIRING_REQUIRED"), "{page:#}");
+    assert!(!strs(&page["connectErrors"]).is_empty(), "{page:#}");
+    assert!(page["helloOk"].as_u64() >= Some(1), "{page:#}");
+    for f in ["pairing-1-approve-this-browser.png", "pairing-2-connected-after-approval.png"] {
+        assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
+    }
+}
