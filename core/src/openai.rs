@@ -142,7 +142,7 @@ pub fn model_get(agents: &Agents, raw: &str) -> Result<Value, ApiError> {
     if parse_model(&id).is_none() {
         return Err(ApiError::invalid("Invalid model id."));
     }
-    if agents.model_ids().iter().any(|m| *m == id) {
+    if agents.model_ids().contains(&id) {
         Ok(model_object(&id))
     } else {
         Err(ApiError { status: 404, kind: "invalid_request_error", message: format!("Model '{id}' not found.") })
@@ -254,7 +254,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     };
     for k in ["max_tokens", "max_completion_tokens"] {
         if let Some(x) = o.get(k).filter(|x| !x.is_null()) {
-            if !x.as_u64().is_some_and(|n| n > 0) {
+            if x.as_u64().is_none_or(|n| n == 0) {
                 return Err(ApiError::invalid(format!("{k}: Too small: expected number to be >0")));
             }
         }

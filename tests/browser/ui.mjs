@@ -1,9 +1,10 @@
 // Drives the official OpenClaw Control UI (served by clawgate) in Debian's headless Chromium.
 // Run by tests/tests/control_ui_browser.rs; prints one JSON line with what it saw.
 //
-// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing),
+// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen),
 //      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
-//      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced).
+//      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced),
+//      EXPECT_TEXT (screen; an empty GATEWAY_TOKEN opens the page without `#token=`).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -88,11 +89,23 @@ const ctx = await chromium.launchPersistentContext(profile, {
   headless: true,
   viewport: { width: 1280, height: 800 },
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+         // HOST_RESOLVER_RULES: e.g. `MAP gateway.example.test 127.0.0.1`, a public-looking name for
+         // a loopback address (no DNS, no network), as a browser on another machine would use.
+         ...(env.HOST_RESOLVER_RULES ? [`--host-resolver-rules=${env.HOST_RESOLVER_RULES}`] : [])],
 });
 try {
   const page = ctx.pages()[0] || (await ctx.newPage());
   const first = record(page, 'first');
+  if (env.SCENARIO === 'screen') {
+    // A screen the UI must show for a refusal (login gate, origin not allowed, …): EXPECT_TEXT.
+    const url = token ? `${base}/#token=${encodeURIComponent(token)}` : `${base}/`;
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: T });
+    await page.getByText(env.EXPECT_TEXT).first().waitFor({ timeout: T });
+    await shot(page, 'screen');
+    result.screenText = (await bodyText(page)).slice(0, 3000);
+    result.shown = true;
+  } else {
   await page.goto(`${base}/#token=${encodeURIComponent(token)}`, { waitUntil: 'domcontentloaded', timeout: T });
   if (env.SCENARIO === 'pairing') {
     await page.getByText('Approve this browser').first().waitFor({ timeout: T });
@@ -136,6 +149,7 @@ try {
     result.secondPageShowsHistory = true;
     await shot(page2, 'chat-3-second-tab');
     result.connected = true;
+  }
   }
   void first;
 } catch (e) {

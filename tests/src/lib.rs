@@ -28,6 +28,7 @@ pub mod device;
 pub mod httpc;
 pub mod openclaw;
 pub mod process;
+pub mod proxy;
 pub mod python;
 pub mod rawws;
 pub mod upstream;

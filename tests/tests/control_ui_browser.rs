@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use clawgate_tests::browser::{control_ui_dir, run_ui, screenshot_dir};
+use clawgate_tests::proxy::ForwardingProxy;
 use clawgate_tests::upstream::FakeUpstream;
 use clawgate_tests::{Gateway, GatewayBuilder, clawgate_bin};
 use serde_json::{Value, json};
@@ -26,6 +27,36 @@ fn gateway(up: &FakeUpstream, extra_gateway: Value) -> Gateway {
         "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
     });
     GatewayBuilder::new().config(cfg.to_string()).start()
+}
+
+/// Where the browser opens the UI.
+struct Page {
+    base: String,
+    host_rules: Option<String>,
+}
+
+const REMOTE_NAME: &str = "gateway.example.test";
+
+impl Page {
+    /// The gateway itself, on loopback.
+    fn direct(gw: &Gateway) -> Page {
+        Page { base: format!("http://{}", gw.addr()), host_rules: None }
+    }
+    /// A public-looking name (mapped to 127.0.0.1 inside Chromium) and this port.
+    fn remote(port: u16) -> Page {
+        Page { base: format!("http://{REMOTE_NAME}:{port}"), host_rules: Some(format!("MAP {REMOTE_NAME} 127.0.0.1")) }
+    }
+    fn origin(&self) -> String {
+        self.base.clone()
+    }
+    fn env<const N: usize>(&self, more: [(&'static str, String); N]) -> Vec<(&'static str, String)> {
+        let mut env = vec![("GATEWAY_HTTP", self.base.clone())];
+        if let Some(r) = &self.host_rules {
+            env.push(("HOST_RESOLVER_RULES", r.clone()));
+        }
+        env.extend(more);
+        env
+    }
 }
 
 fn strs(v: &Value) -> Vec<String> {
@@ -93,25 +124,20 @@ fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token(
     }
 }
 
-#[test]
-fn a_browser_that_is_not_auto_approved_waits_and_cli_approval_lets_it_in_without_a_reload() {
-    let up = FakeUpstream::start();
-    // Loopback tests only: "not local" is what `autoApproveLocal: false` makes of this browser
-    // (the reference's own scenario 06).
-    let gw = gateway(&up, json!({"nodes": {"pairing": {"autoApproveLocal": false}}}));
-    let shots = screenshot_dir("pairing");
+/// The approve-this-browser flow: the page shows the request id, `clawgate devices approve`
+/// runs, and the same page connects on its next retry (no reload). The page is opened at
+/// `page` (the gateway, or a proxy in front of it).
+fn pairing_flow(gw: &Gateway, page: &Page, scenario: &str) {
+    let shots = screenshot_dir(scenario);
     let approve = json!([clawgate_bin(), "devices", "approve", "{id}", "--url", gw.url(), "--token", gw.token()]);
-    let (r, log) = run_ui(
-        &[
-            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
-            ("GATEWAY_TOKEN", gw.token()),
-            ("SCENARIO", "pairing".into()),
-            ("SCREENSHOTS", shots.display().to_string()),
-            ("APPROVE_CMD", approve.to_string()),
-        ],
-        UI_TIMEOUT,
-    );
-    assert_clean(&r, &log, &gw);
+    let env = page.env([
+        ("GATEWAY_TOKEN", gw.token()),
+        ("SCENARIO", "pairing".to_string()),
+        ("SCREENSHOTS", shots.display().to_string()),
+        ("APPROVE_CMD", approve.to_string()),
+    ]);
+    let (r, log) = run_ui(&env, UI_TIMEOUT);
+    assert_clean(&r, &log, gw);
     let text = r["approveScreenText"].as_str().unwrap_or_default();
     let rid = r["requestId"].as_str().expect("request id on the approve screen");
     assert!(text.contains(&format!("openclaw devices approve {rid}")), "the approve screen names the request: {text}");
@@ -125,4 +151,68 @@ fn a_browser_that_is_not_auto_approved_waits_and_cli_approval_lets_it_in_without
     for f in ["pairing-1-approve-this-browser.png", "pairing-2-connected-after-approval.png"] {
         assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
     }
+}
+
+#[test]
+fn a_browser_that_is_not_auto_approved_waits_and_cli_approval_lets_it_in_without_a_reload() {
+    let up = FakeUpstream::start();
+    // The reference's own scenario 06: a loopback browser with local auto-approval turned off.
+    let gw = gateway(&up, json!({"nodes": {"pairing": {"autoApproveLocal": false}}}));
+    pairing_flow(&gw, &Page::direct(&gw), "pairing");
+}
+
+/// A browser on another machine, behind a trusted reverse proxy. Tests bind loopback only, so:
+/// the page is opened as `http://gateway.example.test:<proxy port>` (Chromium maps the name to
+/// 127.0.0.1, no DNS) and a real proxy on loopback adds `X-Forwarded-For: 203.0.113.7`. Such a
+/// browser is never auto-approved (whatever `autoApproveLocal` says) and its origin must be
+/// allowlisted.
+#[test]
+fn a_remote_browser_behind_a_trusted_proxy_needs_approval() {
+    let up = FakeUpstream::start();
+    let listener = ForwardingProxy::bind();
+    let page = Page::remote(listener.local_addr().unwrap().port());
+    let cfg = json!({
+        "gateway": {"mode": "local", "trustedProxies": ["127.0.0.1"],
+                    "controlUi": {"root": control_ui_dir(), "allowedOrigins": [page.origin()]}},
+        "models": {"providers": {"fake": up.provider_config("fake-upstream-key")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
+    });
+    let gw = GatewayBuilder::new().config(cfg.to_string()).start();
+    let _proxy = ForwardingProxy::start(listener, gw.addr(), "203.0.113.7");
+    pairing_flow(&gw, &page, "pairing-remote");
+}
+
+/// The refusals the UI turns into screens (control-ui.md checklist 19): no secret → the login
+/// gate; a remote page whose origin is not allowlisted → "Browser origin not allowed".
+#[test]
+fn refusals_reach_the_right_screens() {
+    let up = FakeUpstream::start();
+    let shown = |page: &Page, token: String, expect: &str, scenario: &str| {
+        let shots = screenshot_dir(scenario);
+        let env = page.env([
+            ("GATEWAY_TOKEN", token),
+            ("SCENARIO", "screen".to_string()),
+            ("SCREENSHOTS", shots.display().to_string()),
+            ("EXPECT_TEXT", expect.to_string()),
+        ]);
+        let (r, log) = run_ui(&env, UI_TIMEOUT);
+        assert_eq!(r["errors"], json!([]), "{expect}: {r:#}\n{log}");
+        assert_eq!(r["shown"], true, "{r:#}");
+        r
+    };
+    let gw = gateway(&up, json!({}));
+    let r = shown(&Page::direct(&gw), String::new(), "This Gateway expects its token", "login-gate");
+    assert!(strs(&r["pages"][0]["connectErrors"]).contains(&"AUTH_TOKEN_MISSING".to_string()), "{r:#}");
+
+    // The same remote browser, its origin not allowlisted.
+    let listener = ForwardingProxy::bind();
+    let cfg = json!({
+        "gateway": {"mode": "local", "trustedProxies": ["127.0.0.1"], "controlUi": {"root": control_ui_dir()}},
+        "models": {"providers": {"fake": up.provider_config("fake-upstream-key")}},
+    });
+    let gw = GatewayBuilder::new().config(cfg.to_string()).start();
+    let page = Page::remote(listener.local_addr().unwrap().port());
+    let _proxy = ForwardingProxy::start(listener, gw.addr(), "203.0.113.7");
+    let r = shown(&page, gw.token(), "Browser origin not allowed", "origin-not-allowed");
+    assert!(strs(&r["pages"][0]["connectErrors"]).contains(&"CONTROL_UI_ORIGIN_NOT_ALLOWED".to_string()), "{r:#}");
 }
