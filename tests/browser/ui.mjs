@@ -4,7 +4,7 @@
 // env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen),
 //      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
 //      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced),
-//      EXPECT_TEXT (screen; an empty GATEWAY_TOKEN opens the page without `#token=`).
+//      EXPECT_TEXT and EXPECT_STATE (screen; an empty GATEWAY_TOKEN opens the page without `#token=`).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -45,7 +45,12 @@ function record(page, name) {
     ws.on('framereceived', (f) => {
       try {
         const v = JSON.parse(f.payload);
-        if (v.type === 'res' && v.payload?.type === 'hello-ok') { info.helloOk += 1; lastSeq = 0; }
+        if (v.type === 'res' && v.payload?.type === 'hello-ok') {
+          info.helloOk += 1;
+          lastSeq = 0;
+          // Navigation to the first hello-ok: page, module graph and handshake (bench/ui-load.sh).
+          if (result.helloMs === undefined && result.navStart) result.helloMs = Date.now() - result.navStart;
+        }
         if (v.type === 'res' && v.ok === false) {
           const d = v.error?.details?.code || v.error?.code;
           if (/unknown method/.test(v.error?.message || '')) info.unknownMethods.push(v.error.message);
@@ -100,8 +105,9 @@ try {
   if (env.SCENARIO === 'screen') {
     // A screen the UI must show for a refusal (login gate, origin not allowed, …): EXPECT_TEXT.
     const url = token ? `${base}/#token=${encodeURIComponent(token)}` : `${base}/`;
+    result.navStart = Date.now();
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: T });
-    await page.getByText(env.EXPECT_TEXT).first().waitFor({ timeout: T });
+    await page.getByText(env.EXPECT_TEXT).first().waitFor({ state: env.EXPECT_STATE || 'visible', timeout: T });
     await shot(page, 'screen');
     result.screenText = (await bodyText(page)).slice(0, 3000);
     result.shown = true;
