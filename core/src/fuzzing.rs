@@ -1261,8 +1261,25 @@ pub fn http(base: Instant, data: &[u8]) {
         crate::http::HttpAction::ControlUi(job) => {
             // No UI directory in the fuzzer: the decisions that need no file.
             let r = job.unavailable(&crate::control_ui::Unavailable::NotConfigured);
-            assert!(matches!(r.status, 200 | 404), "status {}", r.status);
+            assert!(matches!(r.status, 200 | 404 | 406), "status {}", r.status);
             assert!(!job.target.rel.starts_with('/') && !job.target.rel.split('/').any(|s| s == ".."), "unsafe {:?}", job.target.rel);
+            // A UI directory's files are input too: the fuzzed body as `index.html` and as a
+            // static file, with the fuzzed conditional headers of the job.
+            let html = String::from_utf8_lossy(data);
+            let rendered = crate::control_ui::render_index(&html, "/openclaw", h & 1 != 0);
+            let served = String::from_utf8_lossy(&rendered.body).into_owned();
+            assert_eq!(crate::control_ui::inline_script_hashes(&served), rendered.script_hashes, "hashes are of the served HTML");
+            assert!(!served.contains("<base ") || html.contains("<base "), "a <base> was injected");
+            let r = job.index(&rendered);
+            assert!((100..600).contains(&r.status));
+            let meta = crate::control_ui::FileMeta { len: data.len() as u64, mtime_unix_ms: u64::from(h) * 1_000_003 };
+            match job.static_file(meta) {
+                crate::control_ui::StaticPlan::Respond(r) => assert!((100..600).contains(&r.status)),
+                crate::control_ui::StaticPlan::ReadBody => {
+                    let r = job.static_body(meta, data.to_vec());
+                    assert!((100..600).contains(&r.status));
+                }
+            }
         }
         crate::http::HttpAction::Upgrade { accept_key, admission } => {
             assert!(!hub.is_draining(), "upgrade admitted while draining");
