@@ -606,6 +606,10 @@ fn validate(root: &Value, warnings: &mut Vec<String>) -> Result<GatewayConfig, V
             g.control_ui_enabled = v.boolean("gateway.controlUi.enabled").unwrap_or(true);
             g.allowed_origins = v.strings("gateway.controlUi.allowedOrigins");
             g.host_header_origin_fallback = v.boolean("gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback").unwrap_or(false);
+            // Read by the Control UI config (`control_ui::UiConfig`); checked here so a wrong
+            // type is a config error (last-known-good kept), not a silently absent UI.
+            let _ = v.string("gateway.controlUi.root");
+            let _ = v.string("gateway.controlUi.basePath");
         }
         if v.object("gateway.nodes") && v.object("gateway.nodes.pairing") {
             g.pairing_auto_approve_local = v.boolean("gateway.nodes.pairing.autoApproveLocal");

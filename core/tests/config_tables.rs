@@ -311,6 +311,16 @@ fn table_a_through_the_config_file() {
 const LOCAL_CFG: &str = r#"{gateway: {mode: "local"}}"#;
 
 #[test]
+fn control_ui_root_and_base_path_must_be_strings() {
+    for (key, bad) in [("root", "42"), ("root", "[\"/srv/ui\"]"), ("basePath", "true")] {
+        let e = err(decide(Some(&gw_cfg(&format!("controlUi: {{{key}: {bad}}}"))), &[], cli()), "controlUi type");
+        assert_eq!(e.exit_code, EXIT_CONFIG, "gateway.controlUi.{key}: {bad}");
+        assert!(e.message.contains(&format!("gateway.controlUi.{key}")), "the error names the key path: {}", e.message);
+    }
+    ok(decide(Some(&gw_cfg(r#"controlUi: {root: "/srv/ui", basePath: "/openclaw"}"#)), &[], cli()), "strings are fine");
+}
+
+#[test]
 fn table_a_invalid_profile_name_uses_the_default_port() {
     // Table A row 6: profile "none/`default`/invalid" ⇒ 18789 (a profile name must match
     // ^[a-z0-9][a-z0-9_-]{0,63}$, §1.2).
