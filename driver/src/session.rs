@@ -81,7 +81,21 @@ where
     let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
     let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);
-    let session = Session { rt, hub, ctx, conn, ws, inbox: rx, tx, timer: None, read_pause: limits.max_buffered_bytes, done: false };
+    let devices_seen = hub.devices_generation();
+    let session = Session {
+        rt,
+        hub,
+        ctx,
+        conn,
+        ws,
+        inbox: rx,
+        tx,
+        timer: None,
+        read_pause: limits.max_buffered_bytes,
+        done: false,
+        devices_seen,
+        saving_devices: None,
+    };
     session.await
 }
 
@@ -99,6 +113,12 @@ struct Session<R: Runtime, T> {
     /// reading us either).
     read_pause: usize,
     done: bool,
+    /// The device-store generation this socket last saw (checked after handshake frames).
+    devices_seen: u64,
+    /// The handshake changed the paired-device store (a silent local approval, a new pairing
+    /// request): it is written before this socket's answer (`hello-ok` with the device token,
+    /// or `NOT_PAIRED` with the request id) goes out, so nothing the client was told is lost.
+    saving_devices: Option<BoxFuture<()>>,
 }
 
 impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
@@ -150,6 +170,24 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
 
     fn handle_read(&mut self, ev: ReadEvent) {
         let now = Instant::now();
+        let handshaking = matches!(self.conn.phase(), Phase::AwaitingConnect);
+        self.handle_read_at(now, ev);
+        if handshaking {
+            let generation = self.hub.devices_generation();
+            if generation != self.devices_seen {
+                self.devices_seen = generation;
+                let ctx = self.ctx.clone();
+                let save = self.rt.spawn_blocking(move || {
+                    if let Err(e) = ctx.save_devices() {
+                        tracing::error!("paired devices not saved: {e}");
+                    }
+                });
+                self.saving_devices = Some(save);
+            }
+        }
+    }
+
+    fn handle_read_at(&mut self, now: Instant, ev: ReadEvent) {
         match ev {
             ReadEvent::Message(Message::Text(t)) => self.conn.handle_text(now, unix_ms(), t.as_str()),
             ReadEvent::Message(Message::Binary(b)) => self.conn.handle_binary(now, unix_ms(), &b),
@@ -190,6 +228,17 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Sessi
         this.ws.set_waker(cx);
         let mut budget = BUDGET;
         loop {
+            // Nothing more goes out (and nothing more is read) until the device store is on
+            // disk; the save's completion wakes this task.
+            if let Some(save) = this.saving_devices.as_mut() {
+                if save.as_mut().poll(cx).is_pending() {
+                    if let Poll::Ready(Err(_)) = this.ws.poll_flush() {
+                        return this.transport_lost();
+                    }
+                    return Poll::Pending;
+                }
+                this.saving_devices = None;
+            }
             let mut progressed = false;
             while let Poll::Ready(Some(item)) = this.inbox.poll_next_unpin(cx) {
                 this.handle_inbox(item);

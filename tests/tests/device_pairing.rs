@@ -191,3 +191,30 @@ fn openclaw_cli_lists_and_approves_our_requests() {
     let (hello, _ws) = ui_connect(gw.addr(), "/", &key, &secret(&gw), None).hello();
     assert!(hello["auth"]["deviceToken"].is_string());
 }
+
+/// A silent local approval is on disk before `hello-ok` carries its device token: killed with
+/// SIGKILL right after the handshake, the gateway still knows the token when it comes back
+/// (so is a pending request before `NOT_PAIRED` names it).
+#[test]
+fn pairings_made_by_the_handshake_survive_kill_9_right_after_the_answer() {
+    let home = Arc::new(TempDir::new("pairing-kill9"));
+    let gw = Gateway::builder().home(home.clone()).start();
+    let token_arg = gw.token();
+    let key = DeviceKey::random();
+    let (hello, _ws) = ui_connect(gw.addr(), "/", &key, &secret(&gw), None).hello();
+    let device_token = hello["auth"]["deviceToken"].as_str().expect("device token").to_string();
+    gw.signal(libc::SIGKILL);
+    drop(gw);
+
+    let gw = Gateway::builder().home(home.clone()).token(token_arg.clone()).config(NO_AUTO_APPROVE).start();
+    let (hello, _ws) = ui_connect(gw.addr(), "/", &key, &UiAuth::DeviceToken(device_token.clone()), None).hello();
+    assert_eq!(hello["auth"]["deviceToken"], json!(device_token));
+    // A request made by the handshake is on disk before NOT_PAIRED names it.
+    let stranger = DeviceKey::random();
+    let rid = pairing_request(&gw, &stranger);
+    gw.signal(libc::SIGKILL);
+    drop(gw);
+    let gw = Gateway::builder().home(home).token(token_arg).config(NO_AUTO_APPROVE).start();
+    let list = json_out(&devices_cli(&gw, &["list", "--json"]));
+    assert_eq!(list["pending"][0]["requestId"], json!(rid), "{list:#}");
+}
