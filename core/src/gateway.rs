@@ -938,6 +938,13 @@ impl Hub {
     }
 
     /// The run started executing (lifecycle `start` event).
+    /// The model reported its usage (`agent` stream `usage`, `{outputTokens}`: the token count
+    /// of the UI's "Done in … · N output tokens" recap).
+    pub fn run_usage(&self, run_id: &str, output_tokens: u64, unix_ms: u64) {
+        let mut st = self.lock();
+        Self::run_event_locked(&mut st, run_id, "usage", json!({"outputTokens": output_tokens}), unix_ms);
+    }
+
     pub fn run_started(&self, run_id: &str, unix_ms: u64) {
         let mut st = self.lock();
         let Some(started_at) = st.runs.runs.get(run_id).map(|r| r.started_at) else { return };

@@ -93,6 +93,11 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     })
     .await;
     let aborted = stop.fired.load(Ordering::SeqCst) && result.is_none();
+    if let Some(Ok(r)) = &result {
+        if r.completion_tokens > 0 {
+            hub.run_usage(&run.run_id, r.completion_tokens, unix_ms());
+        }
+    }
     let outcome = match &result {
         _ if aborted => Outcome::Aborted { text: partial.clone() },
         Some(Ok(r)) => {

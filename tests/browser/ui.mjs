@@ -145,6 +145,8 @@ try {
     const after = await bodyText(page);
     result.replyShown = after.includes(env.EXPECT_REPLY);
     result.stillWorking = /Assistant is working/.test(after);
+    result.recapText = (after.match(/Done in[^\n]*(\n[^\n]*){0,3}/) || [''])[0];
+    result.outputTokensShown = /\d+ output tokens?/.test(result.recapText);
     // A second tab of the same browser profile: no secret in the URL, only the stored device token.
     const page2 = await ctx.newPage();
     record(page2, 'second');

@@ -94,6 +94,7 @@ fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token(
     assert_clean(&r, &log, &gw);
     assert_eq!(r["connected"], true, "{r:#}");
     assert_eq!(r["replyShown"], true, "the upstream's reply is on the page: {r:#}");
+    assert_eq!(r["outputTokensShown"], true, "the recap counts the provider's output tokens: {r:#}");
     assert_eq!(r["stillWorking"], false, "\"Assistant is working...\" must go away after the run: {r:#}");
     assert_eq!(r["secondPageShowsHistory"], true, "{r:#}");
     let text = r["firstPageText"].as_str().unwrap_or_default();
