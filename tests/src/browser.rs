@@ -13,11 +13,48 @@ use serde_json::Value;
 use crate::openclaw::{ensure_installed, flock, openclaw_ref_dir, openclaw_ref_script};
 use crate::process::{TempDir, base_env, run_command};
 
-/// The browser (Debian package `chromium`; `.ci/run` installs it).
+/// The browser: Debian's package `chromium` (`.ci/run` installs it). When it is missing and we
+/// may (root, or password-less sudo), it is installed from the Debian archive here, once, under
+/// a file lock — so `cargo test --workspace` also works on a fresh machine.
 pub fn chromium() -> PathBuf {
     let p = std::env::var_os("CLAWGATE_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !p.exists() && std::env::var_os("CLAWGATE_CHROMIUM").is_none() {
+        install_chromium();
+    }
     assert!(p.exists(), "{} is missing: install Debian's chromium (`apt-get install chromium`; .ci/run does)", p.display());
     p
+}
+
+fn install_chromium() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("clawgate-chromium-install.lock"))
+            .expect("open the chromium install lock");
+        flock(&lock, libc::LOCK_EX).expect("lock the chromium install");
+        if !std::path::Path::new("/usr/bin/chromium").exists() {
+            // SAFETY: getuid(2) has no preconditions.
+            #[allow(unsafe_code)]
+            let root = unsafe { libc::getuid() } == 0;
+            let apt = |args: &[&str]| {
+                let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+                if !root {
+                    cmd.args(["-n", "apt-get"]);
+                }
+                cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+                run_command(&mut cmd, Duration::from_secs(900))
+            };
+            if !apt(&["install", "-y", "-qq", "chromium"]).success() {
+                let _ = apt(&["update", "-qq"]);
+                let out = apt(&["install", "-y", "-qq", "chromium"]);
+                assert!(out.success(), "could not install chromium (apt-get install chromium): {out:?}");
+            }
+        }
+        let _ = flock(&lock, libc::LOCK_UN);
+    });
 }
 
 /// The official Control UI directory of the installed reference package.
