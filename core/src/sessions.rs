@@ -1438,6 +1438,18 @@ mod tests {
         assert_eq!(derive_title(&[]), None);
     }
 
+    #[test]
+    fn a_rows_last_run_is_what_the_ui_recap_reads() {
+        let mut s = summary("agent:main:main");
+        assert!(session_row(&s, &SessionDefaults::default(), false, false).get("lastRunId").is_none());
+        s.last_run = Some(LastRun { run_id: "r1".into(), started_ms: 5, ended_ms: 734 });
+        let row = session_row(&s, &SessionDefaults::default(), false, false);
+        assert_eq!(
+            (row["lastRunId"].clone(), row["startedAt"].clone(), row["endedAt"].clone(), row["runtimeMs"].clone(), row["status"].clone()),
+            (json!("r1"), json!(5), json!(734), json!(729), json!("done"))
+        );
+    }
+
     fn summary(key: &str) -> SessionSummary {
         SessionSummary {
             key: key.into(),

@@ -269,10 +269,9 @@ fn flatten_row(p: &mut Map<String, Value>, row: &Value) {
 pub enum Change<'a> {
     /// A run of the session started (`phase:"start"`).
     RunStart(&'a str),
-    /// A run ended (`phase:"end"`), with when it started and ended (unix ms): the row gets
-    /// `lastRunId`, `startedAt`, `endedAt` and `runtimeMs`, from which the UI draws its
-    /// "Done in …" recap under the reply.
-    RunEnd { run_id: &'a str, started_at: u64, ended_at: u64 },
+    /// A run ended (`phase:"end"`). The row read back from the store carries the run's
+    /// `lastRunId`/`startedAt`/`endedAt`/`runtimeMs` (the UI's "Done in …" recap).
+    RunEnd(&'a str),
 }
 
 /// A `sessions.changed` payload: `{sessionKey, agentId, phase, runId, ts, session:{row},
@@ -280,16 +279,8 @@ pub enum Change<'a> {
 pub fn sessions_changed(key: &str, agent_id: &str, change: Change<'_>, row: &Value, ts: u64) -> Value {
     let (phase, run_id) = match change {
         Change::RunStart(r) => ("start", r),
-        Change::RunEnd { run_id, .. } => ("end", run_id),
+        Change::RunEnd(r) => ("end", r),
     };
-    let mut row = row.clone();
-    if let Change::RunEnd { run_id, started_at, ended_at } = change {
-        row["lastRunId"] = json!(run_id);
-        row["startedAt"] = json!(started_at);
-        row["endedAt"] = json!(ended_at);
-        row["runtimeMs"] = json!(ended_at.saturating_sub(started_at));
-    }
-    let row = &row;
     let mut p = Map::new();
     p.insert("sessionKey".into(), json!(key));
     p.insert("agentId".into(), json!(agent_id));
@@ -526,12 +517,8 @@ mod tests {
         assert_eq!((row["model"].clone(), row["contextTokens"].clone()), (json!("fake-model"), json!(128000)));
         let done = live_session_row("agent:main:main", "main", None, &a, &[], 9);
         assert_eq!((done.get("status"), done["hasActiveRun"].clone()), (None, json!(false)));
-        let ev = sessions_changed("agent:main:main", "main", Change::RunEnd { run_id: "r1", started_at: 5, ended_at: 9 }, &done, 10);
+        let ev = sessions_changed("agent:main:main", "main", Change::RunEnd("r1"), &done, 10);
         assert_eq!((ev["phase"].clone(), ev["runId"].clone(), ev["hasActiveRun"].clone()), (json!("end"), json!("r1"), json!(false)));
-        // What the UI's "Done in …" recap reads (control-ui.md §5.1).
-        for row in [&ev["session"], &ev] {
-            assert_eq!((row["lastRunId"].clone(), row["runtimeMs"].clone(), row["endedAt"].clone()), (json!("r1"), json!(4), json!(9)));
-        }
         let msg = json!({"role": "user", "content": "hi", "__openclaw": {"id": "m1", "seq": 1}});
         let ev = session_message("agent:main:main", "main", &msg, &row);
         assert_eq!((ev["messageId"].clone(), ev["messageSeq"].clone()), (json!("m1"), json!(1)));

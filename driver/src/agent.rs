@@ -154,7 +154,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     let stored = store_entries(&rt, &ctx, end, entries).await;
     announce_messages(&hub, &run, stored.as_ref());
     hub.finish_run(&run.run_id, outcome, Instant::now(), unix_ms());
-    announce_end(&hub, &run, started_ms, &rt, &ctx).await;
+    announce_end(&hub, &run, &rt, &ctx).await;
 }
 
 /// What a store write gave back: the entries as stored (with `seq` and id) and the session row.
@@ -217,12 +217,10 @@ fn announce_messages(hub: &Hub, run: &RunSpec, stored: Option<&Stored>) {
 
 /// `sessions.changed` after the run ended: the row is `done` (or failed/killed) with no
 /// active run, so no client is left showing the stale `running` of `session.message`.
-async fn announce_end<R: Runtime>(hub: &Hub, run: &RunSpec, started_at: u64, rt: &R, ctx: &Arc<Ctx>) {
+async fn announce_end<R: Runtime>(hub: &Hub, run: &RunSpec, rt: &R, ctx: &Arc<Ctx>) {
     let (ctx2, key) = (ctx.clone(), run.session_key.clone());
     let session = rt.spawn_blocking(move || ctx2.store().and_then(|s| s.get_session(&key).ok().flatten())).await;
     let row = live_row(hub, run, session.as_ref());
-    let ended_at = unix_ms();
-    let change = Change::RunEnd { run_id: &run.run_id, started_at, ended_at };
-    let changed = ui_methods::sessions_changed(&run.session_key, &run.agent_id, change, &row, ended_at);
+    let changed = ui_methods::sessions_changed(&run.session_key, &run.agent_id, Change::RunEnd(&run.run_id), &row, unix_ms());
     hub.broadcast_to("sessions.changed", &changed, Audience::SessionsSubscribers);
 }

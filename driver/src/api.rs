@@ -247,16 +247,21 @@ async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, mut job: ChatJob, request: &ApiR
         ));
         return sse_response(rx, gone_rx, &ctx.hub);
     }
+    let outcome = complete_turn(&rt, turn).await;
+    let r = job.render.complete(outcome.as_ref());
+    record(&rt, &ctx, meta.exchange(outcome, None)).await;
+    to_hyper(r.secured(&ctx.hub))
+}
+
+/// Run a non-streamed turn to its end.
+async fn complete_turn<R: Runtime>(rt: &R, turn: Turn) -> Outcome {
     let mut outcome = None;
     crate::runner::drive(rt.clone(), turn, |ev| {
         remember(&mut outcome, &ev);
         true
     })
     .await;
-    let outcome = outcome.unwrap_or_else(|| Err(internal()));
-    let r = job.render.complete(outcome.as_ref());
-    record(&rt, &ctx, meta.exchange(outcome, None)).await;
-    to_hyper(r.secured(&ctx.hub))
+    outcome.unwrap_or_else(|| Err(internal()))
 }
 
 fn remember(slot: &mut Option<Outcome>, ev: &TurnEvent) {
@@ -330,13 +335,7 @@ async fn responses<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ResponsesJob, request:
         rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, gone_tx, render, finish));
         return sse_response(rx, gone_rx, &ctx.hub);
     }
-    let mut outcome = None;
-    crate::runner::drive(rt.clone(), turn, |ev| {
-        remember(&mut outcome, &ev);
-        true
-    })
-    .await;
-    let outcome = outcome.unwrap_or_else(|| Err(internal()));
+    let outcome = complete_turn(&rt, turn).await;
     let (resp, obj) = run.render.complete(outcome.as_ref());
     record(&rt, &ctx, meta.exchange(outcome, Some(stored(obj)))).await;
     to_hyper(resp.secured(&ctx.hub))

@@ -286,7 +286,6 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         }
     });
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
-    rt.spawn(persist_devices(rt.clone(), ctx.clone()));
     let (control_tx, mut control_rx) = unbounded();
     rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx, supervised));
 
@@ -343,24 +342,6 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     }
     tracing::info!("shutdown complete");
     Ok(())
-}
-
-/// Write the paired-device store when the handshake changed it (silent local approvals,
-/// pending requests; checked once a second; atomic write). Operator decisions
-/// (`device.pair.*`) are saved before they are answered (`Call::PersistDevices`).
-async fn persist_devices<R: Runtime>(rt: R, ctx: Arc<Ctx>) {
-    let mut seen = ctx.hub.devices_generation();
-    loop {
-        rt.sleep_until(Instant::now() + Duration::from_secs(1)).await;
-        if ctx.hub.devices_generation() == seen {
-            continue;
-        }
-        seen = ctx.hub.devices_generation();
-        let ctx2 = ctx.clone();
-        if let Err(e) = rt.spawn_blocking(move || ctx2.save_devices()).await {
-            tracing::warn!("paired devices not saved: {e}");
-        }
-    }
 }
 
 async fn accept_loop<R: Runtime>(rt: R, ctx: Arc<Ctx>, listener: R::Listener, mut stop: oneshot::Receiver<()>) {

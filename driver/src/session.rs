@@ -81,7 +81,6 @@ where
     let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
     let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);
-    let devices_seen = hub.devices_generation();
     let session = Session {
         rt,
         hub,
@@ -93,7 +92,6 @@ where
         timer: None,
         read_pause: limits.max_buffered_bytes,
         done: false,
-        devices_seen,
         saving_devices: None,
     };
     session.await
@@ -113,8 +111,6 @@ struct Session<R: Runtime, T> {
     /// reading us either).
     read_pause: usize,
     done: bool,
-    /// The device-store generation this socket last saw (checked after handshake frames).
-    devices_seen: u64,
     /// The handshake changed the paired-device store (a silent local approval, a new pairing
     /// request): it is written before this socket's answer (`hello-ok` with the device token,
     /// or `NOT_PAIRED` with the request id) goes out, so nothing the client was told is lost.
@@ -170,12 +166,12 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
 
     fn handle_read(&mut self, ev: ReadEvent) {
         let now = Instant::now();
-        let handshaking = matches!(self.conn.phase(), Phase::AwaitingConnect);
+        // Only a `connect` can change the device store from a socket (silent approval, new
+        // pairing request); requests on an open socket go through `Call::PersistDevices`.
+        let before = matches!(self.conn.phase(), Phase::AwaitingConnect).then(|| self.hub.devices_generation());
         self.handle_read_at(now, ev);
-        if handshaking {
-            let generation = self.hub.devices_generation();
-            if generation != self.devices_seen {
-                self.devices_seen = generation;
+        if let Some(before) = before {
+            if self.hub.devices_generation() != before {
                 let ctx = self.ctx.clone();
                 let save = self.rt.spawn_blocking(move || {
                     if let Err(e) = ctx.save_devices() {

@@ -287,6 +287,8 @@ impl Store {
         let usage = session.usage;
         let status = session.status.map(RunStatus::as_str);
         let preview = message_preview(entries);
+        let (tokens_in, tokens_out, tokens_total) =
+            usage.map_or((0, 0, 0), |u| (to_i64(u.input_tokens), to_i64(u.output_tokens), to_i64(u.total_tokens)));
         let last_run_id = session.last_run.as_ref().map(|r| r.run_id.clone());
         let run_started = session.last_run.as_ref().map(|r| to_i64(r.started_ms));
         let run_ended = session.last_run.as_ref().map(|r| to_i64(r.ended_ms));
@@ -310,9 +312,9 @@ impl Store {
                         n,
                         session.model,
                         session.model_provider,
-                        to_i64(usage.map_or(0, |u| u.input_tokens)),
-                        to_i64(usage.map_or(0, |u| u.output_tokens)),
-                        to_i64(usage.map_or(0, |u| u.total_tokens)),
+                        tokens_in,
+                        tokens_out,
+                        tokens_total,
                         status,
                         session.aborted,
                         preview,
@@ -345,9 +347,9 @@ impl Store {
                         n,
                         session.model,
                         session.model_provider,
-                        to_i64(usage.map_or(0, |u| u.input_tokens)),
-                        to_i64(usage.map_or(0, |u| u.output_tokens)),
-                        to_i64(usage.map_or(0, |u| u.total_tokens)),
+                        tokens_in,
+                        tokens_out,
+                        tokens_total,
                         status,
                         session.aborted,
                         preview,
