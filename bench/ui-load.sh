@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-ref=$(cd .. && pwd)/shared/tools/openclaw-ref
-export OPENCLAW_REF_DIR=${OPENCLAW_REF_DIR:-$HOME/.cache/openclaw-ref}
+ref=$(pwd)/tools/openclaw-ref
+export OPENCLAW_REF_DIR=${OPENCLAW_REF_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clawgate/openclaw-ref}
 node=$("$ref" --print-node)
 ui=$("$ref" --print-dir)/node_modules/openclaw/dist/control-ui
 (cd tests/browser && [[ -d node_modules/playwright-core ]] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

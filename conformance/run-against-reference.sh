@@ -7,8 +7,9 @@
 #
 # Usage: conformance/run-against-reference.sh
 # Env:
-#   OPENCLAW_REF_DIR            install dir of the reference CLI (default ~/.cache/openclaw-ref)
-#   CLAWGATE_SHARED_DIR         research dir holding tools/openclaw-ref (default <repo>/../shared)
+#   OPENCLAW_REF_DIR            install dir of the reference CLI (default ~/.cache/clawgate/openclaw-ref)
+#   CLAWGATE_OPENCLAW_REF       the reference CLI wrapper (default <repo>/tools/openclaw-ref, which
+#                               installs it from the npm registry on first use)
 #   CONFORMANCE_PROFILE         cargo profile to build (debug|release; default debug)
 #   CONFORMANCE_REF_SKIP_SLOW=1 skip the slow checks against the reference (ours always run them)
 #   CONFORMANCE_ALLOW_PENDING=1 failures of checks in PENDING_FEATURES do not gate
@@ -18,9 +19,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-shared=${CLAWGATE_SHARED_DIR:-$root/../shared}
-ref_tool=${CLAWGATE_OPENCLAW_REF:-$shared/tools/openclaw-ref}
-export OPENCLAW_REF_DIR=${OPENCLAW_REF_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/openclaw-ref}
+ref_tool=${CLAWGATE_OPENCLAW_REF:-$root/tools/openclaw-ref}
+export OPENCLAW_REF_DIR=${OPENCLAW_REF_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clawgate/openclaw-ref}
 profile=${CONFORMANCE_PROFILE:-debug}
 work=$(mktemp -d "${TMPDIR:-/tmp}/clawgate-conformance.XXXXXX")
 started=$(date +%s)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from the reference wire
-captures (../shared/spec/vectors/ws/*.jsonl) plus hand-made seeds.
+captures (testdata/vectors/ws/*.jsonl) plus hand-made seeds.
 
     python3 fuzz/make-seeds.py [--vectors DIR]
 
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_VECTORS = HERE.parent.parent / "shared" / "spec" / "vectors" / "ws"
+DEFAULT_VECTORS = HERE.parent / "testdata" / "vectors" / "ws"
 TARGETS = ["frame", "server_connection", "client_connection", "config", "http"]
 
 PREAUTH_MAX = 64 * 1024

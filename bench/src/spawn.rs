@@ -93,7 +93,7 @@ pub fn spawn(spec: &SpawnSpec, port: u16, token: &str) -> std::io::Result<(Spawn
             // The reference installs itself under $HOME/.cache unless told where it already is.
             if std::env::var_os("OPENCLAW_REF_DIR").is_none() {
                 if let Some(h) = std::env::var_os("HOME") {
-                    cmd.env("OPENCLAW_REF_DIR", Path::new(&h).join(".cache/openclaw-ref"));
+                    cmd.env("OPENCLAW_REF_DIR", Path::new(&h).join(".cache/clawgate/openclaw-ref"));
                 }
             }
             cmd.args([

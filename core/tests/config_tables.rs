@@ -1877,7 +1877,7 @@ fn unknown_keys_are_kept_untouched() {
     assert_eq!(c.source, want, "every key survives in the source");
     assert_eq!(c.resolved, want, "and in the resolved view");
     // The reference's own rewritten config loads (with gateway.mode added).
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/vectors/http/config-A-as-rewritten-by-gateway.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/http/config-A-as-rewritten-by-gateway.json");
     if let Ok(text) = std::fs::read_to_string(path) {
         let c = load_ok(&text, &[]);
         assert!(c.gateway.chat_completions_enabled && c.gateway.responses_enabled);

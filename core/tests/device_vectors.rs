@@ -25,7 +25,7 @@ use common::{Sink, TOKEN, t0};
 use serde_json::{Value, json};
 
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors")
 }
 
 /// One captured connect and what the reference answered.

@@ -1,4 +1,4 @@
-//! `core::responses` against the reference gateway's captures (`shared/spec/vectors/http/`):
+//! `core::responses` against the reference gateway's captures (`testdata/vectors/http/`):
 //! every `/v1/responses` capture whose outcome is decided by the request body or the run is
 //! replayed through the module and compared with the captured status and body (ids and
 //! timestamps normalised). Captures decided by the HTTP layer (auth, 405, 404, 413, session-key
@@ -15,13 +15,13 @@ use clawgate_core::turn::{TurnEvent, TurnResult};
 use serde_json::{Value, json};
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/vectors/http")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors/http")
 }
 
 fn read_vector(name: &str) -> String {
     let path = vectors_dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("capture {} is missing ({e}): the reference captures must be checked out at shared/spec/vectors/http", path.display())
+        panic!("capture {} is missing ({e}): the reference captures are kept in testdata/vectors/http", path.display())
     })
 }
 

@@ -17,9 +17,9 @@
 //!   it: `target/<profile>/clawgate` next to the test executable, (re)built once per test process
 //!   with `cargo build -p clawgate-tokio --bin clawgate` when missing or older than its sources
 //!   (`CLAWGATE_NO_BUILD=1`: never rebuild an existing binary).
-//! * `CLAWGATE_OPENCLAW_REF_DIR` (else `OPENCLAW_REF_DIR`, else `$HOME/.cache/openclaw-ref`) — the
-//!   shared install dir of the reference CLI; `CLAWGATE_OPENCLAW_REF` — the wrapper script.
-//! * `CLAWGATE_SHARED_DIR` — the research dir holding `spec/` and `tools/` (default `../shared`).
+//! * `CLAWGATE_OPENCLAW_REF_DIR` (else `OPENCLAW_REF_DIR`, else `~/.cache/clawgate/openclaw-ref`)
+//!   — the install dir of the reference CLI, shared by every test; `CLAWGATE_OPENCLAW_REF` — the
+//!   wrapper script (default: the repository's `tools/openclaw-ref`, which installs it from npm).
 //! * `CLAWGATE_KEEP_TEMP=1` — keep temp HOMEs (gateway logs are in `<home>/*.stderr.log`).
 
 pub mod browser;
@@ -39,22 +39,14 @@ pub use process::{CmdOutput, Gateway, GatewayBuilder, TempDir, clawgate_bin, cla
 
 use std::path::PathBuf;
 
-/// `/work/main` (the workspace root).
+/// The workspace root (the repository checkout).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-/// The shared research dir (`/work/shared`); override with `CLAWGATE_SHARED_DIR`.
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("CLAWGATE_SHARED_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => workspace_root().parent().expect("workspace has a parent").join("shared"),
-    }
-}
-
-/// `<shared>/spec`.
-pub fn spec_dir() -> PathBuf {
-    shared_dir().join("spec")
+/// The reference's captured wire behaviour kept in the repository (`testdata/`, see its README).
+pub fn testdata_dir() -> PathBuf {
+    workspace_root().join("testdata")
 }
 
 /// Random lowercase hex of `n` chars (from the OS RNG via `/dev/urandom`, falling back to time).

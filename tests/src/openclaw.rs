@@ -1,8 +1,10 @@
-//! The real OpenClaw CLI (`<shared>/tools/openclaw-ref`), run with a throwaway HOME.
+//! The real OpenClaw CLI (`tools/openclaw-ref`, installed from the npm registry on first use),
+//! run with a throwaway HOME.
 //!
 //! The install dir is shared by every run: `$CLAWGATE_OPENCLAW_REF_DIR`, else
-//! `$OPENCLAW_REF_DIR`, else `<real HOME>/.cache/openclaw-ref`. The one-time install is guarded by
-//! an exclusive file lock next to that dir (tests run in parallel, possibly in several processes).
+//! `$OPENCLAW_REF_DIR`, else `<real HOME>/.cache/clawgate/openclaw-ref` (the script's default).
+//! The one-time install is guarded by an exclusive file lock next to that dir (tests run in
+//! parallel, possibly in several processes).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,7 +17,7 @@ use crate::process::{CmdOutput, TempDir, base_env, run_command};
 pub fn openclaw_ref_script() -> PathBuf {
     match std::env::var_os("CLAWGATE_OPENCLAW_REF") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => crate::shared_dir().join("tools").join("openclaw-ref"),
+        _ => crate::workspace_root().join("tools").join("openclaw-ref"),
     }
 }
 
@@ -26,8 +28,10 @@ pub fn openclaw_ref_dir() -> PathBuf {
             return PathBuf::from(d);
         }
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
-    home.join(".cache").join("openclaw-ref")
+    let cache = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root")).join(".cache")
+    });
+    cache.join("clawgate").join("openclaw-ref")
 }
 
 /// Make sure the reference CLI is installed (once per process, under a cross-process file lock).

@@ -27,7 +27,7 @@ const RETRY_AFTER_TOLERANCE_MS: i64 = 10_000;
 
 /// `<spec>/vectors/ws`.
 pub fn vectors_dir() -> PathBuf {
-    crate::spec_dir().join("vectors").join("ws")
+    crate::testdata_dir().join("vectors").join("ws")
 }
 
 /// One capture file.

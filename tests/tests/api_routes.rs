@@ -256,7 +256,7 @@ fn tools_invoke_errors_limits_and_sessions_list_after_a_chat() {
     let row = &details["sessions"][0];
     assert!(row["key"].as_str().unwrap().starts_with("agent:main:openai:"), "{row}");
     // The capture's row keys in its order, less `contextTokens` (no model catalog here).
-    let capture = std::fs::read_to_string(clawgate_tests::spec_dir().join("vectors/http/E-tools-invoke-name-field.txt")).unwrap();
+    let capture = std::fs::read_to_string(clawgate_tests::testdata_dir().join("vectors/http/E-tools-invoke-name-field.txt")).unwrap();
     let captured: Value = serde_json::from_str(capture.lines().last().unwrap()).unwrap();
     let want: Vec<&String> =
         captured["result"]["details"]["sessions"][0].as_object().unwrap().keys().filter(|k| *k != "contextTokens").collect();

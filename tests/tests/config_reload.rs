@@ -17,7 +17,7 @@ use clawgate_tests::cfgfile::{
 };
 use clawgate_tests::process::{base_env, free_port, ipv6_loopback_available};
 use clawgate_tests::ws::{HealthLoop, IO_TIMEOUT, call_health, cli_options, connect_cli, connect_with};
-use clawgate_tests::{CmdOutput, Gateway, GatewayBuilder, TempDir, clawgate_bin, random_hex, run_command, spec_dir};
+use clawgate_tests::{CmdOutput, Gateway, GatewayBuilder, TempDir, clawgate_bin, random_hex, run_command, testdata_dir};
 use clawgate_tokio::Tokio;
 use serde_json::{Value, json};
 
@@ -610,7 +610,7 @@ async fn secrets_reload_with_a_broken_ref_fails_and_keeps_the_previous_token() {
 async fn reference_config_round_trips_through_config_patch() {
     let token = "tok-ref-0123456789";
     let vector =
-        std::fs::read_to_string(spec_dir().join("vectors/http/config-A-as-rewritten-by-gateway.json")).expect("reference config vector");
+        std::fs::read_to_string(testdata_dir().join("vectors/http/config-A-as-rewritten-by-gateway.json")).expect("reference config vector");
     let mut cfg: Value = serde_json::from_str(&vector).unwrap();
     cfg["gateway"]["mode"] = json!("local");
     cfg["gateway"]["port"] = json!("__PORT__");

@@ -3,7 +3,7 @@
 //! HTTP requests, and a browser-style device paired over the WebSocket (on the base path).
 //!
 //! Two roots: the real `dist/control-ui` of the reference package (installed by
-//! `shared/tools/openclaw-ref`, as CI does), and a small synthetic root in a temp dir for the
+//! `tools/openclaw-ref`, from npm), and a small synthetic root in a temp dir for the
 //! deterministic edge cases (missing files, traversal, a symlink out of the root, 304, 406, HEAD,
 //! re-rendering after an edit).
 
@@ -318,7 +318,7 @@ async fn reference_ui_under_a_base_path() {
 
     // The same reference build as the captures: the served bytes are the reference's
     // (bp-slash.txt: 17 902 bytes, the same two inline-script hashes).
-    let capture = clawgate_tests::spec_dir().join("vectors/control-ui/http-captures/bp-slash.txt");
+    let capture = clawgate_tests::testdata_dir().join("vectors/control-ui/http-captures/bp-slash.txt");
     let captured = std::fs::read_to_string(&capture).unwrap_or_default();
     let shipped = std::fs::read_to_string(ui.join("index.html")).unwrap();
     if shipped.contains("2026.9.6-release-eb377ac59e6c-2026-09-23T16-33-12.144Z") && captured.contains("Content-Length: 17902") {

@@ -152,7 +152,7 @@ const MISSING_TOKEN_SEQUENCE: &str = "B-ratelimit-missing-token-not-counted";
 // ---- captures -------------------------------------------------------------------------------
 
 fn captures_dir() -> PathBuf {
-    clawgate_tests::spec_dir().join("vectors").join("http")
+    clawgate_tests::testdata_dir().join("vectors").join("http")
 }
 
 /// A response as captured (or as received).

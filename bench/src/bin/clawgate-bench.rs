@@ -14,7 +14,7 @@ use clawgate_bench::{report, sys};
 #[command(
     name = "clawgate-bench",
     about = "Benchmark gateways side by side over loopback: handshake latency, health round trips, pipelined throughput, RSS per idle connection, start-up time",
-    after_help = "Example:\n  clawgate-bench --spawn echo=target/release/bench-echo --spawn clawgate=target/release/clawgate \\\n    --spawn clawgate-lite=target/release/clawgate-lite --spawn-ref reference=../shared/tools/openclaw-ref --repeat 3"
+    after_help = "Example:\n  clawgate-bench --spawn echo=target/release/bench-echo --spawn clawgate=target/release/clawgate \\\n    --spawn clawgate-lite=target/release/clawgate-lite --spawn-ref reference=tools/openclaw-ref --repeat 3"
 )]
 struct Args {
     /// A running gateway: name=ws://127.0.0.1:PORT[,token=T][,pid=PID] (pid enables RSS/CPU readings). Repeatable.

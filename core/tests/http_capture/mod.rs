@@ -1,4 +1,4 @@
-//! Reading the reference gateway's raw HTTP captures (`shared/spec/vectors/http/*.txt`): the curl
+//! Reading the reference gateway's raw HTTP captures (`testdata/vectors/http/*.txt`): the curl
 //! command that produced the request and the final response (status, headers, body).
 
 #![allow(dead_code)]
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// Directory of the captures.
 pub fn dir() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/vectors/http").to_string()
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/http").to_string()
 }
 
 /// One capture file.
