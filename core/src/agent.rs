@@ -214,8 +214,7 @@ pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_s
     match crate::http::chat::upstream_for(api, &run.agent_id, model_override) {
         Err(e) => Plan::NoProvider { message: e.message },
         Ok((upstream, model, max_tokens)) => {
-            let mut messages: Vec<Value> = crate::http::chat::system_prompt(api, &run.agent_id).into_iter().collect();
-            messages.extend(history);
+            let mut messages: Vec<Value> = history;
             messages.push(json!({"role": "user", "content": run.message}));
             let mut sampling = serde_json::Map::new();
             if let Some(m) = max_tokens {

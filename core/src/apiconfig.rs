@@ -58,8 +58,6 @@ pub struct AgentConfig {
     pub name: Option<String>,
     /// `provider/model` (or a bare model id of the only provider).
     pub model: Option<String>,
-    /// Extra system prompt text (`agents.entries.<id>.systemPrompt`; ours).
-    pub system_prompt: Option<String>,
 }
 
 /// The API-facing configuration.
@@ -177,7 +175,6 @@ impl ApiConfig {
                     id: id.clone(),
                     name: e.get("name").and_then(Value::as_str).map(str::to_string),
                     model: model_ref(e.get("model")),
-                    system_prompt: e.get("systemPrompt").and_then(Value::as_str).map(str::to_string),
                 },
             );
         }

@@ -425,6 +425,9 @@ pub struct LoadedConfig {
     pub included: Vec<String>,
     /// Non-fatal problems (unresolved `${VAR}`s, …).
     pub warnings: Vec<String>,
+    /// Keys the reference knows that clawgate does not read (kept as they are; see
+    /// [`crate::config_keys::unused_keys`]).
+    pub unused: Vec<String>,
 }
 
 /// Load a config from its text. `includes` reads `$include`d files; `extra_roots` are
@@ -456,8 +459,21 @@ pub fn load(
     substitute_tree(&mut resolved, &mut Vec::new(), env, &mut missing);
     let mut warnings: Vec<String> =
         missing.into_iter().map(|n| format!("environment variable {n} is missing or empty; ${{{n}}} left unresolved")).collect();
-    let gateway = validate(&resolved, &mut warnings).map_err(|issues| ConfigError::Invalid { file: file.to_string(), issues })?;
-    Ok(LoadedConfig { source, resolved, gateway, included: inc.files, warnings })
+    // Keys the reference's schema does not know are errors there, so they are here (§1).
+    let mut issues: Vec<ConfigIssue> = crate::config_keys::unknown_keys(&resolved)
+        .into_iter()
+        .map(|k| ConfigIssue { path: if k.parent.is_empty() { "<root>".into() } else { k.parent.clone() }, message: k.message() })
+        .collect();
+    let gateway = match validate(&resolved, &mut warnings) {
+        Ok(g) if issues.is_empty() => g,
+        Ok(_) => return Err(ConfigError::Invalid { file: file.to_string(), issues }),
+        Err(more) => {
+            issues.extend(more);
+            return Err(ConfigError::Invalid { file: file.to_string(), issues });
+        }
+    };
+    let unused = crate::config_keys::unused_keys(&resolved);
+    Ok(LoadedConfig { source, resolved, gateway, included: inc.files, warnings, unused })
 }
 
 struct V<'a> {
@@ -769,11 +785,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_kept_and_known_keys_validated() {
-        let c = load_text("{gateway: {port: 28822, bind: 'lan', futureKey: {a: 1}}, agents: {entries: {main: {}}}, // c\n}").unwrap();
+    fn reference_keys_are_kept_unknown_keys_refused_and_known_keys_validated() {
+        let c = load_text("{gateway: {port: 28822, bind: 'lan', tailscale: {mode: 'off'}}, agents: {entries: {main: {}}}, // c\n}").unwrap();
         assert_eq!(c.gateway.port, Some(28822));
         assert_eq!(c.gateway.bind, Some(BindMode::Lan));
-        assert_eq!(c.source["gateway"]["futureKey"]["a"], 1);
+        assert_eq!(c.source["gateway"]["tailscale"]["mode"], "off");
+        assert_eq!(c.unused, ["gateway.tailscale"]);
+        let e = load_text("{gateway: {prot: 1, futureKey: {a: 1}}}").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "Invalid config at /cfg/openclaw.json:\n  gateway: Unrecognized key: \"prot\" (did you mean \"port\"?)\n  gateway: Unrecognized key: \"futureKey\""
+        );
         let e = load_text("{gateway: {port: 'abc', bind: 'bogus'}}").unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("Invalid config at /cfg/openclaw.json:"), "{msg}");
@@ -783,9 +805,9 @@ mod tests {
 
     #[test]
     fn env_substitution_and_secret_shorthand() {
-        let c = load_text(r#"{gateway: {auth: {token: "${TOK}"}, remote: {url: "${BASE}/v1"}}, x: "$${TOK} ${MISSING}"}"#).unwrap();
+        let c = load_text(r#"{gateway: {auth: {token: "${TOK}"}, remote: {url: "${BASE}/v1"}}, logging: {file: "$${TOK} ${MISSING}"}}"#).unwrap();
         assert_eq!(c.resolved["gateway"]["remote"]["url"], "http://x/v1");
-        assert_eq!(c.resolved["x"], "${TOK} ${MISSING}");
+        assert_eq!(c.resolved["logging"]["file"], "${TOK} ${MISSING}");
         // The token stays a reference (resolved strictly later), not substituted text.
         assert_eq!(c.gateway.auth_token, Some(SecretInput::Ref(SecretRef::env("TOK"))));
         assert_eq!(c.warnings.len(), 1);

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod config_file;
+pub mod config_keys;
 pub mod connection;
 pub mod control_ui;
 pub mod device;

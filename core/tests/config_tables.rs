@@ -1628,8 +1628,7 @@ fn json5_comments_trailing_commas_and_friends_load() {
     port: 28822,            // trailing comma next
     controlUi: {allowedOrigins: ["https://a.example",],},
   },
-  "quoted-key": +1,
-  hex: 0x10,
+  env: {vars: {"quoted-key": +1, hex: 0x10}},
 }
 "#,
         &[],
@@ -1637,7 +1636,8 @@ fn json5_comments_trailing_commas_and_friends_load() {
     assert_eq!(c.gateway.port, Some(28822));
     assert_eq!(c.gateway.mode.as_deref(), Some("local"));
     assert_eq!(c.gateway.allowed_origins, strings(&["https://a.example"]));
-    assert_eq!(c.source["hex"], 16);
+    assert_eq!(c.source["env"]["vars"]["hex"], 16);
+    assert_eq!(c.source["env"]["vars"]["quoted-key"], 1);
 }
 
 #[test]
@@ -1672,29 +1672,31 @@ fn env_substitution() {
     let c = load_ok(
         r#"{
           gateway: {mode: "local", remote: {url: "${BASE}/v1"}},
-          mid: "pre-${A_1}-post",
-          escaped: "$${TOK}",
-          escapedMid: "a $${BASE} b",
-          missing: "x-${MISSING_VAR_X}-y",
-          empty: "${EMPTY}",
-          lower: "${lower}",
-          notVar: "$TOK stays, ${1BAD} too",
-          arr: ["${TOK}", {deep: "${A_1}"}],
-          num: 5,
+          env: {vars: {                     // an open map in the reference's schema
+            mid: "pre-${A_1}-post",
+            escaped: "$${TOK}",
+            escapedMid: "a $${BASE} b",
+            missing: "x-${MISSING_VAR_X}-y",
+            empty: "${EMPTY}",
+            lower: "${lower}",
+            notVar: "$TOK stays, ${1BAD} too",
+            arr: ["${TOK}", {deep: "${A_1}"}],
+            num: 5,
+          }},
         }"#,
         &env,
     );
-    let r = &c.resolved;
+    let (r, vars) = (&c.resolved, &c.resolved["env"]["vars"]);
     assert_eq!(r["gateway"]["remote"]["url"], "http://x/v1", "§1.3: substitution mid-string");
-    assert_eq!(r["mid"], "pre-one-post");
-    assert_eq!(r["escaped"], "${TOK}", "§1.3: $${{VAR}} is the literal ${{VAR}}");
-    assert_eq!(r["escapedMid"], "a ${BASE} b");
-    assert_eq!(r["missing"], "x-${MISSING_VAR_X}-y", "§1.3: a missing variable stays visibly unresolved");
-    assert_eq!(r["empty"], "${EMPTY}", "§1.3: an empty variable counts as missing");
-    assert_eq!(r["lower"], "${lower}", "§1.3: names are uppercase only");
-    assert_eq!(r["notVar"], "$TOK stays, ${1BAD} too", "outside SecretInput fields `$NAME` is not substituted");
-    assert_eq!(r["arr"], json!(["from-env", {"deep": "one"}]), "substitution reaches arrays and nested objects");
-    assert_eq!(r["num"], 5);
+    assert_eq!(vars["mid"], "pre-one-post");
+    assert_eq!(vars["escaped"], "${TOK}", "§1.3: $${{VAR}} is the literal ${{VAR}}");
+    assert_eq!(vars["escapedMid"], "a ${BASE} b");
+    assert_eq!(vars["missing"], "x-${MISSING_VAR_X}-y", "§1.3: a missing variable stays visibly unresolved");
+    assert_eq!(vars["empty"], "${EMPTY}", "§1.3: an empty variable counts as missing");
+    assert_eq!(vars["lower"], "${lower}", "§1.3: names are uppercase only");
+    assert_eq!(vars["notVar"], "$TOK stays, ${1BAD} too", "outside SecretInput fields `$NAME` is not substituted");
+    assert_eq!(vars["arr"], json!(["from-env", {"deep": "one"}]), "substitution reaches arrays and nested objects");
+    assert_eq!(vars["num"], 5);
     // The source keeps what the operator wrote (diffed for reloads, patched by config.patch).
     assert_eq!(c.source["gateway"]["remote"]["url"], "${BASE}/v1");
     // Missing names are warned about, one warning per name.
@@ -1743,7 +1745,7 @@ fn chain(n: usize) -> Files {
     let mut f = Files::default();
     for i in 0..n {
         let next =
-            if i + 1 < n { format!(r#"{{"$include": "./f{}.json5", level{i}: true}}"#, i + 1) } else { format!("{{level{i}: true}}") };
+            if i + 1 < n { format!(r#"{{"$include": "./f{}.json5", env: {{vars: {{level{i}: true}}}}}}"#, i + 1) } else { format!("{{env: {{vars: {{level{i}: true}}}}}}") };
         f = f.with(&format!("/cfg/f{i}.json5"), &next);
     }
     f
@@ -1753,8 +1755,8 @@ fn chain(n: usize) -> Files {
 fn includes() {
     // §1.3 `$include` rules.
     let files = Files::default()
-        .with("/cfg/base.json5", "{gateway: {port: 1000, bind: 'loopback', auth: {mode: 'token'}}, fromBase: 1}")
-        .with("/cfg/over.json5", "{gateway: {port: 2000, customBindHost: '192.0.2.2'}, fromOver: '${X_VAR}'}")
+        .with("/cfg/base.json5", "{gateway: {port: 1000, bind: 'loopback', auth: {mode: 'token'}}, env: {vars: {fromBase: 1}}}")
+        .with("/cfg/over.json5", "{gateway: {port: 2000, customBindHost: '192.0.2.2'}, env: {vars: {fromOver: '${X_VAR}'}}}")
         .with("/cfg/sub/gw.json5", r#"{port: 3000, "$include": "./nested.json5"}"#)
         .with("/cfg/sub/nested.json5", "{bind: 'lan', controlUi: {allowedOrigins: ['https://n.example']}}")
         .with("/cfg/scalar.json5", "\"just a string\"")
@@ -1768,8 +1770,9 @@ fn includes() {
     assert_eq!(c.gateway.custom_bind_host.as_deref(), Some("192.0.2.2"), "§1.3: later file wins / merges");
     assert_eq!(c.gateway.bind, Some(BindMode::Loopback), "§1.3: deep merge keeps earlier keys");
     assert_eq!(c.gateway.auth_mode, Some(AuthMode::Token));
-    assert_eq!((c.source["fromBase"].clone(), c.source["fromOver"].clone()), (json!(1), json!("${X_VAR}")));
-    assert_eq!(c.resolved["fromOver"], "xv", "§1.3 step 3 / checklist 72: ${{VAR}} inside included files is substituted");
+    let vars = &c.source["env"]["vars"];
+    assert_eq!((vars["fromBase"].clone(), vars["fromOver"].clone()), (json!(1), json!("${X_VAR}")));
+    assert_eq!(c.resolved["env"]["vars"]["fromOver"], "xv", "§1.3 step 3 / checklist 72: ${{VAR}} inside included files is substituted");
     assert_eq!(c.included, strings(&["/cfg/base.json5", "/cfg/over.json5"]), "§1.3: included files are reported (watched)");
     // Array order matters: reversed, base's port wins.
     let c = load_with(r#"{"$include": ["over.json5", "base.json5"], gateway: {mode: "local"}}"#, &env, &mut files.clone()).unwrap();
@@ -1783,9 +1786,10 @@ fn includes() {
     assert_eq!(c.included, strings(&["/cfg/sub/gw.json5", "/cfg/sub/nested.json5"]));
 
     // A non-object include alone replaces the value; with siblings it is an error.
-    let c = load_with(r#"{gateway: {mode: "local"}, note: {"$include": "scalar.json5"}}"#, &[], &mut files.clone()).unwrap();
-    assert_eq!(c.source["note"], "just a string");
-    let e = load_with(r#"{gateway: {mode: "local"}, note: {"$include": "scalar.json5", x: 1}}"#, &[], &mut files.clone()).unwrap_err();
+    let c = load_with(r#"{gateway: {mode: "local"}, env: {vars: {note: {"$include": "scalar.json5"}}}}"#, &[], &mut files.clone()).unwrap();
+    assert_eq!(c.source["env"]["vars"]["note"], "just a string");
+    let e = load_with(r#"{gateway: {mode: "local"}, env: {vars: {note: {"$include": "scalar.json5", x: 1}}}}"#, &[], &mut files.clone())
+        .unwrap_err();
     assert!(matches!(e, ConfigError::Include { .. }), "§1.3: siblings require the included value to be an object: {e}");
 
     // Invalid $include values.
@@ -1812,9 +1816,9 @@ fn includes() {
 #[test]
 fn include_confinement_depth_and_cycles() {
     let files = Files::default()
-        .with("/cfg/ok.json5", "{a: 1}")
-        .with("/etc/outside.json5", "{b: 2}")
-        .with("/cfg/link.json5", "{c: 3}")
+        .with("/cfg/ok.json5", "{env: {vars: {a: 1}}}")
+        .with("/etc/outside.json5", "{env: {vars: {b: 2}}}")
+        .with("/cfg/link.json5", "{env: {vars: {c: 3}}}")
         .link("/cfg/link.json5", "/etc/real.json5")
         .with("/cfg/a.json5", r#"{"$include": "b.json5"}"#)
         .with("/cfg/b.json5", r#"{"$include": "a.json5"}"#)
@@ -1837,7 +1841,7 @@ fn include_confinement_depth_and_cycles() {
     let env = HashMap::<String, String>::new();
     let lookup = move |n: &str| env.get(n).cloned();
     let c = load(CFG, r#"{"$include": "/etc/outside.json5"}"#, &lookup, &mut files.clone(), &[PathBuf::from("/etc")]).unwrap();
-    assert_eq!(c.source["b"], 2, "§1.3: OPENCLAW_INCLUDE_ROOTS");
+    assert_eq!(c.source["env"]["vars"]["b"], 2, "§1.3: OPENCLAW_INCLUDE_ROOTS");
     // Cycles are rejected.
     for text in [r#"{"$include": "a.json5"}"#, r#"{"$include": "self.json5"}"#] {
         let e = load_with(text, &[], &mut files.clone()).unwrap_err();
@@ -1845,7 +1849,8 @@ fn include_confinement_depth_and_cycles() {
     }
     // Depth (§1.3 `Maximum include depth (10) exceeded at: …`): a chain of 3 loads, 12 does not.
     let c = load_with(r#"{"$include": "f0.json5"}"#, &[], &mut chain(3)).unwrap();
-    assert_eq!((c.source["level0"].clone(), c.source["level2"].clone()), (json!(true), json!(true)));
+    let vars = &c.source["env"]["vars"];
+    assert_eq!((vars["level0"].clone(), vars["level2"].clone()), (json!(true), json!(true)));
     let e = load_with(r#"{"$include": "f0.json5"}"#, &[], &mut chain(12)).unwrap_err();
     assert!(e.to_string().contains("Maximum include depth (10) exceeded at: "), "§1.3 depth: {e}");
     // Size (2 MiB) and NUL bytes.
@@ -1857,25 +1862,33 @@ fn include_confinement_depth_and_cycles() {
 }
 
 #[test]
-fn unknown_keys_are_kept_untouched() {
-    // Documented deviation from §1.3 step 5: unknown keys are not errors; they survive as written.
+fn reference_keys_are_kept_untouched_and_unknown_keys_refused() {
+    // §1.3 step 5: a key the reference's schema rejects is an error (with a "did you mean");
+    // a key it knows and clawgate does not read survives as written and is reported as unused.
     let text = r#"{
-      gateway: {mode: "local", futureKey: {a: [1, {b: null}]}, tls: {enabled: false}, portals: {}},
-      bogusKey: "x",
+      gateway: {mode: "local", tailscale: {mode: "off", preserveFunnel: false}, tls: {enabled: false}, portals: {}},
+      channels: {telegram: {enabled: false}},
       agents: {entries: {main: {name: "Main"}}},
       plugins: {entries: {"admin-http-rpc": {enabled: true}}},
       meta: {lastTouchedVersion: "2026.9.6"},
     }"#;
     let c = load_ok(text, &[]);
     let want = json!({
-        "gateway": {"mode": "local", "futureKey": {"a": [1, {"b": null}]}, "tls": {"enabled": false}, "portals": {}},
-        "bogusKey": "x",
+        "gateway": {"mode": "local", "tailscale": {"mode": "off", "preserveFunnel": false}, "tls": {"enabled": false}, "portals": {}},
+        "channels": {"telegram": {"enabled": false}},
         "agents": {"entries": {"main": {"name": "Main"}}},
         "plugins": {"entries": {"admin-http-rpc": {"enabled": true}}},
         "meta": {"lastTouchedVersion": "2026.9.6"},
     });
     assert_eq!(c.source, want, "every key survives in the source");
     assert_eq!(c.resolved, want, "and in the resolved view");
+    assert_eq!(c.unused, strings(&["gateway.tailscale", "gateway.tls", "gateway.portals", "channels", "meta"]));
+    let e = load_err(r#"{gateway: {mode: "local", prot: 1, auth: {tokn: "x"}}, agent: {}, bogusKey: "x"}"#).to_string();
+    assert_eq!(
+        e,
+        "Invalid config at /cfg/openclaw.json:\n  gateway: Unrecognized key: \"prot\" (did you mean \"port\"?)\n  gateway.auth: Unrecognized key: \"tokn\" (did you mean \"token\"?)\n  <root>: Unrecognized key: \"agent\" (did you mean \"agents\"?)\n  <root>: Unrecognized key: \"bogusKey\"",
+        "§1.3 step 5"
+    );
     // The reference's own rewritten config loads (with gateway.mode added).
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/http/config-A-as-rewritten-by-gateway.json");
     if let Ok(text) = std::fs::read_to_string(path) {
@@ -1943,9 +1956,9 @@ fn patch(raw: &str, base: Option<&str>) -> ConfigWrite {
 fn plan_write_merge_patch_and_base_hash() {
     let current = br#"{
   // operator's file, JSON5
-  gateway: {mode: "local", port: 28822, auth: {mode: "token", token: "a"}, futureKey: [1, 2]},
+  gateway: {mode: "local", port: 28822, auth: {mode: "token", token: "a"}, trustedProxies: ["10.0.0.1", "10.0.0.2"]},
   agents: {entries: {main: {name: "Main"}, old: {name: "Old"}}},
-  bogus: {keep: true},
+  meta: {lastTouchedVersion: "keep"},
 }
 "#;
     let hash = file_hash(current);
@@ -1953,17 +1966,17 @@ fn plan_write_merge_patch_and_base_hash() {
     let text = plan_write(
         CFG,
         Some(current),
-        &patch(r#"{gateway: {port: 28823, futureKey: [3]}, agents: {entries: {old: null}}, added: {x: 1}}"#, Some(&hash)),
+        &patch(r#"{gateway: {port: 28823, trustedProxies: ["10.0.0.3"]}, agents: {entries: {old: null}}, logging: {level: "info"}}"#, Some(&hash)),
     )
     .unwrap();
     let v: Value = serde_json::from_str(&text).expect("the written text is plain JSON");
     assert_eq!(
         v,
         json!({
-            "gateway": {"mode": "local", "port": 28823, "auth": {"mode": "token", "token": "a"}, "futureKey": [3]},
+            "gateway": {"mode": "local", "port": 28823, "auth": {"mode": "token", "token": "a"}, "trustedProxies": ["10.0.0.3"]},
             "agents": {"entries": {"main": {"name": "Main"}}},
-            "bogus": {"keep": true},
-            "added": {"x": 1},
+            "meta": {"lastTouchedVersion": "keep"},
+            "logging": {"level": "info"},
         }),
         "merge patch with null deletion"
     );
@@ -1971,9 +1984,9 @@ fn plan_write_merge_patch_and_base_hash() {
     assert_ne!(file_hash(text.as_bytes()), hash);
     load_ok(&text, &[]);
     // Deleting a whole root, and a nested key.
-    let text = plan_write(CFG, Some(current), &patch(r#"{bogus: null, gateway: {auth: {token: null}}}"#, Some(&hash))).unwrap();
+    let text = plan_write(CFG, Some(current), &patch(r#"{meta: null, gateway: {auth: {token: null}}}"#, Some(&hash))).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert!(v.get("bogus").is_none() && v["gateway"]["auth"].get("token").is_none(), "{v}");
+    assert!(v.get("meta").is_none() && v["gateway"]["auth"].get("token").is_none(), "{v}");
     assert_eq!(v["gateway"]["auth"]["mode"], "token");
     // baseHash: required when the file exists, must match, else refused (nothing to write).
     assert_eq!(plan_write(CFG, Some(current), &patch("{a: 1}", None)), Err(WriteRefused::MissingHash { current: hash.clone() }));

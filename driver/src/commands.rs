@@ -354,11 +354,14 @@ pub async fn secrets_reload<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
 }
 
 /// The systemd user unit for this binary (the reference's runbook policy: restart always,
-/// except on exit 78 — a config error a restart cannot fix).
+/// except on exit 78 — a config error a restart cannot fix). Only what works in a user unit:
+/// no ordering against `network-online.target` (a system target the user manager cannot see).
+/// Restart-kind config edits restart in process and never exit, so `RestartSec` only paces
+/// crash restarts; five crashes within a minute stop the loop.
 pub fn systemd_unit(exe: &str, run_args: &[String]) -> String {
     let args = if run_args.is_empty() { String::new() } else { format!(" {}", run_args.join(" ")) };
     format!(
-        "[Unit]\nDescription=clawgate (OpenClaw-compatible gateway)\nAfter=network-online.target\nWants=network-online.target\nStartLimitBurst=10\nStartLimitIntervalSec=300\n\n[Service]\nExecStart={exe} run --supervised{args}\nRestart=always\nRestartSec=5\nRestartPreventExitStatus=78\nSuccessExitStatus=0 143\nTimeoutStopSec=30\nKillMode=mixed\n\n[Install]\nWantedBy=default.target\n"
+        "[Unit]\nDescription=clawgate (OpenClaw-compatible gateway)\nStartLimitIntervalSec=60\nStartLimitBurst=5\n\n[Service]\nExecStart={exe} run --supervised{args}\nRestart=always\nRestartSec=1\nRestartPreventExitStatus=78\nTimeoutStopSec=30\nKillMode=mixed\n\n[Install]\nWantedBy=default.target\n"
     )
 }
 

@@ -194,9 +194,22 @@ pub struct ConfigRuntime {
     /// `config validate`: decide without side effects (no kept token created, no temp files
     /// removed).
     pub dry_run: bool,
+    /// Unused config keys already reported (each is logged once per process).
+    pub unused_reported: std::collections::BTreeSet<String>,
 }
 
 impl ConfigRuntime {
+    /// Log, once per key and process, the keys of `cfg` that the reference knows and clawgate
+    /// does not read: they are kept in the file and have no effect here.
+    pub fn report_unused(&mut self, cfg: &LoadedConfig) {
+        let new: Vec<&str> = cfg.unused.iter().filter(|k| !self.unused_reported.contains(*k)).map(String::as_str).collect();
+        if new.is_empty() || self.dry_run {
+            return;
+        }
+        tracing::info!("config keys that clawgate does not use (kept as they are, no effect here): {}", new.join(", "));
+        self.unused_reported.extend(new.into_iter().map(String::from));
+    }
+
     /// Decide settings for `cfg` (`listen_fixed`: keep the current port and bind, as hot reloads
     /// must). Creates the kept token when token auth needs it.
     pub fn decide(
@@ -261,6 +274,9 @@ pub fn startup(rt: &mut ConfigRuntime) -> Result<Resolved, StartupError> {
         None => ResolvedSecrets::default(),
     };
     let r = rt.decide(cfg.as_ref(), secrets, false)?;
+    if let Some((c, _)) = &cfg {
+        rt.report_unused(c);
+    }
     rt.port = r.port;
     rt.bind = r.plan.mode.as_str().to_string();
     rt.applied = cfg;
@@ -272,8 +288,6 @@ pub fn startup(rt: &mut ConfigRuntime) -> Result<Resolved, StartupError> {
 pub enum Control {
     /// Restart into these settings (new listeners if the address changed).
     Restart(Box<Resolved>, Vec<String>),
-    /// Exit 0 so the supervisor restarts us.
-    ExitForSupervisor(Vec<String>),
 }
 
 /// Is a supervisor (systemd) going to restart us if we exit?
@@ -338,7 +352,6 @@ pub async fn watch<R: Runtime>(
     hub: Arc<Hub>,
     cfg: Arc<Mutex<ConfigRuntime>>,
     control: futures_channel::mpsc::UnboundedSender<Control>,
-    supervised: bool,
 ) {
     let (mut paths, start) = {
         let c = cfg.lock().unwrap_or_else(|p| p.into_inner());
@@ -360,7 +373,7 @@ pub async fn watch<R: Runtime>(
             Due::Evaluate => {
                 let before = fingerprint(&paths);
                 let (c2, h2) = (cfg.clone(), hub.clone());
-                let action = rt.spawn_blocking(move || evaluate(&h2, &c2, supervised)).await;
+                let action = rt.spawn_blocking(move || evaluate(&h2, &c2)).await;
                 if let Some(a) = action {
                     let _ = control.unbounded_send(a);
                 }
@@ -373,7 +386,7 @@ pub async fn watch<R: Runtime>(
 }
 
 /// Evaluate the config file once (blocking: reads files, resolves secrets).
-fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>, supervised: bool) -> Option<Control> {
+fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
     let path = cfg.lock().unwrap_or_else(|p| p.into_inner()).path.clone();
     let new = match load_file(&path) {
         Ok(Some(n)) => n,
@@ -387,8 +400,9 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>, supervised: bool) -> Option<C
         }
     };
     let mut rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    rt.report_unused(&new.0);
     let empty =
-        LoadedConfig { source: json!({}), resolved: json!({}), gateway: Default::default(), included: Vec::new(), warnings: Vec::new() };
+        LoadedConfig { source: json!({}), resolved: json!({}), gateway: Default::default(), included: Vec::new(), warnings: Vec::new(), unused: Vec::new() };
     let old = rt.applied.as_ref().map(|(c, _)| c.clone()).unwrap_or(empty);
     let plan = reload::plan(&old, &new.0);
     let changed: Vec<String> = reload::diff_paths(&old.source, &new.0.source);
@@ -432,10 +446,9 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>, supervised: bool) -> Option<C
             None
         }
         Plan::Restart { reasons } => {
+            // In process, under a supervisor too: exiting for systemd to restart us would cost
+            // its RestartSec of downtime; the new listeners are bound before the old ones close.
             tracing::info!("config change requires gateway restart ({})", reasons.join(", "));
-            if supervised {
-                return Some(Control::ExitForSupervisor(reasons));
-            }
             let secrets = match resolve_secrets(&new.0) {
                 Ok(s) => s,
                 Err(e) => {

@@ -145,6 +145,7 @@ pub fn config_runtime(args: &RunArgs) -> Result<ConfigRuntime, StartupError> {
         bind: String::new(),
         baseline: None,
         dry_run: false,
+        unused_reported: Default::default(),
     })
 }
 
@@ -287,7 +288,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     });
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
     let (control_tx, mut control_rx) = unbounded();
-    rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx, supervised));
+    rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx));
 
     let mut signal = rt.shutdown_signal();
     let reason = loop {
@@ -295,9 +296,6 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
             Either::Left((sig, _)) => break format!("received {sig}"),
             Either::Right((None, s)) => {
                 signal = s;
-            }
-            Either::Right((Some(Control::ExitForSupervisor(reasons)), _)) => {
-                break format!("restart for {} (the supervisor starts the new process)", reasons.join(", "));
             }
             Either::Right((Some(Control::Restart(r, reasons)), s)) => {
                 signal = s;

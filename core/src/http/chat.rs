@@ -178,12 +178,6 @@ pub fn upstream_for(api: &ApiConfig, agent_id: &str, override_model: Option<&str
     Ok((upstream, model.to_string(), max_tokens))
 }
 
-/// The agent's system prompt, prepended to the messages.
-pub fn system_prompt(api: &ApiConfig, agent_id: &str) -> Option<Value> {
-    let a = api.agent_configs.get(agent_id)?;
-    a.system_prompt.as_ref().filter(|p| !p.trim().is_empty()).map(|p| json!({"role": "system", "content": p}))
-}
-
 /// The trailing messages of a request that are new to the session: from the last assistant
 /// message on (its tool results and the new user turn), or everything when there is none.
 fn new_input(messages: &[Value]) -> Vec<Value> {
@@ -219,8 +213,7 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         Ok(u) => u,
         Err(e) => return fail(e),
     };
-    let mut messages: Vec<Value> = system_prompt(&api, &agent_id).into_iter().collect();
-    messages.extend(req.messages.iter().cloned());
+    let messages: Vec<Value> = req.messages.to_vec();
     let mut sampling = req.sampling.clone();
     if !sampling.contains_key("max_tokens") && !sampling.contains_key("max_completion_tokens") {
         if let Some(m) = max_tokens {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::chat::{SessionWrite, session_key, system_prompt, upstream_for};
+use super::chat::{SessionWrite, session_key, upstream_for};
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
 use crate::gateway::Hub;
 use crate::openai::{self, ApiError};
@@ -84,10 +84,7 @@ impl ResponsesJob {
             }
         };
         let input = responses::prepare_turn(&self.request, &history, &InputLimits::default()).map_err(fail)?;
-        let mut messages: Vec<Value> = Vec::new();
-        // The api config's system prompt goes first (see `chat::system_prompt`); it is carried in
-        // `agent_prompt` by `handle`.
-        messages.extend(input.messages.iter().cloned());
+        let messages: Vec<Value> = input.messages.to_vec();
         let mut sampling = input.sampling.clone();
         if !sampling.contains_key("max_completion_tokens") {
             if let Some(m) = self.max_tokens {
@@ -166,14 +163,6 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         Ok(u) => u,
         Err(e) => return fail(e),
     };
-    let mut req = req;
-    // The agent's own system prompt rides in front of the request's instructions.
-    if let Some(p) = system_prompt(&api, &agent_id).and_then(|m| m["content"].as_str().map(str::to_string)) {
-        req.instructions = Some(match req.instructions.take() {
-            Some(i) => format!("{p}\n\n{i}"),
-            None => p,
-        });
-    }
     let job = ResponsesJob {
         request: req,
         agent_id,
