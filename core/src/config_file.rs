@@ -786,7 +786,8 @@ mod tests {
 
     #[test]
     fn reference_keys_are_kept_unknown_keys_refused_and_known_keys_validated() {
-        let c = load_text("{gateway: {port: 28822, bind: 'lan', tailscale: {mode: 'off'}}, agents: {entries: {main: {}}}, // c\n}").unwrap();
+        let c =
+            load_text("{gateway: {port: 28822, bind: 'lan', tailscale: {mode: 'off'}}, agents: {entries: {main: {}}}, // c\n}").unwrap();
         assert_eq!(c.gateway.port, Some(28822));
         assert_eq!(c.gateway.bind, Some(BindMode::Lan));
         assert_eq!(c.source["gateway"]["tailscale"]["mode"], "off");
@@ -805,7 +806,8 @@ mod tests {
 
     #[test]
     fn env_substitution_and_secret_shorthand() {
-        let c = load_text(r#"{gateway: {auth: {token: "${TOK}"}, remote: {url: "${BASE}/v1"}}, logging: {file: "$${TOK} ${MISSING}"}}"#).unwrap();
+        let c = load_text(r#"{gateway: {auth: {token: "${TOK}"}, remote: {url: "${BASE}/v1"}}, logging: {file: "$${TOK} ${MISSING}"}}"#)
+            .unwrap();
         assert_eq!(c.resolved["gateway"]["remote"]["url"], "http://x/v1");
         assert_eq!(c.resolved["logging"]["file"], "${TOK} ${MISSING}");
         // The token stays a reference (resolved strictly later), not substituted text.

@@ -126,8 +126,8 @@ fn osa_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -218,8 +218,7 @@ pub fn unused_keys(config: &Value) -> Vec<String> {
 fn walk_unused(fields: &Map<String, Value>, used: &[&[&str]], path: &mut Vec<String>, out: &mut Vec<String>) {
     for (key, value) in fields {
         // The used paths that go through this key, with it removed.
-        let below: Vec<&[&str]> =
-            used.iter().filter(|u| !u.is_empty() && (u[0] == key || u[0] == "*")).map(|u| &u[1..]).collect();
+        let below: Vec<&[&str]> = used.iter().filter(|u| !u.is_empty() && (u[0] == key || u[0] == "*")).map(|u| &u[1..]).collect();
         if below.is_empty() {
             path.push(key.clone());
             out.push(path.join("."));
@@ -266,7 +265,8 @@ fn reduce(schema: &Value, defs: &BTreeMap<String, Value>, depth: usize) -> Value
         };
     }
     let mut node = json!(0);
-    let is_object = s.get("type").and_then(Value::as_str) == Some("object") || s.contains_key("properties") || s.contains_key("additionalProperties");
+    let is_object =
+        s.get("type").and_then(Value::as_str) == Some("object") || s.contains_key("properties") || s.contains_key("additionalProperties");
     if is_object {
         let mut props = Map::new();
         if let Some(Value::Object(p)) = s.get("properties") {
@@ -339,7 +339,8 @@ mod tests {
     fn typos_are_rejected_with_a_suggestion() {
         let cfg = json!({"gateway": {"prot": 1, "auth": {"tokn": "x", "mode": "token"}}, "foo": 1, "$schema": "x"});
         let u = unknown_keys(&cfg);
-        let msgs: Vec<String> = u.iter().map(|k| format!("{}: {}", if k.parent.is_empty() { "<root>" } else { &k.parent }, k.message())).collect();
+        let msgs: Vec<String> =
+            u.iter().map(|k| format!("{}: {}", if k.parent.is_empty() { "<root>" } else { &k.parent }, k.message())).collect();
         assert_eq!(
             msgs,
             [

@@ -1744,8 +1744,11 @@ fn secret_input_shorthand_is_an_env_secret_ref() {
 fn chain(n: usize) -> Files {
     let mut f = Files::default();
     for i in 0..n {
-        let next =
-            if i + 1 < n { format!(r#"{{"$include": "./f{}.json5", env: {{vars: {{level{i}: true}}}}}}"#, i + 1) } else { format!("{{env: {{vars: {{level{i}: true}}}}}}") };
+        let next = if i + 1 < n {
+            format!(r#"{{"$include": "./f{}.json5", env: {{vars: {{level{i}: true}}}}}}"#, i + 1)
+        } else {
+            format!("{{env: {{vars: {{level{i}: true}}}}}}")
+        };
         f = f.with(&format!("/cfg/f{i}.json5"), &next);
     }
     f
@@ -1966,7 +1969,10 @@ fn plan_write_merge_patch_and_base_hash() {
     let text = plan_write(
         CFG,
         Some(current),
-        &patch(r#"{gateway: {port: 28823, trustedProxies: ["10.0.0.3"]}, agents: {entries: {old: null}}, logging: {level: "info"}}"#, Some(&hash)),
+        &patch(
+            r#"{gateway: {port: 28823, trustedProxies: ["10.0.0.3"]}, agents: {entries: {old: null}}, logging: {level: "info"}}"#,
+            Some(&hash),
+        ),
     )
     .unwrap();
     let v: Value = serde_json::from_str(&text).expect("the written text is plain JSON");

@@ -20,9 +20,8 @@ fn vectors_dir() -> PathBuf {
 
 fn read_vector(name: &str) -> String {
     let path = vectors_dir().join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("capture {} is missing ({e}): the reference captures are kept in testdata/vectors/http", path.display())
-    })
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("capture {} is missing ({e}): the reference captures are kept in testdata/vectors/http", path.display()))
 }
 
 /// One capture: the curl request's `-d` body, the final status and the body.

@@ -401,8 +401,14 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
     };
     let mut rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
     rt.report_unused(&new.0);
-    let empty =
-        LoadedConfig { source: json!({}), resolved: json!({}), gateway: Default::default(), included: Vec::new(), warnings: Vec::new(), unused: Vec::new() };
+    let empty = LoadedConfig {
+        source: json!({}),
+        resolved: json!({}),
+        gateway: Default::default(),
+        included: Vec::new(),
+        warnings: Vec::new(),
+        unused: Vec::new(),
+    };
     let old = rt.applied.as_ref().map(|(c, _)| c.clone()).unwrap_or(empty);
     let plan = reload::plan(&old, &new.0);
     let changed: Vec<String> = reload::diff_paths(&old.source, &new.0.source);

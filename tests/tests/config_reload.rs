@@ -609,8 +609,8 @@ async fn secrets_reload_with_a_broken_ref_fails_and_keeps_the_previous_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_config_round_trips_through_config_patch() {
     let token = "tok-ref-0123456789";
-    let vector =
-        std::fs::read_to_string(testdata_dir().join("vectors/http/config-A-as-rewritten-by-gateway.json")).expect("reference config vector");
+    let vector = std::fs::read_to_string(testdata_dir().join("vectors/http/config-A-as-rewritten-by-gateway.json"))
+        .expect("reference config vector");
     let mut cfg: Value = serde_json::from_str(&vector).unwrap();
     cfg["gateway"]["mode"] = json!("local");
     cfg["gateway"]["port"] = json!("__PORT__");
