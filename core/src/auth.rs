@@ -562,20 +562,6 @@ impl RateLimiter {
     }
 }
 
-// The rate-limiter tests run on virtual time in `core/tests/rate_limit.rs`.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ct_eq() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abc\0"));
-        assert!(constant_time_eq(b"", b""));
-    }
-}
-
 /// The trusted-proxy identity check of config-auth-reload §4.7, after attribution. `Ok(user)`
 /// or the failure reason (`trusted_proxy_*`).
 pub fn trusted_proxy_check(
@@ -617,4 +603,18 @@ pub fn trusted_proxy_check(
         return Err("trusted_proxy_user_not_allowed".into());
     }
     Ok(user.to_string())
+}
+
+// The rate-limiter tests run on virtual time in `core/tests/rate_limit.rs`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ct_eq() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abc\0"));
+        assert!(constant_time_eq(b"", b""));
+    }
 }

@@ -206,6 +206,7 @@ fn chat_send_runs_are_aborted_through_their_control() {
     }
     let gw = Gw::new();
     let agents = gw.hub.settings().api.agents.clone();
+    #[allow(clippy::result_large_err)]
     let send = |key: &str, message: &str, id: &str| {
         agent::parse_chat_send_params(Some(&json!({"sessionKey": key, "message": message, "idempotencyKey": id})), &agents)
     };

@@ -2,6 +2,9 @@
 //! and `fuzz/regressions/<target>/` (crashes found by fuzzing, kept once fixed) is run through the
 //! same `clawgate_core::fuzzing` function the cargo-fuzz target calls. No nightly, no libFuzzer.
 
+// A test harness (not the core): it may read the clock to seed the virtual time it feeds in.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
