@@ -1,6 +1,7 @@
 // A gateway binary's own client subcommands (`call`, `health`, `status`, `probe`, `auth-token`) against a
-// real `clawgate run` on loopback. The token comes from the shared state dir, as for a user who
-// runs both commands on one machine.
+// real `clawgate run --port N` on loopback, run as a user would in another shell: no flags. The
+// port comes from the record the running gateway keeps in the state dir, the token from the
+// state dir too.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -62,13 +63,16 @@ fn start(tag: &str) -> Gateway {
     gw
 }
 
+/// Run a client subcommand as the same user in another shell: same HOME, nothing else.
 fn run(gw: &Gateway, args: &[&str]) -> Output {
-    let url = format!("ws://127.0.0.1:{}", gw.port);
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env("HOME", &gw.home).env_remove("OPENCLAW_STATE_DIR").env_remove("OPENCLAW_GATEWAY_TOKEN");
-    if args[0] != "auth-token" {
-        cmd.args(["--url", &url]);
-    }
+    cmd.args(args)
+        .env("HOME", &gw.home)
+        .env_remove("OPENCLAW_STATE_DIR")
+        .env_remove("OPENCLAW_GATEWAY_TOKEN")
+        .env_remove("OPENCLAW_GATEWAY_PASSWORD")
+        .env_remove("OPENCLAW_GATEWAY_PORT")
+        .env_remove("OPENCLAW_GATEWAY_URL");
     cmd.output().unwrap()
 }
 
@@ -109,12 +113,14 @@ fn call_health_status_probe_and_auth_token() {
     assert_eq!(st["rpc"]["capability"], "read_only");
     assert_eq!(st["rpc"]["version"], env!("CARGO_PKG_VERSION"));
 
+    assert_eq!(st["gateway"]["probeUrl"], format!("ws://127.0.0.1:{}", gw.port), "{st}");
+
     let out = run(&gw, &["probe", "--json"]);
     assert!(out.status.success());
     let p = json(&out);
     assert_eq!(p["ok"], true);
-    assert_eq!(p["auth"]["capability"], "connected_no_operator_scope");
-    assert_eq!(p["connect"]["rpcOk"], false);
+    assert_eq!(p["auth"]["capability"], "read_only", "{p}");
+    assert_eq!(p["connect"]["rpcOk"], true, "{p}");
 
     // The token the gateway generated is the one `auth-token` prints.
     let out = run(&gw, &["auth-token"]);

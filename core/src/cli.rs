@@ -130,7 +130,9 @@ pub struct RunArgs {
     /// Read the password from this file.
     #[arg(long = "password-file")]
     pub password_file: Option<String>,
-    /// Accepted for compatibility with `openclaw gateway run`; clawgate starts without a config.
+    /// Start even though the config file does not say `gateway.mode: "local"` (without this, an
+    /// existing config that lacks it, or says "remote", is refused with exit 78). With no
+    /// config file at all the gateway starts on its defaults either way.
     #[arg(long = "allow-unconfigured")]
     pub allow_unconfigured: bool,
     /// Running under a supervisor (systemd sets INVOCATION_ID): a restart exits 0 so the
@@ -142,15 +144,25 @@ pub struct RunArgs {
     pub verbose: bool,
 }
 
+/// How a client command finds the gateway (the reference CLI's rules): `--url` (with
+/// `--token`/`--password`), else `--port` (local), else `OPENCLAW_GATEWAY_URL`, else
+/// `gateway.remote.url` when `gateway.mode` is `remote`, else the local gateway on
+/// `OPENCLAW_GATEWAY_PORT` / `gateway.port` / 18789 with the config's credentials.
 #[derive(Debug, Args, Default, Clone)]
 pub struct ClientArgs {
-    /// Gateway WebSocket URL (default: ws://127.0.0.1:<port>).
+    /// Gateway WebSocket URL (ws:// or wss://); implicit credentials are never sent to it, so
+    /// pass --token or --password too.
     #[arg(long)]
     pub url: Option<String>,
-    /// Shared token (default: OPENCLAW_GATEWAY_TOKEN, or the token kept in the state dir).
+    /// Port of a gateway on this host (ws://127.0.0.1:PORT), with the local config's credentials.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Shared token (default: gateway.auth.token, OPENCLAW_GATEWAY_TOKEN, gateway.remote.token,
+    /// then the token `clawgate run` keeps in the state dir).
     #[arg(long)]
     pub token: Option<String>,
-    /// Shared password (default: OPENCLAW_GATEWAY_PASSWORD).
+    /// Shared password (default: gateway.auth.password, OPENCLAW_GATEWAY_PASSWORD,
+    /// gateway.remote.password).
     #[arg(long)]
     pub password: Option<String>,
     /// Print JSON.

@@ -49,6 +49,18 @@ impl ClientOptions {
         }
     }
 
+    /// The local backend helper (`gateway-client`/`backend`), which clawgate's own operator
+    /// commands connect as: on a loopback connection the gateway keeps its requested scopes
+    /// with a shared secret, and accepts it without one when auth is `none` (config-auth-reload
+    /// §4.5, device-less decision) — where a `cli` client without a device identity is refused.
+    pub fn backend(scopes: &[&str], display_name: &str) -> Self {
+        let mut o = ClientOptions::cli(scopes);
+        o.client_id = "gateway-client".into();
+        o.mode = "backend".into();
+        o.display_name = Some(display_name.into());
+        o
+    }
+
     fn connect_params(&self) -> Value {
         let mut client = json!({
             "id": self.client_id,

@@ -80,13 +80,31 @@ pub fn valid_profile_name(name: &str) -> bool {
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
+/// The refusal of an `OPENCLAW_GATEWAY_PORT` that is not a port.
+pub fn invalid_env_port(raw: &str) -> String {
+    format!("Invalid OPENCLAW_GATEWAY_PORT \"{}\". Use a port number from 1 to 65535 (or host:port), for example 18789.", raw.trim())
+}
+
+/// The host part of an `OPENCLAW_GATEWAY_PORT` written as `host:N` / `[v6]:N`.
+pub fn env_port_host(s: &str) -> Option<&str> {
+    let s = s.trim();
+    parse_strict_port(s).is_none().then_some(())?;
+    match s.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map(|(h, _)| h),
+        None => s.split_once(':').map(|(h, _)| h),
+    }
+}
+
 /// Decision table A: `--port` > `OPENCLAW_GATEWAY_PORT` > `gateway.port` > profile > 18789.
+/// Unlike the reference, which ignores an unparsable `OPENCLAW_GATEWAY_PORT` and starts on
+/// another port without a word, a value that is not a port is refused (exit 78: a restart
+/// cannot fix the environment).
 pub fn resolve_port(cli: Option<&str>, env: Option<&str>, cfg: Option<i64>, profile: Option<&str>) -> Result<u16, StartupError> {
     if let Some(c) = cli {
         return parse_strict_port(c).ok_or_else(|| StartupError::failure(INVALID_PORT));
     }
-    if let Some(p) = env.and_then(parse_env_port) {
-        return Ok(p);
+    if let Some(e) = env.filter(|e| !e.trim().is_empty()) {
+        return parse_env_port(e).ok_or_else(|| StartupError::config(invalid_env_port(e)));
     }
     if let Some(p) = cfg {
         return u16::try_from(p)
@@ -159,6 +177,10 @@ pub fn is_loopback_host(ip: &IpAddr) -> bool {
     crate::auth::is_loopback_ip(ip)
 }
 
+/// The second line of every custom-bind refusal.
+const CUSTOM_HOST_FIX: &str =
+    "Fix: set gateway.customBindHost in the config, or pass --custom-bind-host <IPv4 address> with --bind custom.";
+
 /// Decision table C. `can_bind` answers whether the host has the address.
 pub fn resolve_bind_plan(mode: BindMode, custom_host: Option<&str>, can_bind: impl Fn(IpAddr) -> bool) -> Result<BindPlan, StartupError> {
     let v4_lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -173,11 +195,10 @@ pub fn resolve_bind_plan(mode: BindMode, custom_host: Option<&str>, can_bind: im
             let raw = custom_host
                 .map(str::trim)
                 .filter(|h| !h.is_empty())
-                .ok_or_else(|| StartupError::failure("gateway.bind=custom requires gateway.customBindHost"))?;
-            let ip: Ipv4Addr =
-                raw.parse().ok().filter(|ip: &Ipv4Addr| ip.to_string() == raw).ok_or_else(|| {
-                    StartupError::failure(format!("gateway.bind=custom requires a valid IPv4 customBindHost (got {raw})"))
-                })?;
+                .ok_or_else(|| StartupError::failure(format!("gateway.bind=custom requires gateway.customBindHost\n{CUSTOM_HOST_FIX}")))?;
+            let ip: Ipv4Addr = raw.parse().ok().filter(|ip: &Ipv4Addr| ip.to_string() == raw).ok_or_else(|| {
+                StartupError::failure(format!("gateway.bind=custom requires a valid IPv4 customBindHost (got {raw})\n{CUSTOM_HOST_FIX}"))
+            })?;
             let ip = IpAddr::V4(ip);
             if ip == any {
                 return Ok(BindPlan { mode, host: any, listeners: vec![(any, false)] });
@@ -186,7 +207,9 @@ pub fn resolve_bind_plan(mode: BindMode, custom_host: Option<&str>, can_bind: im
                 return Ok(loopback());
             }
             if !can_bind(ip) {
-                return Err(StartupError::failure(format!("gateway bind=custom requested {raw} but resolved 0.0.0.0; refusing fallback")));
+                return Err(StartupError::failure(format!(
+                    "gateway bind=custom requested {raw} but resolved 0.0.0.0; refusing fallback\nFix: use an IPv4 address of one of this host's interfaces (`ip -4 addr`), or --bind lan to listen on all of them."
+                )));
             }
             Ok(BindPlan { mode, host: ip, listeners: vec![(ip, false), (v4_lo, false)] })
         }
@@ -271,14 +294,18 @@ pub fn startup_auth_gate(auth: &ResolvedAuth, plan: &BindPlan) -> Result<bool, S
         ));
     }
     let loopback = is_loopback_host(&plan.host);
+    if auth.mode == AuthMode::None && !loopback {
+        // Checked first: the generic hint below would ask for a --token that may have been given.
+        return Err(StartupError::config(format!(
+            "Refusing to bind gateway to {} without auth.\nAuth mode none (--auth none or gateway.auth.mode: \"none\") is only allowed on a loopback bind. Drop it to use token or password auth (a --token/--password or configured secret is then used), or bind loopback.",
+            plan.mode.as_str()
+        )));
+    }
     if !loopback && auth.mode != AuthMode::TrustedProxy && !auth.explicit_secret {
         return Err(StartupError::config(format!(
             "Refusing to bind gateway to {} without auth.\nSet gateway.auth.token/password (or OPENCLAW_GATEWAY_TOKEN/OPENCLAW_GATEWAY_PASSWORD) or pass --token/--password to start with auth.",
             plan.mode.as_str()
         )));
-    }
-    if auth.mode == AuthMode::None && !loopback {
-        return Err(StartupError::config(format!("Refusing to bind gateway to {} without auth.", plan.mode.as_str())));
     }
     for (field, secret) in [("token", &auth.token), ("password", &auth.password)] {
         if let Some(s) = secret {
@@ -349,7 +376,13 @@ mod tests {
         assert_eq!(resolve_port(None, Some("28825"), Some(28822), None), Ok(28825));
         assert_eq!(resolve_port(None, Some("localhost:28825"), None, None), Ok(28825));
         assert_eq!(resolve_port(None, Some("[::1]:28826"), None, None), Ok(28826));
-        assert_eq!(resolve_port(None, Some("junk"), Some(28822), None), Ok(28822));
+        assert_eq!(resolve_port(None, Some("junk"), Some(28822), None).unwrap_err().message, invalid_env_port("junk"));
+        assert_eq!(resolve_port(None, Some("junk"), Some(28822), None).unwrap_err().exit_code, 78);
+        assert_eq!(resolve_port(None, Some("70000"), None, None).unwrap_err().exit_code, 78);
+        assert_eq!(
+            (env_port_host("10.1.1.1:3335"), env_port_host("[::1]:1"), env_port_host("3335")),
+            (Some("10.1.1.1"), Some("::1"), None)
+        );
         assert_eq!(resolve_port(None, None, None, None), Ok(18789));
         assert_eq!(resolve_port(None, None, None, Some("p2440")), Ok(28821));
         assert_eq!(resolve_port(Some("99999"), None, None, None).unwrap_err().exit_code, 1);
@@ -393,17 +426,23 @@ mod tests {
         );
         let none = ResolvedAuth { mode: AuthMode::None, token: None, password: None, explicit_secret: false };
         assert_eq!(startup_auth_gate(&none, &lan).unwrap_err().exit_code, 78);
+        // --auth none --bind lan --token x: the refusal is about auth none, not a missing --token.
+        let none_with_token = ResolvedAuth { mode: AuthMode::None, token: Some(Secret::new("x")), password: None, explicit_secret: false };
+        let e = startup_auth_gate(&none_with_token, &lan).unwrap_err().message;
+        assert!(e.starts_with("Refusing to bind gateway to lan without auth.\nAuth mode none"), "{e}");
+        assert!(!e.contains("pass --token"), "{e}");
     }
 
     #[test]
     fn custom_bind() {
-        assert_eq!(
-            resolve_bind_plan(BindMode::Custom, None, |_| true).unwrap_err().message,
-            "gateway.bind=custom requires gateway.customBindHost"
-        );
-        assert_eq!(
-            resolve_bind_plan(BindMode::Custom, Some("10.999.1.1"), |_| true).unwrap_err().message,
-            "gateway.bind=custom requires a valid IPv4 customBindHost (got 10.999.1.1)"
+        let e = resolve_bind_plan(BindMode::Custom, None, |_| true).unwrap_err().message;
+        assert_eq!(e, format!("gateway.bind=custom requires gateway.customBindHost\n{CUSTOM_HOST_FIX}"));
+        assert!(e.contains("--custom-bind-host"), "the refusal names the flag too: {e}");
+        assert!(
+            resolve_bind_plan(BindMode::Custom, Some("10.999.1.1"), |_| true)
+                .unwrap_err()
+                .message
+                .starts_with("gateway.bind=custom requires a valid IPv4 customBindHost (got 10.999.1.1)\n")
         );
         assert!(resolve_bind_plan(BindMode::Custom, Some("203.0.113.9"), |_| false).is_err());
         assert_eq!(resolve_bind_plan(BindMode::Custom, Some("192.0.2.2"), |_| true).unwrap().listeners.len(), 2);

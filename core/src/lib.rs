@@ -16,6 +16,7 @@ pub mod apiconfig;
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod client_target;
 pub mod config;
 pub mod config_file;
 pub mod config_keys;

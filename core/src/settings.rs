@@ -178,6 +178,9 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     // A configured SecretInput counts as configured even before it resolves (table E row 2).
     let needs_kept = config::startup_auth_gate(&auth, &plan)?;
     let mut warnings = cfg.map(|c| c.warnings.clone()).unwrap_or_default();
+    if let Some(w) = env_port_host_warning(&inputs.cli, &inputs.env, &plan, port) {
+        warnings.push(w);
+    }
     if needs_kept {
         match &inputs.kept_token {
             Some(t) => auth.token = Some(t.clone()),
@@ -262,6 +265,27 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
         settings.hot_reload_active = c.gateway.reload_mode != crate::config_file::ReloadMode::Off;
     }
     Ok(Resolved { settings, plan, port, needs_kept_token: false, seeded_origins: seeded, warnings })
+}
+
+/// `OPENCLAW_GATEWAY_PORT=host:N` sets the port only: the listen address comes from `--bind` /
+/// `gateway.bind`. Say so when the host part names another address than the one we listen on.
+fn env_port_host_warning(cli: &CliInputs, env: &EnvInputs, plan: &BindPlan, port: u16) -> Option<String> {
+    if cli.port.is_some() {
+        return None;
+    }
+    let raw = env.port.as_deref()?;
+    let host = config::env_port_host(raw)?;
+    let host_is_loopback = host.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| config::is_loopback_host(&ip));
+    let plan_is_loopback = config::is_loopback_host(&plan.host);
+    let same = host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == plan.host) || (host_is_loopback && plan_is_loopback);
+    (!same).then(|| {
+        format!(
+            "OPENCLAW_GATEWAY_PORT=\"{raw}\": listening on port {port} of {} (bind {}); the host part \"{host}\" is ignored: the listen address comes from --bind / gateway.bind",
+            plan.host,
+            plan.mode.as_str()
+        )
+    })
 }
 
 /// The SecretInputs of a config that the gateway resolves (token/password/remote).

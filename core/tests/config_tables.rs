@@ -237,14 +237,6 @@ fn table_a_port_resolution() {
         ("A3 env [v6]:N", None, Some("[::1]:28827"), Some(28822), None, 28827),
         ("A3 env [v6]:N with a long v6 literal", None, Some("[2001:db8::1]:28828"), None, None, 28828),
         ("A3 env beats a profile", None, Some("28829"), None, Some("p2440"), 28829),
-        ("A3 env unparsable (junk) is ignored ⇒ config", None, Some("junk"), Some(28822), None, 28822),
-        ("A3 env unparsable (two colons, not [v6]) is ignored", None, Some("a:b:28825"), Some(28822), None, 28822),
-        ("A3 env unparsable (out of range) is ignored", None, Some("99999"), Some(28822), None, 28822),
-        ("A3 env unparsable (host:0) is ignored", None, Some("localhost:0"), Some(28822), None, 28822),
-        ("A3 env unparsable (host: without port) is ignored", None, Some("localhost:"), Some(28822), None, 28822),
-        ("A3 env unparsable ([v6] without port) is ignored", None, Some("[::1]"), Some(28822), None, 28822),
-        ("A3 env unparsable (non-numeric port) is ignored", None, Some("localhost:http"), None, None, 18789),
-        ("A3 env unparsable and no config falls to the profile", None, Some("junk"), None, Some("p2440"), 28821),
         ("A4 config port (§3.1 live: config only ⇒ 28822)", None, None, Some(28822), None, 28822),
         ("A4 config port beats a profile", None, None, Some(28822), Some("p2440"), 28822),
         ("A5 profile p2440 ⇒ 28821 (checklist 7)", None, None, None, Some("p2440"), 28821),
@@ -258,6 +250,15 @@ fn table_a_port_resolution() {
     for (row, cli, env, cfg, profile, want) in rows {
         assert_eq!(resolve_port(*cli, *env, *cfg, *profile), Ok(*want), "{row}");
     }
+    // Deliberate deviation from §3.1 row 2: the reference ignores an unparsable
+    // OPENCLAW_GATEWAY_PORT and silently starts elsewhere; we refuse it, naming the variable
+    // (exit 78: a restart cannot fix the environment). A blank value is no value.
+    for bad in ["junk", "a:b:28825", "99999", "localhost:0", "localhost:", "[::1]", "localhost:http", "-1", "0"] {
+        let e = resolve_port(None, Some(bad), Some(28822), Some("p2440")).unwrap_err();
+        assert_eq!((e.exit_code, e.message.clone()), (78, clawgate_core::config::invalid_env_port(bad)), "A3 env {bad:?}");
+        assert!(e.message.contains("OPENCLAW_GATEWAY_PORT"), "{}", e.message);
+    }
+    assert_eq!(resolve_port(None, Some("  "), Some(28822), None), Ok(28822), "A3 blank env is unset");
     // §3.1 row 4: 20000 + FNV-1a-32 mod 40000 (offset 2166136261, prime 16777619).
     assert_eq!(fnv1a32(b""), 2_166_136_261, "§3.1 row 4: FNV offset basis");
     assert_eq!(fnv1a32(b"a"), 0xe40c_292c, "§3.1 row 4: FNV-1a-32 of \"a\"");
@@ -304,7 +305,15 @@ fn table_a_through_the_config_file() {
     let env = [("OPENCLAW_GATEWAY_PORT", "localhost:28825")];
     assert_eq!(ok(decide(Some(&text), &env, cli()), "A3").port, 28825, "env host:N beats config (checklist 6)");
     assert_eq!(ok(decide(Some(&text), &env, cli_with(|c| c.port = Some("28824".into()))), "A1").port, 28824, "checklist 5");
-    assert_eq!(ok(decide(Some(&text), &[("OPENCLAW_GATEWAY_PORT", "nope")], cli()), "A3").port, 28822, "unparsable env ignored");
+    let e = err(decide(Some(&text), &[("OPENCLAW_GATEWAY_PORT", "nope")], cli()), "A3 unparsable env");
+    assert_eq!(e.exit_code, 78, "an unparsable OPENCLAW_GATEWAY_PORT is refused, naming the variable: {}", e.message);
+    assert!(e.message.starts_with("Invalid OPENCLAW_GATEWAY_PORT \"nope\"."), "{}", e.message);
+    // host:N sets the port only; a host that is not where we listen is pointed out.
+    let r = ok(decide(Some(&text), &[("OPENCLAW_GATEWAY_PORT", "10.1.1.1:28825")], cli()), "A3 host:N");
+    assert_eq!(r.port, 28825);
+    assert!(r.warnings.iter().any(|w| w.contains("the host part \"10.1.1.1\" is ignored")), "{:?}", r.warnings);
+    let r = ok(decide(Some(&text), &[("OPENCLAW_GATEWAY_PORT", "127.0.0.1:28825")], cli()), "A3 loopback host:N");
+    assert!(!r.warnings.iter().any(|w| w.contains("OPENCLAW_GATEWAY_PORT")), "a loopback host matches a loopback bind: {:?}", r.warnings);
     assert_eq!(ok(decide(Some(LOCAL_CFG), &[("OPENCLAW_PROFILE", "p2440")], cli()), "A5").port, 28821, "checklist 7");
 }
 
@@ -455,17 +464,20 @@ fn table_c_bind_plans() {
         let e =
             if *bindable { resolve_bind_plan(BindMode::Custom, *custom, yes) } else { resolve_bind_plan(BindMode::Custom, *custom, no) }
                 .unwrap_err();
-        assert_eq!(e.message, *want, "{row}");
+        // The reference's message first, then the fix (naming the flag as well as the key).
+        assert_eq!(first_line(&e.message), *want, "{row}");
+        assert!(e.message.lines().nth(1).is_some_and(|l| l.starts_with("Fix: ")), "{row}: {}", e.message);
         assert_eq!(e.exit_code, EXIT_FAILURE, "{row}: exit 1 (§3.4)");
     }
     // Custom host rules through the whole decision: flag host beats config host.
     let text = gw_cfg(r#"bind: "custom", customBindHost: "10.999.1.1", auth: {token: "s3cret-token"}"#);
     let e = err(decide(Some(&text), &[], cli()), "config custom host");
-    assert_eq!(e.message, "gateway.bind=custom requires a valid IPv4 customBindHost (got 10.999.1.1)");
+    assert_eq!(first_line(&e.message), "gateway.bind=custom requires a valid IPv4 customBindHost (got 10.999.1.1)");
     let r = ok(decide(Some(&text), &[], cli_with(|c| c.custom_bind_host = Some("192.0.2.2".into()))), "flag custom host");
     assert_eq!(r.plan.host, ip("192.0.2.2"));
     let e = err(decide(Some(&gw_cfg(r#"bind: "custom""#)), &[], cli()), "custom without host");
-    assert_eq!((e.message.as_str(), e.exit_code), ("gateway.bind=custom requires gateway.customBindHost", 1));
+    assert_eq!((first_line(&e.message), e.exit_code), ("gateway.bind=custom requires gateway.customBindHost", 1));
+    assert!(e.message.contains("--custom-bind-host"), "{}", e.message);
 }
 
 // ---- D. auth resolution (§4.2 "Live confirmation", table D) --------------------------------

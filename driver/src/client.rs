@@ -42,35 +42,46 @@ pub enum ClientError {
     Timeout(u64),
 }
 
-/// A parsed `ws://host:port/path`.
+/// A parsed `ws://host:port/path` or `wss://…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
     pub host: String,
     pub port: u16,
     pub path: String,
+    /// `wss://`: TLS (rustls, the Mozilla roots plus `CLAWGATE_EXTRA_CA_CERTS` /
+    /// `NODE_EXTRA_CA_CERTS`).
+    pub tls: bool,
 }
 
 impl WsUrl {
     pub fn parse(url: &str) -> Result<WsUrl, ClientError> {
         let bad = |why: &str| ClientError::Url(url.to_string(), why.to_string());
-        let rest = url.strip_prefix("ws://").ok_or_else(|| bad("only ws:// URLs are supported"))?;
+        let (rest, tls) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(r), _) => (r, false),
+            (None, Some(r)) => (r, true),
+            _ => return Err(bad("use a ws:// or wss:// URL")),
+        };
+        let default_port = if tls { 443 } else { 80 };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         let (host, port) = if let Some(r) = authority.strip_prefix('[') {
             let (h, tail) = r.split_once(']').ok_or_else(|| bad("unterminated IPv6 host"))?;
-            (h.to_string(), tail.strip_prefix(':').map(|p| p.parse::<u16>()).transpose().map_err(|_| bad("bad port"))?.unwrap_or(80))
+            (
+                h.to_string(),
+                tail.strip_prefix(':').map(|p| p.parse::<u16>()).transpose().map_err(|_| bad("bad port"))?.unwrap_or(default_port),
+            )
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), p.parse::<u16>().map_err(|_| bad("bad port"))?),
-                None => (authority.to_string(), 80),
+                None => (authority.to_string(), default_port),
             }
         };
         if host.is_empty() {
             return Err(bad("missing host"));
         }
-        Ok(WsUrl { host, port, path: path.to_string() })
+        Ok(WsUrl { host, port, path: path.to_string(), tls })
     }
 
     fn addrs(&self) -> Result<Vec<SocketAddr>, ClientError> {
@@ -138,6 +149,20 @@ impl<R: Runtime> RawSocket<R> {
             }
         }
         let io = io.ok_or(ClientError::Connect(last))?;
+        let upgraded = if u.tls {
+            let tls = crate::tls::connect(io, &u.host).await.map_err(ClientError::Connect)?;
+            Self::upgrade(rt, tls, &u, headers).await?
+        } else {
+            Self::upgrade(rt, io, &u, headers).await?
+        };
+        Ok(RawSocket { rt: rt.clone(), ws: WsIo::new(upgraded, Role::Client, 64 << 20) })
+    }
+
+    /// The HTTP/1.1 upgrade to a WebSocket over an open connection.
+    async fn upgrade<T>(rt: &R, io: T, u: &WsUrl, headers: &Headers) -> Result<Upgraded, ClientError>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
         let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io)
             .await
             .map_err(|e| ClientError::Connect(format!("handshake: {e}")))?;
@@ -168,8 +193,7 @@ impl<R: Runtime> RawSocket<R> {
         if got != expected {
             return Err(ClientError::Connect("bad Sec-WebSocket-Accept".into()));
         }
-        let upgraded = hyper::upgrade::on(resp).await.map_err(|e| ClientError::Connect(format!("upgrade: {e}")))?;
-        Ok(RawSocket { rt: rt.clone(), ws: WsIo::new(upgraded, Role::Client, 64 << 20) })
+        hyper::upgrade::on(resp).await.map_err(|e| ClientError::Connect(format!("upgrade: {e}")))
     }
 
     /// Send one message and flush it.

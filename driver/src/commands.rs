@@ -1,60 +1,158 @@
-//! The operator subcommands (`call`, `health`, `status`, `probe`, `auth-token`), written once for
-//! both binaries. Each returns the process exit code.
+//! The operator subcommands (`call`, `health`, `status`, `probe`, `auth-token`, `devices`,
+//! `secrets reload`), written once for both binaries. Each returns the process exit code.
+//!
+//! Every client command finds its gateway the way the reference CLI does
+//! ([`clawgate_core::client_target`]) and connects as the local backend helper
+//! ([`ClientOptions::backend`]); when it cannot connect it says what it tried and how to point
+//! it elsewhere.
 
 use std::time::{Duration, Instant};
 
+use clawgate_core::auth::AuthMode;
 use clawgate_core::cli::{CallArgs, ClientArgs, StatusArgs};
 use clawgate_core::client::ClientOptions;
-use clawgate_core::config;
+use clawgate_core::client_target::{self, Target, TargetError};
 use clawgate_core::scopes;
 use serde_json::{Value, json};
 
 use crate::client::{Client, ClientError};
 use crate::rt::Runtime;
 use crate::state;
-
-fn env_nonblank(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-/// Default URL: the locally resolved port on loopback.
-fn default_url() -> String {
-    let port =
-        config::resolve_port(None, env_nonblank("OPENCLAW_GATEWAY_PORT").as_deref(), None, env_nonblank("OPENCLAW_PROFILE").as_deref())
-            .unwrap_or(config::DEFAULT_PORT);
-    format!("ws://127.0.0.1:{port}")
-}
-
-/// Credentials: flags, then environment, then the token kept in the state dir.
-fn credentials(a: &ClientArgs) -> (Option<String>, Option<String>) {
-    let password = a.password.clone().or_else(|| env_nonblank("OPENCLAW_GATEWAY_PASSWORD"));
-    let token = a
-        .token
-        .clone()
-        .or_else(|| env_nonblank("OPENCLAW_GATEWAY_TOKEN"))
-        .or_else(|| if password.is_some() { None } else { state::read_token(&state::state_dir()).ok().flatten() });
-    (token, password)
-}
-
-fn options(a: &ClientArgs, mut o: ClientOptions) -> ClientOptions {
-    let (token, password) = credentials(a);
-    o.token = token;
-    o.password = password;
-    o.connect_timeout = Duration::from_millis(a.timeout.max(1));
-    o
-}
+use crate::target;
 
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }
 
-fn error_json(e: &ClientError) -> Value {
-    match e {
-        ClientError::Rejected(res) => {
-            let err = res.error.clone().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
-            json!({"ok": false, "error": {"type": "gateway_connect_error", "details": err}})
+/// `connect ECONNREFUSED 127.0.0.1:1` → `ECONNREFUSED`.
+fn short_reason(reason: &str) -> &str {
+    reason.strip_prefix("connect ").and_then(|r| r.split_whitespace().next()).unwrap_or(reason)
+}
+
+/// A target that could not be chosen, printed for humans or as JSON.
+fn print_target_error(e: &TargetError, config_path: &str, json_out: bool) {
+    if json_out {
+        print_json(&json!({"ok": false, "error": {"type": e.kind, "message": e.message}}));
+    } else if e.message.contains("Config: ") {
+        eprintln!("{}", e.message);
+    } else {
+        eprintln!("{}\nConfig: {config_path}", e.message);
+    }
+}
+
+/// A failed connection to a chosen target, with what was tried and the fix.
+fn print_connect_error(e: &ClientError, t: &Target, config_path: &str, json_out: bool) {
+    let gateway = json!({"url": t.url, "urlSource": t.source.as_str(), "portSource": t.port_source});
+    let (kind, message, extra) = match e {
+        ClientError::Connect(reason) | ClientError::Url(_, reason) => {
+            let text = client_target::unreachable_message(t, short_reason(reason), config_path);
+            ("gateway_transport_error", text, json!({"kind": "closed", "reason": reason}))
         }
-        other => json!({"ok": false, "error": {"type": "gateway_unreachable", "message": other.to_string()}}),
+        ClientError::Rejected(res) => {
+            let err = res.error.clone().unwrap_or_else(|| clawgate_core::wire::ErrorShape::new("UNAVAILABLE", "refused"));
+            let detail = err.details.as_ref().and_then(|d| d.get("code")).and_then(Value::as_str).map(str::to_string);
+            let text = client_target::refusal_message(t, &err.code, &err.message, detail.as_deref());
+            ("gateway_connect_error", text, json!({"code": err.code, "details": err.details}))
+        }
+        ClientError::Http { status, body } => (
+            "gateway_transport_error",
+            format!("The gateway at {} answered the WebSocket upgrade with HTTP {status}: {}", t.url, body.trim()),
+            json!({"status": status}),
+        ),
+        ClientError::Closed { code, reason } => (
+            "gateway_transport_error",
+            format!("The gateway at {} closed the connection during the handshake ({code} {reason}).", t.url),
+            json!({"closeCode": code}),
+        ),
+        ClientError::Timeout(ms) => (
+            "gateway_transport_error",
+            format!("The gateway at {} did not complete the handshake within {ms} ms (--timeout).", t.url),
+            json!({"kind": "timeout"}),
+        ),
+    };
+    if json_out {
+        let mut error = json!({"type": kind, "message": message});
+        if let (Some(o), Value::Object(x)) = (error.as_object_mut(), extra) {
+            o.extend(x);
+        }
+        print_json(&json!({"ok": false, "error": error, "gateway": gateway}));
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// A hint for a request refused for lack of scope on a connection that was granted none.
+fn scope_hint(hello: &Value, message: &str) -> Option<&'static str> {
+    (message.contains("missing scope") && hello_scopes(hello).is_empty()).then_some(
+        "This connection was granted no operator scopes: a client without a device identity keeps its scopes only on a loopback connection to the gateway. Run the command on the gateway host (or through an SSH tunnel to it).",
+    )
+}
+
+/// Choose the target, connect as the backend helper with `scopes`, and complete the handshake.
+/// Errors are printed here; the caller gets the exit code.
+async fn open<R: Runtime>(rt: &R, a: &ClientArgs, scopes: &[&str], label: &str) -> Result<(Client<R>, Target), i32> {
+    let (i, t) = target::resolve(a);
+    let t = t.map_err(|e| {
+        print_target_error(&e, &i.config_path, a.json);
+        1
+    })?;
+    let mut o = ClientOptions::backend(scopes, label);
+    o.token = t.token.as_ref().map(|c| c.secret.expose().to_string());
+    o.password = t.password.as_ref().map(|c| c.secret.expose().to_string());
+    o.connect_timeout = Duration::from_millis(a.timeout.max(1));
+    match Client::connect(rt, &t.url, o, &Vec::new()).await {
+        Ok(c) => Ok((c, t)),
+        Err(e) => {
+            print_connect_error(&e, &t, &i.config_path, a.json);
+            Err(1)
+        }
+    }
+}
+
+/// One request on a fresh connection: the result payload, or the printed error and exit code.
+async fn rpc_once<R: Runtime>(rt: &R, a: &ClientArgs, scopes: &[&str], method: &str, params: Value) -> Result<Value, i32> {
+    rpc_explained(rt, a, scopes, method, params, &|_| None).await
+}
+
+/// [`rpc_once`], with `explain` turning a refusal's message into a clearer one for humans.
+async fn rpc_explained<R: Runtime>(
+    rt: &R,
+    a: &ClientArgs,
+    scopes: &[&str],
+    method: &str,
+    params: Value,
+    explain: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Value, i32> {
+    let (mut client, _) = open(rt, a, scopes, &format!("clawgate {method}")).await?;
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let res = client.request(method, Some(params), false, timeout).await;
+    let hello = client.hello.clone();
+    client.close().await;
+    match res {
+        Ok(frame) if frame.ok => Ok(frame.payload.unwrap_or(Value::Null)),
+        Ok(frame) => {
+            let err = frame.error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+            let message = err["message"].as_str().unwrap_or("unknown error").to_string();
+            if a.json {
+                let mut out = json!({"ok": false, "error": err});
+                out["error"]["type"] = json!("gateway_request_error");
+                print_json(&out);
+            } else {
+                eprintln!("{method} failed: {}", explain(&message).unwrap_or(message.clone()));
+                if let Some(h) = scope_hint(&hello, &message) {
+                    eprintln!("{h}");
+                }
+            }
+            Err(1)
+        }
+        Err(e) => {
+            if a.json {
+                print_json(&json!({"ok": false, "error": {"type": "gateway_transport_error", "message": e.to_string()}}))
+            } else {
+                eprintln!("{method} failed: {e}")
+            }
+            Err(1)
+        }
     }
 }
 
@@ -68,21 +166,13 @@ pub async fn call<R: Runtime>(rt: R, a: CallArgs) -> i32 {
         }
     };
     let scope = if a.method == "health" { scopes::READ.to_string() } else { scopes::required_scope(&a.method, params.as_ref()) };
-    let url = a.client.url.clone().unwrap_or_else(default_url);
-    let opts = options(&a.client, ClientOptions::cli(&[scope.as_str()]));
-    let timeout = Duration::from_millis(a.client.timeout.max(1));
-    let mut client = match Client::connect(&rt, &url, opts, &Vec::new()).await {
+    let (mut client, _) = match open(&rt, &a.client, &[scope.as_str()], &format!("clawgate call {}", a.method)).await {
         Ok(c) => c,
-        Err(e) => {
-            if a.client.json {
-                print_json(&error_json(&e))
-            } else {
-                eprintln!("gateway connect failed: {e}")
-            }
-            return 1;
-        }
+        Err(code) => return code,
     };
+    let timeout = Duration::from_millis(a.client.timeout.max(1));
     let res = client.request(&a.method, params.or(Some(json!({}))), a.expect_final, timeout).await;
+    let hello = client.hello.clone();
     client.close().await;
     match res {
         Ok(frame) if frame.ok => {
@@ -91,14 +181,18 @@ pub async fn call<R: Runtime>(rt: R, a: CallArgs) -> i32 {
         }
         Ok(frame) => {
             let err = frame.error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+            let hint = scope_hint(&hello, err["message"].as_str().unwrap_or_default());
             let mut out = json!({"ok": false, "error": err});
             out["error"]["type"] = json!("gateway_request_error");
+            if let Some(h) = hint {
+                out["error"]["hint"] = json!(h);
+            }
             print_json(&out);
             1
         }
         Err(e) => {
             if a.client.json {
-                print_json(&error_json(&e))
+                print_json(&json!({"ok": false, "error": {"type": "gateway_transport_error", "message": e.to_string()}}))
             } else {
                 eprintln!("gateway call failed: {e}")
             }
@@ -109,17 +203,12 @@ pub async fn call<R: Runtime>(rt: R, a: CallArgs) -> i32 {
 
 /// `health`: the `health` method; prints `OK (<durationMs>ms)`.
 pub async fn health<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
-    let url = a.url.clone().unwrap_or_else(default_url);
-    let timeout = Duration::from_millis(a.timeout.max(1));
     let t0 = Instant::now();
-    let mut client = match Client::connect(&rt, &url, options(&a, ClientOptions::cli(&[scopes::READ])), &Vec::new()).await {
+    let (mut client, _) = match open(&rt, &a, &[scopes::READ], "clawgate health").await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("Gateway Health\nFAILED: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
-    let res = client.request("health", None, false, timeout).await;
+    let res = client.request("health", None, false, Duration::from_millis(a.timeout.max(1))).await;
     client.close().await;
     match res {
         Ok(f) if f.ok => {
@@ -166,14 +255,21 @@ fn hello_scopes(hello: &Value) -> Vec<String> {
 
 /// `status [--require-rpc]`: connect as the backend helper and call `status`.
 pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
-    let url = a.client.url.clone().unwrap_or_else(default_url);
     let timeout = Duration::from_millis(a.client.timeout.max(1));
-    let mut o = ClientOptions::cli(&[scopes::READ]);
-    o.client_id = "gateway-client".into();
-    o.mode = "backend".into();
-    o.display_name = Some("gateway:status".into());
-    let connected = Client::connect(&rt, &url, options(&a.client, o), &Vec::new()).await;
-    let (rpc, code) = match connected {
+    let (i, t) = target::resolve(&a.client);
+    let t = match t {
+        Ok(t) => t,
+        Err(e) => {
+            print_target_error(&e, &i.config_path, a.client.json);
+            return 1;
+        }
+    };
+    let mut o = ClientOptions::backend(&[scopes::READ], "gateway:status");
+    o.token = t.token.as_ref().map(|c| c.secret.expose().to_string());
+    o.password = t.password.as_ref().map(|c| c.secret.expose().to_string());
+    o.connect_timeout = timeout;
+    let url = t.url.clone();
+    let (rpc, code, failure) = match Client::connect(&rt, &url, o, &Vec::new()).await {
         Ok(mut client) => {
             let hello = client.hello.clone();
             let res = client.request("status", None, false, timeout).await;
@@ -195,14 +291,14 @@ pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
                 "url": url,
                 "error": err,
             });
-            (rpc, if ok || !a.require_rpc { 0 } else { 1 })
+            (rpc, if ok || !a.require_rpc { 0 } else { 1 }, None)
         }
-        Err(e) => (json!({"ok": false, "url": url, "error": e.to_string()}), 1),
+        Err(e) => (json!({"ok": false, "url": url, "error": e.to_string()}), 1, Some(e)),
     };
     if a.client.json {
-        print_json(&json!({"gateway": {"probeUrl": url}, "rpc": rpc}));
+        print_json(&json!({"gateway": {"probeUrl": url, "urlSource": t.source.as_str(), "portSource": t.port_source}, "rpc": rpc}));
     } else {
-        println!("Probe target: {url}");
+        println!("Probe target: {url} ({})", t.source.as_str());
         if let Some(v) = rpc.get("version").and_then(Value::as_str) {
             println!("Gateway version: {v}");
         }
@@ -212,19 +308,34 @@ pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
             println!("Read probe: failed - {}", rpc.get("error").and_then(Value::as_str).unwrap_or("unknown error"));
         }
         println!("Capability: {}", rpc.get("capability").and_then(Value::as_str).unwrap_or("unknown").replace('_', "-"));
+        if let Some(e) = &failure {
+            eprintln!();
+            print_connect_error(e, &t, &i.config_path, false);
+        }
     }
     code
 }
 
-/// `probe`: connect like `openclaw gateway probe` (probe mode, protocol 3–4) and report.
+/// `probe`: connect and report reachability, capability and the read RPCs that
+/// `openclaw gateway probe` runs (`health`, `status`, `system-presence`, `config.get`).
 pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
-    let url = a.url.clone().unwrap_or_else(default_url);
     let timeout = Duration::from_millis(a.timeout.max(1));
-    let mut o = ClientOptions::cli(&[scopes::READ]);
-    o.mode = "probe".into();
-    o.min_protocol = clawgate_core::wire::MIN_PROBE_PROTOCOL;
+    let (i, t) = target::resolve(&a);
+    let t = match t {
+        Ok(t) => t,
+        Err(e) => {
+            print_target_error(&e, &i.config_path, a.json);
+            return 1;
+        }
+    };
+    let mut o = ClientOptions::backend(&[scopes::READ], "clawgate probe");
+    o.token = t.token.as_ref().map(|c| c.secret.expose().to_string());
+    o.password = t.password.as_ref().map(|c| c.secret.expose().to_string());
+    o.connect_timeout = timeout;
+    let url = t.url.clone();
     let t0 = Instant::now();
-    let result = match Client::connect(&rt, &url, options(&a, o), &Vec::new()).await {
+    let mut failure = None;
+    let result = match Client::connect(&rt, &url, o, &Vec::new()).await {
         Ok(mut client) => {
             let latency = t0.elapsed().as_millis() as u64;
             let hello = client.hello.clone();
@@ -251,43 +362,90 @@ pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
             json!({
                 "ok": true,
                 "url": url,
+                "urlSource": t.source.as_str(),
                 "connect": {"ok": true, "rpcOk": rpc_ok, "scopeLimited": scopes.is_empty(), "latencyMs": latency, "error": first_err},
                 "auth": {"role": hello.pointer("/auth/role"), "scopes": scopes, "capability": capability(&scopes)},
                 "server": {"version": hello.pointer("/server/version"), "buildId": hello.pointer("/server/buildId"), "connId": hello.pointer("/server/connId")},
                 "health": reads.get("health"),
             })
         }
-        Err(e) => json!({"ok": false, "url": url, "connect": {"ok": false, "error": e.to_string()}}),
+        Err(e) => {
+            let r = json!({"ok": false, "url": url, "urlSource": t.source.as_str(), "connect": {"ok": false, "error": e.to_string()}});
+            failure = Some(e);
+            r
+        }
     };
     let ok = result["ok"] == json!(true);
     if a.json {
         print_json(&result);
     } else {
         println!("Gateway Status");
+        println!("Target: {url} ({})", t.source.as_str());
         println!("Reachable: {}", if ok { "yes" } else { "no" });
         if ok {
             println!("Capability: {}", result.pointer("/auth/capability").and_then(Value::as_str).unwrap_or("unknown").replace('_', "-"));
             println!("Gateway version: {}", result.pointer("/server/version").and_then(Value::as_str).unwrap_or("unknown"));
-        } else {
-            println!("Error: {}", result.pointer("/connect/error").and_then(Value::as_str).unwrap_or("unknown"));
+            match result.pointer("/connect/error").and_then(Value::as_str) {
+                None => println!("Read probe: ok"),
+                Some(e) => println!("Read probe: failed - {e}"),
+            }
+        } else if let Some(e) = &failure {
+            print_connect_error(e, &t, &i.config_path, false);
         }
     }
     if ok { 0 } else { 1 }
 }
 
-/// `auth-token`: print the kept token (creating it if this is the first use).
+/// `auth-token`: print the token the local gateway accepts with this config and environment —
+/// `gateway.auth.token` (SecretRefs resolved), `OPENCLAW_GATEWAY_TOKEN`, `gateway.remote.token`,
+/// else the token `clawgate run` keeps in the state dir (created here if it does not exist yet,
+/// as the gateway would on its first start). When the gateway does not use a token, say where
+/// its secret comes from instead, and exit 1.
 pub fn auth_token() -> i32 {
-    let dir = state::state_dir();
-    match state::load_or_create_token(&dir) {
-        Ok(t) => {
-            println!("{t}");
-            0
-        }
-        Err(e) => {
-            eprintln!("Cannot read or create {}: {e}", state::token_path(&dir).display());
-            1
-        }
+    // The local gateway's view: no flags, no override URL, whatever gateway.mode says.
+    let mut i = target::inputs(&ClientArgs::default());
+    i.env_url = None;
+    if let Some(c) = i.config.as_mut() {
+        c.mode = None;
     }
+    let t = match client_target::resolve(&i) {
+        Ok(t) => t,
+        Err(e) => {
+            print_target_error(&e, &i.config_path, false);
+            return 1;
+        }
+    };
+    let mode = t.expected_mode.unwrap_or(AuthMode::Token);
+    if mode != AuthMode::Token {
+        let what = match (&t.password, mode) {
+            (_, AuthMode::None) => "auth mode none: the gateway accepts connections without a secret".to_string(),
+            (Some(p), _) => format!("password auth (the password comes from {})", p.source),
+            (None, AuthMode::TrustedProxy) => "trusted-proxy auth: a reverse proxy vouches for each user".to_string(),
+            (None, _) => "password auth, but no password is configured (the gateway refuses to start)".to_string(),
+        };
+        eprintln!("This gateway does not use a token: {what} (config {}). There is no token to print.", i.config_path);
+        return 1;
+    }
+    let token = match t.token {
+        Some(c) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("(token from {})", c.source);
+            }
+            c.secret.expose().to_string()
+        }
+        None => {
+            let dir = state::state_dir();
+            match state::load_or_create_token(&dir) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("Cannot read or create {}: {e}", state::token_path(&dir).display());
+                    return 1;
+                }
+            }
+        }
+    };
+    println!("{token}");
+    0
 }
 
 /// `config validate`: load the config file, resolve its SecretRefs and run the startup
@@ -326,14 +484,10 @@ pub fn config_validate(json_out: bool) -> i32 {
 
 /// `secrets reload`: the `secrets.reload` RPC (needs `operator.admin`).
 pub async fn secrets_reload<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
-    let url = a.url.clone().unwrap_or_else(default_url);
     let timeout = Duration::from_millis(a.timeout.max(1));
-    let mut client = match Client::connect(&rt, &url, options(&a, ClientOptions::cli(&[scopes::ADMIN])), &Vec::new()).await {
+    let (mut client, _) = match open(&rt, &a, &[scopes::ADMIN], "clawgate secrets reload").await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("gateway connect failed: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let res = client.request("secrets.reload", Some(json!({})), false, timeout).await;
     client.close().await;
@@ -402,49 +556,6 @@ pub fn install(a: clawgate_core::cli::InstallArgs) -> i32 {
     }
 }
 
-/// One request on a fresh operator connection: the result payload, or the printed error and
-/// the exit code.
-async fn rpc_once<R: Runtime>(rt: &R, a: &ClientArgs, scopes: &[&str], method: &str, params: Value) -> Result<Value, i32> {
-    let url = a.url.clone().unwrap_or_else(default_url);
-    let opts = options(a, ClientOptions::cli(scopes));
-    let timeout = Duration::from_millis(a.timeout.max(1));
-    let mut client = match Client::connect(rt, &url, opts, &Vec::new()).await {
-        Ok(c) => c,
-        Err(e) => {
-            if a.json {
-                print_json(&error_json(&e))
-            } else {
-                eprintln!("gateway connect failed: {e}")
-            }
-            return Err(1);
-        }
-    };
-    let res = client.request(method, Some(params), false, timeout).await;
-    client.close().await;
-    match res {
-        Ok(frame) if frame.ok => Ok(frame.payload.unwrap_or(Value::Null)),
-        Ok(frame) => {
-            let err = frame.error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).unwrap_or(Value::Null);
-            if a.json {
-                let mut out = json!({"ok": false, "error": err});
-                out["error"]["type"] = json!("gateway_request_error");
-                print_json(&out);
-            } else {
-                eprintln!("{method} failed: {}", err["message"].as_str().unwrap_or("unknown error"));
-            }
-            Err(1)
-        }
-        Err(e) => {
-            if a.json {
-                print_json(&error_json(&e))
-            } else {
-                eprintln!("{method} failed: {e}")
-            }
-            Err(1)
-        }
-    }
-}
-
 fn str_list(v: &Value) -> String {
     v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
 }
@@ -499,7 +610,14 @@ pub async fn devices<R: Runtime>(rt: R, c: clawgate_core::cli::DevicesCommand) -
             Err(code) => code,
         },
         DevicesCommand::Approve { request_id: Some(id), latest: false, client } => {
-            match rpc_once(&rt, &client, manage, "device.pair.approve", json!({"requestId": id})).await {
+            // The gateway answers an id that is not pending with the reference's bare "device
+            // pairing approval denied"; say what that means.
+            let explain = |m: &str| {
+                (m == "device pairing approval denied").then(|| {
+                    format!("unknown requestId {id}: no pending pairing request has this id (already approved or rejected, or mistyped); `clawgate devices list` shows the pending ones")
+                })
+            };
+            match rpc_explained(&rt, &client, manage, "device.pair.approve", json!({"requestId": id}), &explain).await {
                 Ok(v) => {
                     if client.json {
                         print_json(&v)

@@ -196,7 +196,9 @@ async fn bind_all<R: Runtime>(rt: &R, plan: &BindPlan, port: u16, supervised: bo
                             "Gateway failed to start: gateway already running under a supervisor; existing gateway is healthy, exiting with code 78 to prevent a Restart=always loop | {base}"
                         )));
                     }
-                    return Err(StartupError::failure(format!("Gateway failed to start: {base}\nPort {port} is already in use.")));
+                    return Err(StartupError::failure(format!(
+                        "Gateway failed to start: {base}\nPort {port} is already in use.\nFix: stop the other process (`clawgate status --port {port}` tells whether it is a gateway), or choose another port with --port, OPENCLAW_GATEWAY_PORT or gateway.port."
+                    )));
                 }
                 Err(e) => {
                     return Err(StartupError::failure(format!(
@@ -273,6 +275,9 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     // The session store opens on first use: an idle gateway that never runs an agent does not
     // map SQLite's code or caches (idle RSS is a product promise).
     let mut listening = listen(&rt, &ctx, listeners);
+    if let Err(e) = state::write_run_file(&state_dir, resolved.port, resolved.plan.mode.as_str()) {
+        tracing::warn!("cannot record the gateway's address in {}: {e}", state::run_file_path(&state_dir).display());
+    }
     tracing::info!(
         "gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}",
         resolved.settings.auth.mode.as_str(),
@@ -313,6 +318,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
                             let mut c = ctx.config.lock().unwrap_or_else(|p| p.into_inner());
                             c.port = r.port;
                             c.bind = r.plan.mode.as_str().to_string();
+                            let _ = state::write_run_file(&state_dir, r.port, r.plan.mode.as_str());
                         }
                         Err(e) => {
                             tracing::error!("restart refused: {}; the gateway keeps serving on its current address", e.message);
@@ -329,6 +335,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     };
     tracing::info!("{reason}; shutting down");
     drop(listening);
+    state::remove_run_file(&state_dir);
     hub.begin_drain();
     hub.shutdown_all(msg::GATEWAY_STOPPING);
     let deadline = Instant::now() + hub.settings().limits.shutdown_drain;

@@ -150,3 +150,31 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)
 }
+
+/// Where a running gateway records its address (`<stateDir>/clawgate/gateway.run.json`), so
+/// that client commands with nothing configured find a gateway started with `run --port N`.
+pub fn run_file_path(state_dir: &str) -> PathBuf {
+    Path::new(state_dir).join("clawgate/gateway.run.json")
+}
+
+/// Record this process as the gateway of `state_dir`, listening on `port` (no secrets inside).
+pub fn write_run_file(state_dir: &str, port: u16, bind: &str) -> std::io::Result<()> {
+    let v = serde_json::json!({"pid": std::process::id(), "port": port, "bind": bind});
+    write_private_atomic(&run_file_path(state_dir), format!("{v}\n").as_bytes())
+}
+
+/// Remove the record, if it is ours (a newer gateway may have replaced it).
+pub fn remove_run_file(state_dir: &str) {
+    if read_run_file(state_dir).is_some_and(|(pid, _)| pid == std::process::id()) {
+        let _ = fs::remove_file(run_file_path(state_dir));
+    }
+}
+
+/// The recorded gateway of `state_dir`: `(pid, port)`, only while that process is alive.
+pub fn read_run_file(state_dir: &str) -> Option<(u32, u16)> {
+    let text = fs::read_to_string(run_file_path(state_dir)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pid = u32::try_from(v.get("pid")?.as_u64()?).ok()?;
+    let port = u16::try_from(v.get("port")?.as_u64()?).ok().filter(|p| *p > 0)?;
+    process_alive(pid).then_some((pid, port))
+}

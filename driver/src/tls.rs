@@ -45,7 +45,9 @@ fn add_extra_roots(roots: &mut rustls::RootCertStore) {
             }
         };
         let (added, ignored) = roots.add_parsable_certificates(certs);
-        tracing::info!("{var}: {added} extra CA certificate(s) trusted for provider calls ({ignored} ignored)");
+        tracing::info!(
+            "{var}: {added} extra CA certificate(s) trusted for TLS connections (providers, wss:// gateways) ({ignored} ignored)"
+        );
     }
 }
 

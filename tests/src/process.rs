@@ -210,6 +210,21 @@ pub fn run_command(cmd: &mut Command, timeout: Duration) -> CmdOutput {
     }
 }
 
+/// Run `clawgate <args>` as the user in another shell: HOME `home`, state dir `<home>/state`,
+/// plus `env`. It must exit by itself within a minute.
+pub fn run_clawgate(home: &Path, args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
+    let mut cmd = Command::new(clawgate_bin());
+    base_env(&mut cmd, home);
+    cmd.env("OPENCLAW_STATE_DIR", home.join("state"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args);
+    let out = run_command(&mut cmd, Duration::from_secs(60));
+    assert!(!out.timed_out, "`clawgate {}` did not exit within a minute:\n{}", args.join(" "), out.stderr);
+    out
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")

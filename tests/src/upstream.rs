@@ -129,7 +129,16 @@ impl FakeUpstream {
         up
     }
 
+    /// The fake on a fixed loopback port (the README's stand-in for a local model server).
+    pub fn start_on_port(port: u16) -> FakeUpstream {
+        Self::start_at(None, port)
+    }
+
     fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeUpstream {
+        Self::start_at(tls, 0)
+    }
+
+    fn start_at(tls: Option<tokio_rustls::TlsAcceptor>, port: u16) -> FakeUpstream {
         let state = Arc::new(State {
             abandoned: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -144,7 +153,7 @@ impl FakeUpstream {
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("fake upstream runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake upstream");
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the fake upstream");
                 let _ = addr_tx.send(listener.local_addr().expect("fake upstream address"));
                 loop {
                     tokio::select! {
@@ -373,4 +382,54 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
         }
         _ => sse_counted(&st, text_stream("Hello from fake upstream", 0)),
     })
+}
+
+/// A TLS-terminating TCP proxy on loopback: `wss://localhost:PORT` in front of a plain gateway
+/// (as a reverse proxy or tunnel would put it), with a certificate from `ca`. Stopped on drop.
+pub struct TlsProxy {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsProxy {
+    pub fn start(ca: &TestCa, backend: SocketAddr) -> TlsProxy {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(ca.server.clone()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the TLS proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("proxy runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => break,
+                        accepted = listener.accept() => {
+                            let Ok((tcp, _)) = accepted else { continue };
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else { return };
+                                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        TlsProxy { port, stop: Some(stop_tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -15,9 +15,9 @@ use clawgate_driver::client::{Client, ClientError, Headers, RawEvent};
 use clawgate_tests::cfgfile::{
     RELOAD_TIMEOUT, healthz_ok, log_mark, port_refused, wait_log_since, wait_until, write_config, write_config_now,
 };
-use clawgate_tests::process::{base_env, free_port, ipv6_loopback_available};
+use clawgate_tests::process::{free_port, ipv6_loopback_available, run_clawgate};
 use clawgate_tests::ws::{HealthLoop, IO_TIMEOUT, call_health, cli_options, connect_cli, connect_with};
-use clawgate_tests::{CmdOutput, Gateway, GatewayBuilder, TempDir, clawgate_bin, random_hex, run_command, testdata_dir};
+use clawgate_tests::{Gateway, GatewayBuilder, TempDir, clawgate_bin, random_hex, run_command, testdata_dir};
 use clawgate_tokio::Tokio;
 use serde_json::{Value, json};
 
@@ -80,20 +80,6 @@ async fn wait_close(c: &mut Client<Tokio>) -> (u16, String) {
 async fn rpc(c: &mut Client<Tokio>, method: &str, params: Value) -> Value {
     let f = c.request(method, Some(params), false, IO_TIMEOUT).await.unwrap_or_else(|e| panic!("{method}: {e}"));
     json!({"ok": f.ok, "payload": f.payload, "error": f.error.map(|e| serde_json::to_value(e).unwrap())})
-}
-
-/// Run `clawgate <args>` with this HOME / state dir; must exit by itself.
-fn run_clawgate(home: &Path, args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
-    let mut cmd = Command::new(clawgate_bin());
-    base_env(&mut cmd, home);
-    cmd.env("OPENCLAW_STATE_DIR", home.join("state"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.args(args);
-    let out = run_command(&mut cmd, Duration::from_secs(60));
-    assert!(!out.timed_out, "`clawgate {}` did not exit:\n{}", args.join(" "), out.stderr);
-    out
 }
 
 /// A fresh HOME with `text` as its config file.
@@ -372,8 +358,8 @@ fn startup_removes_temp_files_left_by_a_killed_write() {
 
 fn patched_value(original: &Value, n: u64) -> Value {
     let mut v = original.clone();
-    v["meta"]["n"] = json!(n);
-    v["meta"]["bulk"] = json!(format!("{n:08}-").repeat(4000));
+    v["env"]["vars"]["n"] = json!(n);
+    v["env"]["vars"]["bulk"] = json!(format!("{n:08}-").repeat(4000));
     v
 }
 
@@ -384,7 +370,7 @@ fn patched_value(original: &Value, n: u64) -> Value {
 async fn kill_9_during_config_patch_never_leaves_a_torn_file() {
     let token = "tok-kill-0123456789";
     let original_text = token_config("{{PORT}}", token, "controlUi: {allowedOrigins: []},")
-        .replace("gateway: {", "meta: {n: 0}, agents: {entries: {main: {name: \"Main\"}}}, unknownRoot: {keep: [1, 2, 3]},\n  gateway: {");
+        .replace("gateway: {", "env: {vars: {n: 0, keep: [1, 2, 3]}}, agents: {entries: {main: {name: \"Main\"}}}, wizard: {lastRunMode: \"local\"},\n  gateway: {");
     let mut leftovers = Vec::new();
     for round in 0..4 {
         let mut gw = start_with_config(&original_text);
@@ -403,7 +389,7 @@ async fn kill_9_during_config_patch_never_leaves_a_torn_file() {
             let mut n = 0u64;
             while !stop2.load(Ordering::SeqCst) {
                 n += 1;
-                let raw = json!({"meta": {"n": n, "bulk": format!("{n:08}-").repeat(4000)}}).to_string();
+                let raw = json!({"env": {"vars": {"n": n, "bulk": format!("{n:08}-").repeat(4000)}}}).to_string();
                 sent2.store(n, Ordering::SeqCst);
                 match admin.request("config.patch", Some(json!({"raw": raw, "baseHash": hash})), false, IO_TIMEOUT).await {
                     Ok(f) if f.ok => {
@@ -432,7 +418,7 @@ async fn kill_9_during_config_patch_never_leaves_a_torn_file() {
         // The file is complete and is exactly one version: the original or patch n with acked ≤ n ≤ sent.
         let text = std::fs::read_to_string(&path).unwrap();
         let now = parse_json5("cfg", &text).unwrap_or_else(|e| panic!("round {round}: torn config after kill -9: {e}\n{text}"));
-        let n = now["meta"]["n"].as_u64().unwrap_or_else(|| panic!("round {round}: meta.n missing"));
+        let n = now["env"]["vars"]["n"].as_u64().unwrap_or_else(|| panic!("round {round}: env.vars.n missing"));
         if n == 0 {
             assert_eq!(now, original, "round {round}: the original file");
         } else {
@@ -466,7 +452,7 @@ async fn kill_9_during_config_patch_never_leaves_a_torn_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_config_patches_with_one_base_hash_have_one_winner() {
     let token = "tok-race-0123456789";
-    let gw = start_with_config(&token_config("{{PORT}}", token, "").replace("gateway: {", "meta: {w: -1},\n  gateway: {"));
+    let gw = start_with_config(&token_config("{{PORT}}", token, "").replace("gateway: {", "env: {vars: {w: -1}},\n  gateway: {"));
     let path = gw.config_path();
     let mut clients = Vec::new();
     for _ in 0..6 {
@@ -482,7 +468,7 @@ async fn concurrent_config_patches_with_one_base_hash_have_one_winner() {
             tasks.push(tokio::spawn(async move {
                 // `round` makes every patch change the file: a patch that rewrote identical bytes
                 // would leave the hash as it was, and a second writer with it would rightly win.
-                let raw = json!({"meta": {"w": i, "round": round, "bulk": format!("{i}").repeat(200_000)}}).to_string();
+                let raw = json!({"env": {"vars": {"w": i, "round": round, "bulk": format!("{i}").repeat(200_000)}}}).to_string();
                 let f = c
                     .request("config.patch", Some(json!({"raw": raw, "baseHash": base})), false, IO_TIMEOUT)
                     .await
@@ -500,14 +486,14 @@ async fn concurrent_config_patches_with_one_base_hash_have_one_winner() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let now = parse_json5("cfg", &text).unwrap_or_else(|e| panic!("round {round}: torn config after racing patches: {e}"));
-        let on_disk = now["meta"]["w"].as_i64();
-        let bulk = now["meta"]["bulk"].as_str().unwrap_or_default();
+        let on_disk = now["env"]["vars"]["w"].as_i64();
+        let bulk = now["env"]["vars"]["bulk"].as_str().unwrap_or_default();
         let bulk_of = bulk.chars().next().and_then(|c| c.to_digit(10)).map(i64::from);
         let first = bulk.chars().next().unwrap_or('?');
         let consistent = bulk.len() == 200_000 && bulk.chars().all(|c| c == first);
         assert!(
             consistent && bulk_of == on_disk,
-            "round {round}: a mixed file: meta.w {on_disk:?}, bulk of {bulk_of:?} ({} bytes, consistent {consistent})",
+            "round {round}: a mixed file: env.vars.w {on_disk:?}, bulk of {bulk_of:?} ({} bytes, consistent {consistent})",
             bulk.len()
         );
         assert_eq!(
@@ -518,9 +504,9 @@ async fn concurrent_config_patches_with_one_base_hash_have_one_winner() {
         let w = winners[0];
         assert_eq!(on_disk, Some(w as i64), "round {round}: the acknowledged patch (client {w}) must be the one on disk");
         let mut want = original.clone();
-        want["meta"]["w"] = json!(w);
-        want["meta"]["round"] = json!(round);
-        want["meta"]["bulk"] = json!(format!("{w}").repeat(200_000));
+        want["env"]["vars"]["w"] = json!(w);
+        want["env"]["vars"]["round"] = json!(round);
+        want["env"]["vars"]["bulk"] = json!(format!("{w}").repeat(200_000));
         assert!(now == want, "round {round}: the file is the original plus the winner's patch");
     }
 }
@@ -615,8 +601,9 @@ async fn reference_config_round_trips_through_config_patch() {
     cfg["gateway"]["mode"] = json!("local");
     cfg["gateway"]["port"] = json!("__PORT__");
     cfg["gateway"]["auth"] = json!({"mode": "token", "token": token});
-    cfg["gateway"]["futureGatewayKey"] = json!({"a": [1, {"b": null}]});
-    cfg["bogusRoot"] = json!({"nested": {"list": ["x", 2, true, null]}, "n": 1.5});
+    // Keys the reference knows and clawgate does not read (kept as they are).
+    cfg["gateway"]["tailscale"] = json!({"mode": "off", "preserveFunnel": false});
+    cfg["env"] = json!({"vars": {"nested": {"list": ["x", 2, true, null]}, "n": 1.5}});
     cfg["wizard"] = json!({"lastRunAt": "2026-09-06T00:00:00.000Z", "lastRunMode": "local"});
     let text = serde_json::to_string_pretty(&cfg).unwrap().replace("\"__PORT__\"", "{{PORT}}");
     let gw = start_with_config(&text);
@@ -627,7 +614,8 @@ async fn reference_config_round_trips_through_config_patch() {
     let got = rpc(&mut admin, "config.get", json!({})).await;
     let hash = got["payload"]["hash"].as_str().expect("hash").to_string();
     assert_eq!(hash, file_hash(&std::fs::read(&path).unwrap()));
-    assert_eq!(got["payload"]["config"]["bogusRoot"], original["bogusRoot"], "config.get shows unknown keys");
+    assert_eq!(got["payload"]["config"]["env"], original["env"], "config.get shows keys clawgate does not read");
+    assert_eq!(got["payload"]["config"]["gateway"]["tailscale"], original["gateway"]["tailscale"]);
     assert_eq!(got["payload"]["config"]["gateway"]["auth"]["token"], "__OPENCLAW_REDACTED__", "config.get redacts the token");
 
     // A key of ours that the file already has (hot, §6.4 gateway.http.endpoints).

@@ -7,26 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clawgate_driver::client::{ClientError, Headers, RawEvent};
-use clawgate_tests::process::{base_env, free_port, ipv6_loopback_available};
+use clawgate_tests::process::{free_port, ipv6_loopback_available, run_clawgate};
 use clawgate_tests::ws::{IO_TIMEOUT, call_health, cli_options, connect_cli, connect_with};
 use clawgate_tests::{Gateway, GatewayBuilder, TempDir, clawgate_bin, run_command};
 use serde_json::Value;
-
-const START_FAIL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Run `clawgate <args>` with a fresh HOME/state dir; must terminate by itself.
-fn run_clawgate(home: &TempDir, args: &[&str], env: &[(&str, &str)]) -> clawgate_tests::CmdOutput {
-    let mut cmd = Command::new(clawgate_bin());
-    base_env(&mut cmd, home.path());
-    cmd.env("OPENCLAW_STATE_DIR", home.path().join("state"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.args(args);
-    let out = run_command(&mut cmd, START_FAIL_TIMEOUT);
-    assert!(!out.timed_out, "`clawgate {}` did not exit within {START_FAIL_TIMEOUT:?}:\n{}", args.join(" "), out.stderr);
-    out
-}
 
 async fn assert_authenticates(url: &str, token: &str) {
     let mut c = connect_cli(url, token, &["operator.read"]).await.unwrap_or_else(|e| panic!("token {token} refused on {url}: {e}"));
@@ -84,7 +68,7 @@ fn port_in_use_exits_1() {
     let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = holder.local_addr().unwrap().port();
     let home = TempDir::new("port-in-use");
-    let out = run_clawgate(&home, &["run", "--port", &port.to_string(), "--token", "abcdefabcdef"], &[]);
+    let out = run_clawgate(home.path(), &["run", "--port", &port.to_string(), "--token", "abcdefabcdef"], &[]);
     assert_eq!(out.code, Some(1), "exit code with the port taken; stderr:\n{}", out.stderr);
     let want = format!("another gateway instance is already listening on ws://127.0.0.1:{port}");
     assert!(out.stderr.contains(&want), "stderr should contain {want:?}:\n{}", out.stderr);
@@ -96,7 +80,7 @@ fn port_in_use_exits_1() {
 fn bind_lan_without_auth_exits_78() {
     let home = TempDir::new("lan-noauth");
     let port = free_port().to_string();
-    let out = run_clawgate(&home, &["run", "--port", &port, "--bind", "lan"], &[]);
+    let out = run_clawgate(home.path(), &["run", "--port", &port, "--bind", "lan"], &[]);
     assert_eq!(out.code, Some(78), "exit code; stderr:\n{}", out.stderr);
     assert!(
         out.stderr.starts_with("Refusing to bind gateway to lan without auth."),
@@ -110,7 +94,7 @@ fn bind_lan_without_auth_exits_78() {
 #[test]
 fn invalid_port_exits_1() {
     let home = TempDir::new("bad-port");
-    let out = run_clawgate(&home, &["run", "--port", "99999"], &[]);
+    let out = run_clawgate(home.path(), &["run", "--port", "99999"], &[]);
     assert_eq!(out.code, Some(1), "exit code; stderr:\n{}", out.stderr);
     assert!(out.stderr.contains("Invalid --port. Use a port number from 1 to 65535, for example 18789."), "stderr:\n{}", out.stderr);
 }
@@ -129,7 +113,7 @@ async fn generated_token_is_kept_and_printed() {
     let token = std::fs::read_to_string(&token_path).unwrap().trim().to_string();
     assert!(!token.is_empty());
 
-    let printed = run_clawgate(&home, &["auth-token"], &[]);
+    let printed = run_clawgate(home.path(), &["auth-token"], &[]);
     assert_eq!(printed.code, Some(0), "auth-token failed: {}", printed.stderr);
     assert_eq!(printed.stdout.trim_end_matches('\n'), token, "`clawgate auth-token` must print exactly the kept token");
 
