@@ -151,16 +151,58 @@ fn non_blank(s: &Option<String>) -> Option<String> {
     s.as_ref().map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
-/// `ws://` or `wss://` with a host.
+/// `ws://` or `wss://` with a host; plaintext `ws://` only where the reference allows it
+/// (`docs/gateway/remote.md`): loopback, private/LAN (RFC 1918), link-local, CGNAT, `.local`
+/// and `.ts.net` hosts — anywhere else the token would cross the network in clear.
 fn check_url(url: &str, what: &str) -> Result<String, TargetError> {
     let u = url.trim();
-    let rest = u.strip_prefix("ws://").or_else(|| u.strip_prefix("wss://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.starts_with(':') => Ok(u.to_string()),
-        _ => Err(err(
+    let (rest, tls) = match (u.strip_prefix("ws://"), u.strip_prefix("wss://")) {
+        (Some(r), _) => (r, false),
+        (None, Some(r)) => (r, true),
+        _ => ("", false),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if host.is_empty() {
+        return Err(err(
             "cli_error",
             format!("Invalid {what} \"{u}\". Use a WebSocket URL such as ws://127.0.0.1:18789 or wss://gateway.example"),
-        )),
+        ));
+    }
+    if !tls && !plaintext_allowed(host) {
+        return Err(err(
+            "cli_error",
+            format!(
+                "SECURITY ERROR: Gateway URL \"{u}\" uses plaintext ws:// to a non-loopback address.\nBoth credentials and chat data would be exposed to network interception.\nSource: {what}\nFix: use wss://, or an SSH tunnel to the gateway host (ssh -N -L 18789:127.0.0.1:18789 HOST) and ws://127.0.0.1:18789."
+            ),
+        ));
+    }
+    Ok(u.to_string())
+}
+
+/// May credentials go to `host` over plaintext `ws://`?
+pub fn plaintext_allowed(host: &str) -> bool {
+    use std::net::IpAddr;
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    if h == "localhost" || h.ends_with(".localhost") || h.ends_with(".local") || h.ends_with(".ts.net") {
+        return true;
+    }
+    match h.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || (a == 100 && (64..128).contains(&b))
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+        Err(_) => false,
     }
 }
 
@@ -461,7 +503,7 @@ mod tests {
         let t = resolve(&i).unwrap();
         assert_eq!((t.url.as_str(), t.source), ("ws://127.0.0.1:3336", TargetSource::PortFlag), "--port beats the env URL");
         assert_eq!(t.token.unwrap().secret.expose(), "cfgtok", "--port uses the local credentials");
-        i.url_flag = Some("ws://h:1".into());
+        i.url_flag = Some("ws://10.0.0.9:1".into());
         assert_eq!(resolve(&i).unwrap_err().message, "Use either --url or --port, not both.");
         i.port_flag = None;
         assert_eq!(resolve(&i).unwrap_err().kind, "gateway_credentials_required", "--url never reuses implicit credentials");
@@ -552,6 +594,31 @@ mod tests {
         i.url_flag = Some("http://x".into());
         i.token_flag = Some("t".into());
         assert!(resolve(&i).unwrap_err().message.starts_with("Invalid --url \"http://x\""));
+        // Plaintext ws:// only where the reference allows it.
+        for (url, allowed) in [
+            ("ws://example.com:1234", false),
+            ("ws://8.8.8.8:1234", false),
+            ("ws://myhost:1", false),
+            ("ws://[2001:db8::1]:1", false),
+            ("wss://example.com", true),
+            ("ws://127.0.0.1:18789", true),
+            ("ws://localhost:1", true),
+            ("ws://[::1]:1", true),
+            ("ws://10.1.2.3:1", true),
+            ("ws://192.168.1.5:1", true),
+            ("ws://172.20.0.1:1", true),
+            ("ws://100.101.102.103:1", true),
+            ("ws://169.254.1.1:1", true),
+            ("ws://gw.local:1", true),
+            ("ws://box.tail1234.ts.net:1", true),
+        ] {
+            i.url_flag = Some(url.into());
+            let r = resolve(&i);
+            assert_eq!(r.is_ok(), allowed, "{url}: {r:?}");
+            if !allowed {
+                assert!(r.unwrap_err().message.starts_with("SECURITY ERROR: Gateway URL"), "{url}");
+            }
+        }
     }
 
     #[test]

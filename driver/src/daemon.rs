@@ -274,10 +274,12 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let ctx = Arc::new(Ctx::new(hub.clone(), Arc::new(Mutex::new(cfg_rt)), state_dir.clone()));
     // The session store opens on first use: an idle gateway that never runs an agent does not
     // map SQLite's code or caches (idle RSS is a product promise).
-    let mut listening = listen(&rt, &ctx, listeners);
+    // Recorded before the first connection is accepted: a client that saw this gateway answer
+    // finds the record too.
     if let Err(e) = state::write_run_file(&state_dir, resolved.port, resolved.plan.mode.as_str()) {
         tracing::warn!("cannot record the gateway's address in {}: {e}", state::run_file_path(&state_dir).display());
     }
+    let mut listening = listen(&rt, &ctx, listeners);
     tracing::info!(
         "gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}",
         resolved.settings.auth.mode.as_str(),
@@ -313,12 +315,12 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
                     // New listeners first: if they cannot be bound, keep serving on the old ones.
                     match bind_all(&rt, &r.plan, r.port, false).await {
                         Ok(ls) => {
+                            let _ = state::write_run_file(&state_dir, r.port, r.plan.mode.as_str());
                             let fresh = listen(&rt, &ctx, ls);
                             listening = fresh;
                             let mut c = ctx.config.lock().unwrap_or_else(|p| p.into_inner());
                             c.port = r.port;
                             c.bind = r.plan.mode.as_str().to_string();
-                            let _ = state::write_run_file(&state_dir, r.port, r.plan.mode.as_str());
                         }
                         Err(e) => {
                             tracing::error!("restart refused: {}; the gateway keeps serving on its current address", e.message);

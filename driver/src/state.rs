@@ -176,5 +176,15 @@ pub fn read_run_file(state_dir: &str) -> Option<(u32, u16)> {
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let pid = u32::try_from(v.get("pid")?.as_u64()?).ok()?;
     let port = u16::try_from(v.get("port")?.as_u64()?).ok().filter(|p| *p > 0)?;
-    process_alive(pid).then_some((pid, port))
+    (process_alive(pid) && is_clawgate(pid)).then_some((pid, port))
+}
+
+/// Is `pid` a clawgate process (not another program that reused a dead gateway's pid)? The
+/// record's port must not lead a client, with its token, to whatever listens there now.
+fn is_clawgate(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim().starts_with("clawgate"))
+    } else {
+        true
+    }
 }

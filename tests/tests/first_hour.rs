@@ -73,6 +73,10 @@ fn commands_find_a_gateway_started_with_a_port_flag() {
         (Some("ws://127.0.0.1:18789"), Some("the default")),
         "{st}"
     );
+    // A record whose pid now belongs to another program (this test) is not followed.
+    std::fs::write(home.join("state/clawgate/gateway.run.json"), format!("{{\"pid\":{},\"port\":1}}", std::process::id())).unwrap();
+    let st = json(&cli(&home, &["status", "--json"], &[]));
+    assert_eq!(st["gateway"]["portSource"].as_str(), Some("the default"), "a reused pid is not a gateway: {st}");
     // And an unreachable target says what was tried and how to point elsewhere.
     let free = free_port().to_string();
     let st = cli(&home, &["status"], &[("OPENCLAW_GATEWAY_PORT", &free)]);
