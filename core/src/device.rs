@@ -282,6 +282,76 @@ pub struct DeviceStore {
     pub pending: HashMap<String, PairingRequest>,
 }
 
+/// What [`salvage_store`] could read of a damaged store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalvagedStore {
+    pub store: DeviceStore,
+    /// Why the file did not load as a whole.
+    pub error: String,
+}
+
+/// Read every intact record of a store that does not parse as a whole (truncated by a crash
+/// or a full disk, or damaged in the middle): the `devices` and `pending` entries are taken one
+/// by one, in file order, up to the first one that does not parse. Pure: the shell decides
+/// what to do with the file (issue: a store that failed to load is never overwritten).
+pub fn salvage_store(bytes: &[u8]) -> SalvagedStore {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+    use std::fmt;
+
+    /// Collects a map's entries into `out` until one fails; what was read stays.
+    struct Entries<'a, T>(&'a mut HashMap<String, T>);
+    impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Entries<'_, T> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Entries<'_, T> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of records")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(k) = map.next_key::<String>()? {
+                let v = map.next_value::<T>()?;
+                self.0.insert(k, v);
+            }
+            Ok(())
+        }
+    }
+    /// The top level: `devices` and `pending` through [`Entries`]; anything else skipped.
+    struct Top<'a>(&'a mut DeviceStore);
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a device store object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(k) = map.next_key::<String>()? {
+                match k.as_str() {
+                    "devices" => map.next_value_seed(Entries(&mut self.0.devices))?,
+                    "pending" => map.next_value_seed(Entries(&mut self.0.pending))?,
+                    _ => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut out = SalvagedStore::default();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Err(e) = de.deserialize_map(Top(&mut out.store)) {
+        out.error = e.to_string();
+    } else if let Err(e) = de.end() {
+        out.error = e.to_string();
+    }
+    // A record whose key disagrees with its own id is not intact.
+    out.store.devices.retain(|k, d| *k == d.device_id);
+    out.store.pending.retain(|k, r| *k == r.request_id);
+    out
+}
+
 fn covers(granted: &[String], requested: &[String]) -> bool {
     requested.iter().all(|r| satisfies(granted, r))
 }

@@ -298,6 +298,9 @@ struct HubState {
     health: Option<HealthCache>,
     runtime: RuntimeStats,
     degraded_since_ms: Option<u64>,
+    /// Stores that failed to load and were moved aside or recovered (shown by `health` and
+    /// `status` as `storeWarnings`).
+    store_warnings: Vec<Value>,
     draining: bool,
     devices: DeviceStore,
     runs: Runs,
@@ -342,6 +345,7 @@ impl Hub {
                 health: None,
                 runtime: RuntimeStats::default(),
                 degraded_since_ms: None,
+                store_warnings: Vec::new(),
                 draining: false,
                 devices: DeviceStore::default(),
                 runs: Runs::default(),
@@ -806,12 +810,26 @@ impl Hub {
         event_loop_json(&st.runtime, st.degraded_since_ms)
     }
 
+    /// Record that a store failed to load (moved aside, recovered, or left unwritable): it
+    /// shows in `health` and `status` until the process ends.
+    pub fn report_store_problem(&self, warning: Value) {
+        let mut st = self.lock();
+        st.store_warnings.push(warning);
+        st.health = None;
+    }
+
+    /// What [`Hub::report_store_problem`] recorded.
+    pub fn store_warnings(&self) -> Vec<Value> {
+        self.lock().store_warnings.clone()
+    }
+
     /// The cached health snapshot, rebuilt when older than `health_interval` or when `force`d.
     fn health_locked<'s>(&self, st: &'s mut HubState, now: Instant, unix_ms: u64, force: bool) -> &'s HealthCache {
         let interval = st.settings.limits.health_interval;
         let fresh = st.health.as_ref().is_some_and(|h| now.saturating_duration_since(h.at) < interval);
         if force || !fresh {
-            let value = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, unix_ms);
+            let value =
+                crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &st.store_warnings, unix_ms);
             st.health = Some(HealthCache::new(now, value));
         }
         st.health.as_ref().expect("health snapshot just cached")

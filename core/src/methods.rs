@@ -80,10 +80,11 @@ pub(crate) fn health_snapshot(
     settings: &GatewaySettings,
     runtime: &RuntimeStats,
     degraded_since: Option<u64>,
+    store_warnings: &[Value],
     unix_ms: u64,
 ) -> Value {
     let _ = hub;
-    json!({
+    let mut v = json!({
         "ok": true,
         "ts": unix_ms,
         "durationMs": runtime_probe_ms(runtime),
@@ -103,7 +104,12 @@ pub(crate) fn health_snapshot(
         "sessions": agent_sessions(),
         "modelRuntime": {"degraded": false, "pendingAgents": []},
         "eventLoop": event_loop_json(runtime, degraded_since),
-    })
+    });
+    // Ours (absent while every store loaded): a store that was damaged, moved aside, recovered.
+    if !store_warnings.is_empty() {
+        v["storeWarnings"] = json!(store_warnings);
+    }
+    v
 }
 
 fn runtime_probe_ms(r: &RuntimeStats) -> u64 {
@@ -118,7 +124,7 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
     let (total, authed) = hub.connection_counts();
     let admin = d.caller.is_admin();
     let redact = |p: &str| if admin { json!(p) } else { json!("[redacted]") };
-    json!({
+    let mut v = json!({
         "runtimeVersion": info.version,
         "hostDesktop": {"enabled": false, "state": "disabled"},
         "heartbeat": {"defaultAgentId": "main", "agents": [{"agentId": "main", "enabled": false, "every": "disabled", "everyMs": null, "waitingForRoute": false}]},
@@ -156,7 +162,12 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
         "uptimeMs": hub.uptime_ms(now),
         "connections": {"total": total, "authenticated": authed, "pendingRequests": hub.pending_requests()},
         "configPath": redact(&info.config_path),
-    })
+    });
+    let warnings = hub.store_warnings();
+    if !warnings.is_empty() {
+        v["storeWarnings"] = json!(warnings);
+    }
+    v
 }
 
 fn config_get(hub: &Hub) -> Value {

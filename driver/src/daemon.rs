@@ -36,17 +36,33 @@ pub struct Ctx {
     state_dir: String,
     /// The device-store generation last written; held while writing so saves never reorder.
     devices_saved: Mutex<Option<u64>>,
+    /// False when the pairing store on disk failed to load and could not be moved aside: it is
+    /// never written over (pairing changes then fail instead of wiping it).
+    devices_writable: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
     pub fn new(hub: Arc<Hub>, config: Arc<Mutex<ConfigRuntime>>, state_dir: String) -> Ctx {
-        Ctx { hub, config, store: std::sync::OnceLock::new(), state_dir, devices_saved: Mutex::new(None) }
+        Ctx {
+            hub,
+            config,
+            store: std::sync::OnceLock::new(),
+            state_dir,
+            devices_saved: Mutex::new(None),
+            devices_writable: std::sync::atomic::AtomicBool::new(true),
+        }
     }
 
     /// Write the paired-device store if it changed since the last write (blocking: call from
     /// `spawn_blocking`). Serialized, and the snapshot is taken under the lock, so an older
     /// store never overwrites a newer one.
     pub fn save_devices(&self) -> std::io::Result<()> {
+        if !self.devices_writable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other(format!(
+                "the pairing store {} failed to load and is kept as it is; fix or remove it and restart",
+                state::devices_path(&self.state_dir).display()
+            )));
+        }
         let mut saved = self.devices_saved.lock().unwrap_or_else(|p| p.into_inner());
         let (generation, store) = self.hub.devices_snapshot();
         if *saved == Some(generation) {
@@ -259,9 +275,33 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         secret_seed: random32(),
     };
     let hub = Hub::new(info, resolved.settings.clone(), started_at);
-    match state::load_devices(&cfg_rt.state_dir) {
-        Ok(store) => hub.load_devices(store),
-        Err(e) => tracing::warn!("paired devices not loaded ({}): {e}", state::devices_path(&cfg_rt.state_dir).display()),
+    let devices_load = state::load_devices(&cfg_rt.state_dir, unix_ms());
+    let devices_unusable = matches!(devices_load, state::DevicesLoad::Unusable { .. });
+    match devices_load {
+        state::DevicesLoad::Loaded(store) => hub.load_devices(store),
+        state::DevicesLoad::Recovered { salvaged, moved_to } => {
+            let (devices, pending) = (salvaged.store.devices.len(), salvaged.store.pending.len());
+            let path = state::devices_path(&cfg_rt.state_dir);
+            tracing::error!(
+                "PAIRING STORE DAMAGED: {} did not load ({}); moved it to {} and recovered {devices} paired device(s) and {pending} pending request(s) from it; anything after the damage is lost unless restored from that copy",
+                path.display(),
+                salvaged.error,
+                moved_to.display()
+            );
+            hub.report_store_problem(serde_json::json!({
+                "store": "devices", "state": "recovered", "path": path.display().to_string(),
+                "movedTo": moved_to.display().to_string(), "error": salvaged.error,
+                "recovered": {"devices": devices, "pending": pending}, "ts": unix_ms(),
+            }));
+            hub.load_devices(salvaged.store);
+        }
+        state::DevicesLoad::Unusable { error } => {
+            tracing::error!("PAIRING STORE UNUSABLE: {error}; it is left untouched and pairing changes will fail until it is fixed");
+            hub.report_store_problem(serde_json::json!({
+                "store": "devices", "state": "unusable", "path": state::devices_path(&cfg_rt.state_dir).display().to_string(),
+                "error": error, "ts": unix_ms(),
+            }));
+        }
     }
     let token_note = if cfg_rt.kept_token.is_some() {
         format!("token kept in {}", state::token_path(&cfg_rt.state_dir).display())
@@ -272,6 +312,14 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
     let state_dir = cfg_rt.state_dir.clone();
     let ctx = Arc::new(Ctx::new(hub.clone(), Arc::new(Mutex::new(cfg_rt)), state_dir.clone()));
+    if devices_unusable {
+        ctx.devices_writable.store(false, std::sync::atomic::Ordering::SeqCst);
+    } else if !hub.store_warnings().is_empty() {
+        // The recovered records become the store again (the damaged file is kept aside).
+        if let Err(e) = ctx.save_devices() {
+            tracing::error!("recovered pairing store not saved: {e}");
+        }
+    }
     // The session store opens on first use: an idle gateway that never runs an agent does not
     // map SQLite's code or caches (idle RSS is a product promise).
     // Recorded before the first connection is accepted: a client that saw this gateway answer

@@ -35,12 +35,44 @@ pub fn devices_path(state_dir: &str) -> PathBuf {
     Path::new(state_dir).join("clawgate/devices.json")
 }
 
-/// The paired devices kept in the state dir (empty when the file does not exist yet).
-pub fn load_devices(state_dir: &str) -> std::io::Result<clawgate_core::device::DeviceStore> {
-    match fs::read(devices_path(state_dir)) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
-        Err(e) => Err(e),
+/// How the pairing store loaded.
+#[derive(Debug)]
+pub enum DevicesLoad {
+    /// The file (or no file: a fresh store).
+    Loaded(clawgate_core::device::DeviceStore),
+    /// The file did not parse: it was moved aside and these are the records read from it.
+    Recovered { salvaged: clawgate_core::device::SalvagedStore, moved_to: PathBuf },
+    /// The file could not be read or moved aside: it must not be written over.
+    Unusable { error: String },
+}
+
+/// The paired devices kept in the state dir (empty when the file does not exist yet). A file
+/// that does not parse is never left to be overwritten: it is renamed to
+/// `devices.json.corrupt-<unix ms>` and its intact records are returned.
+pub fn load_devices(state_dir: &str, unix_ms: u64) -> DevicesLoad {
+    let path = devices_path(state_dir);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DevicesLoad::Loaded(Default::default()),
+        Err(e) => return DevicesLoad::Unusable { error: format!("cannot read {}: {e}", path.display()) },
+    };
+    if let Ok(store) = serde_json::from_slice(&bytes) {
+        return DevicesLoad::Loaded(store);
+    }
+    let salvaged = clawgate_core::device::salvage_store(&bytes);
+    let mut stamp = unix_ms;
+    let moved_to = loop {
+        let candidate = path.with_file_name(format!("devices.json.corrupt-{stamp}"));
+        if !candidate.exists() {
+            break candidate;
+        }
+        stamp += 1;
+    };
+    match fs::rename(&path, &moved_to) {
+        Ok(()) => DevicesLoad::Recovered { salvaged, moved_to },
+        Err(e) => DevicesLoad::Unusable {
+            error: format!("{} does not parse ({}) and cannot be moved aside: {e}", path.display(), salvaged.error),
+        },
     }
 }
 
