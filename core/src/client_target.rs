@@ -379,7 +379,12 @@ pub fn resolve(i: &ClientInputs) -> Result<Target, TargetError> {
     )
     .ok()
     .map(|r| r.mode);
-    let kept = || i.kept_token.as_ref().map(|(t, path)| Credential { secret: t.clone(), source: format!("the token kept in {path}") });
+    let kept = || {
+        i.kept_token
+            .as_ref()
+            .filter(|(t, _)| !t.expose().trim().is_empty())
+            .map(|(t, path)| Credential { secret: t.clone(), source: format!("the token kept in {path}") })
+    };
     let implicit_token = || cfg_token.clone().or_else(env_token).or_else(|| remote_token.clone()).or_else(kept);
     let implicit_password = || cfg_password.clone().or_else(env_password).or_else(|| remote_password.clone());
     let (token, password) = match (flag_token, flag_password) {

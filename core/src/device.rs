@@ -292,8 +292,9 @@ pub struct SalvagedStore {
 
 /// Read every intact record of a store that does not parse as a whole (truncated by a crash
 /// or a full disk, or damaged in the middle): the `devices` and `pending` entries are taken one
-/// by one, in file order, up to the first one that does not parse. Pure: the shell decides
-/// what to do with the file (issue: a store that failed to load is never overwritten).
+/// by one, in file order, up to the damage; past it, every object that parses as a whole device
+/// record or pairing request is taken too. Pure: the shell decides what to do with the file (a
+/// store that failed to load is never overwritten).
 pub fn salvage_store(bytes: &[u8]) -> SalvagedStore {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
     use std::fmt;
@@ -349,8 +350,25 @@ pub fn salvage_store(bytes: &[u8]) -> SalvagedStore {
     // A record whose key disagrees with its own id is not intact.
     out.store.devices.retain(|k, d| *k == d.device_id);
     out.store.pending.retain(|k, r| *k == r.request_id);
+    if !out.error.is_empty() && bytes.len() <= MAX_SALVAGE_SCAN {
+        // Past the damage: every object that is a whole device record or pairing request.
+        for (i, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'{') {
+            let mut devices = serde_json::Deserializer::from_slice(&bytes[i..]).into_iter::<PairedDevice>();
+            if let Some(Ok(d)) = devices.next() {
+                out.store.devices.entry(d.device_id.clone()).or_insert(d);
+                continue;
+            }
+            let mut pending = serde_json::Deserializer::from_slice(&bytes[i..]).into_iter::<PairingRequest>();
+            if let Some(Ok(r)) = pending.next() {
+                out.store.pending.entry(r.request_id.clone()).or_insert(r);
+            }
+        }
+    }
     out
 }
+
+/// Largest damaged store scanned record by record (the scan is quadratic in the worst case).
+const MAX_SALVAGE_SCAN: usize = 4 << 20;
 
 fn covers(granted: &[String], requested: &[String]) -> bool {
     requested.iter().all(|r| satisfies(granted, r))

@@ -1087,8 +1087,77 @@ pub fn config(data: &[u8]) {
     if env_fn("OPENCLAW_CONFIG_PATH").is_none_or(|p| p.trim().is_empty()) {
         assert_eq!(config_path, format!("{state_dir}/openclaw.json"));
     }
+    client_target(&get);
     if let Some(text) = file {
         config_file(&text, &env_fn);
+    }
+}
+
+/// Which gateway a client command goes to, on the same fuzzed fields. Checks: a target is a
+/// `ws://`/`wss://` URL, plaintext only to hosts that allow it; credentials are never blank;
+/// `--url` never carries implicit credentials; messages are never empty.
+fn client_target(get: &dyn Fn(usize) -> Option<String>) {
+    use crate::auth::Secret;
+    use crate::client_target::*;
+    let field = |i: usize| match get(i) {
+        None => SecretField::Absent,
+        Some(v) if v.starts_with('!') => SecretField::Unresolved(v),
+        Some(v) => SecretField::Value(Secret::new(v)),
+    };
+    let i = ClientInputs {
+        url_flag: get(4),
+        port_flag: get(0),
+        token_flag: get(9),
+        password_flag: get(10),
+        env_url: get(5),
+        env_port: get(1),
+        env_token: get(15),
+        env_password: get(16),
+        env_profile: get(3),
+        config_path: "/h/.openclaw/openclaw.json".into(),
+        config: get(6).map(|mode| ClientConfig {
+            mode: Some(mode),
+            port: get(2).and_then(|p| p.trim().parse().ok()),
+            auth_mode: get(8).and_then(|m| crate::auth::AuthMode::parse(&m)),
+            remote_url: get(7),
+            auth_token: field(12),
+            auth_password: field(13),
+            remote_token: field(18),
+            remote_password: field(19),
+        }),
+        config_error: None,
+        running: None,
+        kept_token: get(11).map(|t| (Secret::new(t), "/k".to_string())),
+        kept_token_path: "/k".into(),
+    };
+    match resolve(&i) {
+        Ok(t) => {
+            let (rest, tls) = match (t.url.strip_prefix("ws://"), t.url.strip_prefix("wss://")) {
+                (Some(r), _) => (r, false),
+                (None, Some(r)) => (r, true),
+                _ => panic!("target is not a WebSocket URL: {}", t.url),
+            };
+            assert!(!rest.is_empty());
+            if !tls {
+                let authority = rest.split('/').next().unwrap_or_default();
+                let host = match authority.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next().unwrap_or_default(),
+                    None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+                };
+                assert!(plaintext_allowed(host), "plaintext ws:// to {host}");
+            }
+            for c in [&t.token, &t.password].into_iter().flatten() {
+                assert!(!c.secret.expose().trim().is_empty(), "blank credential from {}", c.source);
+            }
+            if t.source == TargetSource::UrlFlag {
+                for c in [&t.token, &t.password].into_iter().flatten() {
+                    assert!(c.source.starts_with("--"), "--url with an implicit credential from {}", c.source);
+                }
+            }
+            assert!(!unreachable_message(&t, "ECONNREFUSED", &i.config_path).is_empty());
+            assert!(!refusal_message(&t, "INVALID_REQUEST", "m", None).is_empty());
+        }
+        Err(e) => assert!(!e.message.is_empty() && !e.kind.is_empty()),
     }
 }
 
@@ -1123,6 +1192,10 @@ fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
         Err(ConfigError::Syntax { line, column, message, .. }) => assert!(line >= 1 && column >= 1 && !message.is_empty()),
         Err(e) => panic!("parse_json5 failed with a non-syntax error: {e}"),
     }
+    // The same bytes as a damaged pairing store: every salvaged record is filed under its id.
+    let salvaged = crate::device::salvage_store(text.as_bytes());
+    assert!(salvaged.store.devices.iter().all(|(k, d)| *k == d.device_id));
+    assert!(salvaged.store.pending.iter().all(|(k, r)| *k == r.request_id));
     match cf::load(FILE, text, env, &mut MemIncludes, &[]) {
         Ok(c) => {
             assert!(c.source.is_object() && c.resolved.is_object());

@@ -828,8 +828,7 @@ impl Hub {
         let interval = st.settings.limits.health_interval;
         let fresh = st.health.as_ref().is_some_and(|h| now.saturating_duration_since(h.at) < interval);
         if force || !fresh {
-            let value =
-                crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &st.store_warnings, unix_ms);
+            let value = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &st.store_warnings, unix_ms);
             st.health = Some(HealthCache::new(now, value));
         }
         st.health.as_ref().expect("health snapshot just cached")

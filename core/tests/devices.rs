@@ -288,3 +288,48 @@ fn the_device_store_round_trips_through_json() {
     let (_c, outs) = connect(&gw2, &Device::new(10), &Signed { auth: json!({"deviceToken": token}), ..Default::default() });
     assert_eq!(outs.response("c1")["payload"]["auth"]["method"], "device-token");
 }
+
+/// A damaged pairing store yields every record before the damage (issue 11): truncation,
+/// garbage in the middle, a record whose key is not its id; a store that parses is untouched.
+#[test]
+fn salvage_reads_the_intact_records_of_a_damaged_store() {
+    use clawgate_core::device::salvage_store;
+    let dev = |id: &str| {
+        json!({"deviceId": id, "publicKey": "k", "clientId": "c", "clientMode": "webchat", "createdAtMs": 1,
+               "roles": ["operator"], "scopes": [], "tokens": {}})
+    };
+    let req = json!({"requestId": "r1", "deviceId": "d9", "publicKey": "k", "role": "operator", "scopes": [],
+                     "clientId": "c", "clientMode": "webchat", "reason": "not-paired", "ts": 5});
+    let whole = format!(
+        "{{\"devices\": {{\"d1\": {}, \"d2\": {}, \"d3\": {}}}, \"pending\": {{\"r1\": {}}}}}",
+        dev("d1"),
+        dev("d2"),
+        dev("d3"),
+        req
+    );
+    let all = salvage_store(whole.as_bytes());
+    assert!(all.error.is_empty(), "{}", all.error);
+    assert_eq!((all.store.devices.len(), all.store.pending.len()), (3, 1), "a sound store is read whole");
+    // Truncated inside d3: d1 and d2 survive, the pending map is never reached.
+    let cut = whole.find("\"d3\"").unwrap() + 20;
+    let t = salvage_store(&whole.as_bytes()[..cut]);
+    let mut ids: Vec<&String> = t.store.devices.keys().collect();
+    ids.sort();
+    assert_eq!(ids, ["d1", "d2"]);
+    assert!(!t.error.is_empty());
+    // Garbage in the middle of d2: d1 before it, and d3 and the request found past it.
+    let at = whole.find("\"d2\"").unwrap();
+    let bad = format!("{}{}", &whole[..at], whole[at..].replacen("\"clientId\":\"c\"", "\"clientId\":\u{0}", 1));
+    let g = salvage_store(bad.as_bytes());
+    let mut ids: Vec<&String> = g.store.devices.keys().collect();
+    ids.sort();
+    assert_eq!(ids, ["d1", "d3"], "{}", g.error);
+    assert_eq!(g.store.pending.len(), 1);
+    // A record filed under another device's id is not intact.
+    let swapped = whole.replacen("\"d2\": {", "\"dX\": {", 1);
+    let s = salvage_store(swapped.as_bytes());
+    assert!(!s.store.devices.contains_key("dX") && s.store.devices.len() == 2);
+    // Not JSON at all: nothing, and the reason.
+    let n = salvage_store(b"\x00\x01 not json");
+    assert!(n.store.devices.is_empty() && !n.error.is_empty());
+}
