@@ -37,6 +37,15 @@ pub struct Limits {
     pub presence_max: usize,
     /// Longest wait on shutdown for sockets to finish their close handshakes.
     pub shutdown_drain: Duration,
+    /// Largest model reply (text and tool-call arguments) one turn may accumulate: past it the
+    /// turn ends with an error the client sees, and the upstream request is dropped.
+    pub max_reply_bytes: usize,
+    /// Streamed-answer bytes waiting for a slow HTTP client before the gateway stops reading
+    /// the upstream (backpressure).
+    pub stream_buffer_bytes: usize,
+    /// A streaming client that takes nothing for this long has its run aborted (and the
+    /// upstream request dropped).
+    pub slow_client_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -58,6 +67,34 @@ impl Default for Limits {
             presence_ttl: Duration::from_millis(300_000),
             presence_max: 200,
             shutdown_drain: Duration::from_millis(5_000),
+            max_reply_bytes: 8 * 1024 * 1024,
+            stream_buffer_bytes: 256 * 1024,
+            slow_client_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// The limits an operator may change, by environment variable: name, what it sets.
+pub const LIMIT_VARIABLES: &[&str] = &["CLAWGATE_MAX_REPLY_BYTES", "CLAWGATE_STREAM_BUFFER_BYTES", "CLAWGATE_SLOW_CLIENT_TIMEOUT_MS"];
+
+impl Limits {
+    /// Apply the operator's overrides (`LIMIT_VARIABLES`): a value that is not a positive
+    /// integer is refused, naming the variable.
+    pub fn with_overrides(mut self, vars: &[(String, String)]) -> Result<Limits, String> {
+        for (name, raw) in vars {
+            let n = raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("Invalid {name} \"{}\": use a positive whole number (see the README's limits).", raw.trim()))?;
+            match name.as_str() {
+                "CLAWGATE_MAX_REPLY_BYTES" => self.max_reply_bytes = n as usize,
+                "CLAWGATE_STREAM_BUFFER_BYTES" => self.stream_buffer_bytes = n as usize,
+                "CLAWGATE_SLOW_CLIENT_TIMEOUT_MS" => self.slow_client_timeout = Duration::from_millis(n),
+                _ => {}
+            }
+        }
+        Ok(self)
     }
 }

@@ -422,16 +422,28 @@ pub enum UpstreamEvent {
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: Vec<u8>,
+    /// Bytes of `buf` already searched for an event end (a search resumes there, so a long
+    /// event costs linear time, not quadratic).
+    scanned: usize,
+    /// Set once an event grew past [`MAX_SSE_EVENT_BYTES`]: the stream is refused.
+    overflowed: bool,
 }
+
+/// Largest single upstream SSE event buffered while waiting for its end.
+pub const MAX_SSE_EVENT_BYTES: usize = 4 * 1024 * 1024;
 
 impl SseParser {
     /// Feed bytes; returns the events completed by them.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<UpstreamEvent> {
+        if self.overflowed {
+            return Vec::new();
+        }
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(pos) = find_event_end(&self.buf) {
+        while let Some(pos) = find_event_end(&self.buf, self.scanned.saturating_sub(3)) {
             let raw: Vec<u8> = self.buf.drain(..pos.0).collect();
             self.buf.drain(..pos.1);
+            self.scanned = 0;
             let text = String::from_utf8_lossy(&raw);
             let data: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
             if data.is_empty() {
@@ -439,12 +451,18 @@ impl SseParser {
             }
             out.extend(parse_chunk(&data.join("\n")));
         }
+        self.scanned = self.buf.len();
+        if self.buf.len() > MAX_SSE_EVENT_BYTES {
+            self.overflowed = true;
+            self.buf = Vec::new();
+            out.push(UpstreamEvent::Error(format!("an event larger than {MAX_SSE_EVENT_BYTES} bytes")));
+        }
         out
     }
 }
 
-fn find_event_end(b: &[u8]) -> Option<(usize, usize)> {
-    for i in 0..b.len() {
+fn find_event_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    for i in from..b.len() {
         if b[i..].starts_with(b"\n\n") {
             return Some((i, 2));
         }

@@ -30,6 +30,8 @@ pub struct EnvInputs {
     pub token: Option<String>,
     pub password: Option<String>,
     pub profile: Option<String>,
+    /// The limit overrides that are set ([`crate::limits::LIMIT_VARIABLES`]), name and value.
+    pub limits: Vec<(String, String)>,
 }
 
 /// The config file's secrets, already resolved by the shell (SecretRefs need IO).
@@ -161,6 +163,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     }
     let g = cfg.map(|c| c.gateway.clone()).unwrap_or_default();
     let port = config::resolve_port(inputs.cli.port.as_deref(), inputs.env.port.as_deref(), g.port, inputs.env.profile.as_deref())?;
+    let limits = Limits::default().with_overrides(&inputs.env.limits).map_err(StartupError::config)?;
     let mode = config::resolve_bind_mode(inputs.cli.bind.as_deref(), g.bind.map(BindMode::as_str))?;
     let custom = inputs.cli.custom_bind_host.clone().or(g.custom_bind_host.clone());
     let can_bind = inputs.can_bind.unwrap_or(|_| true);
@@ -185,11 +188,13 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
         match &inputs.kept_token {
             Some(t) => auth.token = Some(t.clone()),
             None => {
+                let mut settings = GatewaySettings::new(
+                    AuthSettings { mode: auth.mode, token: None, password: None, rate_limit: g.rate_limit },
+                    ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port },
+                );
+                settings.limits = limits;
                 return Ok(Resolved {
-                    settings: GatewaySettings::new(
-                        AuthSettings { mode: auth.mode, token: None, password: None, rate_limit: g.rate_limit },
-                        ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port },
-                    ),
+                    settings,
                     plan,
                     port,
                     needs_kept_token: true,
@@ -249,7 +254,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
         AuthSettings { mode: auth.mode, token: auth.token, password: auth.password, rate_limit: g.rate_limit },
         listen,
     );
-    settings.limits = Limits::default();
+    settings.limits = limits;
     settings.trusted_proxies = g.trusted_proxies.clone();
     settings.allow_real_ip_fallback = g.allow_real_ip_fallback;
     settings.control_ui_allowed_origins = origins;

@@ -61,6 +61,15 @@ pub struct TurnPolicy {
     pub idle_timeout: Duration,
     /// Error bodies are read up to this many bytes (for their message).
     pub max_error_body: usize,
+    /// The reply (text and tool-call arguments) may not grow past this many bytes.
+    pub max_reply_bytes: usize,
+}
+
+impl TurnPolicy {
+    /// The default policy under the gateway's limits.
+    pub fn for_limits(limits: &crate::limits::Limits) -> TurnPolicy {
+        TurnPolicy { max_reply_bytes: limits.max_reply_bytes, ..TurnPolicy::default() }
+    }
 }
 
 impl Default for TurnPolicy {
@@ -72,6 +81,7 @@ impl Default for TurnPolicy {
             retry_budget: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(120),
             max_error_body: 64 * 1024,
+            max_reply_bytes: crate::limits::Limits::default().max_reply_bytes,
         }
     }
 }
@@ -399,7 +409,30 @@ impl Turn {
         self.out.push_back(TurnOutput::Event(e));
     }
 
+    /// The reply so far, in bytes (what a stored turn keeps).
+    fn reply_bytes(&self) -> usize {
+        self.result.text.len() + self.result.tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
+    }
+
     fn upstream_event(&mut self, e: UpstreamEvent) {
+        let grows = match &e {
+            UpstreamEvent::Text(t) => t.len(),
+            UpstreamEvent::ToolStart { name, .. } => name.len(),
+            UpstreamEvent::ToolArgs { fragment, .. } => fragment.len(),
+            _ => 0,
+        };
+        if grows > 0 && self.reply_bytes() + grows > self.policy.max_reply_bytes {
+            // Ends the turn cleanly: the client sees the error, the upstream request is dropped.
+            self.fail(ApiError {
+                status: 502,
+                kind: "api_error",
+                message: format!(
+                    "upstream reply exceeded the gateway's limit of {} bytes (CLAWGATE_MAX_REPLY_BYTES)",
+                    self.policy.max_reply_bytes
+                ),
+            });
+            return;
+        }
         match e {
             UpstreamEvent::Text(t) => {
                 self.result.text.push_str(&t);

@@ -152,6 +152,7 @@ fn decide(text: Option<&str>, env: &[(&str, &str)], cli: CliInputs) -> Result<Re
             token: get("OPENCLAW_GATEWAY_TOKEN"),
             password: get("OPENCLAW_GATEWAY_PASSWORD"),
             profile: get("OPENCLAW_PROFILE"),
+            limits: clawgate_core::limits::LIMIT_VARIABLES.iter().filter_map(|n| get(n).map(|v| (n.to_string(), v))).collect(),
         },
         config: cfg.as_ref(),
         secrets,
@@ -2455,4 +2456,19 @@ fn table_l_adding_or_removing_a_whole_object_with_hot_rules_below_is_hot() {
     assert!(hot_only(&removed), "§6.3: removing the whole gateway.controlUi object is hot, got {removed:?}");
     let http = reload::plan(&load_ok(base, &[]), &load_ok(with_http, &[]));
     assert!(hot_only(&http), "§6.3: adding gateway.http.endpoints (whole gateway.http object) is hot, got {http:?}");
+}
+
+#[test]
+fn limit_overrides_are_applied_and_bad_ones_refused() {
+    // Issue 11: the stream limits an operator may change, by environment variable.
+    let r =
+        ok(decide(Some(LOCAL_CFG), &[("CLAWGATE_MAX_REPLY_BYTES", "1000"), ("CLAWGATE_SLOW_CLIENT_TIMEOUT_MS", "2500")], cli()), "limits");
+    assert_eq!(r.settings.limits.max_reply_bytes, 1000);
+    assert_eq!(r.settings.limits.slow_client_timeout, std::time::Duration::from_millis(2500));
+    assert_eq!(r.settings.limits.stream_buffer_bytes, 256 * 1024, "untouched: the default");
+    for bad in ["0", "-5", "lots", ""] {
+        let e = err(decide(Some(LOCAL_CFG), &[("CLAWGATE_STREAM_BUFFER_BYTES", bad)], cli()), "bad limit");
+        assert_eq!(e.exit_code, 78, "{bad:?}");
+        assert!(e.message.starts_with("Invalid CLAWGATE_STREAM_BUFFER_BYTES"), "{}", e.message);
+    }
 }

@@ -71,7 +71,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     let started_ms = unix_ms();
     hub.run_started(&run.run_id, started_ms);
     hub.begin_run(&run.run_id, Some(&provider), Some(&model), unix_ms());
-    let turn = Turn::new(*spec, TurnPolicy::default(), Instant::now());
+    let turn = Turn::new(*spec, TurnPolicy::for_limits(&hub.settings().limits), Instant::now());
     let mut result = None;
     let mut partial = String::new();
     let stopped = async {

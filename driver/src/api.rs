@@ -17,7 +17,6 @@ use clawgate_core::http::{
 use clawgate_core::openai::ApiError;
 use clawgate_core::sessions::StoredResponse;
 use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
-use futures_channel::{mpsc, oneshot};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
 use hyper::body::{Frame, Incoming};
@@ -27,6 +26,7 @@ use crate::daemon::Ctx;
 use crate::rt::Runtime;
 use crate::service::{Body, to_hyper};
 use crate::session::unix_ms;
+use crate::stream::StreamQueue;
 
 /// Read the whole request body: at most `limit` bytes (counted as they arrive), within
 /// [`BODY_TIMEOUT`].
@@ -116,14 +116,11 @@ pub async fn get_response<R: Runtime>(rt: R, ctx: Arc<Ctx>, id: String, caller: 
     }
 }
 
-/// An SSE response streaming from `rx`. The body owns `gone`: when hyper drops the body (the
-/// client went away), its sender's `cancellation()` resolves and the turn is aborted at once,
-/// even while the provider is still silent.
-fn sse_response(rx: mpsc::UnboundedReceiver<Bytes>, gone: oneshot::Receiver<()>, hub: &clawgate_core::gateway::Hub) -> Response<Body> {
-    let stream = futures_util::StreamExt::map(rx, move |b| {
-        let _alive = &gone;
-        Ok::<_, Infallible>(Frame::data(b))
-    });
+/// The SSE answer: its body is the client's side of the stream queue. When hyper drops the
+/// body (the client went away), the queue tells the runner, which aborts the turn at once, even
+/// while the provider is still silent.
+fn sse_response(body: crate::stream::QueueBody, hub: &clawgate_core::gateway::Hub) -> Response<Body> {
+    let stream = futures_util::StreamExt::map(body, |b| Ok::<_, Infallible>(Frame::data(b)));
     let mut head = HttpResponse::routed(200, "text/event-stream; charset=utf-8", Vec::new());
     head.headers.push(("Cache-Control", "no-cache".into()));
     head.headers.push(("Connection", "keep-alive".into()));
@@ -153,34 +150,39 @@ async fn record<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, x: crate::persist::Exchange)
     .await;
 }
 
-/// Stream `turn` into `tx`, holding the terminal event's text until the exchange is stored.
+/// Stream `turn` into `queue` (backpressure and the slow-client timeout: [`crate::runner::
+/// drive_streaming`]), holding the terminal event's text until the exchange is stored.
 async fn stream_turn<R: Runtime>(
     rt: R,
     ctx: Arc<Ctx>,
     turn: Turn,
-    tx: mpsc::UnboundedSender<Bytes>,
-    mut gone: oneshot::Sender<()>,
+    queue: Arc<StreamQueue>,
     mut render: impl FnMut(&TurnEvent) -> String + Send,
     finish: impl FnOnce(Outcome) -> crate::persist::Exchange,
 ) {
     let mut outcome = None;
     let mut last = String::new();
-    crate::runner::drive_until(rt.clone(), turn, gone.cancellation(), |ev| {
+    let slow_client = ctx.hub.settings().limits.slow_client_timeout;
+    crate::runner::drive_streaming(rt.clone(), turn, &queue, slow_client, |ev| {
         remember(&mut outcome, &ev);
         let text = render(&ev);
         if matches!(ev, TurnEvent::Finished(_) | TurnEvent::Failed(_)) {
             last = text;
             return true;
         }
-        if text.is_empty() { !tx.is_closed() } else { tx.unbounded_send(Bytes::from(text)).is_ok() }
+        queue.push(Bytes::from(text))
     })
     .await;
     if let Some(o) = outcome {
         record(&rt, &ctx, finish(o)).await;
     }
-    if !last.is_empty() {
-        let _ = tx.unbounded_send(Bytes::from(last));
-    }
+    queue.push(Bytes::from(last));
+    queue.finish();
+}
+
+/// A stream queue sized by the gateway's limits.
+fn queue_for(ctx: &Ctx) -> (Arc<StreamQueue>, crate::stream::QueueBody) {
+    crate::stream::stream_queue(ctx.hub.settings().limits.stream_buffer_bytes)
 }
 
 struct Meta {
@@ -230,22 +232,13 @@ async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, mut job: ChatJob, request: &ApiR
         model: job.turn.model.clone(),
         session_id: env.uuid(16),
     };
-    let turn = Turn::new(job.turn, TurnPolicy::default(), Instant::now());
+    let turn = Turn::new(job.turn, TurnPolicy::for_limits(&ctx.hub.settings().limits), Instant::now());
     if job.stream {
-        let (tx, rx) = mpsc::unbounded::<Bytes>();
-        let _ = tx.unbounded_send(Bytes::from(job.render.stream_start()));
+        let (queue, body) = queue_for(&ctx);
+        queue.push(Bytes::from(job.render.stream_start()));
         let render = job.render.clone();
-        let (gone_tx, gone_rx) = oneshot::channel::<()>();
-        rt.spawn(stream_turn(
-            rt.clone(),
-            ctx.clone(),
-            turn,
-            tx,
-            gone_tx,
-            move |ev| render.stream_event(ev),
-            move |o| meta.exchange(o, None),
-        ));
-        return sse_response(rx, gone_rx, &ctx.hub);
+        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, queue, move |ev| render.stream_event(ev), move |o| meta.exchange(o, None)));
+        return sse_response(body, &ctx.hub);
     }
     let outcome = complete_turn(&rt, turn).await;
     let r = job.render.complete(outcome.as_ref());
@@ -319,21 +312,20 @@ async fn responses<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ResponsesJob, request:
             body,
         }
     };
-    let turn = Turn::new(run.turn, TurnPolicy::default(), Instant::now());
+    let turn = Turn::new(run.turn, TurnPolicy::for_limits(&ctx.hub.settings().limits), Instant::now());
     if run.stream {
-        let (tx, rx) = mpsc::unbounded::<Bytes>();
+        let (queue, body) = queue_for(&ctx);
         let stream = Arc::new(std::sync::Mutex::new(run.render.stream()));
         let start = stream.lock().map(|mut s| s.start()).unwrap_or_default();
-        let _ = tx.unbounded_send(Bytes::from(start));
+        queue.push(Bytes::from(start));
         let s2 = stream.clone();
         let render = move |ev: &TurnEvent| s2.lock().map(|mut s| s.on_event(ev)).unwrap_or_default();
         let finish = move |o: Outcome| {
             let response = stream.lock().ok().and_then(|s| s.response().cloned()).map(stored);
             meta.exchange(o, response)
         };
-        let (gone_tx, gone_rx) = oneshot::channel::<()>();
-        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, tx, gone_tx, render, finish));
-        return sse_response(rx, gone_rx, &ctx.hub);
+        rt.spawn(stream_turn(rt.clone(), ctx.clone(), turn, queue, render, finish));
+        return sse_response(body, &ctx.hub);
     }
     let outcome = complete_turn(&rt, turn).await;
     let (resp, obj) = run.render.complete(outcome.as_ref());

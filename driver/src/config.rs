@@ -36,6 +36,10 @@ pub fn env_inputs() -> EnvInputs {
         token: env_nonblank("OPENCLAW_GATEWAY_TOKEN"),
         password: env_nonblank("OPENCLAW_GATEWAY_PASSWORD"),
         profile: env_nonblank("OPENCLAW_PROFILE"),
+        limits: clawgate_core::limits::LIMIT_VARIABLES
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+            .collect(),
     }
 }
 

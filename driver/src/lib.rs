@@ -21,6 +21,7 @@ pub mod session;
 pub mod state;
 pub mod static_files;
 pub mod store;
+pub mod stream;
 pub mod target;
 pub mod tls;
 pub mod upstream;

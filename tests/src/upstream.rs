@@ -10,7 +10,8 @@
 //! * `fake-model-2` — an alias of `fake-model` (the captures' second model);
 //! * `fake-500`, `fake-429` (`Retry-After: 0`), `fake-401` — fail with that status;
 //! * `fake-flaky` — fails with 503 on the first request of each conversation, then answers;
-//! * `fake-slow` — waits `slow_ms` before the head, then streams slowly.
+//! * `fake-slow` — waits `slow_ms` before the head, then streams slowly;
+//! * `fake-flood` — streams a 1 GB answer (16 KiB deltas) as fast as it is taken.
 //!
 //! [`FakeUpstream::set_call_tools`] makes `fake-model`/`fake-model-2` behave like the captures'
 //! tool-calling upstream: with tools offered and no tool result in the conversation (a `tool`
@@ -58,6 +59,8 @@ struct State {
     slow_ms: AtomicU64,
     flaky_failures: AtomicU64,
     call_tools: std::sync::atomic::AtomicBool,
+    /// Bytes the `fake-flood` answers handed to hyper.
+    flood_bytes: AtomicU64,
 }
 
 /// A running fake provider on its own thread and runtime (stopped when dropped), so it works
@@ -146,6 +149,7 @@ impl FakeUpstream {
             slow_ms: AtomicU64::new(3000),
             flaky_failures: AtomicU64::new(0),
             call_tools: Default::default(),
+            flood_bytes: AtomicU64::new(0),
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -206,6 +210,11 @@ impl FakeUpstream {
         self.state.completed.load(Ordering::SeqCst)
     }
 
+    /// Bytes of `fake-flood` answers the gateway has taken so far.
+    pub fn flood_bytes(&self) -> u64 {
+        self.state.flood_bytes.load(Ordering::SeqCst)
+    }
+
     pub fn set_slow_ms(&self, ms: u64) {
         self.state.slow_ms.store(ms, Ordering::SeqCst);
     }
@@ -240,6 +249,12 @@ impl Drop for Answering {
 }
 
 fn sse_counted(st: &Arc<State>, chunks: Vec<(u64, String)>) -> Response<Body> {
+    sse_stream(st, chunks.into_iter().map(|(delay, c)| (delay, Bytes::from(c))), false)
+}
+
+/// An SSE answer from `chunks` (delay before each, in ms), produced as the gateway takes them;
+/// `flood` counts the bytes handed over in `flood_bytes`.
+fn sse_stream(st: &Arc<State>, chunks: impl Iterator<Item = (u64, Bytes)> + Send + 'static, flood: bool) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
     let mut guard = Answering(st.clone(), false);
     tokio::spawn(async move {
@@ -247,8 +262,12 @@ fn sse_counted(st: &Arc<State>, chunks: Vec<(u64, String)>) -> Response<Body> {
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            if tx.send(Ok(Frame::data(Bytes::from(c)))).await.is_err() {
+            let len = c.len() as u64;
+            if tx.send(Ok(Frame::data(c))).await.is_err() {
                 return;
+            }
+            if flood {
+                guard.0.flood_bytes.fetch_add(len, Ordering::SeqCst);
             }
         }
         guard.1 = true;
@@ -256,6 +275,14 @@ fn sse_counted(st: &Arc<State>, chunks: Vec<(u64, String)>) -> Response<Body> {
     });
     let stream = futures_stream(rx);
     Response::builder().status(200).header("content-type", "text/event-stream").body(StreamBody::new(stream).boxed()).expect("sse response")
+}
+
+/// `fake-flood`: `chunks` deltas of `size` bytes each, produced as fast as the gateway takes
+/// them (generated lazily: a 1 GB answer costs the fake nothing), then the end of the stream.
+fn sse_flood(st: &Arc<State>, size: usize, chunks: usize) -> Response<Body> {
+    let one = Bytes::from(chunk(json!({"content": "x".repeat(size)}), None));
+    let end = [chunk(json!({}), Some("stop")), "data: [DONE]\n\n".to_string()].map(|c| (0, Bytes::from(c)));
+    sse_stream(st, std::iter::repeat_n((0, one), chunks).chain(end), true)
 }
 
 fn futures_stream(
@@ -340,6 +367,8 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
                 sse_counted(&st, text_stream("Recovered after a retry", 0))
             }
         }
+        // 16 KiB deltas, 64 000 of them: a 1 GB answer.
+        "fake-flood" => sse_flood(&st, 16 * 1024, 64_000),
         "fake-slow" => {
             let ms = st.slow_ms.load(Ordering::SeqCst);
             // Dropped by hyper if the gateway hangs up while we "think".

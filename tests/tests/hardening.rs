@@ -1,0 +1,128 @@
+//! Hostile and careless clients (issue 11): memory per open stream stays bounded whatever the
+//! client and the upstream do. Real processes, raw sockets, the fake provider on loopback.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use clawgate_tests::httpc::request;
+use clawgate_tests::upstream::FakeUpstream;
+use clawgate_tests::{Gateway, GatewayBuilder};
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(60);
+
+fn config(up: &FakeUpstream, primary: &str) -> String {
+    json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}, "responses": {"enabled": true}}}},
+        "models": {"providers": {"fake": up.provider_config("k")}},
+        "agents": {"defaults": {"model": {"primary": primary}}},
+    })
+    .to_string()
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Send a streamed request and read only the response head; the socket stays open, unread.
+fn open_unread_stream(gw: &Gateway, path: &str, body: &serde_json::Value) -> TcpStream {
+    let mut s = TcpStream::connect(gw.addr()).unwrap();
+    let body = body.to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        gw.token(),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut first = [0u8; 12];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200", "the stream starts");
+    s
+}
+
+/// (1) A client that stops reading a streamed answer while the upstream keeps streaming (a
+/// 1 GB answer): the gateway stops reading the upstream (backpressure), stays small, and after
+/// the slow-client timeout aborts the run and drops the upstream request. Both endpoints.
+#[test]
+fn a_client_that_stops_reading_costs_a_bounded_amount_of_memory() {
+    let up = FakeUpstream::start();
+    let gw = GatewayBuilder::new().config(config(&up, "fake/fake-flood")).env("CLAWGATE_SLOW_CLIENT_TIMEOUT_MS", "3000").start();
+    let idle_rss = rss_bytes(gw.pid());
+    for (n, (path, body)) in [
+        ("/v1/chat/completions", json!({"model": "openclaw", "stream": true, "messages": [{"role": "user", "content": "flood me"}]})),
+        ("/v1/responses", json!({"model": "openclaw", "stream": true, "input": "flood me"})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let client = open_unread_stream(&gw, path, &body);
+        std::thread::sleep(Duration::from_millis(1500));
+        let taken = up.flood_bytes();
+        let rss = rss_bytes(gw.pid());
+        // Unbounded, a second and a half of loopback streaming is hundreds of megabytes.
+        assert!(taken < 96 << 20, "{path}: the gateway kept reading the upstream: {} MB", taken >> 20);
+        assert!(rss < idle_rss + (64 << 20), "{path}: RSS {} MB (idle {} MB)", rss >> 20, idle_rss >> 20);
+        // After the slow-client timeout the run is aborted and the upstream request dropped.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while up.abandoned() < n as u64 + 1 {
+            assert!(Instant::now() < deadline, "{path}: the stalled run was never aborted:\n{}", gw.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let later = up.flood_bytes();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(up.flood_bytes(), later, "{path}: nothing more is read from the upstream");
+        assert!(gw.stderr().contains("streaming client took nothing for 3000 ms"), "{}", gw.stderr());
+        drop(client);
+    }
+    assert!(rss_bytes(gw.pid()) < idle_rss + (64 << 20), "memory is given back");
+    // The gateway serves others all along.
+    let r = request(gw.addr(), "GET", "/healthz", &[], b"", T).unwrap();
+    assert_eq!(r.status, 200);
+}
+
+/// (1) A reply past the reply cap ends the turn cleanly: a streaming client sees the error in
+/// the stream and the stream ends; a non-streaming client gets a 502 naming the limit; the
+/// upstream request is dropped either way.
+#[test]
+fn a_reply_past_the_cap_ends_with_an_error_the_client_sees() {
+    let up = FakeUpstream::start();
+    let gw = GatewayBuilder::new().config(config(&up, "fake/fake-flood")).env("CLAWGATE_MAX_REPLY_BYTES", "1000000").start();
+    let auth = format!("Bearer {}", gw.token());
+    let h = [("Authorization", auth.as_str())];
+    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user", "content": "flood me"}]});
+    let r = request(gw.addr(), "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), T).unwrap();
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(
+        text.contains("exceeded the gateway's limit of 1000000 bytes"),
+        "the error is in the stream: …{}",
+        &text[text.len().saturating_sub(600)..]
+    );
+    assert!(text.len() < 2_000_000, "the stream stops at the cap: {} bytes", text.len());
+    let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": "flood me"}]});
+    let r = request(gw.addr(), "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), T).unwrap();
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("CLAWGATE_MAX_REPLY_BYTES"), "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while up.abandoned() < 2 {
+        assert!(Instant::now() < deadline, "the upstream requests were not dropped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // An invalid limit is refused at start, naming the variable.
+    let out = clawgate_tests::process::run_clawgate(
+        gw.home_path(),
+        &["run", "--port", &clawgate_tests::process::free_port().to_string()],
+        &[("CLAWGATE_MAX_REPLY_BYTES", "lots")],
+    );
+    assert_eq!(out.code, Some(78), "{out:?}");
+    assert!(out.stderr.contains("Invalid CLAWGATE_MAX_REPLY_BYTES \"lots\""), "{}", out.stderr);
+}
