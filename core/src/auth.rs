@@ -549,12 +549,14 @@ impl RateLimiter {
         if self.entries.len() < MAX_LIMITER_ENTRIES {
             return;
         }
-        // Evict the unlocked entry whose newest failure is oldest; locked entries are kept.
+        // Evict the unlocked entry whose newest failure is oldest; when every entry is locked,
+        // the one whose lock ends first: the cap holds whatever an attacker does.
         let victim = self
             .entries
             .iter()
             .filter(|(_, e)| e.locked_until.is_none())
             .min_by_key(|(_, e)| e.attempts.back().copied())
+            .or_else(|| self.entries.iter().min_by_key(|(_, e)| e.locked_until))
             .map(|(k, _)| k.clone());
         if let Some(k) = victim {
             self.entries.remove(&k);

@@ -466,7 +466,11 @@ impl ServerConnection {
     fn limiter_subject(&self) -> (LimiterSubject, bool) {
         let browser = self.admission.facts.origin.is_some();
         let subject = match (&self.admission.facts.origin, self.admission.attribution.is_direct_local()) {
-            (Some(origin), true) => LimiterSubject::BrowserOrigin(origin.trim().to_ascii_lowercase()),
+            // Keyed by the parsed, bounded origin: junk values never grow the limiter map.
+            (Some(origin), true) => match crate::origin::limiter_key(origin) {
+                Some(key) => LimiterSubject::BrowserOrigin(key),
+                None => LimiterSubject::Ip(self.admission.ip),
+            },
             _ => LimiterSubject::Ip(self.admission.ip),
         };
         (subject, browser)

@@ -18,28 +18,66 @@ pub enum OriginAllow {
 struct ParsedOrigin {
     host: String,
     host_port: String,
+    /// `scheme://host[:port]`, lower-cased: what the origin is compared and keyed by.
+    normalized: String,
 }
 
+/// Longest `Origin` considered (a browser's is far shorter): anything longer is invalid.
+const MAX_ORIGIN_LEN: usize = 1024;
+
+/// Parse an `Origin` as a URL parser would (the reference's `new URL(origin)`): a scheme, a host
+/// of DNS characters, an IPv4 or a bracketed IPv6 literal, and an optional numeric port up to
+/// 65535 — nothing else (no path, credentials, query or fragment). `http://localhost:<300 000
+/// digits>` and `http://127.0.0.1:43691.evil.example` are not origins.
 fn parse_origin(origin: &str) -> Option<ParsedOrigin> {
     let o = origin.trim();
-    if o.is_empty() || o == "null" {
+    if o.is_empty() || o == "null" || o.len() > MAX_ORIGIN_LEN {
         return None;
     }
     let (scheme, rest) = o.split_once("://")?;
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+    if scheme.is_empty()
+        || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
         return None;
     }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.is_empty() || rest.contains('/') || rest.contains('@') || rest.contains('?') || rest.contains('#') {
+    let host_port = rest.to_ascii_lowercase();
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(r) => {
+            let (v6, tail) = r.split_once(']')?;
+            v6.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match tail {
+                "" => None,
+                t => Some(t.strip_prefix(':')?),
+            };
+            (v6.to_string(), port)
+        }
+        None => match host_port.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (host_port.clone(), None),
+        },
+    };
+    let dns_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').enumerate().all(|(i, label)| {
+            (!label.is_empty() || i > 0) && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if !host_port.starts_with('[') && !dns_ok {
         return None;
     }
-    let host_port = rest.to_ascii_lowercase();
-    let host = if let Some(r) = host_port.strip_prefix('[') {
-        r.split_once(']')?.0.to_string()
-    } else {
-        host_port.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| host_port.clone())
-    };
-    Some(ParsedOrigin { host, host_port })
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u32>().ok()? > 65_535 {
+            return None;
+        }
+    }
+    let normalized = format!("{}://{host_port}", scheme.to_ascii_lowercase());
+    Some(ParsedOrigin { host, host_port, normalized })
+}
+
+/// The origin as the failed-auth limiter keys it: normalized, bounded; `None` if it is no origin.
+pub fn limiter_key(origin: &str) -> Option<String> {
+    parse_origin(origin).map(|p| p.normalized)
 }
 
 fn is_loopback_name(host: &str) -> bool {
@@ -85,7 +123,7 @@ pub fn check_origin(
     is_local_client: bool,
 ) -> Result<OriginAllow, OriginDeny> {
     let parsed = parse_origin(origin).ok_or(OriginDeny::MissingOrInvalid)?;
-    let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let lower = parsed.normalized.as_str();
     if allowlist.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| a == "*" || a.trim_end_matches('/') == lower) {
         return Ok(OriginAllow::Allowlist);
     }
@@ -136,5 +174,35 @@ mod tests {
         );
         assert_eq!(check_origin("null", None, &["*".into()], false, true), Err(OriginDeny::MissingOrInvalid));
         assert_eq!(check_origin("http://x.example:1", Some("x.example:1"), &[], true, false), Ok(OriginAllow::HostHeaderFallback));
+    }
+
+    #[test]
+    fn only_real_origins_parse() {
+        let long_port = format!("http://localhost:{}", "9".repeat(300_000));
+        for bad in [
+            long_port.as_str(),
+            "http://127.0.0.1:43691.evil.example",
+            "http://localhost:",
+            "http://localhost:65536",
+            "http://localhost:+80",
+            "http://[::1",
+            "http://[not-v6]:1",
+            "http://user@localhost",
+            "http://localhost/path",
+            "http://local host",
+            "http://%6cocalhost",
+            "://localhost",
+            "1http://localhost",
+            "http://",
+        ] {
+            assert_eq!(check_origin(bad, None, &["*".into()], false, true), Err(OriginDeny::MissingOrInvalid), "{:.80}", bad);
+            assert_eq!(limiter_key(bad), None);
+        }
+        for good in
+            ["http://localhost:5173", "https://127.0.0.1", "http://[::1]:18789", "http://LOCALHOST:80/", "chrome-extension://abcdef"]
+        {
+            assert!(limiter_key(good).is_some(), "{good}");
+        }
+        assert_eq!(limiter_key("HTTP://LocalHost:80/").as_deref(), Some("http://localhost:80"));
     }
 }

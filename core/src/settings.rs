@@ -193,14 +193,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
                     ListenInfo { bind_mode: plan.mode.as_str().into(), bind_host: plan.host.to_string(), port },
                 );
                 settings.limits = limits;
-                return Ok(Resolved {
-                    settings,
-                    plan,
-                    port,
-                    needs_kept_token: true,
-                    seeded_origins: None,
-                    warnings,
-                });
+                return Ok(Resolved { settings, plan, port, needs_kept_token: true, seeded_origins: None, warnings });
             }
         }
     }

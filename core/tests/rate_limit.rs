@@ -344,3 +344,20 @@ fn unit_authorize_shared_secret_steps() {
     assert!(matches!(authorize_shared_secret(&settings, &creds(Some(TOKEN)), &mut l, &s, t0 + ms(300_009)), SharedAuth::Ok(_)));
     assert!(l.is_empty(), "success resets the entry");
 }
+
+/// The entry cap holds even when every entry is locked (issue 11): an attacker who locks out
+/// more subjects than the cap cannot grow the map.
+#[test]
+fn the_entry_cap_holds_when_every_entry_is_locked() {
+    use clawgate_core::auth::MAX_LIMITER_ENTRIES;
+    let policy = RateLimitPolicy { max_attempts: 1, window: ms(60_000), lockout: ms(600_000), exempt_loopback: true };
+    let mut l = RateLimiter::new(policy);
+    let t = t0();
+    for i in 0..(MAX_LIMITER_ENTRIES + 500) as u32 {
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let s = LimiterSubject::Ip(ip);
+        l.record_failure(t, SHARED_SECRET_SCOPE, &s);
+        assert!(matches!(l.check(t, SHARED_SECRET_SCOPE, &s), LimitCheck::Locked { .. }), "locked after one failure");
+        assert!(l.len() <= MAX_LIMITER_ENTRIES, "{} entries after {i} subjects", l.len());
+    }
+}

@@ -21,6 +21,8 @@ use crate::session::{self, unix_ms};
 
 /// Slowloris guard: the request head must arrive within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head (line and headers) accepted; a larger one is answered 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long an answer that does not read the body waits for the body's first bytes after the
 /// `100 Continue` (see [`continue_first`]).
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
@@ -131,6 +133,8 @@ pub async fn serve_connection<R: Runtime>(rt: R, ctx: Arc<Ctx>, io: R::Io, remot
     let conn = http1::Builder::new()
         .timer(rt.hyper_timer())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Request heads above 16 KiB are answered 431, as the reference's Node server does.
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true)
         .serve_connection(io, svc)
         .with_upgrades();

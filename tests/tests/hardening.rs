@@ -126,3 +126,74 @@ fn a_reply_past_the_cap_ends_with_an_error_the_client_sees() {
     assert_eq!(out.code, Some(78), "{out:?}");
     assert!(out.stderr.contains("Invalid CLAWGATE_MAX_REPLY_BYTES \"lots\""), "{}", out.stderr);
 }
+
+/// Connect over WebSocket with this `Origin` and a wrong token; the refusal's error.
+fn refused_with_origin(gw: &Gateway, origin: &str) -> serde_json::Value {
+    use clawgate_tests::rawws::{Frame, RawWs};
+    let mut ws = RawWs::connect(gw.addr(), "/", &[("Origin", origin)]).expect("upgrade");
+    let _challenge = ws.read_text(T).expect("challenge");
+    let connect = json!({"type": "req", "id": "c1", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": ["operator.read"],
+        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+        "auth": {"token": "not-the-token"}}});
+    ws.send_text(&connect.to_string()).unwrap();
+    match ws.read_text(T) {
+        Ok(Frame::Text(t)) => serde_json::from_str::<serde_json::Value>(&t).unwrap()["error"].clone(),
+        other => panic!("expected the connect answer, got {other:?}"),
+    }
+}
+
+/// (2) Junk `Origin` values are not origins (a URL parser's rules, the reference's answer), so
+/// they never reach the failed-auth limiter: a flood of distinct ones costs nothing; a request
+/// head over 16 KiB is answered 431.
+#[test]
+fn junk_origins_and_huge_heads_cost_nothing() {
+    let gw = Gateway::start();
+    for junk in ["http://127.0.0.1:43691.evil.example", "http://localhost:99999", "http://localhost:1x"] {
+        let e = refused_with_origin(&gw, junk);
+        assert_eq!(e["details"]["code"], "CONTROL_UI_ORIGIN_NOT_ALLOWED", "{junk}: {e}");
+    }
+    // A real loopback origin with a wrong token is an auth failure, as before.
+    let e = refused_with_origin(&gw, "http://localhost:5173");
+    assert_eq!(e["details"]["code"], "AUTH_TOKEN_MISMATCH", "{e}");
+
+    let before = rss_bytes(gw.pid());
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let addr = gw.addr();
+            let token = gw.token();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    // 12 KB of digits: distinct, under the head cap, far from a port.
+                    let origin = format!("http://localhost:{w}{i:04}{}", "7".repeat(12_000));
+                    let mut ws = clawgate_tests::rawws::RawWs::connect(addr, "/", &[("Origin", &origin)]).expect("upgrade");
+                    let _ = ws.read_text(T);
+                    let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
+                        "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": [],
+                        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+                        "auth": {"token": format!("{token}-wrong")}}});
+                    let _ = ws.send_text(&connect.to_string());
+                    let _ = ws.read_text(T);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let grown = rss_bytes(gw.pid()).saturating_sub(before);
+    // Keyed by the whole string, 1 200 such origins held ≥ 14 MB of keys alone.
+    assert!(grown < 8 << 20, "RSS grew {} KB during the origin flood", grown >> 10);
+
+    // A head over 16 KiB: 431, on plain HTTP and on the upgrade.
+    let big = "a".repeat(20_000);
+    let r = request(gw.addr(), "GET", "/healthz", &[("X-Big", big.as_str())], b"", T).unwrap();
+    assert_eq!(r.status, 431, "{}", r.text());
+    let huge_origin = format!("http://localhost:{}", "9".repeat(300_000));
+    match clawgate_tests::rawws::RawWs::connect(gw.addr(), "/", &[("Origin", &huge_origin)]) {
+        Err(e) => assert!(e.to_string().contains("431") || e.kind() != std::io::ErrorKind::Other, "{e}"),
+        Ok(_) => panic!("a 300 KB Origin was accepted"),
+    }
+    let r = request(gw.addr(), "GET", "/healthz", &[], b"", T).unwrap();
+    assert_eq!(r.status, 200, "the gateway serves on");
+}
