@@ -303,6 +303,14 @@ pub enum LimiterSubject {
 }
 
 impl LimiterSubject {
+    /// The subject of a client address. Every loopback address is one subject: 127/8 holds
+    /// millions of source addresses, and the loopback login delay must not be dodged by
+    /// changing the source (issue 11).
+    pub fn ip(ip: IpAddr) -> LimiterSubject {
+        let ip = crate::ingress::normalize_ip(ip);
+        if is_loopback_ip(&ip) { LimiterSubject::Ip(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)) } else { LimiterSubject::Ip(ip) }
+    }
+
     fn is_loopback(&self) -> bool {
         matches!(self, LimiterSubject::Ip(ip) if is_loopback_ip(ip))
     }

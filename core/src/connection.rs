@@ -469,9 +469,9 @@ impl ServerConnection {
             // Keyed by the parsed, bounded origin: junk values never grow the limiter map.
             (Some(origin), true) => match crate::origin::limiter_key(origin) {
                 Some(key) => LimiterSubject::BrowserOrigin(key),
-                None => LimiterSubject::Ip(self.admission.ip),
+                None => LimiterSubject::ip(self.admission.ip),
             },
-            _ => LimiterSubject::Ip(self.admission.ip),
+            _ => LimiterSubject::ip(self.admission.ip),
         };
         (subject, browser)
     }

@@ -149,7 +149,7 @@ pub fn gate(cfg: Option<&HooksConfig>, head: &HookHead<'_>, limiter: &mut HookAu
     if head.method != "POST" {
         return Gate::Respond(ApiResponse::method_not_allowed());
     }
-    let subject = LimiterSubject::Ip(crate::ingress::normalize_ip(head.client));
+    let subject = LimiterSubject::ip(head.client);
     if let LimitCheck::Locked { retry_after_ms } = limiter.0.check(now, LIMITER_SCOPE, &subject) {
         let secs = retry_after_ms.div_ceil(1000).max(1);
         return Gate::Respond(ApiResponse::text(429, "Too Many Requests").with_header("Retry-After", secs.to_string()));

@@ -203,8 +203,87 @@ pub fn parse_request(text: &str) -> Result<RequestFrame, FrameError> {
     }
     // Not a well-formed request (or an unusual spelling of one, e.g. escapes in `type` or a
     // duplicate key): the generic path decides, with the validator's exact error text.
-    let value: Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        // JSON nested deeper than the parser goes is still a frame: answer it when its `id` can
+        // be read (issue 11), rather than leave the request without an answer.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            FrameError::NotRequest { id: top_level_id(text), detail: "nested deeper than 128 levels".into() }
+        } else {
+            FrameError::NotJson
+        }
+    })?;
     request_from_value(value)
+}
+
+/// The top-level `"id"` of a JSON object text when it is a string or a number, read without
+/// parsing the (possibly too deeply nested) rest: a single pass over the bytes.
+pub fn top_level_id(text: &str) -> Option<Value> {
+    let b = text.as_bytes();
+    let ws = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    // Index of the closing quote of the string starting at `i`.
+    let string_end = |mut i: usize| {
+        i += 1;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 2,
+                b'"' => return Some(i),
+                _ => i += 1,
+            }
+        }
+        None
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let (mut depth, mut expect_key) = (1usize, true);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let end = string_end(i)?;
+                if depth == 1 && expect_key {
+                    let key = &text[i..=end];
+                    let colon = ws(end + 1);
+                    if b.get(colon) != Some(&b':') {
+                        return None;
+                    }
+                    let v = ws(colon + 1);
+                    if key == "\"id\"" {
+                        let token_end = match b.get(v)? {
+                            b'"' => string_end(v)? + 1,
+                            c if c.is_ascii_digit() || *c == b'-' => {
+                                v + b[v..].iter().take_while(|c| c.is_ascii_digit() || b"-+.eE".contains(c)).count()
+                            }
+                            _ => return None,
+                        };
+                        return serde_json::from_str(&text[v..token_end]).ok();
+                    }
+                    expect_key = false;
+                    i = v;
+                    continue;
+                }
+                i = end + 1;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return None;
+                }
+            }
+            b',' if depth == 1 => expect_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A request frame as the schema allows it, deserialized straight from the text (no `Value` tree
@@ -537,5 +616,28 @@ mod tests {
         let t = truncate_close_reason(&s);
         assert!(t.len() <= CLOSE_REASON_MAX_BYTES);
         assert!(s.starts_with(&t));
+    }
+}
+
+#[cfg(test)]
+mod deep_frames {
+    use super::*;
+
+    #[test]
+    fn a_frame_nested_too_deep_keeps_its_id() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(r#"{{"type":"req","params":{{"a":{deep},"id":"inner"}},"id":"r-7","method":"health"}}"#);
+        match parse_request(&text) {
+            Err(FrameError::NotRequest { id, detail }) => {
+                assert_eq!(id, Some(Value::String("r-7".into())));
+                assert!(detail.contains("nested deeper"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(top_level_id(r#"{"a": "x\"id\": 1", "id": 42}"#), Some(serde_json::json!(42)));
+        assert_eq!(top_level_id(r#"{"a": {"id": "nested"}}"#), None);
+        assert_eq!(top_level_id("[1]"), None);
+        assert_eq!(top_level_id(r#"{"id": {"x": 1}}"#), None);
+        assert!(matches!(parse_request("{not json"), Err(FrameError::NotJson)));
     }
 }

@@ -361,3 +361,20 @@ fn the_entry_cap_holds_when_every_entry_is_locked() {
         assert!(l.len() <= MAX_LIMITER_ENTRIES, "{} entries after {i} subjects", l.len());
     }
 }
+
+/// Every loopback source is one subject for the login delay (issue 11): 127/8 holds millions of
+/// addresses, and changing the source must not reset the delay.
+#[test]
+fn the_loopback_delay_does_not_restart_from_another_loopback_source() {
+    let gw = Gw::new();
+    let mut now = gw.t0;
+    for (i, want) in [250u64, 500, 1000, 2000].into_iter().enumerate() {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i as u8));
+        let (_, at, _) = wrong_token(&gw, ip, &RequestFacts::default(), now);
+        assert_eq!(at - now, ms(want), "attempt {i} from {ip}");
+        now = at;
+    }
+    // IPv6 loopback (and the IPv4-mapped form) too.
+    let (_, at, _) = wrong_token(&gw, "::1".parse().unwrap(), &RequestFacts::default(), now);
+    assert_eq!(at - now, ms(4000));
+}

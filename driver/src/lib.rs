@@ -34,6 +34,13 @@ pub fn init_logging(verbose: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if verbose { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Whatever RUST_LOG asks for: the WebSocket and HTTP libraries log frames and heads at
+    // debug/trace level — connect frames with tokens and passwords, Authorization headers.
+    // Secrets never reach the log, so their chatter stops at info.
+    let filter = ["tungstenite=info", "hyper=info", "hyper_util=info", "h2=info", "rustls=info"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |f, d| f.add_directive(d));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -190,11 +190,33 @@ impl<T: HRead + HWrite + Unpin> WsIo<T> {
                 self.discarding = true;
                 Poll::Ready(ReadEvent::TooLarge)
             }
+            // RFC 6455 §7.4.1: a protocol violation (unmasked or reserved frame, oversized or
+            // fragmented control frame, …) is closed with 1002, invalid UTF-8 in a text
+            // message with 1007 — with a close frame, not a silent TCP drop.
+            Err(WsError::Protocol(e)) => {
+                tracing::debug!("websocket protocol violation: {e}");
+                self.close_after_violation(1002);
+                Poll::Ready(ReadEvent::Closed)
+            }
+            Err(WsError::Utf8(_)) => {
+                self.close_after_violation(1007);
+                Poll::Ready(ReadEvent::Closed)
+            }
             Err(_) => {
                 self.closed = true;
                 Poll::Ready(ReadEvent::Closed)
             }
         }
+    }
+
+    /// Write a close frame with `code` straight to the socket (tungstenite will not send one
+    /// after a read error) and stop using the connection.
+    fn close_after_violation(&mut self, code: u16) {
+        let [hi, lo] = code.to_be_bytes();
+        let io = self.ws.get_mut();
+        let _ = io.write(&[0x88, 2, hi, lo]);
+        let _ = io.push();
+        self.closed = true;
     }
 
     /// Read and drop whatever the peer sends, bypassing tungstenite; `Ready(Closed)` at EOF.

@@ -197,3 +197,149 @@ fn junk_origins_and_huge_heads_cost_nothing() {
     let r = request(gw.addr(), "GET", "/healthz", &[], b"", T).unwrap();
     assert_eq!(r.status, 200, "the gateway serves on");
 }
+
+/// An authenticated raw WebSocket (the gateway's token, `operator.read`).
+fn raw_session(gw: &Gateway) -> clawgate_tests::rawws::RawWs {
+    let mut ws = clawgate_tests::rawws::RawWs::connect(gw.addr(), "/", &[]).expect("upgrade");
+    let _ = ws.read_text(T).expect("challenge");
+    let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": ["operator.read"],
+        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}, "auth": {"token": gw.token()}}});
+    ws.send_text(&connect.to_string()).unwrap();
+    match ws.read_text(T) {
+        Ok(clawgate_tests::rawws::Frame::Text(t)) => assert!(t.contains("hello-ok"), "{t}"),
+        other => panic!("{other:?}"),
+    }
+    ws
+}
+
+/// (8) At any log level, no secret reaches the log: tokens, wrong guesses, passwords, Bearer
+/// headers (the WebSocket and HTTP libraries' own trace output is held at info).
+#[test]
+fn trace_logging_never_shows_a_secret() {
+    for filter in ["trace", "tungstenite=trace,hyper=trace,clawgate=trace"] {
+        let gw = GatewayBuilder::new().env("RUST_LOG", filter).start();
+        let _ok = raw_session(&gw);
+        let guess = format!("guess-{}", clawgate_tests::random_hex(16));
+        let mut ws = clawgate_tests::rawws::RawWs::connect(gw.addr(), "/", &[]).unwrap();
+        let _ = ws.read_text(T);
+        let bad = json!({"type": "req", "id": "c", "method": "connect", "params": {
+            "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": [],
+            "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}, "auth": {"password": guess}}});
+        ws.send_text(&bad.to_string()).unwrap();
+        let _ = ws.read_text(T);
+        let bearer = format!("Bearer {}", gw.token());
+        let _ = request(gw.addr(), "GET", "/v1/models", &[("Authorization", bearer.as_str())], b"", T);
+        std::thread::sleep(Duration::from_millis(300));
+        let log = gw.stderr();
+        assert!(log.len() > 200, "{filter}: the gateway logged at that level:\n{log}");
+        assert!(!log.contains(&gw.token()), "{filter}: the token is in the log");
+        assert!(!log.contains(&guess), "{filter}: a guessed password is in the log");
+    }
+}
+
+/// (8) A request nested deeper than the parser goes is answered `INVALID_REQUEST` with its id,
+/// not left without an answer; the socket stays usable.
+#[test]
+fn a_request_nested_too_deep_gets_an_answer() {
+    let gw = Gateway::start();
+    let mut ws = raw_session(&gw);
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    ws.send_text(&format!(r#"{{"type":"req","id":"deep-1","method":"health","params":{{"x":{deep}}}}}"#)).unwrap();
+    let answer = response(&mut ws);
+    assert_eq!((answer["id"].as_str(), answer["ok"].as_bool()), (Some("deep-1"), Some(false)), "{answer}");
+    assert_eq!(answer["error"]["code"], "INVALID_REQUEST");
+    ws.send_text(r#"{"type":"req","id":"h","method":"health","params":{}}"#).unwrap();
+    let h = response(&mut ws);
+    assert_eq!((h["id"].as_str(), h["ok"].as_bool()), (Some("h"), Some(true)), "{h}");
+}
+
+/// The next response frame (events skipped).
+fn response(ws: &mut clawgate_tests::rawws::RawWs) -> serde_json::Value {
+    loop {
+        match ws.read_text(T) {
+            Ok(clawgate_tests::rawws::Frame::Text(t)) => {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "res" {
+                    return v;
+                }
+            }
+            other => panic!("no response: {other:?}"),
+        }
+    }
+}
+
+/// (8) WebSocket protocol violations are closed with a close frame (RFC 6455 §7.4.1): 1002 for
+/// an unmasked client frame, a reserved opcode, reserved bits or an oversized control frame;
+/// 1007 for invalid UTF-8 in a text message.
+#[test]
+fn protocol_violations_are_closed_with_the_rfc_codes() {
+    use clawgate_tests::rawws::{Frame, frame_header, mask_chunk};
+    let gw = Gateway::start();
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("unmasked text frame", vec![0x81, 2, b'h', b'i'], 1002),
+        (
+            "reserved opcode",
+            {
+                let mut f = frame_header(0x3, 0);
+                f[0] = 0x83;
+                f
+            },
+            1002,
+        ),
+        (
+            "reserved bit",
+            {
+                let mut f = frame_header(0x1, 0);
+                f[0] |= 0x40;
+                f
+            },
+            1002,
+        ),
+        (
+            "ping with 126 bytes",
+            {
+                let mut f = frame_header(0x9, 126);
+                let mut p = vec![0u8; 126];
+                mask_chunk(&mut p, 0);
+                f.extend(p);
+                f
+            },
+            1002,
+        ),
+        (
+            "invalid UTF-8",
+            {
+                let mut f = frame_header(0x1, 2);
+                let mut p = vec![0xc3, 0x28];
+                mask_chunk(&mut p, 0);
+                f.extend(p);
+                f
+            },
+            1007,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        for authenticated in [false, true] {
+            let mut ws = if authenticated {
+                raw_session(&gw)
+            } else {
+                let mut ws = clawgate_tests::rawws::RawWs::connect(gw.addr(), "/", &[]).unwrap();
+                let _ = ws.read_text(T);
+                ws
+            };
+            let mut s = ws.try_clone_stream().unwrap();
+            s.write_all(&bytes).unwrap();
+            let got = loop {
+                match ws.read_frame(T) {
+                    Ok(Frame::Close { code, .. }) => break Some(code),
+                    Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Text(_)) => continue,
+                    other => break other.ok().map(|_| 0),
+                }
+            };
+            assert_eq!(got, Some(code), "{what} (authenticated {authenticated})");
+        }
+    }
+    let r = request(gw.addr(), "GET", "/healthz", &[], b"", T).unwrap();
+    assert_eq!(r.status, 200);
+}

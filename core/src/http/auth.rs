@@ -89,7 +89,7 @@ pub fn authorize_with_device_token(
     if matches!(hub.settings().auth.mode, AuthMode::Token | AuthMode::Password) {
         let client_ip = attribution.client_ip().unwrap_or(head.remote);
         // A locked-out client gets the 429 from `authorize`, whatever it presents.
-        let locked = matches!(hub.shared_lock_check(now, &LimiterSubject::Ip(client_ip)), LimitCheck::Locked { .. });
+        let locked = matches!(hub.shared_lock_check(now, &LimiterSubject::ip(client_ip)), LimitCheck::Locked { .. });
         if let (false, Some(presented)) = (locked, bearer(head)) {
             if let Some((_, scopes)) = hub.device_token_bearer(&presented).filter(|(role, _)| role == "operator") {
                 return Ok(HttpCaller { scopes, owner: false, client_ip, subject: "device-token".into() });
@@ -150,7 +150,7 @@ pub fn authorize(
             }
         }
         AuthMode::Token | AuthMode::Password => {
-            let subject = LimiterSubject::Ip(client_ip);
+            let subject = LimiterSubject::ip(client_ip);
             if let LimitCheck::Locked { retry_after_ms } = hub.shared_lock_check(now, &subject) {
                 return Err(HttpAction::Respond(rate_limited(retry_after_ms)));
             }
