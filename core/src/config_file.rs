@@ -178,7 +178,15 @@ struct Includes<'a> {
     extra_roots: Vec<PathBuf>,
     reader: &'a mut dyn IncludeReader,
     files: Vec<String>,
+    /// Bytes of every included file read so far (a fan-out of includes is bounded in total,
+    /// not only in depth).
+    bytes: usize,
 }
+
+/// Most `$include` loads one config may make (8 siblings × 8 levels would be 16 million).
+pub const MAX_INCLUDE_LOADS: usize = 64;
+/// Most bytes all of one config's includes may add up to.
+pub const MAX_INCLUDE_TOTAL_BYTES: usize = 8 * 1024 * 1024;
 
 impl Includes<'_> {
     fn confined(&self, p: &Path) -> bool {
@@ -250,9 +258,16 @@ impl Includes<'_> {
         if stack.contains(&real) {
             return Err(err(format!("Include cycle: {}", path.display())));
         }
+        if self.files.len() >= MAX_INCLUDE_LOADS {
+            return Err(err(format!("Too many $include loads (more than {MAX_INCLUDE_LOADS}) at: {}", path.display())));
+        }
         let text = self.reader.read(&path).map_err(|e| err(format!("Cannot read include {}: {e}", path.display())))?;
         if text.len() > MAX_INCLUDE_BYTES {
             return Err(err(format!("Include file too large (> {MAX_INCLUDE_BYTES} bytes): {}", path.display())));
+        }
+        self.bytes += text.len();
+        if self.bytes > MAX_INCLUDE_TOTAL_BYTES {
+            return Err(err(format!("Included files add up to more than {MAX_INCLUDE_TOTAL_BYTES} bytes at: {}", path.display())));
         }
         let file = path.display().to_string();
         self.files.push(file.clone());
@@ -442,7 +457,7 @@ pub fn load(
     let raw = parse_json5(file, text)?;
     let path = normalize(Path::new(file));
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut inc = Includes { root_dir: dir.clone(), extra_roots: extra_roots.to_vec(), reader: includes, files: Vec::new() };
+    let mut inc = Includes { root_dir: dir.clone(), extra_roots: extra_roots.to_vec(), reader: includes, files: Vec::new(), bytes: 0 };
     let mut stack = vec![path.clone()];
     let source = inc.resolve(raw, &dir, 0, &mut stack)?;
     if !source.is_object() {

@@ -47,14 +47,8 @@ struct FsIncludes;
 
 impl IncludeReader for FsIncludes {
     fn read(&mut self, path: &Path) -> Result<String, String> {
-        let md = std::fs::metadata(path).map_err(|e| e.to_string())?;
-        if !md.is_file() {
-            return Err("not a regular file".into());
-        }
-        if md.len() as usize > config_file::MAX_INCLUDE_BYTES {
-            return Err(format!("larger than {} bytes", config_file::MAX_INCLUDE_BYTES));
-        }
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+        let bytes = state::read_regular(path, config_file::MAX_INCLUDE_BYTES).map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
     }
     fn canonical(&mut self, path: &Path) -> Option<PathBuf> {
         std::fs::canonicalize(path).ok()
@@ -68,7 +62,9 @@ fn include_roots() -> Vec<PathBuf> {
 /// Read and load the config file; `Ok(None)` when it does not exist. The hash is of the file's
 /// bytes.
 pub fn load_file(path: &str) -> Result<Option<(LoadedConfig, String)>, ConfigError> {
-    let bytes = match std::fs::read(path) {
+    // Only a regular file, at most 2 MiB: a FIFO, a symlink to /dev/zero or a huge file is an
+    // error (the reload is skipped, the running config stays), never a hang or a flood.
+    let bytes = match state::read_regular(Path::new(path), config_file::MAX_INCLUDE_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ConfigError::Include { file: path.to_string(), message: format!("cannot read: {e}") }),
@@ -97,10 +93,8 @@ impl SecretIo for ShellSecretIo {
             use std::os::unix::fs::MetadataExt;
             secrets::check_file_mode(path, md.mode())?;
         }
-        if md.len() as usize > max {
-            return Err(format!("{path} is larger than {max} bytes"));
-        }
-        std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+        let bytes = state::read_regular(Path::new(path), max).map_err(|e| format!("{path}: {e}"))?;
+        String::from_utf8(bytes).map_err(|_| format!("{path} is not UTF-8 text"))
     }
 
     fn run(&mut self, command: &str, args: &[String], stdin: &str, timeout: Duration, max: usize) -> Result<String, String> {
@@ -504,7 +498,7 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     let _serial = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let method = if w.patch { "config.patch" } else { "config.apply" };
     let path = cfg.lock().unwrap_or_else(|p| p.into_inner()).path.clone();
-    let current = match std::fs::read(&path) {
+    let current = match state::read_regular(Path::new(&path), config_file::MAX_INCLUDE_BYTES) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Reply::err(ErrorShape::unavailable(format!("{method}: cannot read {path}: {e}"))),

@@ -136,8 +136,8 @@ pub fn config_runtime(args: &RunArgs) -> Result<ConfigRuntime, StartupError> {
     let path = state::config_path(&state_dir);
     let password_from_file = match &args.password_file {
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map(|s| s.trim().to_string())
+            state::read_regular(std::path::Path::new(p), 64 * 1024)
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
                 .map_err(|e| StartupError::failure(format!("Cannot read --password-file {p}: {e}")))?,
         ),
         None => None,

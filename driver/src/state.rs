@@ -6,6 +6,37 @@ use std::path::{Path, PathBuf};
 
 use clawgate_core::config;
 
+/// Read a file the operator points us at (config, includes, secrets, stores) without letting it
+/// hang or flood the process: opened non-blocking (a FIFO never waits for a writer), only a
+/// regular file (after symlinks: `/dev/zero` is refused), at most `cap` bytes (issue 11).
+pub fn read_regular(path: &Path, cap: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let f = opts.open(path)?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if md.len() > cap as u64 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {cap} bytes")));
+    }
+    let mut out = Vec::with_capacity(md.len() as usize);
+    f.take(cap as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > cap {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {cap} bytes")));
+    }
+    Ok(out)
+}
+
+/// Largest state file read (token, pairing store, run record).
+pub const MAX_STATE_FILE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Where our gateway token lives inside the state dir.
 pub const TOKEN_FILE: &str = "clawgate/gateway.token";
 
@@ -51,7 +82,7 @@ pub enum DevicesLoad {
 /// `devices.json.corrupt-<unix ms>` and its intact records are returned.
 pub fn load_devices(state_dir: &str, unix_ms: u64) -> DevicesLoad {
     let path = devices_path(state_dir);
-    let bytes = match fs::read(&path) {
+    let bytes = match read_regular(&path, MAX_STATE_FILE_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DevicesLoad::Loaded(Default::default()),
         Err(e) => return DevicesLoad::Unusable { error: format!("cannot read {}: {e}", path.display()) },
@@ -141,8 +172,8 @@ fn process_alive(pid: u32) -> bool {
 
 /// Read the kept token, if there is one.
 pub fn read_token(state_dir: &str) -> std::io::Result<Option<String>> {
-    match fs::read_to_string(token_path(state_dir)) {
-        Ok(s) => Ok(Some(s.trim().to_string()).filter(|t| !t.is_empty())),
+    match read_regular(&token_path(state_dir), 64 * 1024) {
+        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|t| !t.is_empty())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -204,7 +235,7 @@ pub fn remove_run_file(state_dir: &str) {
 
 /// The recorded gateway of `state_dir`: `(pid, port)`, only while that process is alive.
 pub fn read_run_file(state_dir: &str) -> Option<(u32, u16)> {
-    let text = fs::read_to_string(run_file_path(state_dir)).ok()?;
+    let text = String::from_utf8(read_regular(&run_file_path(state_dir), 64 * 1024).ok()?).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let pid = u32::try_from(v.get("pid")?.as_u64()?).ok()?;
     let port = u16::try_from(v.get("port")?.as_u64()?).ok().filter(|p| *p > 0)?;

@@ -118,5 +118,9 @@ pub fn main_entry() -> i32 {
             return 1;
         }
     };
-    rt.block_on(async move { clawgate_driver::main_with(Tokio::current(workers as u32), cli).await })
+    let code = rt.block_on(async move { clawgate_driver::main_with(Tokio::current(workers as u32), cli).await });
+    // Dropping the runtime would wait for every blocking task; one stuck in a read (or a slow
+    // secret command) must not keep a stopped gateway alive after "shutdown complete".
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

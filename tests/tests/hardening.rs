@@ -343,3 +343,81 @@ fn protocol_violations_are_closed_with_the_rfc_codes() {
     let r = request(gw.addr(), "GET", "/healthz", &[], b"", T).unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// (4) Config files that are not regular files never wedge the gateway: a symlink to
+/// `/dev/zero` or a FIFO is refused at start (exit 78) and skipped on reload (the running config
+/// stays, memory stays small, a later valid edit still applies); an `$include` fan-out is
+/// bounded; SIGTERM ends the process even while a reload is stuck in a slow secret command.
+#[test]
+fn odd_config_files_never_wedge_the_gateway() {
+    use clawgate_tests::cfgfile::{log_mark, wait_log_since, write_config};
+    use clawgate_tests::process::{free_port, run_clawgate};
+    // At start.
+    let home = clawgate_tests::TempDir::new("odd-config");
+    let state = home.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", state.join("openclaw.json")).unwrap();
+    let out = run_clawgate(home.path(), &["run", "--port", &free_port().to_string()], &[]);
+    assert_eq!(out.code, Some(78), "{out:?}");
+    assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
+    std::fs::remove_file(state.join("openclaw.json")).unwrap();
+    // An include graph that fans out (8 siblings, 8 levels: 16 million loads unbounded).
+    for level in 0..8 {
+        let next: Vec<String> = (0..8).map(|_| format!("\"./l{}.json5\"", level + 1)).collect();
+        std::fs::write(state.join(format!("l{level}.json5")), format!("{{\"$include\": [{}]}}", next.join(", "))).unwrap();
+    }
+    std::fs::write(state.join("l8.json5"), "{gateway: {port: 1}}").unwrap();
+    std::fs::write(state.join("openclaw.json"), r#"{"$include": "./l0.json5", gateway: {mode: "local"}}"#).unwrap();
+    let out = run_clawgate(home.path(), &["config", "validate"], &[]);
+    assert_eq!(out.code, Some(78), "{out:?}");
+    assert!(out.stderr.contains("Too many $include loads"), "{}", out.stderr);
+
+    // While running: /dev/zero, then a FIFO, then a valid edit that must still apply.
+    let token = "odd-config-token-123";
+    let cfg = |origins: &str| {
+        format!(
+            r#"{{gateway: {{mode: "local", port: {{{{PORT}}}}, auth: {{token: "{token}"}}, controlUi: {{allowedOrigins: [{origins}]}}}}}}"#
+        )
+    };
+    let mut gw = GatewayBuilder::new().no_token().port_from_config().config(cfg("")).start();
+    let path = gw.config_path();
+    let port = gw.port.to_string();
+    let idle = rss_bytes(gw.pid());
+    let mark = log_mark(&gw);
+    let tmp = path.with_extension("tmp");
+    std::os::unix::fs::symlink("/dev/zero", &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let line = wait_log_since(&gw, mark, "config reload skipped");
+    assert!(line.contains("not a regular file"), "{line}");
+    assert!(rss_bytes(gw.pid()) < idle + (32 << 20), "reading /dev/zero grew the gateway");
+    let mark = log_mark(&gw);
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(made.success());
+    let line = wait_log_since(&gw, mark, "config reload skipped");
+    assert!(line.contains("not a regular file"), "{line}");
+    let mark = log_mark(&gw);
+    std::fs::remove_file(&path).unwrap();
+    write_config(&path, &cfg("\"https://ops.example\"").replace("{{PORT}}", &port));
+    wait_log_since(&gw, mark, "config hot reload applied");
+
+    // A reload stuck in a slow secret command (2 minutes), then SIGTERM: the process ends.
+    let slow = home.path().join("slow-secret.sh");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 120\n").unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mark = log_mark(&gw);
+    write_config(
+        &path,
+        &format!(
+            r#"{{gateway: {{mode: "local", port: {port}, auth: {{token: "{token}"}}}},
+               secrets: {{providers: {{slow: {{source: "exec", command: "{}", timeoutMs: 120000}}}}}},
+               models: {{providers: {{p: {{baseUrl: "http://127.0.0.1:9/v1", apiKey: {{source: "exec", provider: "slow", id: "k"}}}}}}}}}}"#,
+            slow.display()
+        ),
+    );
+    wait_log_since(&gw, mark, "config change detected");
+    std::thread::sleep(Duration::from_millis(500));
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some(), "still running 30 s after SIGTERM while a reload waits for a secret command:\n{}", gw.stderr());
+}
