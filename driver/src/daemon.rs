@@ -39,11 +39,14 @@ pub struct Ctx {
     /// False when the pairing store on disk failed to load and could not be moved aside: it is
     /// never written over (pairing changes then fail instead of wiping it).
     devices_writable: std::sync::atomic::AtomicBool,
+    /// Connections that have not sent a request head yet (bounded: [`crate::admission`]).
+    pub pending_heads: Arc<crate::admission::PendingHeads>,
 }
 
 impl Ctx {
     pub fn new(hub: Arc<Hub>, config: Arc<Mutex<ConfigRuntime>>, state_dir: String) -> Ctx {
         Ctx {
+            pending_heads: crate::admission::PendingHeads::new(None),
             hub,
             config,
             store: std::sync::OnceLock::new(),
@@ -311,7 +314,13 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let config_note =
         if cfg_rt.applied.is_some() { format!("config {}", cfg_rt.path) } else { format!("no config file ({})", cfg_rt.path) };
     let state_dir = cfg_rt.state_dir.clone();
-    let ctx = Arc::new(Ctx::new(hub.clone(), Arc::new(Mutex::new(cfg_rt)), state_dir.clone()));
+    let fd_limit = crate::admission::raise_fd_limit();
+    if let Some(n) = fd_limit {
+        tracing::debug!("open files limit: {n}");
+    }
+    let mut ctx = Ctx::new(hub.clone(), Arc::new(Mutex::new(cfg_rt)), state_dir.clone());
+    ctx.pending_heads = crate::admission::PendingHeads::new(fd_limit);
+    let ctx = Arc::new(ctx);
     if devices_unusable {
         ctx.devices_writable.store(false, std::sync::atomic::Ordering::SeqCst);
     } else if !hub.store_warnings().is_empty() {
@@ -410,8 +419,9 @@ async fn accept_loop<R: Runtime>(rt: R, ctx: Arc<Ctx>, listener: R::Listener, mu
         };
         match accepted {
             Ok((io, remote)) => {
+                let (pending, evicted) = ctx.pending_heads.admit(remote.ip());
                 let (rt2, ctx2) = (rt.clone(), ctx.clone());
-                rt.spawn(async move { service::serve_connection(rt2, ctx2, io, remote).await });
+                rt.spawn(async move { service::serve_connection(rt2, ctx2, io, remote, pending, evicted).await });
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off briefly instead of spinning.

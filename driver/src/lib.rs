@@ -4,6 +4,7 @@
 //! Holds no protocol decision: every rule is in `clawgate-core`; this crate reads sockets and
 //! files, feeds the core, writes what it says and sleeps until its deadlines.
 
+pub mod admission;
 pub mod agent;
 pub mod api;
 pub mod calls;

@@ -19,8 +19,9 @@ use crate::daemon::Ctx;
 use crate::rt::Runtime;
 use crate::session::{self, unix_ms};
 
-/// Slowloris guard: the request head must arrive within this.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Slowloris guard: a request head must arrive within this (issue 11: short, so idle sockets
+/// do not hold descriptors long).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (line and headers) accepted; a larger one is answered 431.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long an answer that does not read the body waits for the body's first bytes after the
@@ -123,10 +124,20 @@ async fn handle<R: Runtime>(rt: R, ctx: Arc<Ctx>, remote: SocketAddr, mut req: R
     }
 }
 
-/// Serve one accepted connection until it ends.
-pub async fn serve_connection<R: Runtime>(rt: R, ctx: Arc<Ctx>, io: R::Io, remote: SocketAddr) {
+/// Serve one accepted connection until it ends. Until its first request head arrives it counts
+/// as waiting (`pending`), and it is closed if `evicted` fires (newer connections need room).
+pub async fn serve_connection<R: Runtime>(
+    rt: R,
+    ctx: Arc<Ctx>,
+    io: R::Io,
+    remote: SocketAddr,
+    pending: crate::admission::Pending,
+    evicted: futures_channel::oneshot::Receiver<()>,
+) {
     let rt2 = rt.clone();
+    let pending = std::sync::Mutex::new(pending);
     let svc = service_fn(move |req: Request<Incoming>| {
+        pending.lock().unwrap_or_else(|p| p.into_inner()).head_arrived();
         let (rt, ctx) = (rt2.clone(), ctx.clone());
         async move { Ok::<_, Infallible>(handle(rt, ctx, remote, req).await) }
     });
@@ -138,7 +149,17 @@ pub async fn serve_connection<R: Runtime>(rt: R, ctx: Arc<Ctx>, io: R::Io, remot
         .keep_alive(true)
         .serve_connection(io, svc)
         .with_upgrades();
-    if let Err(e) = conn.await {
-        tracing::debug!(%remote, "http connection ended: {e}");
+    // Once the head arrived the registry drops the sender: the receiver then never closes us.
+    let evicted = async {
+        if evicted.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let conn = std::pin::pin!(conn);
+    let evicted = std::pin::pin!(evicted);
+    match futures_util::future::select(conn, evicted).await {
+        futures_util::future::Either::Left((Err(e), _)) => tracing::debug!(%remote, "http connection ended: {e}"),
+        futures_util::future::Either::Left((Ok(()), _)) => {}
+        futures_util::future::Either::Right(_) => tracing::debug!(%remote, "closed a connection that sent no request, to make room"),
     }
 }

@@ -277,6 +277,8 @@ pub struct GatewayBuilder {
     /// Written to `<home>/state/openclaw.json` before the start (`{{PORT}}` becomes the port).
     config: Option<String>,
     log_name: String,
+    /// A command the gateway is started through (e.g. `prlimit --nofile=1024:`), which must exec it.
+    wrapper: Vec<String>,
 }
 
 impl Default for GatewayBuilder {
@@ -299,7 +301,14 @@ impl GatewayBuilder {
             port_from_config: false,
             config: None,
             log_name: "gateway".into(),
+            wrapper: Vec::new(),
         }
+    }
+
+    /// Start the gateway through this command (it must exec the gateway, keeping the pid).
+    pub fn wrapper<I: IntoIterator<Item = S>, S: Into<String>>(mut self, w: I) -> Self {
+        self.wrapper = w.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Pass no `--token` (the gateway resolves auth from the environment or the state dir).
@@ -368,7 +377,14 @@ impl GatewayBuilder {
 
     /// The command line, without spawning (for tests that expect the start to fail).
     pub fn command(&self, home: &Path, port: u16) -> Command {
-        let mut cmd = Command::new(clawgate_bin());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(clawgate_bin());
+                c
+            }
+            None => Command::new(clawgate_bin()),
+        };
         base_env(&mut cmd, home);
         cmd.env("OPENCLAW_STATE_DIR", home.join("state"));
         for (k, v) in &self.env {

@@ -421,3 +421,35 @@ fn odd_config_files_never_wedge_the_gateway() {
     let status = gw.wait_exit(Duration::from_secs(30));
     assert!(status.is_some(), "still running 30 s after SIGTERM while a reload waits for a secret command:\n{}", gw.stderr());
 }
+
+/// (6) Idle sockets cannot lock operators out: started with a soft limit of 1 024 open files
+/// (hard limit higher), the gateway raises it, and 1 500 connections that never send a byte
+/// neither exhaust it nor keep a real client from `/healthz` and a WebSocket login; the idle
+/// ones beyond the per-source cap are closed, oldest first.
+#[test]
+fn idle_sockets_cannot_lock_operators_out() {
+    let gw = GatewayBuilder::new().wrapper(["prlimit", "--nofile=1024:"]).start();
+    let mut idle = Vec::new();
+    for _ in 0..1500 {
+        match TcpStream::connect(gw.addr()) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connect {}: {e}", idle.len()),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let r = request(gw.addr(), "GET", "/healthz", &[], b"", Duration::from_secs(10)).expect("an operator's /healthz");
+    assert_eq!(r.status, 200);
+    let _ws = raw_session(&gw);
+    eprintln!("healthz + login with 1500 idle sockets open: {:?}", t.elapsed());
+    // The idle sockets beyond the per-source cap were closed by the gateway (EOF to them).
+    let mut closed = 0;
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        let mut b = [0u8; 1];
+        if matches!(s.read(&mut b), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1500 - 400, "only {closed} of 1500 idle sockets were closed");
+}
