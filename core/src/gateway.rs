@@ -300,7 +300,7 @@ struct HubState {
     degraded_since_ms: Option<u64>,
     /// Stores that failed to load and were moved aside or recovered (shown by `health` and
     /// `status` as `storeWarnings`).
-    store_warnings: Vec<Value>,
+    store_warnings: std::collections::BTreeMap<String, Value>,
     draining: bool,
     devices: DeviceStore,
     runs: Runs,
@@ -345,7 +345,7 @@ impl Hub {
                 health: None,
                 runtime: RuntimeStats::default(),
                 degraded_since_ms: None,
-                store_warnings: Vec::new(),
+                store_warnings: Default::default(),
                 draining: false,
                 devices: DeviceStore::default(),
                 runs: Runs::default(),
@@ -812,15 +812,23 @@ impl Hub {
 
     /// Record that a store failed to load (moved aside, recovered, or left unwritable): it
     /// shows in `health` and `status` until the process ends.
-    pub fn report_store_problem(&self, warning: Value) {
+    pub fn report_store_problem(&self, key: &str, warning: Value) {
         let mut st = self.lock();
-        st.store_warnings.push(warning);
+        st.store_warnings.insert(key.to_string(), warning);
         st.health = None;
+    }
+
+    /// The problem recorded under `key` is over (a store that failed to write wrote again).
+    pub fn clear_store_problem(&self, key: &str) {
+        let mut st = self.lock();
+        if st.store_warnings.remove(key).is_some() {
+            st.health = None;
+        }
     }
 
     /// What [`Hub::report_store_problem`] recorded.
     pub fn store_warnings(&self) -> Vec<Value> {
-        self.lock().store_warnings.clone()
+        self.lock().store_warnings.values().cloned().collect()
     }
 
     /// The cached health snapshot, rebuilt when older than `health_interval` or when `force`d.
@@ -828,7 +836,8 @@ impl Hub {
         let interval = st.settings.limits.health_interval;
         let fresh = st.health.as_ref().is_some_and(|h| now.saturating_duration_since(h.at) < interval);
         if force || !fresh {
-            let value = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &st.store_warnings, unix_ms);
+            let warnings: Vec<Value> = st.store_warnings.values().cloned().collect();
+            let value = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &warnings, unix_ms);
             st.health = Some(HealthCache::new(now, value));
         }
         st.health.as_ref().expect("health snapshot just cached")

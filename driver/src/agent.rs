@@ -66,7 +66,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     meta.model = Some(model.clone());
     meta.model_provider = Some(provider.clone());
     let stored = store_entries(&rt, &ctx, meta.clone(), vec![user]).await;
-    announce_start(&hub, &run, stored.as_ref());
+    announce_start(&hub, &run, stored.as_ref().ok());
     let started = Instant::now();
     let started_ms = unix_ms();
     hub.run_started(&run.run_id, started_ms);
@@ -152,7 +152,13 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     }
     let entries: Vec<TranscriptEntry> = entries.into_iter().map(|e| e.with_run_id(run.run_id.clone())).collect();
     let stored = store_entries(&rt, &ctx, end, entries).await;
-    announce_messages(&hub, &run, stored.as_ref());
+    // A reply that could not be kept ends the run with an error the client sees (issue 11):
+    // the conversation would otherwise silently lose it.
+    let outcome = match (&stored, outcome) {
+        (Err(reason), Outcome::Ok { .. }) => Outcome::Err { message: format!("the reply was not saved: {reason}") },
+        (_, o) => o,
+    };
+    announce_messages(&hub, &run, stored.as_ref().ok());
     hub.finish_run(&run.run_id, outcome, Instant::now(), unix_ms());
     announce_end(&hub, &run, &rt, &ctx).await;
 }
@@ -163,19 +169,21 @@ struct Stored {
     session: Option<SessionSummary>,
 }
 
-/// Append `entries` to the run's session in one transaction; `None` when the store is not
-/// available (the run goes on; nothing is announced as stored).
-async fn store_entries<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, meta: SessionMeta, entries: Vec<TranscriptEntry>) -> Option<Stored> {
+/// Append `entries` to the run's session in one transaction; `Err` (why) when they could not be
+/// saved — the store is unavailable or refused the write (disk full): the run goes on, nothing
+/// is announced as stored, `health` shows the store degraded.
+async fn store_entries<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, meta: SessionMeta, entries: Vec<TranscriptEntry>) -> Result<Stored, String> {
     let ctx = ctx.clone();
     rt.spawn_blocking(move || {
-        let store = ctx.store()?;
-        let out = match store.append_turn(&meta, &entries) {
-            Ok(o) => o,
-            Err(e) => {
+        let written = match ctx.store() {
+            None => Err("the session store is not available".to_string()),
+            Some(store) => store.append_turn(&meta, &entries).map(|o| (store, o)).map_err(|e| {
                 tracing::error!("session {} not saved: {e}", meta.key);
-                return None;
-            }
+                e.to_string()
+            }),
         };
+        ctx.note_session_write(&written.as_ref().map(|_| ()).map_err(Clone::clone));
+        let (store, out) = written?;
         let session = store.get_session(&meta.key).ok().flatten();
         let sid = session.as_ref().map_or(meta.session_id.clone(), |s| s.session_id.clone());
         let entries = entries
@@ -187,7 +195,7 @@ async fn store_entries<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, meta: SessionMeta, en
                 e
             })
             .collect();
-        Some(Stored { entries, session })
+        Ok(Stored { entries, session })
     })
     .await
 }

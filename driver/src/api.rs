@@ -139,15 +139,27 @@ fn internal() -> ApiError {
 }
 
 /// Store an exchange off the reactor (never fails the request). Awaited before the final answer
-/// goes out, so a client that continues the conversation right away finds it stored.
-async fn record<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, x: crate::persist::Exchange) {
+/// goes out, so a client that continues the conversation right away finds it stored. Returns
+/// why it could not be saved: the client is told (a `Warning` header, or an SSE comment on a
+/// stream already under way) and `health` shows the store degraded.
+async fn record<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, x: crate::persist::Exchange) -> Option<String> {
     let ctx = ctx.clone();
     rt.spawn_blocking(move || {
-        if let Some(store) = ctx.store() {
-            crate::persist::record(&store, x);
-        }
+        let result = match ctx.store() {
+            Some(store) => crate::persist::record(&store, x),
+            None => Err("the session store is not available".to_string()),
+        };
+        ctx.note_session_write(&result);
+        result.err()
     })
-    .await;
+    .await
+}
+
+/// The `Warning` header of an answer whose exchange could not be saved (RFC 7234 §5.5, code
+/// 199 "miscellaneous warning"; quotes and line breaks of the reason removed).
+fn not_saved_warning(reason: &str) -> String {
+    let reason: String = reason.chars().map(|c| if c == '"' || c.is_control() { ' ' } else { c }).take(300).collect();
+    format!("199 clawgate \"the exchange was not saved: {reason}; the next turn will not see it\"")
 }
 
 /// Stream `turn` into `queue` (backpressure and the slow-client timeout: [`crate::runner::
@@ -174,7 +186,11 @@ async fn stream_turn<R: Runtime>(
     })
     .await;
     if let Some(o) = outcome {
-        record(&rt, &ctx, finish(o)).await;
+        if let Some(reason) = record(&rt, &ctx, finish(o)).await {
+            // The head is gone: an SSE comment (every client ignores it; a person reading the raw
+            // stream sees it), before the final events.
+            queue.push(Bytes::from(format!(": clawgate-warning: {}\n\n", not_saved_warning(&reason))));
+        }
     }
     queue.push(Bytes::from(last));
     queue.finish();
@@ -242,8 +258,12 @@ async fn chat<R: Runtime>(rt: R, ctx: Arc<Ctx>, mut job: ChatJob, request: &ApiR
     }
     let outcome = complete_turn(&rt, turn).await;
     let r = job.render.complete(outcome.as_ref());
-    record(&rt, &ctx, meta.exchange(outcome, None)).await;
-    to_hyper(r.secured(&ctx.hub))
+    let unsaved = record(&rt, &ctx, meta.exchange(outcome, None)).await;
+    let mut r = r.secured(&ctx.hub);
+    if let Some(reason) = unsaved {
+        r.headers.push(("Warning", not_saved_warning(&reason)));
+    }
+    to_hyper(r)
 }
 
 /// Run a non-streamed turn to its end.
@@ -329,6 +349,10 @@ async fn responses<R: Runtime>(rt: R, ctx: Arc<Ctx>, job: ResponsesJob, request:
     }
     let outcome = complete_turn(&rt, turn).await;
     let (resp, obj) = run.render.complete(outcome.as_ref());
-    record(&rt, &ctx, meta.exchange(outcome, Some(stored(obj)))).await;
-    to_hyper(resp.secured(&ctx.hub))
+    let unsaved = record(&rt, &ctx, meta.exchange(outcome, Some(stored(obj)))).await;
+    let mut resp = resp.secured(&ctx.hub);
+    if let Some(reason) = unsaved {
+        resp.headers.push(("Warning", not_saved_warning(&reason)));
+    }
+    to_hyper(resp)
 }

@@ -56,6 +56,18 @@ impl Ctx {
         }
     }
 
+    /// Note how a session-store write went: a failure shows in `health`/`status` as a degraded
+    /// store until a later write succeeds.
+    pub fn note_session_write(&self, result: &Result<(), String>) {
+        match result {
+            Ok(()) => self.hub.clear_store_problem("sessions"),
+            Err(e) => self.hub.report_store_problem(
+                "sessions",
+                serde_json::json!({"store": "sessions", "state": "degraded", "error": e, "ts": crate::session::unix_ms()}),
+            ),
+        }
+    }
+
     /// Write the paired-device store if it changed since the last write (blocking: call from
     /// `spawn_blocking`). Serialized, and the snapshot is taken under the lock, so an older
     /// store never overwrites a newer one.
@@ -291,19 +303,25 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
                 salvaged.error,
                 moved_to.display()
             );
-            hub.report_store_problem(serde_json::json!({
-                "store": "devices", "state": "recovered", "path": path.display().to_string(),
-                "movedTo": moved_to.display().to_string(), "error": salvaged.error,
-                "recovered": {"devices": devices, "pending": pending}, "ts": unix_ms(),
-            }));
+            hub.report_store_problem(
+                "devices",
+                serde_json::json!({
+                    "store": "devices", "state": "recovered", "path": path.display().to_string(),
+                    "movedTo": moved_to.display().to_string(), "error": salvaged.error,
+                    "recovered": {"devices": devices, "pending": pending}, "ts": unix_ms(),
+                }),
+            );
             hub.load_devices(salvaged.store);
         }
         state::DevicesLoad::Unusable { error } => {
             tracing::error!("PAIRING STORE UNUSABLE: {error}; it is left untouched and pairing changes will fail until it is fixed");
-            hub.report_store_problem(serde_json::json!({
-                "store": "devices", "state": "unusable", "path": state::devices_path(&cfg_rt.state_dir).display().to_string(),
-                "error": error, "ts": unix_ms(),
-            }));
+            hub.report_store_problem(
+                "devices",
+                serde_json::json!({
+                    "store": "devices", "state": "unusable", "path": state::devices_path(&cfg_rt.state_dir).display().to_string(),
+                    "error": error, "ts": unix_ms(),
+                }),
+            );
         }
     }
     let token_note = if cfg_rt.kept_token.is_some() {

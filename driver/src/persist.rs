@@ -45,7 +45,8 @@ pub fn history(store: &Store, key: &str) -> Vec<Value> {
 }
 
 /// Record one exchange in one transaction.
-pub fn record(store: &Store, x: Exchange) {
+/// Store one exchange; `Err` (already logged) when it could not be saved.
+pub fn record(store: &Store, x: Exchange) -> Result<(), String> {
     let mut entries: Vec<TranscriptEntry> = sessions::new_request_entries(&x.input, x.now_ms);
     let mut meta = SessionMeta::new(x.key.clone(), x.agent_id.clone(), x.session_id.clone(), x.now_ms);
     meta.origin = Some(x.origin.to_string());
@@ -81,7 +82,8 @@ pub fn record(store: &Store, x: Exchange) {
             e.run_id = Some(id.clone());
         }
     }
-    if let Err(e) = store.append_turn_with_response(&meta, &entries, x.response.as_ref()) {
+    store.append_turn_with_response(&meta, &entries, x.response.as_ref()).map(|_| ()).map_err(|e| {
         tracing::error!("session {} not saved: {e}", x.key);
-    }
+        e.to_string()
+    })
 }

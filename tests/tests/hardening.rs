@@ -453,3 +453,52 @@ fn idle_sockets_cannot_lock_operators_out() {
     }
     assert!(closed >= 1500 - 400, "only {closed} of 1500 idle sockets were closed");
 }
+
+/// (7) A full disk is never acknowledged as success: on a 192 KiB tmpfs (a private mount
+/// namespace), a turn too big to store gets its answer with a `Warning` header (HTTP), a
+/// warning comment before the end of a stream (SSE), or an error as the final answer
+/// (WebSocket run); `health` shows the session store degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_that_cannot_be_saved_is_not_acknowledged_as_saved() {
+    let up = FakeUpstream::start();
+    let home = std::sync::Arc::new(clawgate_tests::TempDir::new("disk-full"));
+    let store_dir = home.path().join("state/clawgate");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let mount = "mount -t tmpfs -o size=192k none \"$0\" && exec \"$@\"";
+    let gw = GatewayBuilder::new()
+        .home(home.clone())
+        .config(config(&up, "fake/fake-echo"))
+        .wrapper(["unshare", "-rm", "sh", "-c", mount, store_dir.to_str().unwrap()])
+        .start();
+    let big = "z".repeat(300_000);
+    let auth = format!("Bearer {}", gw.token());
+    let h = [("Authorization", auth.as_str())];
+    // A small turn is saved: no warning.
+    let body = json!({"model": "openclaw", "user": "u1", "messages": [{"role": "user", "content": "small"}]});
+    let r = request(gw.addr(), "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), T).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("warning").is_none(), "a saved turn has no warning");
+    // A turn too big for the disk: the answer, and the warning.
+    let body = json!({"model": "openclaw", "user": "u1", "messages": [{"role": "user", "content": big}]});
+    let r = request(gw.addr(), "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), T).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let warning = r.header("warning").unwrap_or_else(|| panic!("no Warning header: {:?}", r.headers));
+    assert!(warning.starts_with("199 clawgate \"the exchange was not saved:"), "{warning}");
+    // Streamed: the warning comes as an SSE comment before the end.
+    let body = json!({"model": "openclaw", "user": "u1", "stream": true, "messages": [{"role": "user", "content": big}]});
+    let r = request(gw.addr(), "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), T).unwrap();
+    let text = r.text();
+    let at = text.find(": clawgate-warning: 199 clawgate \"the exchange was not saved").expect("a warning comment in the stream");
+    assert!(text[at..].contains("[DONE]"), "the warning comes before the end of the stream");
+    // A WebSocket run: the final answer is an error naming the cause.
+    let mut c = clawgate_tests::ws::connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write"]).await.expect("connect");
+    let res = c.request("agent", Some(json!({"message": big, "idempotencyKey": "disk-full-1"})), true, T).await.expect("final");
+    assert!(!res.ok, "{:?}", res.payload);
+    let e = res.error.expect("an error");
+    assert!(e.message.contains("not saved"), "{}", e.message);
+    // health shows the store degraded.
+    let health = c.request("health", None, false, T).await.expect("health").payload.unwrap();
+    let w = &health["storeWarnings"][0];
+    assert_eq!((w["store"].as_str(), w["state"].as_str()), (Some("sessions"), Some("degraded")), "{health}");
+    assert!(w["error"].as_str().unwrap_or_default().contains("full"), "{w}");
+}
