@@ -62,6 +62,8 @@ pub struct ResponsesRequest {
     pub truncation: Option<String>,
     /// `text.format.type` (only `text` is accepted).
     pub text_format: Option<String>,
+    /// Forwarded to the upstream with the tools. Ours: the reference rejects the key.
+    pub parallel_tool_calls: Option<bool>,
 }
 
 /// `input`: a string (one user message) or items.
@@ -164,7 +166,7 @@ pub struct Reasoning {
 }
 
 /// The top-level keys of the strict schema, in the reference's order (issue order follows it).
-const REQUEST_KEYS: [&str; 17] = [
+const REQUEST_KEYS: [&str; 25] = [
     "model",
     "input",
     "instructions",
@@ -182,6 +184,17 @@ const REQUEST_KEYS: [&str; 17] = [
     "previous_response_id",
     "reasoning",
     "truncation",
+    // Ours: keys of the OpenAI Responses API the reference rejects (`Unrecognized key`), which
+    // strict clients send (the OpenAI Agents SDK sends `include: []`): accepted, and honoured
+    // where the gateway can (`parallel_tool_calls`), ignored otherwise (README).
+    "include",
+    "parallel_tool_calls",
+    "stream_options",
+    "prompt_cache_key",
+    "safety_identifier",
+    "service_tier",
+    "top_logprobs",
+    "background",
 ];
 
 /// Validate a `/v1/responses` body (spec §6.4). An empty or whitespace body is `{}`; the first
@@ -251,6 +264,15 @@ fn parse_request_object(iss: &mut Issues, o: &Map<String, Value>) -> Option<Resp
     let previous_response_id = opt_string(iss, "previous_response_id", o.get("previous_response_id"));
     let reasoning = o.get("reasoning").and_then(|v| parse_reasoning(iss, v));
     let truncation = o.get("truncation").and_then(|v| one_of(iss, "truncation", Some(v), &["auto", "disabled"]));
+    let parallel_tool_calls = opt_bool(iss, "parallel_tool_calls", o.get("parallel_tool_calls"));
+    match o.get("include") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+        other => invalid_type(iss, "include", "array", other),
+    }
+    if opt_bool(iss, "background", o.get("background")) == Some(true) {
+        iss.hard("background", "background responses are not supported by this gateway".to_string());
+    }
     strict_keys(iss, "", o, &REQUEST_KEYS);
     if !iss.0.is_empty() {
         return None;
@@ -273,6 +295,7 @@ fn parse_request_object(iss: &mut Issues, o: &Map<String, Value>) -> Option<Resp
         reasoning,
         truncation,
         text_format,
+        parallel_tool_calls,
     })
 }
 
@@ -1076,6 +1099,9 @@ pub fn prepare_turn(req: &ResponsesRequest, history: &[Value], limits: &InputLim
     if let Some(m) = req.max_output_tokens {
         sampling.insert("max_completion_tokens".into(), json!(m));
     }
+    if let (Some(p), Some(_)) = (req.parallel_tool_calls, &tools) {
+        sampling.insert("parallel_tool_calls".into(), json!(p));
+    }
     Ok(TurnInput { messages, conversation, tools, tool_choice, sampling })
 }
 
@@ -1366,7 +1392,7 @@ fn envelope(ids: &ResponseIds, model: &str, created_at: u64, status: &str, outpu
 }
 
 fn message_item(id: &str, text: &str, phase: &str) -> Value {
-    json!({"type": "message", "id": id, "role": "assistant", "content": [{"type": "output_text", "text": text}], "phase": phase, "status": "completed"})
+    json!({"type": "message", "id": id, "role": "assistant", "content": [output_text(text)], "phase": phase, "status": "completed"})
 }
 
 fn function_call_item(ids: &ResponseIds, n: usize, call: &ToolCall, status: Option<&str>) -> Value {
@@ -1440,6 +1466,13 @@ pub fn response_http_status(outcome: Result<&TurnResult, &ApiError>) -> u16 {
 /// [`start`](Self::start) right after the headers: `response.created`, `response.in_progress`,
 /// then (as the reference, before any text) the message item's `output_item.added` and
 /// `content_part.added`. Then [`on_event`](Self::on_event) per turn event: one
+/// An `output_text` content part with the fields of the OpenAI schema: `annotations` and
+/// `logprobs` (empty; the reference leaves them out, which strict clients such as the AI SDK
+/// reject).
+fn output_text(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
 /// `output_text.delta` per text delta; tool calls are collected; on `Finished`:
 /// `output_text.done`, `content_part.done`, `output_item.done` (phase `final_answer`, or
 /// `commentary` before tool calls), per call `output_item.added` + `output_item.done` (the
@@ -1484,7 +1517,7 @@ impl ResponsesStream {
         s.push_str(&sse(json!({"type": "response.output_item.added", "output_index": 0, "item": item})));
         s.push_str(&sse(json!({
             "type": "response.content_part.added", "item_id": self.ids.message_id, "output_index": 0, "content_index": 0,
-            "part": {"type": "output_text", "text": ""},
+            "part": output_text(""),
         })));
         s
     }
@@ -1556,7 +1589,7 @@ impl ResponsesStream {
         s.push_str(&sse(json!({"type": "response.output_text.done", "item_id": id, "output_index": 0, "content_index": 0, "text": text})));
         s.push_str(&sse(json!({
             "type": "response.content_part.done", "item_id": id, "output_index": 0, "content_index": 0,
-            "part": {"type": "output_text", "text": text},
+            "part": output_text(&text),
         })));
         let phase = if calls.is_empty() { "final_answer" } else { "commentary" };
         let message = message_item(&id, &text, phase);
@@ -1667,7 +1700,18 @@ mod tests {
             "max_output_tokens: Invalid input: expected int, received number"
         );
         assert_eq!(err(r#"{"model":"m","input":"hi","stream":"yes"}"#), "stream: Invalid input: expected boolean, received string");
-        assert_eq!(err(r#"{"model":"m","input":"hi","parallel_tool_calls":true}"#), ": Unrecognized key: \"parallel_tool_calls\"");
+        assert_eq!(err(r#"{"model":"m","input":"hi","bogus_field":true}"#), ": Unrecognized key: \"bogus_field\"");
+        // Ours: OpenAI keys the reference rejects are accepted (and honoured where they can be).
+        let ok = parse_responses_request(
+            br#"{"model":"m","input":"hi","include":[],"parallel_tool_calls":false,"stream_options":{},"service_tier":"auto"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.parallel_tool_calls, Some(false));
+        assert_eq!(
+            err(r#"{"model":"m","input":"hi","background":true}"#),
+            "background: background responses are not supported by this gateway"
+        );
+        assert_eq!(err(r#"{"model":"m","input":"hi","include":"x"}"#), "include: Invalid input: expected array, received string");
         assert_eq!(err(r#"{"model":"m","input":"hi","a":1,"b":2}"#), ": Unrecognized keys: \"a\", \"b\"");
         // Field issues come before unknown keys, in schema order.
         assert_eq!(err(r#"{"zz":1,"input":"hi"}"#), "model: Invalid input: expected string, received undefined");

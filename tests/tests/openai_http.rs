@@ -317,8 +317,18 @@ fn responses_non_stream_stream_and_previous_response_id() {
     }
     assert_eq!(events.last().map(String::as_str), Some("response.completed"));
     assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
-    let unknown = post(&gw, "/v1/responses", &[], &json!({"model": "openclaw", "input": "x", "parallel_tool_calls": true}));
-    assert_eq!(error_of(&unknown), (400, "invalid_request_error".into(), ": Unrecognized key: \"parallel_tool_calls\"".into()));
+    let unknown = post(&gw, "/v1/responses", &[], &json!({"model": "openclaw", "input": "x", "not_an_openai_key": true}));
+    assert_eq!(error_of(&unknown), (400, "invalid_request_error".into(), ": Unrecognized key: \"not_an_openai_key\"".into()));
+    // Strict clients (issue 11): the OpenAI Agents SDK sends `include: []` and
+    // `parallel_tool_calls`; the AI SDK requires `annotations` (and `logprobs`) on output_text.
+    let strict = post(&gw, "/v1/responses", &[], &json!({"model": "openclaw", "input": "x", "include": [], "parallel_tool_calls": false}));
+    assert_eq!(strict.status, 200, "{}", strict.text());
+    let part = &strict.json()["output"][0]["content"][0];
+    assert_eq!(
+        (part["type"].clone(), part["annotations"].clone(), part["logprobs"].clone()),
+        (json!("output_text"), json!([]), json!([])),
+        "{part}"
+    );
 }
 
 /// Identity-bearing callers (`--auth none`): the browser Origin policy applies on HTTP (a
