@@ -83,8 +83,15 @@ pub fn parse_agent_params(params: Option<&Value>, agents: &crate::openai::Agents
         return Err(ErrorShape::invalid_request(format!("unknown agent id: {agent_id}"))
             .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": agent_id})));
     }
-    let session_key =
-        p.get("sessionKey").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("agent:{agent_id}:explicit:{key}"));
+    // The session (captured off the reference): the given `sessionKey`; else, when the caller
+    // names the agent (`openclaw agent --agent main` sends `agentId`), that agent's main
+    // session, so the user's conversation continues; else a session of this run alone
+    // (`gateway call agent` sends no agent: `agent:<id>:explicit:<idempotencyKey>`).
+    let session_key = match (p.get("sessionKey").and_then(Value::as_str), p.get("agentId").and_then(Value::as_str)) {
+        (Some(k), _) => k.to_string(),
+        (None, Some(_)) => crate::sessions::agent_main_session_key(&agent_id),
+        (None, None) => crate::sessions::ws_agent_session_key(&agent_id, &key),
+    };
     let session_id = p.get("sessionId").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| key.clone());
     Ok(RunSpec {
         run_id: key,
@@ -546,6 +553,13 @@ mod tests {
         let r = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k1"})), &agents).unwrap();
         assert_eq!(r.run_id, "k1");
         assert_eq!(r.session_key, "agent:main:explicit:k1");
+        // `openclaw agent --agent main` (its params, captured): the agent's main session, as on
+        // the reference; an explicit sessionKey still wins.
+        let cli = json!({"message": "hi there", "agentId": "main", "deliver": false, "timeout": 600, "idempotencyKey": "k2"});
+        assert_eq!(parse_agent_params(Some(&cli), &agents).unwrap().session_key, "agent:main:main");
+        let mut keyed = cli.clone();
+        keyed["sessionKey"] = json!("agent:main:work");
+        assert_eq!(parse_agent_params(Some(&keyed), &agents).unwrap().session_key, "agent:main:work");
         let e = parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "k", "bogus": 1})), &agents).unwrap_err();
         assert_eq!(e.message, "invalid agent params: at root: unexpected property 'bogus'");
     }

@@ -125,6 +125,12 @@ pub fn canonical_session_key(key: &str, agent_id: &str) -> String {
     }
 }
 
+/// An agent's main session (`agent:<agentId>:main`, the reference's `mainSessionKey` with the
+/// default `session.mainKey`): where a WebSocket `agent` run naming its agent goes.
+pub fn agent_main_session_key(agent_id: &str) -> String {
+    format!("agent:{}:main", agent_id.to_ascii_lowercase())
+}
+
 /// The default session of a WebSocket `agent` run: `agent:<agentId>:explicit:<idempotencyKey>`
 /// (spec protocol §10.2; [`crate::agent::parse_agent_params`] uses the same rule).
 pub fn ws_agent_session_key(agent_id: &str, idempotency_key: &str) -> String {

@@ -158,4 +158,8 @@ fn openclaw_agent_command_prints_the_reply() {
     let text = v["result"]["payloads"][0]["text"].as_str().unwrap_or_default();
     assert!(text.starts_with("echo: second"), "{v:#}");
     assert_eq!(v["result"]["meta"]["agentMeta"]["provider"], "fake", "{v:#}");
+    // Both runs are in the agent's main session, as on the reference (issue 11): the second one
+    // continued the conversation (the provider saw three messages).
+    assert_eq!(v["result"]["meta"]["agentMeta"]["sessionKey"], "agent:main:main", "{v:#}");
+    assert!(text.ends_with("(messages: 3)"), "the conversation continues: {text}");
 }
