@@ -94,7 +94,21 @@ impl Ctx {
             .get_or_init(|| {
                 let path = crate::store::sessions_db_path(&self.state_dir);
                 match crate::store::Store::open(&path) {
-                    Ok(s) => Some(Arc::new(s)),
+                    Ok(s) => {
+                        if let Some(r) = s.recovery() {
+                            self.hub.report_store_problem(
+                                "sessions-recovered",
+                                serde_json::json!({
+                                    "store": "sessions", "state": "recovered", "path": path.display().to_string(),
+                                    "movedTo": r.moved_to.display().to_string(), "error": r.reason,
+                                    "recovered": {"sessions": r.salvaged.sessions, "messages": r.salvaged.messages,
+                                                  "responses": r.salvaged.responses},
+                                    "ts": crate::session::unix_ms(),
+                                }),
+                            );
+                        }
+                        Some(Arc::new(s))
+                    }
                     Err(e) => {
                         tracing::error!("session store unavailable, sessions will not be kept: {e}");
                         None
@@ -353,6 +367,15 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     // finds the record too.
     if let Err(e) = state::write_run_file(&state_dir, resolved.port, resolved.plan.mode.as_str()) {
         tracing::warn!("cannot record the gateway's address in {}: {e}", state::run_file_path(&state_dir).display());
+    }
+    // A session store that already exists is opened (and checked) now, in the background, so a
+    // damaged one is recovered and reported at once; a gateway that never kept a session does
+    // not map SQLite at all (idle RSS).
+    if crate::store::sessions_db_path(&state_dir).exists() {
+        let ctx2 = ctx.clone();
+        rt.spawn(rt.spawn_blocking(move || {
+            let _ = ctx2.store();
+        }));
     }
     let mut listening = listen(&rt, &ctx, listeners);
     tracing::info!(

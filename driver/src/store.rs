@@ -23,7 +23,9 @@
 //! files the database file's mode). A file that is not a usable clawgate session store
 //! (not SQLite, corrupt per `PRAGMA quick_check`, or another application's SQLite database) is
 //! renamed aside to `sessions.sqlite.corrupt-<unix ms>` (with its `-wal`/`-shm`) and a fresh
-//! store is created, with an `error!` log line naming both paths. Any other failure (permission
+//! store is created, into which every row still readable in the damaged copy is salvaged (row
+//! by row: one bad page loses only its rows), with `error!` log lines naming both paths and the
+//! counts ([`Store::recovery`]). Any other failure (permission
 //! denied, disk full, locked, a store written by a newer clawgate) is returned as an error and
 //! the file is left alone: a good database is never moved.
 //!
@@ -129,6 +131,7 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    recovery: Option<Recovery>,
 }
 
 const SCHEMA_V1: &str = "
@@ -237,27 +240,47 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         prepare_files(&path)?;
+        let mut recovery = None;
         let writer = match open_writer(&path, &opts) {
             Ok(c) => c,
             Err(OpenFailure::Fatal(e)) => return Err(e),
             Err(OpenFailure::Unusable(reason)) => {
-                move_aside(&path, &reason)?;
+                let aside = move_aside(&path, &reason)?;
                 prepare_files(&path)?;
-                open_writer(&path, &opts).map_err(|f| match f {
+                let mut fresh = open_writer(&path, &opts).map_err(|f| match f {
                     OpenFailure::Fatal(e) => e,
                     OpenFailure::Unusable(r) => StoreError::Invalid(format!("fresh store {} is unusable: {r}", path.display())),
-                })?
+                })?;
+                // Everything still readable in the damaged file comes back, row by row.
+                let salvaged = salvage_into(&aside, &mut fresh).unwrap_or_else(|e| {
+                    tracing::warn!(moved_to = %aside.display(), "nothing could be salvaged from the unusable session store: {e}");
+                    Salvaged::default()
+                });
+                tracing::error!(
+                    moved_to = %aside.display(),
+                    "session store recovered from the damaged copy: {} session(s), {} message(s), {} stored response(s)",
+                    salvaged.sessions,
+                    salvaged.messages,
+                    salvaged.responses
+                );
+                recovery = Some(Recovery { reason, moved_to: aside, salvaged });
+                fresh
             }
         };
         let reader = open_conn(&path, &opts)?;
         reader.pragma_update(None, "query_only", true)?;
         tracing::debug!(path = %path.display(), "session store open");
-        Ok(Store { path, writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(Store { path, writer: Mutex::new(writer), reader: Mutex::new(reader), recovery })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// When this open found the file unusable: where it was moved and what was recovered from it.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
     }
 
     /// Append one turn to `session` (created on first use) in ONE transaction: the session row
@@ -697,6 +720,108 @@ fn restrict_mode(_path: &Path) -> std::io::Result<()> {
 }
 
 /// Rename an unusable store (and its side files) to `<name>.corrupt-<unix ms>`.
+/// What an open did with an unusable store file.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Why the file was unusable.
+    pub reason: String,
+    /// Where it was moved (kept as it was).
+    pub moved_to: PathBuf,
+    pub salvaged: Salvaged,
+}
+
+/// Rows copied from a damaged store into the fresh one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Salvaged {
+    pub sessions: u64,
+    pub messages: u64,
+    pub responses: u64,
+}
+
+/// Rows of a rowid table past the last readable `max(rowid)` tried before giving up.
+const SALVAGE_ROWID_SLACK: i64 = 1000;
+
+/// Copy every readable row of the damaged store at `aside` into `fresh`: sessions and stored
+/// responses by rowid (a row on a bad page fails alone), each session's messages by `seq`
+/// (in one query, or one by one when that query meets the damage). A file that is not a
+/// clawgate store gives nothing. Session counters are recomputed from what came back.
+fn salvage_into(aside: &Path, fresh: &mut Connection) -> Result<Salvaged, StoreError> {
+    // Read-only and immutable: no lock, no `-shm`/`-wal` created beside the kept copy.
+    let uri = format!("file:{}?immutable=1", aside.display().to_string().replace('%', "%25").replace('?', "%3f").replace('#', "%23"));
+    let old =
+        Connection::open_with_flags(uri, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let app_id: i64 = old.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap_or(0);
+    if app_id != APPLICATION_ID {
+        return Ok(Salvaged::default());
+    }
+    let mut out = Salvaged::default();
+    let tx = fresh.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // One row of a rowid table, copied by column name (an older schema has fewer columns).
+    let copy_row = |tx: &rusqlite::Transaction<'_>, table: &str, rowid: i64| -> bool {
+        let Ok(mut st) = old.prepare(&format!("SELECT * FROM {table} WHERE rowid = ?1")) else { return false };
+        let names: Vec<String> = st.column_names().iter().map(|c| c.to_string()).collect();
+        let values: Option<Vec<SqlValue>> =
+            st.query_row([rowid], |r| (0..names.len()).map(|i| r.get::<_, SqlValue>(i)).collect()).optional().ok().flatten();
+        let Some(values) = values else { return false };
+        let marks = vec!["?"; names.len()].join(", ");
+        let sql = format!("INSERT OR IGNORE INTO {table} ({}) VALUES ({marks})", names.join(", "));
+        tx.execute(&sql, params_from_iter(values)).map(|n| n > 0).unwrap_or(false)
+    };
+    for (table, count) in [("sessions", &mut out.sessions), ("responses", &mut out.responses)] {
+        let max: i64 =
+            old.query_row(&format!("SELECT max(rowid) FROM {table}"), [], |r| r.get::<_, Option<i64>>(0)).ok().flatten().unwrap_or(0);
+        let mut misses = 0;
+        let mut rowid = 1;
+        while rowid <= max || misses < SALVAGE_ROWID_SLACK {
+            if copy_row(&tx, table, rowid) {
+                *count += 1;
+                misses = 0;
+            } else if rowid > max {
+                misses += 1;
+            }
+            rowid += 1;
+        }
+    }
+    // Messages (WITHOUT ROWID): per recovered session, by seq.
+    let keys: Vec<(String, i64)> = {
+        let mut st = tx.prepare("SELECT key, last_seq FROM sessions")?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.filter_map(Result::ok).collect()
+    };
+    let columns: Vec<String> = match old.prepare("SELECT * FROM messages LIMIT 0") {
+        Ok(st) => st.column_names().iter().map(|c| c.to_string()).collect(),
+        Err(_) => Vec::new(),
+    };
+    if !columns.is_empty() {
+        let insert = format!("INSERT OR IGNORE INTO messages ({}) VALUES ({})", columns.join(", "), vec!["?"; columns.len()].join(", "));
+        let read_rows = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<Vec<SqlValue>>, rusqlite::Error> {
+            let mut st = old.prepare(sql)?;
+            let rows = st.query_map(p, |r| (0..columns.len()).map(|i| r.get::<_, SqlValue>(i)).collect::<Result<Vec<_>, _>>())?;
+            rows.collect()
+        };
+        for (key, last_seq) in keys {
+            let rows = match read_rows("SELECT * FROM messages WHERE session_key = ?1 ORDER BY seq", &[&key]) {
+                Ok(rows) => rows,
+                // The damage is in this session's messages: one by one, skipping what fails.
+                Err(_) => (1..=last_seq.max(0))
+                    .filter_map(|seq| read_rows("SELECT * FROM messages WHERE session_key = ?1 AND seq = ?2", &[&key, &seq]).ok())
+                    .flatten()
+                    .collect(),
+            };
+            for row in rows {
+                if tx.execute(&insert, params_from_iter(row)).map(|n| n > 0).unwrap_or(false) {
+                    out.messages += 1;
+                }
+            }
+        }
+    }
+    tx.execute_batch(
+        "UPDATE sessions SET message_count = (SELECT COUNT(*) FROM messages m WHERE m.session_key = sessions.key),
+                             last_seq = COALESCE((SELECT MAX(seq) FROM messages m WHERE m.session_key = sessions.key), 0);",
+    )?;
+    tx.commit()?;
+    Ok(out)
+}
+
 fn move_aside(path: &Path, reason: &str) -> Result<PathBuf, StoreError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sessions.sqlite".into());
     let mut stamp = unix_ms();
@@ -720,7 +845,7 @@ fn move_aside(path: &Path, reason: &str) -> Result<PathBuf, StoreError> {
     tracing::error!(
         path = %path.display(),
         moved_to = %aside.display(),
-        "session store could not be opened ({reason}); moved it aside and starting a fresh, empty store"
+        "session store could not be opened ({reason}); moved it aside, starting a fresh store with what can be salvaged from it"
     );
     Ok(aside)
 }
