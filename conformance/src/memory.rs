@@ -93,7 +93,7 @@ impl MemoryTransport {
         let unix = self.unix();
         let hub = self.hub.clone();
         let Some(c) = self.conns.get_mut(&id) else { return };
-        let mut pinged = false;
+        let mut pings = Vec::new();
         let mut server_closed = false;
         while let Some(o) = c.conn.poll_output() {
             if c.done {
@@ -101,14 +101,13 @@ impl MemoryTransport {
             }
             match o {
                 Output::Send(text) => c.queue.push_back((now, WireEvent::Text(text))),
-                Output::Ping => {
+                Output::Ping(payload) => {
                     c.queue.push_back((now, WireEvent::Ping));
-                    pinged = true;
+                    pings.push(payload);
                 }
                 Output::SetMaxMessageSize(n) => c.max_size = n,
                 Output::Dispatch(d) => {
-                    let reply = methods::call(&hub, &d, now, unix);
-                    c.conn.complete(&d.request_id, reply);
+                    methods::call_and_complete(&mut c.conn, &hub, &d, now, unix);
                     drop(d);
                 }
                 Output::Close { code, reason } => {
@@ -121,8 +120,14 @@ impl MemoryTransport {
                 }
             }
         }
-        if pinged && c.auto_pong && !c.done {
-            c.conn.handle_pong(now);
+        if c.auto_pong && !c.done && !pings.is_empty() {
+            for p in &pings {
+                c.conn.handle_pong(now, p);
+            }
+            // A run-ack barrier's pong releases what it held.
+            if pings.iter().any(|p| !p.is_empty()) {
+                return self.drain(id);
+            }
         }
         if server_closed && !c.done {
             // A standard peer answers the close frame; the TCP connection then ends.

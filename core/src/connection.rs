@@ -28,8 +28,9 @@ use crate::wire::{self, ErrorShape, FrameError, PROTOCOL_VERSION, close_code, ms
 pub enum Output {
     /// Send one text frame.
     Send(String),
-    /// Send a WebSocket ping with an empty payload.
-    Ping,
+    /// Send a WebSocket ping with this payload (empty for the keepalive; a run-ack barrier
+    /// token otherwise, echoed back in the pong).
+    Ping(Vec<u8>),
     /// Apply a new maximum incoming message size to the WebSocket codec.
     SetMaxMessageSize(usize),
     /// Run a request and feed the result back with [`ServerConnection::complete`].
@@ -115,6 +116,68 @@ struct Session {
     /// When the outstanding ping was sent (`None`: no ping awaiting its pong).
     ping_sent_at: Option<Instant>,
     unauthorized_role_streak: u32,
+    /// The run-ack barrier being waited on, if any (see [`ServerConnection::complete_run_start`]).
+    barrier: Option<AckBarrier>,
+    /// Frames waiting behind the barrier, in order; `Held::Barrier` marks a later run's ack.
+    held: VecDeque<Held>,
+    /// Bytes in `held`, counted against the slow-consumer limit.
+    held_bytes: usize,
+    /// Last barrier token issued.
+    barrier_tokens: u64,
+}
+
+/// A ping sent right behind a run's `accepted` answer; its pong proves the client has read
+/// (and, being a later frame of the same or a later read, finished handling) that answer.
+struct AckBarrier {
+    token: u64,
+    /// Past this the held frames go out without the pong (a client that does not answer pings).
+    deadline: Instant,
+}
+
+enum Held {
+    Frame(String),
+    /// The frame before this was a run's answer: raise a new barrier here.
+    Barrier,
+}
+
+impl Session {
+    fn barrier_payload(token: u64) -> Vec<u8> {
+        token.to_be_bytes().to_vec()
+    }
+
+    /// Raise a barrier right behind the frames already in `out`.
+    fn raise_barrier(&mut self, out: &mut VecDeque<Output>, now: Instant, timeout: Duration) {
+        self.barrier_tokens += 1;
+        out.push_back(Output::Ping(Self::barrier_payload(self.barrier_tokens)));
+        self.barrier = Some(AckBarrier { token: self.barrier_tokens, deadline: now + timeout });
+    }
+
+    /// The barrier fell: held frames go out, up to the next run's answer (which raises its own).
+    fn release(&mut self, out: &mut VecDeque<Output>, now: Instant, timeout: Duration) {
+        self.barrier = None;
+        while let Some(h) = self.held.pop_front() {
+            match h {
+                Held::Frame(f) => {
+                    self.held_bytes -= f.len();
+                    out.push_back(Output::Send(f));
+                }
+                Held::Barrier => {
+                    self.raise_barrier(out, now, timeout);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Everything held goes out now (the socket is closing).
+    fn release_all(&mut self, out: &mut VecDeque<Output>) {
+        self.barrier = None;
+        self.held_bytes = 0;
+        out.extend(self.held.drain(..).filter_map(|h| match h {
+            Held::Frame(f) => Some(Output::Send(f)),
+            Held::Barrier => None,
+        }));
+    }
 }
 
 enum State {
@@ -199,7 +262,7 @@ impl ServerConnection {
             State::AwaitingConnect => Some(self.handshake_deadline),
             // The handshake timeout still applies while a failed connect is held back.
             State::ConnectPending(p) => Some(p.until.min(self.handshake_deadline)),
-            State::Open(s) => Some(s.next_ping),
+            State::Open(s) => Some(s.barrier.as_ref().map_or(s.next_ping, |b| b.deadline.min(s.next_ping))),
             State::Closing { terminate_at } => Some(*terminate_at),
             State::Closed => None,
         }
@@ -212,6 +275,11 @@ impl ServerConnection {
     fn close(&mut self, now: Instant, code: u16, reason: &str) {
         if self.is_closing() {
             return;
+        }
+        // What the barrier held was already promised to the client (answers, events): it goes
+        // out before the close frame.
+        if let State::Open(s) = &mut self.state {
+            s.release_all(&mut self.out);
         }
         self.out.push_back(Output::Close { code, reason: wire::truncate_close_reason(reason) });
         self.state = State::Closing { terminate_at: now + self.limits.close_grace };
@@ -226,8 +294,13 @@ impl ServerConnection {
     }
 
     fn send(&mut self, frame: String) {
-        if !self.is_closing() {
-            self.out.push_back(Output::Send(frame));
+        match &mut self.state {
+            State::Closing { .. } | State::Closed => {}
+            State::Open(s) if s.barrier.is_some() => {
+                s.held_bytes += frame.len();
+                s.held.push_back(Held::Frame(frame));
+            }
+            _ => self.out.push_back(Output::Send(frame)),
         }
     }
 
@@ -264,10 +337,15 @@ impl ServerConnection {
         self.close(now, close_code::MESSAGE_TOO_BIG, "");
     }
 
-    /// A pong arrived.
-    pub fn handle_pong(&mut self, _now: Instant) {
+    /// A pong arrived with this payload.
+    pub fn handle_pong(&mut self, now: Instant, payload: &[u8]) {
+        self.last_now = self.last_now.max(now);
         if let State::Open(s) = &mut self.state {
+            // Any pong shows the peer alive (keepalive, spec §1.1).
             s.ping_sent_at = None;
+            if s.barrier.as_ref().is_some_and(|b| payload == Session::barrier_payload(b.token).as_slice()) {
+                s.release(&mut self.out, now, self.limits.run_ack_barrier_timeout);
+            }
         }
     }
 
@@ -306,6 +384,9 @@ impl ServerConnection {
                 }
             }
             State::Open(s) => {
+                if s.barrier.as_ref().is_some_and(|b| now >= b.deadline) {
+                    s.release(&mut self.out, now, self.limits.run_ack_barrier_timeout);
+                }
                 if now >= s.next_ping {
                     let interval = self.limits.ping_interval;
                     match s.ping_sent_at {
@@ -323,7 +404,7 @@ impl ServerConnection {
                         None => {
                             s.ping_sent_at = Some(now);
                             s.next_ping = now + interval;
-                            self.out.push_back(Output::Ping);
+                            self.out.push_back(Output::Ping(Vec::new()));
                         }
                     }
                 }
@@ -346,7 +427,7 @@ impl ServerConnection {
         }
         s.seq += 1;
         let seq = s.seq;
-        if outbound_buffered > self.limits.max_buffered_bytes {
+        if outbound_buffered.saturating_add(s.held_bytes) > self.limits.max_buffered_bytes {
             if event.drop_if_slow {
                 // The skipped event still consumed its seq: the client sees the gap.
                 return;
@@ -372,12 +453,31 @@ impl ServerConnection {
         if !matches!(self.state, State::Open(_)) {
             return;
         }
-        let frame = match reply {
-            Reply::Ok(payload) => wire::response_ok(request_id, payload.as_ref()),
-            Reply::OkJson(payload) => wire::response_ok_json(request_id, &payload),
-            Reply::Err { error, payload } => wire::response_err(&Value::String(request_id.to_string()), payload.as_ref(), &error),
-        };
-        self.send(frame);
+        self.send(response_frame(request_id, reply));
+    }
+
+    /// The `accepted` answer of a run this socket started (`chat.send`, `agent`).
+    ///
+    /// Everything this socket sends next (the run's events, its final answer, anything else)
+    /// waits until the client has read this answer: a ping goes out right behind it and its pong
+    /// releases them (after `run_ack_barrier_timeout` they go anyway). A run can finish within a
+    /// millisecond (a fast upstream, an error); without the barrier its events share the answer's
+    /// TCP read and a client that handles a read's messages before the answer's continuation
+    /// (the openclaw TUI on Node `ws`) sees the run end before it started and stays "busy".
+    /// The reference's answer always arrives alone, its first event >= 75 ms later (capture in
+    /// `testdata/captures/fast-run-order/`).
+    pub fn complete_run_start(&mut self, now: Instant, request_id: &str, reply: Reply) {
+        self.last_now = self.last_now.max(now);
+        let State::Open(s) = &mut self.state else { return };
+        let frame = response_frame(request_id, reply);
+        if s.barrier.is_some() {
+            s.held_bytes += frame.len();
+            s.held.push_back(Held::Frame(frame));
+            s.held.push_back(Held::Barrier);
+        } else {
+            self.out.push_back(Output::Send(frame));
+            s.raise_barrier(&mut self.out, now, self.limits.run_ack_barrier_timeout);
+        }
     }
 
     /// The socket lost its admission (e.g. the shared secret was rotated): close it.
@@ -708,6 +808,10 @@ impl ServerConnection {
             next_ping: now + self.limits.ping_interval,
             ping_sent_at: None,
             unauthorized_role_streak: 0,
+            barrier: None,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            barrier_tokens: 0,
         }));
         // Post-connect health snapshot for this socket (the reference refreshes after connect).
         if let State::Open(s) = &mut self.state {
@@ -858,5 +962,13 @@ impl Drop for ServerConnection {
         // A shell that drops a connection without reporting the transport end still frees it.
         let now = self.last_now;
         self.unregister(now);
+    }
+}
+
+fn response_frame(request_id: &str, reply: Reply) -> String {
+    match reply {
+        Reply::Ok(payload) => wire::response_ok(request_id, payload.as_ref()),
+        Reply::OkJson(payload) => wire::response_ok_json(request_id, &payload),
+        Reply::Err { error, payload } => wire::response_err(&Value::String(request_id.to_string()), payload.as_ref(), &error),
     }
 }

@@ -502,7 +502,7 @@ impl Checker {
                 }
             }
             Output::Dispatch(_) => assert_eq!(phase_before, Phase::Open, "dispatch while not open"),
-            Output::Ping => assert_eq!(phase_before, Phase::Open, "ping while not open"),
+            Output::Ping(_) => assert_eq!(phase_before, Phase::Open, "ping while not open"),
             Output::SetMaxMessageSize(n) => assert!(*n > 0),
         }
     }
@@ -514,6 +514,8 @@ struct Sock {
     spec: SockSpec,
     buffered: usize,
     held: Vec<Dispatch>,
+    /// Payload of the last ping the connection asked for.
+    last_ping: Vec<u8>,
     check: Checker,
 }
 
@@ -547,7 +549,7 @@ impl World {
             self.now,
             self.unix(),
         );
-        self.socks[i] = Some(Sock { conn, sink, spec, buffered: 0, held: Vec::new(), check: Checker::default() });
+        self.socks[i] = Some(Sock { conn, sink, spec, buffered: 0, held: Vec::new(), last_ping: Vec::new(), check: Checker::default() });
         self.drain(i, Phase::AwaitingConnect, true);
     }
 
@@ -563,24 +565,26 @@ impl World {
         let (now, unix) = (self.now, self.unix());
         let hub = self.hub.clone();
         let Some(s) = self.socks[i].as_mut() else { return };
-        let mut pinged = false;
+        let mut pinged = None;
         while let Some(o) = s.conn.poll_output() {
             s.check.output(&o, phase_before, opening);
             match o {
-                Output::Ping => pinged = true,
+                Output::Ping(payload) => {
+                    s.last_ping = payload.clone();
+                    pinged = Some(payload);
+                }
                 Output::Dispatch(d) => {
                     if s.spec.hold {
                         s.held.push(*d);
                     } else {
-                        let reply = crate::methods::call(&hub, &d, now, unix);
-                        s.conn.complete(&d.request_id, reply);
+                        crate::methods::call_and_complete(&mut s.conn, &hub, &d, now, unix);
                     }
                 }
                 _ => {}
             }
         }
-        if pinged && s.spec.auto_pong {
-            s.conn.handle_pong(now);
+        if let Some(payload) = pinged.filter(|_| s.spec.auto_pong) {
+            s.conn.handle_pong(now, &payload);
         }
         let phase = s.conn.phase();
         if s.check.closes > 0 || s.check.terminated {
@@ -701,7 +705,9 @@ impl World {
             5 => {
                 let Some(s) = self.sock(i) else { return };
                 let before = s.conn.phase();
-                s.conn.handle_pong(now);
+                // An unsolicited empty pong, or the echo of the last ping (a barrier's token).
+                let payload = if r.u8() % 2 == 0 { Vec::new() } else { s.last_ping.clone() };
+                s.conn.handle_pong(now, &payload);
                 self.drain(i, before, false);
             }
             6 => {

@@ -46,6 +46,9 @@ pub struct Limits {
     /// A streaming client that takes nothing for this long has its run aborted (and the
     /// upstream request dropped).
     pub slow_client_timeout: Duration,
+    /// Longest wait for the pong that proves a client read a run's `accepted` answer before the
+    /// socket's next frames go out anyway (see `ServerConnection::complete_run_start`).
+    pub run_ack_barrier_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -70,6 +73,7 @@ impl Default for Limits {
             max_reply_bytes: 8 * 1024 * 1024,
             stream_buffer_bytes: 256 * 1024,
             slow_client_timeout: Duration::from_secs(30),
+            run_ack_barrier_timeout: Duration::from_millis(1_000),
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::agent::{ChatSend, Outcome, Plan, RunSpec, Start};
-use crate::connection::{Dispatch, Reply};
+use crate::connection::{Dispatch, Reply, ServerConnection};
 use crate::gateway::{GatewaySettings, Hub, RuntimeStats, event_loop_json};
 use crate::sessions::{self, HistoryQuery, SessionListQuery, SessionStore};
 use crate::tools::{self, StoreHost, ToolsContext};
@@ -451,7 +451,21 @@ pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) 
 /// `unknown method: <name>` (spec §6.3 step 8). `agent` runs are started and executed in
 /// place (their final answer goes through the socket's sink); the shells use [`dispatch`].
 pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
-    let params = d.params.as_ref();
+    call_in_place(hub, d, now, unix_ms).0
+}
+
+/// [`call`], answered on the connection as the shells answer: a run's accepted answer goes
+/// through [`ServerConnection::complete_run_start`] (the run-ack barrier), everything else
+/// through [`ServerConnection::complete`].
+pub fn call_and_complete(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) {
+    match call_in_place(hub, d, now, unix_ms) {
+        (reply, true) => conn.complete_run_start(now, &d.request_id, reply),
+        (reply, false) => conn.complete(&d.request_id, reply),
+    }
+}
+
+/// The answer, and whether it is a started run's accepted answer.
+fn call_in_place(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> (Reply, bool) {
     match d.method.as_str() {
         "agent"
         | "agent.wait"
@@ -466,20 +480,28 @@ pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         | "sessions.subscribe"
         | "sessions.messages.subscribe"
         | "sessions.messages.unsubscribe" => {
-            return match dispatch(hub, d, now, unix_ms) {
-                Call::Reply(r) => r,
+            match dispatch(hub, d, now, unix_ms) {
+                Call::Reply(r) => (r, false),
                 Call::StartRun { reply, run } => {
                     execute_without_io(hub, &run, now, unix_ms);
-                    reply
+                    (reply, true)
                 }
                 // No store here (in-memory callers): the store's answers for an empty store.
-                Call::Store(job) => job.run(hub, None, unix_ms),
-                Call::PersistDevices(reply) => reply,
+                Call::Store(job) => (job.run(hub, None, unix_ms), false),
+                Call::PersistDevices(reply) => (reply, false),
                 Call::Later | Call::ConfigWrite(_) | Call::SecretsReload => {
-                    Reply::err(ErrorShape::unavailable(format!("{} needs the gateway process", d.method)))
+                    (Reply::err(ErrorShape::unavailable(format!("{} needs the gateway process", d.method))), false)
                 }
-            };
+            }
         }
+        _ => (call_state(hub, d, now, unix_ms), false),
+    }
+}
+
+/// The methods answered from the hub's state alone.
+fn call_state(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
+    let params = d.params.as_ref();
+    match d.method.as_str() {
         m if m.starts_with("device.pair.") => {
             if let Some(reply) = crate::pairing::call(hub, d, unix_ms) {
                 return reply;

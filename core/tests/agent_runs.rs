@@ -26,9 +26,18 @@ fn accepted_then_events_then_a_final_with_payload_and_error() {
     assert_eq!(accepted["payload"]["status"], "accepted");
     assert_eq!(accepted["payload"]["agentId"], "main");
     assert!(accepted["payload"]["acceptedAt"].is_u64());
+    // Right behind the accepted answer: the run-ack barrier's ping.
+    let token = match outs.iter().skip_while(|o| !matches!(o, Out::Frame(f) if f["id"] == "a1")).nth(1) {
+        Some(Out::BarrierPing(t)) => t.clone(),
+        other => panic!("expected the barrier ping after the accepted answer, got {other:?}"),
+    };
 
+    // The run already ended (no provider): its events and final wait for the client to show it
+    // read the accepted answer; a keepalive pong is not that proof.
+    assert!(c.pump().frames().is_empty(), "nothing may follow the accepted answer before its pong");
+    assert!(c.pong().frames().is_empty());
     // Events and the final arrive through the hub (events) and the sink (final answer).
-    let outs = c.pump();
+    let outs = c.pong_with(&token);
     let agent_events = outs.events_named("agent");
     assert_eq!(agent_events.len(), 2);
     assert_eq!(agent_events[0]["payload"]["data"]["phase"], "model");
@@ -242,4 +251,81 @@ fn chat_send_runs_are_aborted_through_their_control() {
     assert!(matches!(send("main", "m", "k"), Ok(ChatSend::Run(_))));
     let bad = agent::parse_chat_send_params(Some(&json!({"sessionKey": "main", "message": "m"})), &agents).unwrap_err();
     assert_eq!(bad.message, "invalid chat.send params: must have required property 'idempotencyKey'");
+}
+
+fn barrier_token(outs: &[Out], id: &str) -> Vec<u8> {
+    match outs.iter().skip_while(|o| !matches!(o, Out::Frame(f) if f["id"] == id)).nth(1) {
+        Some(Out::BarrierPing(t)) => t.clone(),
+        other => panic!("expected the barrier ping right after {id}'s answer, got {other:?}"),
+    }
+}
+
+fn chat_send(key: &str) -> Option<serde_json::Value> {
+    Some(json!({"sessionKey": "main", "message": "hello", "idempotencyKey": key}))
+}
+
+/// Issue 11 item 9: a run that ends at once (here: no provider) must not reach the client in
+/// the same read as its `chat.send` answer. A client that never answers the barrier's ping gets
+/// the run's frames when `run_ack_barrier_timeout` has passed, not before.
+#[test]
+fn a_fast_run_waits_for_the_barrier_pong_or_its_timeout() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.pump();
+    let outs = c.request("s1", "chat.send", chat_send("fast-1"));
+    assert_eq!(outs.response("s1")["payload"]["status"], "started");
+    barrier_token(&outs, "s1");
+    // Other requests' answers wait too: nothing may overtake what is held.
+    let outs = c.request("h1", "health", None);
+    assert!(outs.frames().is_empty(), "{outs:?}");
+    assert!(c.pump().frames().is_empty());
+    let timeout = clawgate_core::limits::Limits::default().run_ack_barrier_timeout;
+    assert!(c.advance_by(timeout - ms(1)).frames().is_empty());
+    let outs = c.advance_by(ms(1));
+    let frames = outs.frames();
+    assert_eq!(frames[0]["id"], "h1", "held frames keep their order");
+    let chat = outs.events_named("chat");
+    assert_eq!(chat.last().unwrap()["payload"]["state"], "error", "{frames:?}");
+    // Released: the next frames go straight out.
+    assert_eq!(c.request("h2", "health", None).response("h2")["ok"], true);
+}
+
+/// A second run accepted while the first one's barrier stands: its answer is held in order and
+/// raises its own barrier when it goes out; its events wait for that barrier's pong.
+#[test]
+fn each_accepted_run_gets_its_own_barrier() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.pump();
+    let t1 = barrier_token(&c.request("s1", "chat.send", chat_send("run-a")), "s1");
+    assert!(c.pump().frames().is_empty());
+    assert!(c.request("s2", "chat.send", chat_send("run-b")).frames().is_empty());
+    assert!(c.pump().frames().is_empty());
+    let outs = c.pong_with(&t1);
+    let run_ids: Vec<_> = outs.events_named("chat").iter().map(|e| e["payload"]["runId"].clone()).collect();
+    assert!(run_ids.iter().all(|r| r == "run-a"), "only the first run's events: {run_ids:?}");
+    assert!(!run_ids.is_empty());
+    assert_eq!(outs.frames().last().unwrap()["id"], "s2", "the second answer ends the released frames");
+    let t2 = barrier_token(&outs, "s2");
+    assert_ne!(t1, t2);
+    // The first barrier's token again changes nothing.
+    assert!(c.pong_with(&t1).frames().is_empty());
+    let outs = c.pong_with(&t2);
+    let chat = outs.events_named("chat");
+    assert!(!chat.is_empty() && chat.iter().all(|e| e["payload"]["runId"] == "run-b"), "{chat:?}");
+}
+
+/// What the barrier holds was promised to the client: a close (here a shutdown) sends it first.
+#[test]
+fn closing_sends_what_the_barrier_held_before_the_close_frame() {
+    let gw = Gw::new();
+    let (mut c, _) = gw.open_cli(gw.t0, WRITE);
+    c.pump();
+    barrier_token(&c.request("s1", "chat.send", chat_send("run-c")), "s1");
+    assert!(c.pump().frames().is_empty());
+    let outs = c.shutdown("restart");
+    let close_at = outs.iter().position(|o| matches!(o, Out::Close(..))).expect("a close frame");
+    let before: Vec<_> = outs[..close_at].to_vec();
+    assert_eq!(before.events_named("chat").last().unwrap()["payload"]["state"], "error", "{outs:?}");
+    assert_eq!(before.events_named("shutdown").len(), 1);
 }

@@ -53,6 +53,7 @@ impl Pair {
                 match o {
                     Out::Frame(f) => self.client.handle_text(now, &f.to_string()),
                     Out::Ping => pending.extend(self.server.pong()),
+                    Out::BarrierPing(t) => pending.extend(self.server.pong_with(&t)),
                     Out::Close(..) | Out::Terminate => self.client.handle_closed(),
                     Out::MaxSize(_) | Out::Dispatched { .. } => {}
                 }

@@ -221,7 +221,7 @@ impl Checker {
                 Out::Dispatched { .. } => {
                     prop_assert!(phase_before == Phase::Open, "dispatch while {:?}", phase_before);
                 }
-                Out::Ping => prop_assert!(phase_before == Phase::Open),
+                Out::Ping | Out::BarrierPing(_) => prop_assert!(phase_before == Phase::Open),
                 Out::MaxSize(n) => prop_assert_eq!(*n, MAX_PAYLOAD, "only the post-auth size is set after open"),
             }
         }

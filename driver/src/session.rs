@@ -127,8 +127,8 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                         self.conn.handle_transport_closed(Instant::now());
                     }
                 }
-                Output::Ping => {
-                    let _ = self.ws.queue(Message::Ping(Default::default()));
+                Output::Ping(payload) => {
+                    let _ = self.ws.queue(Message::Ping(payload.into()));
                 }
                 Output::SetMaxMessageSize(n) => self.ws.set_max_message_size(n),
                 Output::Dispatch(d) => match methods::dispatch(&self.hub, &d, Instant::now(), unix_ms()) {
@@ -136,7 +136,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     Call::Reply(reply) => self.conn.complete(&d.request_id, reply),
                     // Runs execute in their own task; the final answer comes back via the mailbox.
                     Call::StartRun { reply, run } => {
-                        self.conn.complete(&d.request_id, reply);
+                        self.conn.complete_run_start(Instant::now(), &d.request_id, reply);
                         self.rt.spawn(crate::agent::execute(self.rt.clone(), self.ctx.clone(), run));
                     }
                     Call::Later => {}
@@ -187,7 +187,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         match ev {
             ReadEvent::Message(Message::Text(t)) => self.conn.handle_text(now, unix_ms(), t.as_str()),
             ReadEvent::Message(Message::Binary(b)) => self.conn.handle_binary(now, unix_ms(), &b),
-            ReadEvent::Message(Message::Pong(_)) => self.conn.handle_pong(now),
+            ReadEvent::Message(Message::Pong(p)) => self.conn.handle_pong(now, &p),
             ReadEvent::Message(Message::Close(_)) => self.conn.handle_peer_close(now),
             ReadEvent::Message(Message::Ping(_) | Message::Frame(_)) => {}
             ReadEvent::TooLarge => self.conn.handle_message_too_large(now),

@@ -26,35 +26,7 @@ pub fn chromium() -> PathBuf {
 }
 
 fn install_chromium() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(std::env::temp_dir().join("clawgate-chromium-install.lock"))
-            .expect("open the chromium install lock");
-        flock(&lock, libc::LOCK_EX).expect("lock the chromium install");
-        if !std::path::Path::new("/usr/bin/chromium").exists() {
-            // SAFETY: getuid(2) has no preconditions.
-            #[allow(unsafe_code)]
-            let root = unsafe { libc::getuid() } == 0;
-            let apt = |args: &[&str]| {
-                let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
-                if !root {
-                    cmd.args(["-n", "apt-get"]);
-                }
-                cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-                run_command(&mut cmd, Duration::from_secs(900))
-            };
-            if !apt(&["install", "-y", "-qq", "chromium"]).success() {
-                let _ = apt(&["update", "-qq"]);
-                let out = apt(&["install", "-y", "-qq", "chromium"]);
-                assert!(out.success(), "could not install chromium (apt-get install chromium): {out:?}");
-            }
-        }
-        let _ = flock(&lock, libc::LOCK_UN);
-    });
+    crate::process::ensure_debian_package("/usr/bin/chromium", "chromium");
 }
 
 /// The official Control UI directory of the installed reference package.
@@ -85,27 +57,39 @@ fn browser_dir() -> PathBuf {
     crate::workspace_root().join("tests").join("browser")
 }
 
-/// `npm ci` in `tests/browser` once (under a file lock: both runtimes' suites may start
-/// together). No browser download: playwright-core alone, with `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD`.
+/// `npm ci` in `tests/browser` once. No browser download: playwright-core alone, with
+/// `PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD`.
 pub fn ensure_playwright() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let dir = browser_dir();
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(std::env::temp_dir().join("clawgate-playwright-install.lock"))
-            .expect("open the playwright install lock");
-        flock(&lock, libc::LOCK_EX).expect("lock the playwright install");
-        if !dir.join("node_modules").join("playwright-core").join("package.json").exists() {
-            let mut cmd = Command::new("npm");
-            cmd.current_dir(&dir).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
-            let out = run_command(&mut cmd, Duration::from_secs(600));
-            assert!(out.success(), "npm ci in {} failed: {out:?}", dir.display());
+    npm_ci_once(&browser_dir(), "playwright-core", &[("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")]);
+}
+
+/// `npm ci` in `dir` (its `package-lock.json` pins everything) unless `node_modules/<probe>` is
+/// there: once per process, under a file lock (both runtimes' suites may start together).
+pub fn npm_ci_once(dir: &std::path::Path, probe: &str, env: &[(&str, &str)]) {
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if done.iter().any(|d| d == dir) {
+        return;
+    }
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join(format!("clawgate-npm-{name}-install.lock")))
+        .expect("open the npm install lock");
+    flock(&lock, libc::LOCK_EX).expect("lock the npm install");
+    if !dir.join("node_modules").join(probe).join("package.json").exists() {
+        let mut cmd = Command::new("npm");
+        cmd.current_dir(dir).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
-        let _ = flock(&lock, libc::LOCK_UN);
-    });
+        let out = run_command(&mut cmd, Duration::from_secs(600));
+        assert!(out.success(), "npm ci in {} failed: {out:?}", dir.display());
+    }
+    let _ = flock(&lock, libc::LOCK_UN);
+    done.push(dir.to_path_buf());
 }
 
 /// Where a scenario's screenshots go: `target/ui-screenshots/<binary>/<scenario>/` (kept as CI

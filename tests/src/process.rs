@@ -587,3 +587,42 @@ impl Drop for Gateway {
         self.stop();
     }
 }
+
+/// Make sure `path` exists, installing Debian's `package` when it does not and we may (root, or
+/// password-less sudo): once per process, under a file lock shared by every test process, so
+/// `cargo test --workspace` also works on a fresh machine (`.ci/run` installs them up front).
+pub fn ensure_debian_package(path: &str, package: &str) {
+    static DONE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if done.iter().any(|p| p == package) {
+        return;
+    }
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join(format!("clawgate-{package}-install.lock")))
+        .expect("open the package install lock");
+    crate::openclaw::flock(&lock, libc::LOCK_EX).expect("lock the package install");
+    if !Path::new(path).exists() {
+        // SAFETY: getuid(2) has no preconditions.
+        #[allow(unsafe_code)]
+        let root = unsafe { libc::getuid() } == 0;
+        let apt = |args: &[&str]| {
+            let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+            if !root {
+                cmd.args(["-n", "apt-get"]);
+            }
+            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            run_command(&mut cmd, Duration::from_secs(900))
+        };
+        if !apt(&["install", "-y", "-qq", package]).success() {
+            let _ = apt(&["update", "-qq"]);
+            let out = apt(&["install", "-y", "-qq", package]);
+            assert!(out.success(), "could not install {package} (apt-get install {package}): {out:?}");
+        }
+    }
+    let _ = crate::openclaw::flock(&lock, libc::LOCK_UN);
+    assert!(Path::new(path).exists(), "{path} is missing: install Debian's {package} (.ci/run does)");
+    done.push(package.to_string());
+}

@@ -144,6 +144,10 @@ impl RawWs {
         write_frame(&mut self.stream, 0x1, text.as_bytes())
     }
 
+    pub fn send_pong(&mut self, payload: &[u8]) -> io::Result<()> {
+        write_frame(&mut self.stream, 0xA, payload)
+    }
+
     pub fn send_close(&mut self, code: u16) -> io::Result<()> {
         write_frame(&mut self.stream, 0x8, &code.to_be_bytes())
     }

@@ -502,3 +502,89 @@ async fn a_turn_that_cannot_be_saved_is_not_acknowledged_as_saved() {
     assert_eq!((w["store"].as_str(), w["state"].as_str()), (Some("sessions"), Some("degraded")), "{health}");
     assert!(w["error"].as_str().unwrap_or_default().contains("full"), "{w}");
 }
+
+/// (9) A run that ends within a millisecond (the fake upstream answers at once) never reaches
+/// the client before the client has read the `chat.send` answer: right behind the answer comes a
+/// ping, and the run's frames wait for its pong (the openclaw TUI, on Node `ws`, handles all the
+/// messages of one socket read before the answer's continuation, and stayed "busy" for good when
+/// they shared one). A client that never answers gets them after the barrier timeout (1 s).
+#[test]
+fn a_fast_run_waits_until_the_client_read_the_chat_send_answer() {
+    use clawgate_tests::rawws::Frame;
+    let up = FakeUpstream::start();
+    let gw = GatewayBuilder::new().config(config(&up, "fake/fake-model")).start();
+    let mut ws = clawgate_tests::rawws::RawWs::connect(gw.addr(), "/", &[]).expect("upgrade");
+    let _ = ws.read_text(T).expect("challenge");
+    let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": ["operator.read", "operator.write"],
+        "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"}, "auth": {"token": gw.token()}}});
+    ws.send_text(&connect.to_string()).unwrap();
+    assert!(matches!(ws.read_text(T), Ok(Frame::Text(t)) if t.contains("hello-ok")));
+    let parse = |f: Frame| -> serde_json::Value {
+        match f {
+            Frame::Text(t) => serde_json::from_str(&t).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    };
+    // Text frames up to (and including) the answer to `id`; pings are not answered here.
+    let until_answer = |ws: &mut clawgate_tests::rawws::RawWs, id: &str| loop {
+        let v = parse(ws.read_frame(T).expect("a frame"));
+        if v["type"] == "res" && v["id"] == id {
+            return v;
+        }
+    };
+    let chat_send = |key: &str| {
+        json!({"type": "req", "id": key, "method": "chat.send", "params": {"sessionKey": "main", "message": "hi", "idempotencyKey": key}})
+            .to_string()
+    };
+
+    // 1. The client answers the ping: the run's events follow, in order, ending with the final.
+    ws.send_text(&chat_send("fast-1")).unwrap();
+    let ack = until_answer(&mut ws, "fast-1");
+    assert_eq!(ack["payload"]["status"], "started", "{ack}");
+    let token = match ws.read_frame(T).expect("the frame after the answer") {
+        Frame::Ping(p) if !p.is_empty() => p,
+        other => panic!("the chat.send answer must be followed by the barrier ping, got {other:?}"),
+    };
+    ws.send_pong(&token).unwrap();
+    let mut text = String::new();
+    loop {
+        let v = parse(ws.read_text(T).expect("run events"));
+        if v["event"] == "chat" && v["payload"]["runId"] == "fast-1" {
+            if let Some(d) = v["payload"]["deltaText"].as_str().or(v["payload"]["delta"].as_str()) {
+                text.push_str(d);
+            }
+            if v["payload"]["state"] == "final" {
+                let m = v["payload"]["message"].to_string();
+                assert!(m.contains("Hello from fake upstream"), "{v}");
+                break;
+            }
+        }
+    }
+
+    // 2. A client that never answers pings gets the run's frames, but not before the barrier's
+    //    timeout (measured from the request: the answer cannot have left before it arrived).
+    let sent = Instant::now();
+    ws.send_text(&chat_send("fast-2")).unwrap();
+    let mut after_answer = Vec::new();
+    let mut answered = false;
+    loop {
+        match ws.read_frame(T).expect("a frame") {
+            Frame::Ping(_) => {}
+            f => {
+                let v = parse(f);
+                if v["type"] == "res" && v["id"] == "fast-2" {
+                    answered = true;
+                } else if answered {
+                    after_answer.push((sent.elapsed(), v.clone()));
+                    if v["event"] == "chat" && v["payload"]["state"] == "final" {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let (first_at, first) = &after_answer[0];
+    assert!(*first_at >= Duration::from_millis(1000), "the run's first frame came {first_at:?} after the request: {first}");
+    assert_eq!(up.chat_requests().len(), 2, "both runs reached the upstream");
+}

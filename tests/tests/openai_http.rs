@@ -435,3 +435,21 @@ fn https_provider_with_a_private_ca() {
     assert_eq!(error_of(&r), (502, "api_error".into(), "upstream provider error".into()), "an unknown CA is refused");
     assert_eq!(up.chat_requests().len(), 1, "nothing was sent over the unverified connection");
 }
+
+/// Issue 11 item 10: strict JavaScript clients, unchanged — the AI SDK's default OpenAI provider
+/// (it rejects a `/v1/responses` answer whose `output_text` parts lack `annotations`) and the
+/// OpenAI Agents SDK (it sends `include: []`) — get the upstream's answer, streamed and not.
+#[test]
+fn the_ai_sdk_and_the_agents_sdk_get_their_answers() {
+    let up = FakeUpstream::start();
+    let gw = start(&up, json!({}));
+    let results = clawgate_tests::js_clients::run_clients(&format!("http://{}/v1", gw.addr()), &gw.token());
+    let scenarios = results.as_object().expect("an object of scenarios");
+    assert_eq!(scenarios.len(), 5, "{results:#}");
+    for (name, r) in scenarios {
+        assert_eq!(r["ok"], true, "{name} failed: {r:#}\n--- gateway ---\n{}", gw.stderr());
+        assert_eq!(r["text"], "Hello from fake upstream", "{name}: {r:#}");
+    }
+    let calls = up.chat_requests().len();
+    assert!(calls >= 5, "every scenario reached the upstream ({calls} requests)");
+}

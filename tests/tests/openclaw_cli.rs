@@ -220,3 +220,33 @@ async fn cli_method_results_cover_the_captured_fields() {
     client.close().await;
     assert!(problems.is_empty(), "results differ from the reference:\n{}", problems.join("\n"));
 }
+
+/// Issue 11 item 9: the real TUI, two messages in a row against an upstream that answers at
+/// once. The first run ends within milliseconds of its `chat.send` answer; the TUI must still
+/// see it end (status back to idle) and take the second message, not refuse it with "agent is
+/// busy" for good.
+#[test]
+fn tui_takes_the_next_message_after_a_fast_reply() {
+    use clawgate_tests::tui::Tui;
+    use clawgate_tests::upstream::FakeUpstream;
+    let up = FakeUpstream::start();
+    let cfg = json!({
+        "gateway": {"mode": "local"},
+        "models": {"providers": {"fake": up.provider_config("fake-upstream-key")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
+    });
+    let gw = clawgate_tests::GatewayBuilder::new().config(cfg.to_string()).start();
+    let tui = Tui::start(&gw.url(), &gw.token());
+    let wait = Duration::from_secs(90);
+    let idle = |s: &str| s.lines().any(|l| l.contains("connected") && l.contains("idle"));
+    tui.wait_for(wait, idle).unwrap_or_else(|s| panic!("the TUI never showed `connected | idle`:\n{s}\n{}", gw.stderr()));
+    let replies = |s: &str| s.matches("Hello from fake upstream").count();
+    for (n, message) in ["hello one", "hello two"].into_iter().enumerate() {
+        tui.send_line(message);
+        let screen = tui
+            .wait_for(Duration::from_secs(30), |s| replies(s) > n && idle(s))
+            .unwrap_or_else(|s| panic!("no reply to message {} with the TUI idle again:\n{s}", n + 1));
+        assert!(!screen.contains("agent is busy"), "{screen}");
+    }
+    assert_eq!(up.chat_requests().len(), 2, "both messages reached the upstream");
+}

@@ -142,7 +142,10 @@ impl Sink {
 pub enum Out {
     /// A text frame, parsed.
     Frame(Value),
+    /// A keepalive ping (empty payload).
     Ping,
+    /// A run-ack barrier ping, with its token.
+    BarrierPing(Vec<u8>),
     MaxSize(usize),
     /// A request handed to the shell (answered inline unless the connection holds dispatches).
     Dispatched {
@@ -343,12 +346,42 @@ impl Conn {
     /// Drain every pending output, answering `Dispatch`es inline (unless held).
     pub fn drain(&mut self) -> Vec<Out> {
         let mut outs = Vec::new();
+        let mut answered = 0;
+        loop {
+            let from = outs.len();
+            self.drain_once(&mut outs);
+            if !self.auto_pong {
+                break;
+            }
+            // A standard peer answers every ping; a barrier's pong echoes its token and releases
+            // what the barrier held, which is drained too.
+            let pings: Vec<Vec<u8>> = outs[from..]
+                .iter()
+                .filter_map(|o| match o {
+                    Out::Ping => Some(Vec::new()),
+                    Out::BarrierPing(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            if pings.is_empty() || answered > 64 {
+                break;
+            }
+            answered += 1;
+            for p in pings {
+                self.conn.handle_pong(self.now, &p);
+            }
+        }
+        outs
+    }
+
+    fn drain_once(&mut self, outs: &mut Vec<Out>) {
         while let Some(o) = self.conn.poll_output() {
             let out = match o {
                 Output::Send(text) => {
                     Out::Frame(serde_json::from_str(&text).unwrap_or_else(|e| panic!("server sent invalid JSON ({e}): {text}")))
                 }
-                Output::Ping => Out::Ping,
+                Output::Ping(p) if p.is_empty() => Out::Ping,
+                Output::Ping(p) => Out::BarrierPing(p),
                 Output::SetMaxMessageSize(n) => Out::MaxSize(n),
                 Output::Close { code, reason } => Out::Close(code, reason),
                 Output::Terminate => Out::Terminate,
@@ -357,8 +390,8 @@ impl Conn {
                     if self.hold_dispatches {
                         self.held.push(*d);
                     } else {
-                        let reply = clawgate_core::methods::call(&self.hub, &d, self.now, self.unix());
-                        self.conn.complete(&d.request_id, reply);
+                        let unix = self.unix();
+                        clawgate_core::methods::call_and_complete(&mut self.conn, &self.hub, &d, self.now, unix);
                         drop(d);
                     }
                     rec
@@ -367,10 +400,6 @@ impl Conn {
             self.log.push((self.now, out.clone()));
             outs.push(out);
         }
-        if self.auto_pong && outs.contains(&Out::Ping) {
-            self.conn.handle_pong(self.now);
-        }
-        outs
     }
 
     // ---- inputs (each returns what it produced) ----
@@ -399,8 +428,13 @@ impl Conn {
         self.request(id, method, params).response(id)
     }
 
+    /// An empty (keepalive) pong.
     pub fn pong(&mut self) -> Vec<Out> {
-        self.conn.handle_pong(self.now);
+        self.pong_with(&[])
+    }
+
+    pub fn pong_with(&mut self, payload: &[u8]) -> Vec<Out> {
+        self.conn.handle_pong(self.now, payload);
         self.drain()
     }
 
@@ -422,8 +456,8 @@ impl Conn {
     /// Complete the `i`-th held dispatch with `methods::call` and drop it (frees its permit).
     pub fn complete_held(&mut self, i: usize) -> Vec<Out> {
         let d = self.held.remove(i);
-        let reply = clawgate_core::methods::call(&self.hub, &d, self.now, self.unix());
-        self.conn.complete(&d.request_id, reply);
+        let unix = self.unix();
+        clawgate_core::methods::call_and_complete(&mut self.conn, &self.hub, &d, self.now, unix);
         drop(d);
         self.drain()
     }
