@@ -1,7 +1,7 @@
 //! The in-memory runner: `clawgate_core` driven directly on virtual time, exactly like a shell
 //! drives it but without IO. One fresh [`Hub`] per check (`loopback_token_settings` +
 //! `test_server_info`); upgrades and HTTP requests go through `http::route`; dispatched requests
-//! are answered with `methods::call`; hub and connection timers fire in chronological order at
+//! are answered with `methods::perform_without_io` (the shells' `methods::dispatch`, without IO); hub and connection timers fire in chronological order at
 //! their exact virtual instants, so slow checks (75 s of keepalive) take microseconds.
 //!
 //! What a WebSocket codec would do is modelled here: the message size limit the core sets
@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clawgate_core::connection::{Output, ServerConnection};
-use clawgate_core::gateway::{Broadcast, EventSink, Hub, loopback_token_settings, test_server_info};
+use clawgate_core::gateway::{Broadcast, EventSink, Hub};
 use clawgate_core::http::{HttpAction, RequestHead, route};
+use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use clawgate_core::{Reply, methods};
 
 use crate::engine::{self, Env, HttpReq, HttpResp, Msg, OpenOpts, OpenResult, Secret, Transport, WireEvent};
@@ -107,7 +108,7 @@ impl MemoryTransport {
                 }
                 Output::SetMaxMessageSize(n) => c.max_size = n,
                 Output::Dispatch(d) => {
-                    methods::call_and_complete(&mut c.conn, &hub, &d, now, unix);
+                    methods::perform_without_io(&mut c.conn, &hub, &d, now, unix);
                     drop(d);
                 }
                 Output::Close { code, reason } => {

@@ -5,7 +5,7 @@
 //! path is the plain 404): path match → gateway auth (**before** the method check; the 401 is
 //! the OpenAI-family body without `Cache-Control`) → `POST` only ([`method_not_allowed`]) →
 //! body read (≤ [`MAX_BODY_BYTES`]; [`body_error`] on 413/408) → [`prepare`] → for
-//! [`Step::Call`] run the method (as [`crate::methods::call`] does for WS, with the caller's
+//! [`Step::Call`] run the method (as [`crate::methods::dispatch`] does for WS, with the caller's
 //! scopes) → [`respond`]. [`handle`] does the last three steps with a closure.
 //!
 //! Every response of this module carries `Cache-Control: no-store`.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::connection::Reply;
-use crate::gateway::GatewaySettings;
+use crate::settings::GatewaySettings;
+use crate::wire::Reply;
 use crate::wire::{ErrorShape, details_code};
 
 /// Completed runs are replayed for this long (spec §10.3).
@@ -24,8 +24,7 @@ pub const IDEMPOTENCY_MAX: usize = 1_000;
 pub const WAIT_DEFAULT_MS: u64 = 30_000;
 pub const WAIT_MAX_MS: u64 = 600_000;
 
-/// The agents served. Configured agents arrive with the config file; until then `main`.
-pub const DEFAULT_AGENT_ID: &str = "main";
+pub use crate::apiconfig::DEFAULT_AGENT_ID;
 
 fn agent_params_schema() -> Value {
     let s = json!({"type": "string"});
@@ -72,12 +71,7 @@ pub fn parse_agent_params(params: Option<&Value>, agents: &crate::openai::Agents
     let p = params.unwrap_or(&empty);
     crate::schema::validate(&agent_params_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid agent params: {d}")))?;
     let key = p["idempotencyKey"].as_str().unwrap_or_default().to_string();
-    let fallback = agents
-        .default
-        .clone()
-        .or_else(|| agents.ids.iter().find(|a| *a == DEFAULT_AGENT_ID).cloned())
-        .or_else(|| agents.ids.first().cloned())
-        .unwrap_or_else(|| DEFAULT_AGENT_ID.to_string());
+    let fallback = agents.default_agent();
     let agent_id = p.get("agentId").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase()).unwrap_or(fallback);
     if !agents.ids.contains(&agent_id) {
         return Err(ErrorShape::invalid_request(format!("unknown agent id: {agent_id}"))
@@ -152,14 +146,7 @@ pub enum ChatSend {
 /// The agent a session key belongs to: its `agent:<id>:` part, else the default agent (or
 /// `main`, or the first configured one).
 fn session_agent(key: &str, agents: &crate::openai::Agents) -> Result<String, ErrorShape> {
-    let agent_id = crate::sessions::agent_id_of_key(key).unwrap_or_else(|| {
-        agents
-            .default
-            .clone()
-            .or_else(|| agents.ids.iter().find(|a| *a == DEFAULT_AGENT_ID).cloned())
-            .or_else(|| agents.ids.first().cloned())
-            .unwrap_or_else(|| DEFAULT_AGENT_ID.to_string())
-    });
+    let agent_id = crate::sessions::agent_id_of_key(key).unwrap_or_else(|| agents.default_agent());
     if !agents.ids.contains(&agent_id) {
         return Err(ErrorShape::invalid_request(format!("unknown agent id: {agent_id}"))
             .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": agent_id})));
@@ -218,7 +205,7 @@ pub enum Plan {
 pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_seed: String) -> Plan {
     let api = &settings.api;
     let model_override = run.model.as_deref().filter(|m| m.contains('/'));
-    match crate::http::chat::upstream_for(api, &run.agent_id, model_override) {
+    match upstream_for(api, &run.agent_id, model_override) {
         Err(e) => Plan::NoProvider { message: e.message },
         Ok((upstream, model, max_tokens)) => {
             let mut messages: Vec<Value> = history;
@@ -514,31 +501,48 @@ fn same_session(spec: &RunSpec, key: &str) -> bool {
     canonical(&spec.session_key) == canonical(key)
 }
 
-/// Start a run without a socket owner (hooks, `chat.send`); see [`Runs::start_unowned`].
-pub fn start_unowned(hub: &crate::gateway::Hub, spec: RunSpec, now: Instant, unix_ms: u64) -> Result<RunSpec, Option<&'static str>> {
-    hub.with_runs(|runs| runs.start_unowned(spec, now, unix_ms))
-}
-
-/// Attach an executor's stop handle to its run (and stop it at once when an abort came first).
-pub fn attach_control(hub: &crate::gateway::Hub, run_id: &str, control: Arc<dyn RunControl>) {
-    if hub.with_runs(|runs| runs.attach(run_id, control.clone())) {
-        control.abort();
+/// The upstream (provider, model) an agent runs on.
+pub fn upstream_for(
+    api: &crate::apiconfig::ApiConfig,
+    agent_id: &str,
+    override_model: Option<&str>,
+) -> Result<(crate::turn::Upstream, String, Option<u64>), crate::openai::ApiError> {
+    let Some(model_ref) = api.model_for(agent_id, override_model) else {
+        return Err(crate::openai::ApiError {
+            status: 503,
+            kind: "api_error",
+            message: format!(
+                "No model provider is configured for agent {agent_id} (set agents.defaults.model.primary and models.providers)."
+            ),
+        });
+    };
+    let Some((p, model)) = api.split_model(&model_ref) else {
+        // An override naming an unknown provider/model fails like the reference's run (404).
+        let status = if override_model.is_some() { 404 } else { 503 };
+        let provider = model_ref.split_once('/').map_or(model_ref.as_str(), |(p, _)| p);
+        let message = format!(
+            "Unknown model: {model_ref}. Run `openclaw models list --refresh --provider {provider}` to inspect this provider's model choices, then retry with a model supported by your account."
+        );
+        return Err(crate::openai::ApiError { status, kind: "invalid_request_error", message });
+    };
+    if p.api != "openai-completions" {
+        return Err(crate::openai::ApiError {
+            status: 503,
+            kind: "api_error",
+            message: format!("models.providers.{}.api \"{}\" is not supported (use openai-completions)", p.id, p.api),
+        });
     }
-}
-
-/// The ids of the running runs of a session (`hasActiveRun`/`activeRunIds` of its row).
-pub fn active_run_ids(hub: &crate::gateway::Hub, session_key: &str) -> Vec<String> {
-    hub.with_runs(|runs| runs.active_for(session_key))
-}
-
-/// Abort the running runs of a session (only `run_id` when given). Returns the aborted run ids;
-/// each executor stops its upstream request and finishes its run as [`Outcome::Aborted`].
-pub fn abort_runs(hub: &crate::gateway::Hub, session_key: &str, run_id: Option<&str>) -> Vec<String> {
-    let (ids, controls) = hub.with_runs(|runs| runs.request_abort(session_key, run_id));
-    for c in controls {
-        c.abort();
+    if let Some(e) = &p.api_key_error {
+        return Err(crate::openai::ApiError { status: 503, kind: "api_error", message: format!("provider {} is unavailable: {e}", p.id) });
     }
-    ids
+    let max_tokens = p.models.iter().find(|(id, _)| id == model).and_then(|(_, m)| *m);
+    let upstream = crate::turn::Upstream {
+        provider_id: p.id.clone(),
+        base_url: p.base_url.clone(),
+        api_key: p.api_key.clone(),
+        headers: p.headers.clone(),
+    };
+    Ok((upstream, model.to_string(), max_tokens))
 }
 
 #[cfg(test)]

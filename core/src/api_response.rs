@@ -128,17 +128,7 @@ pub fn parse_json_body(body: &[u8]) -> Result<Option<Value>, String> {
     serde_json::from_str::<Value>(&text).map(Some).map_err(|e| json_error_message(&text, &e))
 }
 
-/// The `type` word of a JSON value as zod and the reference's validators name it.
-pub(crate) fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
+pub(crate) use crate::wire::json_kind;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::auth::Secret;
-use crate::openai::Agents;
 use crate::secrets::SecretInput;
 
 /// `models.providers.<id>`.
@@ -86,7 +85,7 @@ pub struct ApiConfig {
     pub control_ui_enabled: bool,
     pub control_ui_base_path: String,
     /// Everything the Control UI reads (`gateway.controlUi.*`: root, basePath, …).
-    pub control_ui: crate::control_ui::UiConfig,
+    pub control_ui: UiConfig,
     pub warnings: Vec<String>,
 }
 
@@ -249,7 +248,7 @@ impl ApiConfig {
         } else {
             None
         };
-        let control_ui = crate::control_ui::UiConfig::from_config(cfg);
+        let control_ui = UiConfig::from_config(cfg);
         ApiConfig {
             agents,
             agent_configs,
@@ -291,6 +290,128 @@ impl ApiConfig {
             None if self.providers.len() == 1 => self.providers.values().next().map(|pc| (pc, model)),
             None => None,
         }
+    }
+}
+
+/// The agent a gateway without `agents.entries` serves.
+pub const DEFAULT_AGENT_ID: &str = "main";
+
+/// The configured agents (`agents.entries`; `main` when none is configured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agents {
+    pub ids: Vec<String>,
+    /// An explicit multi-agent fleet has no default agent (spec §5.1).
+    pub default: Option<String>,
+}
+
+impl Agents {
+    pub fn from_config(cfg: &Value) -> Agents {
+        let entries: Vec<String> = cfg
+            .pointer("/agents/entries")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        if entries.is_empty() {
+            return Agents { ids: vec!["main".into()], default: Some("main".into()) };
+        }
+        let explicit = entries.len() > 1 || cfg.pointer("/agents/ownership").and_then(Value::as_str) == Some("explicit");
+        let default = if explicit { None } else { entries.first().cloned() };
+        Agents { ids: entries, default }
+    }
+
+    /// The agent a request without one runs on: the configured default, else `main`, else the
+    /// first configured agent.
+    pub fn default_agent(&self) -> String {
+        self.default
+            .clone()
+            .or_else(|| self.ids.iter().find(|a| *a == DEFAULT_AGENT_ID).cloned())
+            .or_else(|| self.ids.first().cloned())
+            .unwrap_or_else(|| DEFAULT_AGENT_ID.to_string())
+    }
+
+    /// `openclaw`, `openclaw/default`, then `openclaw/<id>` for each agent (§6.2).
+    pub fn model_ids(&self) -> Vec<String> {
+        let mut out = vec!["openclaw".to_string(), "openclaw/default".to_string()];
+        for id in &self.ids {
+            let m = format!("openclaw/{id}");
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        out
+    }
+}
+
+// ---- the Control UI's keys ----------------------------------------------------------------
+
+/// `gateway.controlUi.*` (and the few neighbouring keys the config JSON reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UiConfig {
+    /// `gateway.controlUi.enabled` (default true).
+    pub enabled: bool,
+    /// `gateway.controlUi.basePath`, normalised ([`normalize_base_path`]).
+    pub base_path: String,
+    /// `gateway.controlUi.root` as written (a leading `~` is expanded by the shell, see
+    /// [`expand_root`]); `None`: no UI directory configured.
+    pub root: Option<String>,
+    /// `gateway.terminal.enabled` (default true): `data-openclaw-terminal-enabled`, and
+    /// `'wasm-unsafe-eval'` in the HTML CSP.
+    pub terminal_enabled: bool,
+    /// `gateway.controlUi.embedSandbox`: `scripts` (default), `trusted` or `strict`.
+    pub embed_sandbox: &'static str,
+    pub allow_external_embed_urls: bool,
+    pub automatically_fetch_favicons: bool,
+    pub community_invite: bool,
+    /// `gateway.cliAgents.enabled` (default true).
+    pub cli_agents_enabled: bool,
+    /// `ui.seamColor`.
+    pub seam_color: Option<String>,
+    /// `gateway.controlUi.environment`.
+    pub environment: Option<Value>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig::from_config(&Value::Null)
+    }
+}
+
+impl UiConfig {
+    pub fn from_config(cfg: &Value) -> UiConfig {
+        let b = |ptr: &str| cfg.pointer(ptr).and_then(Value::as_bool);
+        let s = |ptr: &str| cfg.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string);
+        UiConfig {
+            enabled: b("/gateway/controlUi/enabled") != Some(false),
+            base_path: normalize_base_path(cfg.pointer("/gateway/controlUi/basePath").and_then(Value::as_str).unwrap_or("")),
+            root: s("/gateway/controlUi/root"),
+            terminal_enabled: b("/gateway/terminal/enabled") != Some(false),
+            embed_sandbox: match cfg.pointer("/gateway/controlUi/embedSandbox").and_then(Value::as_str) {
+                Some("trusted") => "trusted",
+                Some("strict") => "strict",
+                _ => "scripts",
+            },
+            allow_external_embed_urls: b("/gateway/controlUi/allowExternalEmbedUrls") == Some(true),
+            automatically_fetch_favicons: b("/gateway/controlUi/automaticallyFetchFavicons") != Some(false),
+            community_invite: b("/gateway/controlUi/communityInvite") != Some(false),
+            cli_agents_enabled: b("/gateway/cliAgents/enabled") != Some(false),
+            seam_color: s("/ui/seamColor"),
+            environment: cfg.pointer("/gateway/controlUi/environment").filter(|v| !v.is_null()).cloned(),
+        }
+    }
+}
+
+/// `basePath` as the reference normalises it: trimmed, no leading or trailing `/` runs, then one
+/// leading `/`; `""` for the root.
+pub fn normalize_base_path(raw: &str) -> String {
+    let t = raw.trim().trim_matches('/');
+    if t.is_empty() { String::new() } else { format!("/{t}") }
+}
+
+/// The configured root with a leading `~` (alone or `~/…`) replaced by `home`.
+pub fn expand_root(raw: &str, home: Option<&str>) -> String {
+    match (raw.strip_prefix('~'), home) {
+        (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => format!("{h}{rest}"),
+        _ => raw.to_string(),
     }
 }
 

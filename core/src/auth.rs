@@ -578,7 +578,7 @@ pub fn trusted_proxy_check(
     remote: IpAddr,
     attribution: &crate::ingress::Attribution,
     facts: &crate::ingress::RequestFacts,
-    cfg: &crate::config_file::TrustedProxyConfig,
+    cfg: &TrustedProxyConfig,
     trusted: &[crate::ingress::IpNet],
     local_interfaces: Option<&[IpAddr]>,
 ) -> Result<String, String> {
@@ -616,6 +616,52 @@ pub fn trusted_proxy_check(
 }
 
 // The rate-limiter tests run on virtual time in `core/tests/rate_limit.rs`.
+/// `gateway.auth.trustedProxy`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrustedProxyConfig {
+    pub user_header: String,
+    pub required_headers: Vec<String>,
+    pub allow_users: Vec<String>,
+    pub allow_loopback: bool,
+}
+
+// ---- the hooks' own failed-auth limiter ------------------------------------------------------
+
+/// Failed hook authentications allowed per window (spec http §6.8).
+pub const HOOK_AUTH_MAX_FAILURES: u32 = 20;
+pub const HOOK_AUTH_WINDOW: Duration = Duration::from_secs(60);
+/// The hook failed-auth limiter: 20 failures per 60 s per client, loopback **not** exempt,
+/// separate from the gateway's.
+#[derive(Debug, Clone)]
+pub struct HookAuthLimiter {
+    pub(crate) limiter: RateLimiter,
+}
+
+impl Default for HookAuthLimiter {
+    fn default() -> Self {
+        HookAuthLimiter {
+            limiter: RateLimiter::new(RateLimitPolicy {
+                max_attempts: HOOK_AUTH_MAX_FAILURES,
+                window: HOOK_AUTH_WINDOW,
+                lockout: HOOK_AUTH_WINDOW,
+                exempt_loopback: false,
+            }),
+        }
+    }
+}
+
+impl HookAuthLimiter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -212,7 +212,7 @@ impl Includes<'_> {
                             file: stack.last().map(|p| p.display().to_string()).unwrap_or_default(),
                             message: format!(
                                 "Invalid $include value: expected string or array of strings, got {}",
-                                crate::api_response::json_kind(&other)
+                                crate::wire::json_kind(&other)
                             ),
                         });
                     }
@@ -391,14 +391,7 @@ impl ReloadMode {
     }
 }
 
-/// `gateway.auth.trustedProxy`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TrustedProxyConfig {
-    pub user_header: String,
-    pub required_headers: Vec<String>,
-    pub allow_users: Vec<String>,
-    pub allow_loopback: bool,
-}
+pub use crate::auth::TrustedProxyConfig;
 
 /// The keys of `gateway.*` the gateway acts on (all optional: flags, env and defaults fill in).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -465,7 +458,7 @@ pub fn load(
             file: file.to_string(),
             issues: vec![ConfigIssue {
                 path: String::new(),
-                message: format!("expected an object at the top level, got {}", crate::api_response::json_kind(&source)),
+                message: format!("expected an object at the top level, got {}", crate::wire::json_kind(&source)),
             }],
         });
     }
@@ -670,7 +663,12 @@ fn validate(root: &Value, warnings: &mut Vec<String>) -> Result<GatewayConfig, V
 
 /// A stable hash of a JSON value (`sha256:v1:<base64url>`).
 pub fn hash_value(v: &Value) -> String {
-    crate::methods::config_hash(v)
+    config_hash(v)
+}
+
+/// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
+pub fn config_hash(config: &Value) -> String {
+    file_hash(config.to_string().as_bytes())
 }
 
 /// The hash of the authored file bytes (`config.get.hash`, the `baseHash` of writes).

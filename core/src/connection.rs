@@ -17,10 +17,11 @@ use serde_json::{Value, json};
 use crate::auth::{AuthFailure, AuthMethod, AuthReason, ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
 use crate::device::{DeviceProof, DeviceToken, PairingSubject, SignedFields, TokenCheck};
 use crate::gateway::PairAttempt;
-use crate::gateway::{Admission, Broadcast, ConnAuth, EventSink, Hub, RequestPermit};
+use crate::gateway::{Admission, Broadcast, ConnAuth, EventSink, GatewaySettings, Hub, RequestPermit};
 use crate::handshake::{self, CHALLENGE_CAPABILITIES, ClientInfo, ConnectParams, Policy};
 use crate::limits::Limits;
 use crate::scopes::{self, Authorization, Role};
+pub use crate::wire::Reply;
 use crate::wire::{self, ErrorShape, FrameError, PROTOCOL_VERSION, close_code, msg};
 
 /// What the shell must do next.
@@ -65,24 +66,6 @@ pub struct Dispatch {
     pub caller: Caller,
     /// Holds the request's slot in the process-wide start queue until dropped.
     pub permit: RequestPermit,
-}
-
-/// The answer to a dispatched request. A failure may also carry a payload (final `agent` reply).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    Ok(Option<Value>),
-    /// Success with a payload that is already serialized JSON (a cached snapshot, e.g. `health`).
-    OkJson(Arc<str>),
-    Err {
-        error: ErrorShape,
-        payload: Option<Value>,
-    },
-}
-
-impl Reply {
-    pub fn err(error: ErrorShape) -> Reply {
-        Reply::Err { error, payload: None }
-    }
 }
 
 /// Connection phase, for getters and tests.
@@ -549,7 +532,7 @@ impl ServerConnection {
         let origin = self.admission.facts.origin.clone();
         if origin.is_some() || browser_client {
             let verdict = match &origin {
-                Some(o) => crate::origin::origin_verdict(o, &self.admission, &self.hub.settings()),
+                Some(o) => origin_verdict(o, &self.admission, &self.hub.settings()),
                 None => Err(crate::origin::OriginDeny::MissingOrInvalid),
             };
             if let Err(deny) = verdict {
@@ -878,8 +861,8 @@ impl ServerConnection {
             "health": null,
             "stateVersion": snap.state_version,
             "uptimeMs": hub.uptime_ms(now),
-            "appliedConfigHash": crate::methods::config_hash(&settings.config_redacted),
-            "sessionDefaults": crate::ui_methods::hello_session_defaults(&settings.api),
+            "appliedConfigHash": crate::config_file::config_hash(&settings.config_redacted),
+            "sessionDefaults": crate::sessions::hello_session_defaults(&settings.api),
         });
         snapshot["presence"] = Value::Array(std::mem::take(&mut snap.presence));
         snapshot["health"] = std::mem::take(&mut snap.health);
@@ -898,7 +881,7 @@ impl ServerConnection {
             "protocol": PROTOCOL_VERSION,
             "server": server,
             "features": {
-                "methods": crate::methods::ADVERTISED_METHODS,
+                "methods": crate::handshake::ADVERTISED_METHODS,
                 "events": handshake::ADVERTISED_EVENTS,
                 "capabilities": [],
             },
@@ -963,6 +946,21 @@ impl Drop for ServerConnection {
         let now = self.last_now;
         self.unregister(now);
     }
+}
+
+/// Is this socket's `Origin` acceptable?
+fn origin_verdict(
+    origin: &str,
+    admission: &Admission,
+    settings: &GatewaySettings,
+) -> Result<crate::origin::OriginAllow, crate::origin::OriginDeny> {
+    crate::origin::check_origin(
+        origin,
+        admission.facts.host.as_deref(),
+        &settings.control_ui_allowed_origins,
+        settings.host_header_origin_fallback,
+        admission.attribution.is_direct_local(),
+    )
 }
 
 fn response_frame(request_id: &str, reply: Reply) -> String {

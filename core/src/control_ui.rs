@@ -27,76 +27,7 @@ pub const BUILD_ID_ATTRIBUTE: &str = "data-openclaw-control-ui-build-id";
 /// `Permissions-Policy` of every Control UI response (§6.6).
 pub const PERMISSIONS_POLICY: &str = "camera=(self), microphone=*, geolocation=*, clipboard-write=*";
 
-/// `gateway.controlUi.*` (and the few neighbouring keys the config JSON reports).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UiConfig {
-    /// `gateway.controlUi.enabled` (default true).
-    pub enabled: bool,
-    /// `gateway.controlUi.basePath`, normalised ([`normalize_base_path`]).
-    pub base_path: String,
-    /// `gateway.controlUi.root` as written (a leading `~` is expanded by the shell, see
-    /// [`expand_root`]); `None`: no UI directory configured.
-    pub root: Option<String>,
-    /// `gateway.terminal.enabled` (default true): `data-openclaw-terminal-enabled`, and
-    /// `'wasm-unsafe-eval'` in the HTML CSP.
-    pub terminal_enabled: bool,
-    /// `gateway.controlUi.embedSandbox`: `scripts` (default), `trusted` or `strict`.
-    pub embed_sandbox: &'static str,
-    pub allow_external_embed_urls: bool,
-    pub automatically_fetch_favicons: bool,
-    pub community_invite: bool,
-    /// `gateway.cliAgents.enabled` (default true).
-    pub cli_agents_enabled: bool,
-    /// `ui.seamColor`.
-    pub seam_color: Option<String>,
-    /// `gateway.controlUi.environment`.
-    pub environment: Option<Value>,
-}
-
-impl Default for UiConfig {
-    fn default() -> Self {
-        UiConfig::from_config(&Value::Null)
-    }
-}
-
-impl UiConfig {
-    pub fn from_config(cfg: &Value) -> UiConfig {
-        let b = |ptr: &str| cfg.pointer(ptr).and_then(Value::as_bool);
-        let s = |ptr: &str| cfg.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string);
-        UiConfig {
-            enabled: b("/gateway/controlUi/enabled") != Some(false),
-            base_path: normalize_base_path(cfg.pointer("/gateway/controlUi/basePath").and_then(Value::as_str).unwrap_or("")),
-            root: s("/gateway/controlUi/root"),
-            terminal_enabled: b("/gateway/terminal/enabled") != Some(false),
-            embed_sandbox: match cfg.pointer("/gateway/controlUi/embedSandbox").and_then(Value::as_str) {
-                Some("trusted") => "trusted",
-                Some("strict") => "strict",
-                _ => "scripts",
-            },
-            allow_external_embed_urls: b("/gateway/controlUi/allowExternalEmbedUrls") == Some(true),
-            automatically_fetch_favicons: b("/gateway/controlUi/automaticallyFetchFavicons") != Some(false),
-            community_invite: b("/gateway/controlUi/communityInvite") != Some(false),
-            cli_agents_enabled: b("/gateway/cliAgents/enabled") != Some(false),
-            seam_color: s("/ui/seamColor"),
-            environment: cfg.pointer("/gateway/controlUi/environment").filter(|v| !v.is_null()).cloned(),
-        }
-    }
-}
-
-/// `basePath` as the reference normalises it: trimmed, no leading or trailing `/` runs, then one
-/// leading `/`; `""` for the root.
-pub fn normalize_base_path(raw: &str) -> String {
-    let t = raw.trim().trim_matches('/');
-    if t.is_empty() { String::new() } else { format!("/{t}") }
-}
-
-/// The configured root with a leading `~` (alone or `~/…`) replaced by `home`.
-pub fn expand_root(raw: &str, home: Option<&str>) -> String {
-    match (raw.strip_prefix('~'), home) {
-        (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => format!("{h}{rest}"),
-        _ => raw.to_string(),
-    }
-}
+pub use crate::apiconfig::{UiConfig, expand_root, normalize_base_path};
 
 // ---- routing --------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::constant_time_eq;
-use crate::handshake::ClientInfo;
 use crate::scopes::{Role, satisfies};
+use crate::wire::ClientInfo;
 use crate::wire::{ErrorShape, details_code, error_code};
 
 /// Largest accepted distance between `device.signedAt` and the server clock.

@@ -71,9 +71,10 @@ use serde_json::{Value, json};
 use crate::auth::{AuthMode, Secret};
 use crate::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
 use crate::connection::{Dispatch, Output, Phase, Reply, ServerConnection};
-use crate::gateway::{Broadcast, EventSink, Hub, loopback_token_settings, test_server_info};
+use crate::gateway::{Broadcast, EventSink, Hub};
 use crate::ingress::{IpNet, RequestFacts};
 use crate::scopes::{Role, event_gate};
+use crate::testkit::{loopback_token_settings, test_server_info};
 use crate::wire::{self, ErrorShape, FrameError};
 
 /// The shared secret of every fuzzed gateway (the same as the captures and the test harness).
@@ -577,7 +578,7 @@ impl World {
                     if s.spec.hold {
                         s.held.push(*d);
                     } else {
-                        crate::methods::call_and_complete(&mut s.conn, &hub, &d, now, unix);
+                        crate::methods::perform_without_io(&mut s.conn, &hub, &d, now, unix);
                     }
                 }
                 _ => {}
@@ -757,9 +758,12 @@ impl World {
                     return;
                 }
                 let d = s.held.remove(idx as usize % s.held.len());
-                let reply = if ok & 1 != 0 { crate::methods::call(&hub, &d, now, unix) } else { Reply::err(ErrorShape::unavailable("x")) };
                 let before = s.conn.phase();
-                s.conn.complete(&d.request_id, reply);
+                if ok & 1 != 0 {
+                    crate::methods::perform_without_io(&mut s.conn, &hub, &d, now, unix);
+                } else {
+                    s.conn.complete(&d.request_id, Reply::err(ErrorShape::unavailable("x")));
+                }
                 drop(d);
                 self.drain(i, before, false);
             }

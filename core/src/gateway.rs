@@ -19,12 +19,12 @@ use crate::auth::{
     AuthMode, AuthSettings, ClientCredentials, LimiterSubject, RateLimitPolicy, RateLimiter, SHARED_SECRET_SCOPE, SharedAuth,
     check_shared_secret,
 };
-use crate::connection::Reply;
 use crate::device::{DeviceStore, DeviceToken, PairingReason, PairingSubject, TokenCheck, pairing_required};
-use crate::ingress::{Attribution, IpNet, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
-use crate::limits::Limits;
+use crate::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
 use crate::scopes::{EventGate, Role, event_allowed, event_gate};
+pub use crate::settings::{GatewaySettings, ListenInfo};
 use crate::wire::ErrorShape;
+use crate::wire::Reply;
 use crate::wire::StateVersion;
 
 /// Facts about this process and host, collected once by the shell at startup.
@@ -55,14 +55,6 @@ pub struct ServerInfo {
     pub secret_seed: [u8; 32],
 }
 
-/// Listener-level facts used by status and probes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenInfo {
-    pub bind_mode: String,
-    pub bind_host: String,
-    pub port: u16,
-}
-
 /// What [`Hub::swap_settings`] did to the connected sockets.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SettingsSwap {
@@ -70,66 +62,6 @@ pub struct SettingsSwap {
     pub closed: usize,
     /// The close owed to the deferred socket, to send after its reply.
     pub deferred_close: Option<(u16, &'static str)>,
-}
-
-/// The effective settings of the running gateway (swapped atomically on reload).
-#[derive(Debug, Clone)]
-pub struct GatewaySettings {
-    pub auth: AuthSettings,
-    pub limits: Limits,
-    pub trusted_proxies: Vec<IpNet>,
-    pub allow_real_ip_fallback: bool,
-    pub listen: ListenInfo,
-    /// The effective config as JSON, secrets redacted (for `config.get`).
-    pub config_redacted: Value,
-    /// Whether a config file exists at `ServerInfo::config_path`.
-    pub config_exists: bool,
-    pub hot_reload_active: bool,
-    /// `gateway.controlUi.allowedOrigins`.
-    pub control_ui_allowed_origins: Vec<String>,
-    /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
-    pub host_header_origin_fallback: bool,
-    /// `gateway.nodes.pairing.autoApproveLocal`: devices on the gateway host pair silently.
-    pub pairing_auto_approve_local: bool,
-    /// `gateway.auth.trustedProxy` (trusted-proxy auth mode).
-    pub trusted_proxy: Option<crate::config_file::TrustedProxyConfig>,
-    /// The HTTP API and agent configuration (agents, providers, endpoints, …).
-    pub api: Arc<crate::apiconfig::ApiConfig>,
-    /// The host's own interface addresses (§4.7 step 3), filled in by the shell; `None` when
-    /// they could not be enumerated.
-    pub local_interfaces: Option<Vec<IpAddr>>,
-    /// Hash of the authored config file bytes (`config.get.hash`, the `baseHash` of writes).
-    pub config_file_hash: Option<String>,
-    /// Files `$include`d by the config.
-    pub config_included: Vec<String>,
-    /// Non-fatal config problems (`config.get.warnings`).
-    pub config_warnings: Vec<String>,
-}
-
-impl GatewaySettings {
-    /// Settings for `auth` with default limits, loopback listener and no config file.
-    pub fn new(auth: AuthSettings, listen: ListenInfo) -> Self {
-        let config_redacted = json!({"gateway": {"port": listen.port, "bind": listen.bind_mode, "auth": {"mode": auth.mode.as_str()}}});
-        GatewaySettings {
-            auth,
-            limits: Limits::default(),
-            trusted_proxies: Vec::new(),
-            allow_real_ip_fallback: false,
-            listen,
-            config_redacted,
-            config_exists: false,
-            hot_reload_active: false,
-            control_ui_allowed_origins: Vec::new(),
-            host_header_origin_fallback: false,
-            pairing_auto_approve_local: true,
-            trusted_proxy: None,
-            local_interfaces: Some(Vec::new()),
-            api: Arc::new(crate::apiconfig::ApiConfig::default()),
-            config_file_hash: None,
-            config_included: Vec::new(),
-            config_warnings: Vec::new(),
-        }
-    }
 }
 
 /// Runtime load figures measured by the shell (our equivalent of Node's event-loop stats).
@@ -320,7 +252,7 @@ pub struct Hub {
     gate: Arc<GateCounters>,
     settings: RwLock<Arc<GatewaySettings>>,
     /// The hooks' own failed-auth limiter (spec http §4.6, §6.8).
-    hook_limiter: Mutex<crate::hooks::HookAuthLimiter>,
+    hook_limiter: Mutex<crate::auth::HookAuthLimiter>,
 }
 
 fn browser_policy(p: RateLimitPolicy) -> RateLimitPolicy {
@@ -357,7 +289,7 @@ impl Hub {
             }),
             gate: Arc::new(GateCounters::default()),
             settings: RwLock::new(settings),
-            hook_limiter: Mutex::new(crate::hooks::HookAuthLimiter::new()),
+            hook_limiter: Mutex::new(crate::auth::HookAuthLimiter::new()),
             info,
         })
     }
@@ -837,7 +769,7 @@ impl Hub {
         let fresh = st.health.as_ref().is_some_and(|h| now.saturating_duration_since(h.at) < interval);
         if force || !fresh {
             let warnings: Vec<Value> = st.store_warnings.values().cloned().collect();
-            let value = crate::methods::health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &warnings, unix_ms);
+            let value = health_snapshot(self, &st.settings, &st.runtime, st.degraded_since_ms, &warnings, unix_ms);
             st.health = Some(HealthCache::new(now, value));
         }
         st.health.as_ref().expect("health snapshot just cached")
@@ -1249,42 +1181,59 @@ impl Drop for Admission {
     }
 }
 
+// ---- the health snapshot -----------------------------------------------------------------
+
+fn agent_sessions() -> Value {
+    json!({"path": "", "count": 0, "recent": []})
+}
+
+/// The health snapshot (the `health` method result and `health` event payload).
+fn health_snapshot(
+    hub: &Hub,
+    settings: &GatewaySettings,
+    runtime: &RuntimeStats,
+    degraded_since: Option<u64>,
+    store_warnings: &[Value],
+    unix_ms: u64,
+) -> Value {
+    let _ = hub;
+    let mut v = json!({
+        "ok": true,
+        "ts": unix_ms,
+        "durationMs": runtime_probe_ms(runtime),
+        "plugins": {"loaded": [], "errors": [], "unavailable": []},
+        "configReload": {"hotReloadStatus": if settings.hot_reload_active { "active" } else { "disabled" }},
+        "channels": {},
+        "channelOrder": [],
+        "channelLabels": {},
+        "heartbeatSeconds": 0,
+        "defaultAgentId": "main",
+        "agents": [{
+            "agentId": "main",
+            "isDefault": true,
+            "heartbeat": {"enabled": false, "every": "disabled", "everyMs": null, "prompt": "", "target": "none", "ackMaxChars": 0},
+            "sessions": agent_sessions(),
+        }],
+        "sessions": agent_sessions(),
+        "modelRuntime": {"degraded": false, "pendingAgents": []},
+        "eventLoop": event_loop_json(runtime, degraded_since),
+    });
+    // Ours (absent while every store loaded): a store that was damaged, moved aside, recovered.
+    if !store_warnings.is_empty() {
+        v["storeWarnings"] = json!(store_warnings);
+    }
+    v
+}
+
+fn runtime_probe_ms(r: &RuntimeStats) -> u64 {
+    // The sampler's own collection time (reading process and host counters) is the cost of a
+    // health probe here.
+    r.probe_duration_ms
+}
+
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admission").field("attribution", &self.attribution).field("ip", &self.ip).finish()
-    }
-}
-
-/// Convenience for tests and shells: settings for token auth on loopback.
-pub fn loopback_token_settings(token: &str, port: u16) -> GatewaySettings {
-    GatewaySettings::new(
-        AuthSettings {
-            mode: AuthMode::Token,
-            token: Some(crate::auth::Secret::new(token)),
-            password: None,
-            rate_limit: RateLimitPolicy::default(),
-        },
-        ListenInfo { bind_mode: "loopback".into(), bind_host: "127.0.0.1".into(), port },
-    )
-}
-
-/// A `ServerInfo` with fixed values (tests, conformance).
-pub fn test_server_info(now: Instant, unix_ms: u64) -> ServerInfo {
-    ServerInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        build_id: None,
-        boot_id: "00000000-0000-4000-8000-000000000000".into(),
-        host: "test-host".into(),
-        ip: Some("192.0.2.1".into()),
-        platform: "linux test".into(),
-        device_family: "Linux".into(),
-        pid: 1,
-        started_at: now,
-        started_unix_ms: unix_ms,
-        config_path: "/nonexistent/openclaw.json".into(),
-        state_dir: "/nonexistent".into(),
-        runtime: "test".into(),
-        secret_seed: [7; 32],
     }
 }
 
@@ -1296,15 +1245,43 @@ impl Hub {
 }
 
 impl Hub {
+    /// Start a run without a socket owner (hooks, `chat.send`); see [`Runs::start_unowned`].
+    pub fn start_unowned_run(&self, spec: RunSpec, now: Instant, unix_ms: u64) -> Result<RunSpec, Option<&'static str>> {
+        self.with_runs(|runs| runs.start_unowned(spec, now, unix_ms))
+    }
+
+    /// Attach an executor's stop handle to its run (and stop it at once when an abort came first).
+    pub fn attach_run_control(&self, run_id: &str, control: Arc<dyn crate::agent::RunControl>) {
+        if self.with_runs(|runs| runs.attach(run_id, control.clone())) {
+            control.abort();
+        }
+    }
+
+    /// The ids of the running runs of a session (`hasActiveRun`/`activeRunIds` of its row).
+    pub fn active_run_ids(&self, session_key: &str) -> Vec<String> {
+        self.with_runs(|runs| runs.active_for(session_key))
+    }
+
+    /// Abort the running runs of a session (only `run_id` when given). Returns the aborted run
+    /// ids; each executor stops its upstream request and finishes its run as
+    /// [`Outcome::Aborted`].
+    pub fn abort_runs(&self, session_key: &str, run_id: Option<&str>) -> Vec<String> {
+        let (ids, controls) = self.with_runs(|runs| runs.request_abort(session_key, run_id));
+        for c in controls {
+            c.abort();
+        }
+        ids
+    }
+}
+
+impl Hub {
     /// Run `f` on the run registry (under the hub's lock: keep it short, never block).
     pub(crate) fn with_runs<T>(&self, f: impl FnOnce(&mut crate::agent::Runs) -> T) -> T {
         f(&mut self.lock().runs)
     }
 
-    /// The hooks' pre-body checks with the hooks' own limiter ([`crate::hooks::gate`]).
-    pub fn hook_gate(&self, head: &crate::hooks::HookHead<'_>, now: Instant) -> crate::hooks::Gate {
-        let settings = self.settings();
-        let mut limiter = self.hook_limiter.lock().unwrap_or_else(|p| p.into_inner());
-        crate::hooks::gate(settings.api.hooks.as_ref(), head, &mut limiter, now)
+    /// The hooks' own failed-auth limiter (for [`crate::hooks::gate`]; keep the guard short).
+    pub fn hook_limiter(&self) -> MutexGuard<'_, crate::auth::HookAuthLimiter> {
+        self.hook_limiter.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -3,43 +3,54 @@
 use serde_json::{Value, json};
 
 use crate::scopes::Role;
+pub use crate::wire::ClientInfo;
 use crate::wire::{ErrorShape, MIN_NODE_PROTOCOL, MIN_PROBE_PROTOCOL, PROTOCOL_VERSION, details_code, error_code, msg};
 
-/// `connect.params.client`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ClientInfo {
-    pub id: String,
-    pub version: String,
-    pub platform: String,
-    pub mode: String,
-    pub display_name: Option<String>,
-    pub device_family: Option<String>,
-    pub model_identifier: Option<String>,
-    pub time_zone: Option<String>,
-    pub instance_id: Option<String>,
-}
-
-impl ClientInfo {
-    /// `client.mode == "cli"`.
-    pub fn is_cli(&self) -> bool {
-        self.mode == "cli"
-    }
-    /// Control UI, browser copilot or TUI.
-    pub fn is_operator_ui(&self) -> bool {
-        matches!(self.id.as_str(), "openclaw-control-ui" | "openclaw-browser-copilot" | "openclaw-tui")
-    }
-    /// Control UI or browser copilot (a browser page).
-    pub fn is_browser_operator_ui(&self) -> bool {
-        matches!(self.id.as_str(), "openclaw-control-ui" | "openclaw-browser-copilot")
-    }
-    pub fn is_webchat(&self) -> bool {
-        self.mode == "webchat" || self.id == "webchat-ui"
-    }
-    /// Short-lived control-plane clients do not appear in presence (spec §8.3).
-    pub fn is_presence_tracked(&self) -> bool {
-        !matches!(self.mode.as_str(), "cli" | "backend" | "probe")
-    }
-}
+/// Methods served, advertised in `hello-ok.features.methods`.
+pub const ADVERTISED_METHODS: &[&str] = &[
+    "health",
+    "status",
+    "system-presence",
+    "config.get",
+    "config.patch",
+    "config.apply",
+    "secrets.reload",
+    "agent",
+    "agent.wait",
+    "sessions.list",
+    "chat.history",
+    "chat.send",
+    "chat.abort",
+    "tools.catalog",
+    "tools.invoke",
+    "models.list",
+    // The Control UI's session views and the cheap answers it polls (crate::ui_methods).
+    "chat.startup",
+    "sessions.describe",
+    "sessions.subscribe",
+    "sessions.messages.subscribe",
+    "sessions.messages.unsubscribe",
+    "agents.list",
+    "agent.identity.get",
+    "chat.metadata",
+    "sessions.observer.visibility",
+    "update.status",
+    "exec.approval.list",
+    "plugin.approval.list",
+    "openclaw.approval.list",
+    "question.list",
+    "users.prefs.get",
+    "models.authStatus",
+    "talk.catalog",
+    "progressCard.get",
+    "sessions.branches.list",
+    "sessions.companion.state",
+    "tasks.list",
+    "device.pair.list",
+    "device.pair.approve",
+    "device.pair.reject",
+    "device.pair.remove",
+];
 
 /// The parts of `connect.params` the gateway acts on (validated against the schema first).
 #[derive(Debug, Clone, PartialEq, Default)]

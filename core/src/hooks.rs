@@ -12,21 +12,19 @@
 //!    [`agent_response`]).
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
 pub use crate::api_response::BodyError;
 use crate::api_response::{ApiResponse, parse_json_body};
 use crate::apiconfig::HooksConfig;
-use crate::auth::{LimitCheck, LimiterSubject, RateLimitPolicy, RateLimiter, constant_time_eq};
+use crate::auth::{LimitCheck, LimiterSubject, constant_time_eq};
 use crate::openai::Agents;
 
 /// Largest hook body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// Failed hook authentications allowed per window.
-pub const AUTH_MAX_FAILURES: u32 = 20;
-pub const AUTH_WINDOW: Duration = Duration::from_secs(60);
+pub use crate::auth::{HOOK_AUTH_MAX_FAILURES as AUTH_MAX_FAILURES, HOOK_AUTH_WINDOW as AUTH_WINDOW, HookAuthLimiter};
 const LIMITER_SCOPE: &str = "hook-auth";
 
 pub const QUERY_TOKEN_MESSAGE: &str =
@@ -47,34 +45,6 @@ pub struct HookHead<'a> {
     /// The client address (the rate-limit subject: the peer, or the attributed client behind a
     /// trusted proxy).
     pub client: IpAddr,
-}
-
-/// The hook failed-auth limiter: 20 failures per 60 s per client, loopback **not** exempt,
-/// separate from the gateway's.
-#[derive(Debug, Clone)]
-pub struct HookAuthLimiter(RateLimiter);
-
-impl Default for HookAuthLimiter {
-    fn default() -> Self {
-        HookAuthLimiter(RateLimiter::new(RateLimitPolicy {
-            max_attempts: AUTH_MAX_FAILURES,
-            window: AUTH_WINDOW,
-            lockout: AUTH_WINDOW,
-            exempt_loopback: false,
-        }))
-    }
-}
-
-impl HookAuthLimiter {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Result of the pre-body checks.
@@ -150,16 +120,16 @@ pub fn gate(cfg: Option<&HooksConfig>, head: &HookHead<'_>, limiter: &mut HookAu
         return Gate::Respond(ApiResponse::method_not_allowed());
     }
     let subject = LimiterSubject::ip(head.client);
-    if let LimitCheck::Locked { retry_after_ms } = limiter.0.check(now, LIMITER_SCOPE, &subject) {
+    if let LimitCheck::Locked { retry_after_ms } = limiter.limiter.check(now, LIMITER_SCOPE, &subject) {
         let secs = retry_after_ms.div_ceil(1000).max(1);
         return Gate::Respond(ApiResponse::text(429, "Too Many Requests").with_header("Retry-After", secs.to_string()));
     }
     let ok = presented_token(head).is_some_and(|t| constant_time_eq(t.as_bytes(), cfg.token.expose().as_bytes()));
     if !ok {
-        limiter.0.record_failure(now, LIMITER_SCOPE, &subject);
+        limiter.limiter.record_failure(now, LIMITER_SCOPE, &subject);
         return Gate::Respond(ApiResponse::text(401, "Unauthorized"));
     }
-    limiter.0.reset(LIMITER_SCOPE, &subject);
+    limiter.limiter.reset(LIMITER_SCOPE, &subject);
     if hook.is_empty() {
         return Gate::Respond(ApiResponse::not_found());
     }

@@ -25,6 +25,7 @@ pub mod control_ui;
 pub mod device;
 pub mod embeddings;
 /// Fuzz target bodies over `&[u8]`, shared by `fuzz/` (cargo-fuzz) and the stable corpus replay test.
+#[cfg(feature = "testkit")]
 pub mod fuzzing;
 pub mod gateway;
 pub mod handshake;
@@ -44,6 +45,8 @@ pub mod scopes;
 pub mod secrets;
 pub mod sessions;
 pub mod settings;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tools;
 pub mod turn;
 pub mod ui_methods;

@@ -7,116 +7,18 @@
 
 use std::time::Instant;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::agent::{ChatSend, Outcome, Plan, RunSpec, Start};
 use crate::connection::{Dispatch, Reply, ServerConnection};
-use crate::gateway::{GatewaySettings, Hub, RuntimeStats, event_loop_json};
+use crate::gateway::Hub;
 use crate::sessions::{self, HistoryQuery, SessionListQuery, SessionStore};
 use crate::tools::{self, StoreHost, ToolsContext};
 use crate::wire::{ErrorShape, msg};
 
-/// Methods served, advertised in `hello-ok.features.methods`.
-pub const ADVERTISED_METHODS: &[&str] = &[
-    "health",
-    "status",
-    "system-presence",
-    "config.get",
-    "config.patch",
-    "config.apply",
-    "secrets.reload",
-    "agent",
-    "agent.wait",
-    "sessions.list",
-    "chat.history",
-    "chat.send",
-    "chat.abort",
-    "tools.catalog",
-    "tools.invoke",
-    "models.list",
-    // The Control UI's session views and the cheap answers it polls (crate::ui_methods).
-    "chat.startup",
-    "sessions.describe",
-    "sessions.subscribe",
-    "sessions.messages.subscribe",
-    "sessions.messages.unsubscribe",
-    "agents.list",
-    "agent.identity.get",
-    "chat.metadata",
-    "sessions.observer.visibility",
-    "update.status",
-    "exec.approval.list",
-    "plugin.approval.list",
-    "openclaw.approval.list",
-    "question.list",
-    "users.prefs.get",
-    "models.authStatus",
-    "talk.catalog",
-    "progressCard.get",
-    "sessions.branches.list",
-    "sessions.companion.state",
-    "tasks.list",
-    "device.pair.list",
-    "device.pair.approve",
-    "device.pair.reject",
-    "device.pair.remove",
-];
+pub use crate::handshake::ADVERTISED_METHODS;
 
-/// Opaque content hash of a (redacted) config: `sha256:v1:<base64url>`.
-pub fn config_hash(config: &Value) -> String {
-    let digest = Sha256::digest(config.to_string().as_bytes());
-    format!("sha256:v1:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
-}
-
-fn agent_sessions() -> Value {
-    json!({"path": "", "count": 0, "recent": []})
-}
-
-/// The health snapshot (the `health` method result and `health` event payload).
-pub(crate) fn health_snapshot(
-    hub: &Hub,
-    settings: &GatewaySettings,
-    runtime: &RuntimeStats,
-    degraded_since: Option<u64>,
-    store_warnings: &[Value],
-    unix_ms: u64,
-) -> Value {
-    let _ = hub;
-    let mut v = json!({
-        "ok": true,
-        "ts": unix_ms,
-        "durationMs": runtime_probe_ms(runtime),
-        "plugins": {"loaded": [], "errors": [], "unavailable": []},
-        "configReload": {"hotReloadStatus": if settings.hot_reload_active { "active" } else { "disabled" }},
-        "channels": {},
-        "channelOrder": [],
-        "channelLabels": {},
-        "heartbeatSeconds": 0,
-        "defaultAgentId": "main",
-        "agents": [{
-            "agentId": "main",
-            "isDefault": true,
-            "heartbeat": {"enabled": false, "every": "disabled", "everyMs": null, "prompt": "", "target": "none", "ackMaxChars": 0},
-            "sessions": agent_sessions(),
-        }],
-        "sessions": agent_sessions(),
-        "modelRuntime": {"degraded": false, "pendingAgents": []},
-        "eventLoop": event_loop_json(runtime, degraded_since),
-    });
-    // Ours (absent while every store loaded): a store that was damaged, moved aside, recovered.
-    if !store_warnings.is_empty() {
-        v["storeWarnings"] = json!(store_warnings);
-    }
-    v
-}
-
-fn runtime_probe_ms(r: &RuntimeStats) -> u64 {
-    // The sampler's own collection time (reading process and host counters) is the cost of a
-    // health probe here.
-    r.probe_duration_ms
-}
+pub use crate::config_file::config_hash;
 
 fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
     let info = hub.info();
@@ -275,7 +177,7 @@ impl StoreCall {
                 match read {
                     Ok((session, page)) => {
                         let mut p = sessions::chat_history_payload(&q, session.as_ref(), &page, &defaults);
-                        let active = crate::agent::active_run_ids(hub, &q.session_key);
+                        let active = hub.active_run_ids(&q.session_key);
                         let row = crate::ui_methods::live_session_row(&q.session_key, &q.agent_id, session.as_ref(), &api, &active, now_ms);
                         crate::ui_methods::complete_chat_view(&mut p, &api, &q.agent_id, row, startup);
                         Reply::Ok(Some(p))
@@ -290,7 +192,7 @@ impl StoreCall {
                 };
                 match read {
                     Ok(Some(s)) => {
-                        let active = crate::agent::active_run_ids(hub, &key);
+                        let active = hub.active_run_ids(&key);
                         let row = crate::ui_methods::live_session_row(&key, &agent_id, Some(&s), &api, &active, now_ms);
                         Reply::Ok(Some(json!({"session": row})))
                     }
@@ -325,12 +227,12 @@ fn chat_send(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
     match crate::agent::parse_chat_send_params(d.params.as_ref(), &agents) {
         Err(e) => Call::Reply(Reply::err(e)),
         Ok(ChatSend::Stop { session_key }) => {
-            let ids = crate::agent::abort_runs(hub, &session_key, None);
+            let ids = hub.abort_runs(&session_key, None);
             Call::Reply(Reply::Ok(Some(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids}))))
         }
         Ok(ChatSend::Run(spec)) => {
             let run_id = spec.run_id.clone();
-            match crate::agent::start_unowned(hub, spec, now, unix_ms) {
+            match hub.start_unowned_run(spec, now, unix_ms) {
                 Ok(run) => Call::StartRun { reply: Reply::Ok(Some(json!({"runId": run_id, "status": "started"}))), run },
                 Err(None) => Call::Reply(Reply::Ok(Some(json!({"runId": run_id, "status": "in_flight"})))),
                 Err(Some(status)) => Call::Reply(Reply::Ok(Some(json!({"runId": run_id, "status": status})))),
@@ -356,7 +258,7 @@ fn chat_abort(hub: &Hub, d: &Dispatch) -> Reply {
             Some(_) => {}
         }
     }
-    let ids = crate::agent::abort_runs(hub, &key, run_id.as_deref());
+    let ids = hub.abort_runs(&key, run_id.as_deref());
     Reply::Ok(Some(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids})))
 }
 
@@ -420,7 +322,7 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         }
         "device.pair.approve" | "device.pair.reject" | "device.pair.remove" => match crate::pairing::call(hub, d, unix_ms) {
             Some(reply) => Call::PersistDevices(reply),
-            None => Call::Reply(call(hub, d, now, unix_ms)),
+            None => Call::Reply(state_reply(hub, d, now, unix_ms)),
         },
         "secrets.reload" => match validate_params(
             "secrets.reload",
@@ -430,7 +332,7 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
             Ok(()) => Call::SecretsReload,
             Err(e) => Call::Reply(Reply::err(e)),
         },
-        _ => Call::Reply(call(hub, d, now, unix_ms)),
+        _ => Call::Reply(state_reply(hub, d, now, unix_ms)),
     }
 }
 
@@ -447,59 +349,30 @@ pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) 
     }
 }
 
-/// Run a state method. Unknown methods (reachable only with `operator.admin`) answer
-/// `unknown method: <name>` (spec §6.3 step 8). `agent` runs are started and executed in
-/// place (their final answer goes through the socket's sink); the shells use [`dispatch`].
-pub fn call(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
-    call_in_place(hub, d, now, unix_ms).0
-}
-
-/// [`call`], answered on the connection as the shells answer: a run's accepted answer goes
-/// through [`ServerConnection::complete_run_start`] (the run-ack barrier), everything else
-/// through [`ServerConnection::complete`].
-pub fn call_and_complete(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) {
-    match call_in_place(hub, d, now, unix_ms) {
-        (reply, true) => conn.complete_run_start(now, &d.request_id, reply),
-        (reply, false) => conn.complete(&d.request_id, reply),
-    }
-}
-
-/// The answer, and whether it is a started run's accepted answer.
-fn call_in_place(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> (Reply, bool) {
-    match d.method.as_str() {
-        "agent"
-        | "agent.wait"
-        | "chat.send"
-        | "chat.abort"
-        | "tools.catalog"
-        | "tools.invoke"
-        | "sessions.list"
-        | "chat.history"
-        | "chat.startup"
-        | "sessions.describe"
-        | "sessions.subscribe"
-        | "sessions.messages.subscribe"
-        | "sessions.messages.unsubscribe" => {
-            match dispatch(hub, d, now, unix_ms) {
-                Call::Reply(r) => (r, false),
-                Call::StartRun { reply, run } => {
-                    execute_without_io(hub, &run, now, unix_ms);
-                    (reply, true)
-                }
-                // No store here (in-memory callers): the store's answers for an empty store.
-                Call::Store(job) => (job.run(hub, None, unix_ms), false),
-                Call::PersistDevices(reply) => (reply, false),
-                Call::Later | Call::ConfigWrite(_) | Call::SecretsReload => {
-                    (Reply::err(ErrorShape::unavailable(format!("{} needs the gateway process", d.method))), false)
-                }
-            }
+/// Perform a dispatched request where there is no IO: the in-memory conformance runner, the
+/// fuzz targets and core's tests. The same [`dispatch`] the shells call, its IO answered as a
+/// process without a store or files would: an empty session store, runs that need a provider
+/// never finish, config writes refused. A run's accepted answer raises the run-ack barrier as on
+/// a socket ([`ServerConnection::complete_run_start`]); `Later` answers come through the sink.
+pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) {
+    match dispatch(hub, d, now, unix_ms) {
+        Call::Reply(reply) | Call::PersistDevices(reply) => conn.complete(&d.request_id, reply),
+        Call::StartRun { reply, run } => {
+            conn.complete_run_start(now, &d.request_id, reply);
+            execute_without_io(hub, &run, now, unix_ms);
         }
-        _ => (call_state(hub, d, now, unix_ms), false),
+        Call::Store(job) => conn.complete(&d.request_id, job.run(hub, None, unix_ms)),
+        Call::Later => {}
+        Call::ConfigWrite(_) | Call::SecretsReload => {
+            let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));
+            conn.complete(&d.request_id, Reply::err(e));
+        }
     }
 }
 
-/// The methods answered from the hub's state alone.
-fn call_state(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
+/// The methods answered from the hub's state alone. Unknown methods (reachable only with
+/// `operator.admin`) answer `unknown method: <name>` (spec §6.3 step 8).
+fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     let params = d.params.as_ref();
     match d.method.as_str() {
         m if m.starts_with("device.pair.") => {

@@ -21,41 +21,7 @@ impl ApiError {
     }
 }
 
-/// The configured agents (`agents.entries`; `main` when none is configured).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Agents {
-    pub ids: Vec<String>,
-    /// An explicit multi-agent fleet has no default agent (spec §5.1).
-    pub default: Option<String>,
-}
-
-impl Agents {
-    pub fn from_config(cfg: &Value) -> Agents {
-        let entries: Vec<String> = cfg
-            .pointer("/agents/entries")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect())
-            .unwrap_or_default();
-        if entries.is_empty() {
-            return Agents { ids: vec!["main".into()], default: Some("main".into()) };
-        }
-        let explicit = entries.len() > 1 || cfg.pointer("/agents/ownership").and_then(Value::as_str) == Some("explicit");
-        let default = if explicit { None } else { entries.first().cloned() };
-        Agents { ids: entries, default }
-    }
-
-    /// `openclaw`, `openclaw/default`, then `openclaw/<id>` for each agent (§6.2).
-    pub fn model_ids(&self) -> Vec<String> {
-        let mut out = vec!["openclaw".to_string(), "openclaw/default".to_string()];
-        for id in &self.ids {
-            let m = format!("openclaw/{id}");
-            if !out.contains(&m) {
-                out.push(m);
-            }
-        }
-        out
-    }
-}
+pub use crate::apiconfig::Agents;
 
 fn valid_agent_id(id: &str) -> bool {
     let b = id.as_bytes();

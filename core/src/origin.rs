@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use crate::auth::is_loopback_ip;
-use crate::gateway::{Admission, GatewaySettings};
 
 /// Why an origin was allowed (for logs) — or `None` when denied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,17 +145,6 @@ pub fn check_origin(
         return Ok(OriginAllow::LocalLoopback);
     }
     Err(OriginDeny::NotAllowed)
-}
-
-/// Is this socket's `Origin` acceptable?
-pub(crate) fn origin_verdict(origin: &str, admission: &Admission, settings: &GatewaySettings) -> Result<OriginAllow, OriginDeny> {
-    check_origin(
-        origin,
-        admission.facts.host.as_deref(),
-        &settings.control_ui_allowed_origins,
-        settings.host_header_origin_fallback,
-        admission.attribution.is_direct_local(),
-    )
 }
 
 #[cfg(test)]

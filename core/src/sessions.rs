@@ -846,28 +846,6 @@ pub fn sessions_list_payload(query: &SessionListQuery, page: &SessionPage, defau
     })
 }
 
-/// A stored session as the `/tools/invoke` `sessions_list` row sees it (the tool builds the
-/// reference's row shape, `tools-invoke-ok-sessions-list`, `E-tools-invoke-name-field`). The
-/// derived title is not carried: the reference's tool rows show explicit names only.
-impl From<&SessionSummary> for crate::tools::SessionRow {
-    fn from(s: &SessionSummary) -> Self {
-        crate::tools::SessionRow {
-            key: s.key.clone(),
-            session_id: Some(s.session_id.clone()),
-            agent_id: Some(s.agent_id.clone()),
-            kind: None,
-            channel: s.channel.clone(),
-            label: s.label.clone(),
-            updated_at: Some(s.updated_ms),
-            model: s.last_model.clone(),
-            total_tokens: (s.last_total_tokens > 0).then_some(s.last_total_tokens),
-            status: s.status.map(|st| st.as_str().to_string()),
-            aborted_last_run: Some(s.aborted_last_run),
-            ..Default::default()
-        }
-    }
-}
-
 /// The session store as the core's decisions read it (`sessions.list`, `chat.history`, the
 /// built-in tools, `GET /sessions/<key>/history`). The shell's database implements it; the
 /// calls block: make them off the reactor. Errors are short descriptions for logs and
@@ -1278,6 +1256,36 @@ pub struct StoredResponse {
 pub fn may_continue(prev: &StoredResponse, agent_id: &str, owner: Option<&str>, header: Option<&str>) -> bool {
     let header = header.map(str::trim).filter(|h| !h.is_empty());
     prev.agent_id.eq_ignore_ascii_case(agent_id) && prev.owner.as_deref() == owner && prev.session_key_header.as_deref() == header
+}
+
+// ---- per-agent session defaults ----------------------------------------------------------
+
+/// The model (`provider`, `model`, context window) an agent runs on, if one is configured.
+pub fn agent_model(api: &crate::apiconfig::ApiConfig, agent_id: &str) -> SessionDefaults {
+    let Some(model_ref) = api.model_for(agent_id, None) else { return SessionDefaults::default() };
+    match api.split_model(&model_ref) {
+        Some((p, m)) => SessionDefaults {
+            model_provider: Some(p.id.clone()),
+            model: Some(m.to_string()),
+            context_tokens: p.context_windows.get(m).copied(),
+        },
+        None => SessionDefaults::default(),
+    }
+}
+
+/// `hello-ok.snapshot.sessionDefaults`: without it the UI's model picker says "Models
+/// unavailable" (control-ui §0 item 11).
+pub fn hello_session_defaults(api: &crate::apiconfig::ApiConfig) -> Value {
+    let agent = api.agents.default_agent();
+    json!({
+        "defaultAgentId": agent,
+        "modelConfigured": agent_model(api, &agent).model.is_some(),
+        "ownership": "sole",
+        "selectionRequired": api.agents.default.is_none(),
+        "mainKey": "main",
+        "mainSessionKey": format!("agent:{agent}:main"),
+        "scope": "per-sender",
+    })
 }
 
 #[cfg(test)]

@@ -7,9 +7,79 @@ use serde_json::{Value, json};
 use crate::auth::{AuthMode, AuthSettings, Secret};
 use crate::config::{self, AuthInputs, BindMode, BindPlan, StartupError};
 use crate::config_file::LoadedConfig;
-use crate::gateway::{GatewaySettings, ListenInfo};
+use crate::ingress::IpNet;
 use crate::limits::Limits;
 use crate::secrets::SecretInput;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Listener-level facts used by status and probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenInfo {
+    pub bind_mode: String,
+    pub bind_host: String,
+    pub port: u16,
+}
+
+/// The effective settings of the running gateway (swapped atomically on reload).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub auth: AuthSettings,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<IpNet>,
+    pub allow_real_ip_fallback: bool,
+    pub listen: ListenInfo,
+    /// The effective config as JSON, secrets redacted (for `config.get`).
+    pub config_redacted: Value,
+    /// Whether a config file exists at `ServerInfo::config_path`.
+    pub config_exists: bool,
+    pub hot_reload_active: bool,
+    /// `gateway.controlUi.allowedOrigins`.
+    pub control_ui_allowed_origins: Vec<String>,
+    /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
+    pub host_header_origin_fallback: bool,
+    /// `gateway.nodes.pairing.autoApproveLocal`: devices on the gateway host pair silently.
+    pub pairing_auto_approve_local: bool,
+    /// `gateway.auth.trustedProxy` (trusted-proxy auth mode).
+    pub trusted_proxy: Option<crate::config_file::TrustedProxyConfig>,
+    /// The HTTP API and agent configuration (agents, providers, endpoints, …).
+    pub api: Arc<crate::apiconfig::ApiConfig>,
+    /// The host's own interface addresses (§4.7 step 3), filled in by the shell; `None` when
+    /// they could not be enumerated.
+    pub local_interfaces: Option<Vec<IpAddr>>,
+    /// Hash of the authored config file bytes (`config.get.hash`, the `baseHash` of writes).
+    pub config_file_hash: Option<String>,
+    /// Files `$include`d by the config.
+    pub config_included: Vec<String>,
+    /// Non-fatal config problems (`config.get.warnings`).
+    pub config_warnings: Vec<String>,
+}
+
+impl GatewaySettings {
+    /// Settings for `auth` with default limits, loopback listener and no config file.
+    pub fn new(auth: AuthSettings, listen: ListenInfo) -> Self {
+        let config_redacted = json!({"gateway": {"port": listen.port, "bind": listen.bind_mode, "auth": {"mode": auth.mode.as_str()}}});
+        GatewaySettings {
+            auth,
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
+            allow_real_ip_fallback: false,
+            listen,
+            config_redacted,
+            config_exists: false,
+            hot_reload_active: false,
+            control_ui_allowed_origins: Vec::new(),
+            host_header_origin_fallback: false,
+            pairing_auto_approve_local: true,
+            trusted_proxy: None,
+            local_interfaces: Some(Vec::new()),
+            api: Arc::new(crate::apiconfig::ApiConfig::default()),
+            config_file_hash: None,
+            config_included: Vec::new(),
+            config_warnings: Vec::new(),
+        }
+    }
+}
 
 /// Flags of `clawgate run` that feed the decisions.
 #[derive(Debug, Clone, Default)]

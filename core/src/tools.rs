@@ -16,10 +16,10 @@ use serde_json::{Map, Value, json};
 pub use crate::api_response::BodyError;
 use crate::api_response::{ApiResponse, openai_body_error, parse_json_body};
 use crate::apiconfig::ApiConfig;
-use crate::connection::Reply;
 use crate::openai::{Agents, ApiError};
 use crate::sessions::{SessionListQuery, SessionStore};
 use crate::wire::ErrorShape;
+use crate::wire::Reply;
 
 /// Largest `/tools/invoke` body (spec http §8).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -679,6 +679,28 @@ fn row_agent(r: &SessionRow) -> String {
 
 fn row_kind(r: &SessionRow) -> String {
     r.kind.clone().unwrap_or_else(|| classify_session_kind(&r.key).to_string())
+}
+
+/// A stored session as the `/tools/invoke` `sessions_list` row sees it (the tool builds the
+/// reference's row shape, `tools-invoke-ok-sessions-list`, `E-tools-invoke-name-field`). The
+/// derived title is not carried: the reference's tool rows show explicit names only.
+impl From<&crate::sessions::SessionSummary> for SessionRow {
+    fn from(s: &crate::sessions::SessionSummary) -> Self {
+        SessionRow {
+            key: s.key.clone(),
+            session_id: Some(s.session_id.clone()),
+            agent_id: Some(s.agent_id.clone()),
+            kind: None,
+            channel: s.channel.clone(),
+            label: s.label.clone(),
+            updated_at: Some(s.updated_ms),
+            model: s.last_model.clone(),
+            total_tokens: (s.last_total_tokens > 0).then_some(s.last_total_tokens),
+            status: s.status.map(|st| st.as_str().to_string()),
+            aborted_last_run: Some(s.aborted_last_run),
+            ..Default::default()
+        }
+    }
 }
 
 /// A `sessions_list` row in the reference's key order.

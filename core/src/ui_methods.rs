@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 use crate::apiconfig::ApiConfig;
 use crate::connection::Dispatch;
 use crate::openai::Agents;
-use crate::sessions::{self, SessionDefaults, SessionSummary};
+pub use crate::sessions::hello_session_defaults;
+use crate::sessions::{self, SessionSummary, agent_model};
 use crate::wire::{ErrorShape, details_code};
 
 fn validate(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
@@ -43,12 +44,7 @@ fn param_str<'a>(params: Option<&'a Value>, key: &str) -> Option<&'a str> {
 
 /// The agent a request without one goes to: the default agent, else `main`, else the first.
 pub fn default_agent(agents: &Agents) -> String {
-    agents
-        .default
-        .clone()
-        .or_else(|| agents.ids.iter().find(|a| *a == crate::agent::DEFAULT_AGENT_ID).cloned())
-        .or_else(|| agents.ids.first().cloned())
-        .unwrap_or_else(|| crate::agent::DEFAULT_AGENT_ID.to_string())
+    agents.default_agent()
 }
 
 fn unknown_agent(id: &str) -> ErrorShape {
@@ -65,19 +61,6 @@ fn agent_param(agents: &Agents, raw: Option<&str>) -> Result<String, ErrorShape>
     }
 }
 
-/// The model (`provider`, `model`, context window) an agent runs on, if one is configured.
-pub fn agent_model(api: &ApiConfig, agent_id: &str) -> SessionDefaults {
-    let Some(model_ref) = api.model_for(agent_id, None) else { return SessionDefaults::default() };
-    match api.split_model(&model_ref) {
-        Some((p, m)) => SessionDefaults {
-            model_provider: Some(p.id.clone()),
-            model: Some(m.to_string()),
-            context_tokens: p.context_windows.get(m).copied(),
-        },
-        None => SessionDefaults::default(),
-    }
-}
-
 fn thinking(v: &mut Value) {
     v["thinkingLevels"] = json!([{"id": "off", "label": "off"}]);
     v["thinkingOptions"] = json!(["off"]);
@@ -86,21 +69,6 @@ fn thinking(v: &mut Value) {
 
 fn agent_runtime() -> Value {
     json!({"id": "auto", "cloudPlacementSupported": false, "devicePlacementSupported": false, "source": "implicit"})
-}
-
-/// `hello-ok.snapshot.sessionDefaults`: without it the UI's model picker says "Models
-/// unavailable" (control-ui §0 item 11).
-pub fn hello_session_defaults(api: &ApiConfig) -> Value {
-    let agent = default_agent(&api.agents);
-    json!({
-        "defaultAgentId": agent,
-        "modelConfigured": agent_model(api, &agent).model.is_some(),
-        "ownership": "sole",
-        "selectionRequired": api.agents.default.is_none(),
-        "mainKey": "main",
-        "mainSessionKey": format!("agent:{agent}:main"),
-        "scope": "per-sender",
-    })
 }
 
 /// `agents.list`.

@@ -3,7 +3,7 @@
 //! Every code and fixed message the reference puts on the wire is a constant here, so the
 //! rest of the crate (and the conformance suite) never spells them twice.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -639,5 +639,71 @@ mod deep_frames {
         assert_eq!(top_level_id("[1]"), None);
         assert_eq!(top_level_id(r#"{"id": {"x": 1}}"#), None);
         assert!(matches!(parse_request("{not json"), Err(FrameError::NotJson)));
+    }
+}
+
+/// The answer to a dispatched request. A failure may also carry a payload (final `agent` reply).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Ok(Option<Value>),
+    /// Success with a payload that is already serialized JSON (a cached snapshot, e.g. `health`).
+    OkJson(Arc<str>),
+    Err {
+        error: ErrorShape,
+        payload: Option<Value>,
+    },
+}
+
+impl Reply {
+    pub fn err(error: ErrorShape) -> Reply {
+        Reply::Err { error, payload: None }
+    }
+}
+
+/// `connect.params.client`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientInfo {
+    pub id: String,
+    pub version: String,
+    pub platform: String,
+    pub mode: String,
+    pub display_name: Option<String>,
+    pub device_family: Option<String>,
+    pub model_identifier: Option<String>,
+    pub time_zone: Option<String>,
+    pub instance_id: Option<String>,
+}
+
+impl ClientInfo {
+    /// `client.mode == "cli"`.
+    pub fn is_cli(&self) -> bool {
+        self.mode == "cli"
+    }
+    /// Control UI, browser copilot or TUI.
+    pub fn is_operator_ui(&self) -> bool {
+        matches!(self.id.as_str(), "openclaw-control-ui" | "openclaw-browser-copilot" | "openclaw-tui")
+    }
+    /// Control UI or browser copilot (a browser page).
+    pub fn is_browser_operator_ui(&self) -> bool {
+        matches!(self.id.as_str(), "openclaw-control-ui" | "openclaw-browser-copilot")
+    }
+    pub fn is_webchat(&self) -> bool {
+        self.mode == "webchat" || self.id == "webchat-ui"
+    }
+    /// Short-lived control-plane clients do not appear in presence (spec §8.3).
+    pub fn is_presence_tracked(&self) -> bool {
+        !matches!(self.mode.as_str(), "cli" | "backend" | "probe")
+    }
+}
+
+/// The `type` word of a JSON value as zod and the reference's validators name it.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }

@@ -221,22 +221,22 @@ fn chat_send_runs_are_aborted_through_their_control() {
     };
     let Ok(ChatSend::Run(spec)) = send("main", "hi", "r1") else { panic!("not a run") };
     assert_eq!((spec.session_key.as_str(), spec.agent_id.as_str()), ("agent:main:main", "main"));
-    let run = agent::start_unowned(&gw.hub, spec.clone(), gw.t0, 1).expect("started");
-    assert_eq!(agent::start_unowned(&gw.hub, spec, gw.t0, 1), Err(None), "in flight");
-    assert_eq!(agent::abort_runs(&gw.hub, "main", None), ["r1"], "keys match in canonical form");
+    let run = gw.hub.start_unowned_run(spec.clone(), gw.t0, 1).expect("started");
+    assert_eq!(gw.hub.start_unowned_run(spec, gw.t0, 1), Err(None), "in flight");
+    assert_eq!(gw.hub.abort_runs("main", None), ["r1"], "keys match in canonical form");
     let control = Arc::new(Count(AtomicUsize::new(0)));
-    agent::attach_control(&gw.hub, "r1", control.clone());
+    gw.hub.attach_run_control("r1", control.clone());
     assert_eq!(control.0.load(SeqCst), 1, "an abort asked before the executor attached stops it at once");
     gw.hub.finish_run("r1", Outcome::Aborted { text: "par".into() }, gw.t0, 2);
-    assert!(agent::abort_runs(&gw.hub, "agent:main:main", None).is_empty());
-    assert_eq!(agent::start_unowned(&gw.hub, run, gw.t0, 3), Err(Some("aborted")));
+    assert!(gw.hub.abort_runs("agent:main:main", None).is_empty());
+    assert_eq!(gw.hub.start_unowned_run(run, gw.t0, 3), Err(Some("aborted")));
 
     // Over the socket: chat.abort with and without a runId, and `/stop`.
     let (mut c, _) = gw.open_cli(gw.t0, WRITE);
     let Ok(ChatSend::Run(spec)) = send("agent:main:t2", "hi", "r2") else { panic!("not a run") };
-    agent::start_unowned(&gw.hub, spec, gw.t0, 4).expect("started");
+    gw.hub.start_unowned_run(spec, gw.t0, 4).expect("started");
     let control = Arc::new(Count(AtomicUsize::new(0)));
-    agent::attach_control(&gw.hub, "r2", control.clone());
+    gw.hub.attach_run_control("r2", control.clone());
     let outs = c.request("x1", "chat.abort", Some(json!({"sessionKey": "agent:main:other", "runId": "r2"})));
     assert_err(&outs.response("x1"), "INVALID_REQUEST", "runId does not match sessionKey");
     let outs = c.request("x2", "chat.send", Some(json!({"sessionKey": "agent:main:t2", "message": "/stop", "idempotencyKey": "s"})));

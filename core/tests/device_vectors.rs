@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use clawgate_core::connection::{Output, ServerConnection};
 use clawgate_core::device::{DeviceStore, DeviceToken, PairedDevice};
-use clawgate_core::gateway::{Hub, loopback_token_settings, test_server_info};
+use clawgate_core::gateway::Hub;
 use clawgate_core::ingress::RequestFacts;
+use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use common::{Sink, TOKEN, t0};
 use serde_json::{Value, json};
 

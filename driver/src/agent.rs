@@ -42,9 +42,14 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     let hub = ctx.hub.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let stop = Arc::new(Stop { fired: AtomicBool::new(false), tx: Mutex::new(Some(stop_tx)) });
-    clawgate_core::agent::attach_control(&hub, &run.run_id, stop.clone());
-    let mut seed = [0u8; 21];
-    let _ = getrandom::fill(&mut seed);
+    hub.attach_run_control(&run.run_id, stop.clone());
+    // The transcript's session id must be unpredictable: without OS randomness the run fails.
+    let Ok(seed) = crate::session::os_random::<21>() else {
+        let message = crate::session::NoRandomness.to_string();
+        hub.begin_run(&run.run_id, None, None, unix_ms());
+        hub.finish_run(&run.run_id, clawgate_core::agent::Outcome::Err { message }, Instant::now(), unix_ms());
+        return;
+    };
     let history = {
         let (ctx2, key) = (ctx.clone(), run.session_key.clone());
         rt.spawn_blocking(move || ctx2.store().map(|s| crate::persist::history(&s, &key)).unwrap_or_default()).await
@@ -201,7 +206,7 @@ async fn store_entries<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, meta: SessionMeta, en
 }
 
 fn live_row(hub: &Hub, run: &RunSpec, session: Option<&SessionSummary>) -> Value {
-    let active = clawgate_core::agent::active_run_ids(hub, &run.session_key);
+    let active = hub.active_run_ids(&run.session_key);
     ui_methods::live_session_row(&run.session_key, &run.agent_id, session, &hub.settings().api, &active, unix_ms())
 }
 

@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::daemon::Ctx;
 use crate::rt::Runtime;
 use crate::service::{Body, to_hyper};
-use crate::session::unix_ms;
+use crate::session::{NoRandomness, os_random, unix_ms};
 use crate::stream::StreamQueue;
 
 /// Read the whole request body: at most `limit` bytes (counted as they arrive), within
@@ -37,17 +37,16 @@ pub async fn read_body<R: Runtime>(rt: &R, body: Incoming, limit: usize) -> Resu
 /// The embeddings upstream call (connect, answer and body) must finish within this.
 const EMBEDDINGS_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn env() -> Env {
-    let mut random = [0u8; 32];
-    if getrandom::fill(&mut random).is_err() {
-        tracing::error!("OS randomness unavailable");
-    }
-    Env { now: Instant::now(), unix_ms: unix_ms(), random }
+fn env() -> Result<Env, NoRandomness> {
+    Ok(Env { now: Instant::now(), unix_ms: unix_ms(), random: os_random::<32>()? })
 }
 
 /// Answer an API request whose body was read.
 pub async fn serve<R: Runtime>(rt: R, ctx: Arc<Ctx>, request: ApiRequest, body: Vec<u8>) -> Response<Body> {
-    let env = env();
+    // Ids (responses, runs, sessions) must be unpredictable: without OS randomness, refuse.
+    let Ok(env) = env() else {
+        return fail(&request, HttpResponse::text(503, "Service Unavailable"), "OS randomness unavailable");
+    };
     match handle_body(&ctx.hub, &request, &body, &env) {
         ApiAction::Respond(r) => to_hyper(r),
         ApiAction::Fail { response, log } => fail(&request, response, &log),

@@ -20,7 +20,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role};
 
 use crate::rt::Runtime;
-use crate::session::random16;
+use crate::session::os_random;
 use crate::wsio::{ReadEvent, WsIo};
 
 /// Why a client operation failed.
@@ -169,7 +169,7 @@ impl<R: Runtime> RawSocket<R> {
         rt.spawn(async move {
             let _ = conn.with_upgrades().await;
         });
-        let key = base64::engine::general_purpose::STANDARD.encode(random16());
+        let key = base64::engine::general_purpose::STANDARD.encode(os_random::<16>().map_err(|e| ClientError::Connect(e.to_string()))?);
         let mut b = hyper::Request::builder()
             .method("GET")
             .uri(u.path.as_str())
@@ -293,7 +293,7 @@ impl<R: Runtime> Client<R> {
     pub async fn connect(rt: &R, url: &str, opts: ClientOptions, headers: &Headers) -> Result<Self, ClientError> {
         let timeout = opts.connect_timeout;
         let mut raw = RawSocket::connect(rt, url, headers).await?;
-        let prefix = clawgate_core::ids::uuid_v4(random16());
+        let prefix = clawgate_core::ids::uuid_v4(os_random::<16>().map_err(|e| ClientError::Connect(e.to_string()))?);
         let mut conn = ClientConnection::new(opts, prefix, Instant::now());
         let deadline = Instant::now() + timeout;
         let mut events = Vec::new();

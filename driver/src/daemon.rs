@@ -19,7 +19,7 @@ use futures_util::future::{Either, select};
 
 use crate::config::{self as shellcfg, ConfigRuntime, Control};
 use crate::rt::Runtime;
-use crate::session::{random16, unix_ms};
+use crate::session::{os_random, unix_ms};
 use crate::{sampler, service, state};
 
 /// How long a busy port is retried (a restarting predecessor may still hold it).
@@ -149,14 +149,13 @@ fn device_family() -> String {
     }
 }
 
-fn random32() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    if getrandom::fill(&mut b).is_err() {
-        // Without OS randomness device tokens would be predictable: refuse to run.
-        eprintln!("no OS randomness available; refusing to start");
+/// Random bytes for the process's secrets and ids; without OS randomness device tokens would be
+/// predictable: refuse to run.
+fn startup_random<const N: usize>() -> [u8; N] {
+    os_random::<N>().unwrap_or_else(|e| {
+        eprintln!("{e}; refusing to start");
         std::process::exit(1);
-    }
-    b
+    })
 }
 
 /// The config runtime for these flags (reads `--password-file`).
@@ -290,7 +289,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let info = ServerInfo {
         version: clawgate_core::VERSION.to_string(),
         build_id: Some(format!("clawgate-{}-{}", clawgate_core::VERSION, rt.name())),
-        boot_id: clawgate_core::ids::uuid_v4(random16()),
+        boot_id: clawgate_core::ids::uuid_v4(startup_random()),
         host: hostname(),
         ip: primary_ipv4(),
         platform: platform(),
@@ -301,7 +300,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         config_path: cfg_rt.path.clone(),
         state_dir: cfg_rt.state_dir.clone(),
         runtime: rt.name().to_string(),
-        secret_seed: random32(),
+        secret_seed: startup_random::<32>(),
     };
     let hub = Hub::new(info, resolved.settings.clone(), started_at);
     let devices_load = state::load_devices(&cfg_rt.state_dir, unix_ms());

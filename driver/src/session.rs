@@ -54,15 +54,17 @@ pub fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// 16 random bytes from the OS (nonces, connection ids).
-pub fn random16() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    // getrandom only fails without an OS entropy source; a zeroed id is then still unique enough
-    // for a connection id but we must not issue predictable nonces silently.
-    if getrandom::fill(&mut b).is_err() {
-        tracing::error!("OS randomness unavailable");
-    }
-    b
+/// The OS has no randomness to give (no entropy source): whatever needed it is refused, never
+/// done with predictable bytes (nonces, ids, device tokens).
+#[derive(Debug, thiserror::Error)]
+#[error("OS randomness unavailable")]
+pub struct NoRandomness;
+
+/// `N` random bytes from the OS.
+pub fn os_random<const N: usize>() -> Result<[u8; N], NoRandomness> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|_| NoRandomness)?;
+    Ok(b)
 }
 
 /// Messages handled per wake-up before yielding to other tasks.
@@ -76,8 +78,13 @@ where
     let hub = ctx.hub.clone();
     let (tx, rx) = unbounded();
     let sink: Arc<dyn EventSink> = Arc::new(MailboxSink(tx.clone()));
-    let conn_id = clawgate_core::ids::uuid_v4(random16());
-    let nonce = clawgate_core::ids::uuid_v4(random16());
+    // A challenge nonce must be unpredictable: without OS randomness the socket is refused.
+    let (Ok(id_bytes), Ok(nonce_bytes)) = (os_random::<16>(), os_random::<16>()) else {
+        tracing::error!("WebSocket refused: {NoRandomness}");
+        return;
+    };
+    let conn_id = clawgate_core::ids::uuid_v4(id_bytes);
+    let nonce = clawgate_core::ids::uuid_v4(nonce_bytes);
     let limits = hub.settings().limits;
     let conn = ServerConnection::new(admission, conn_id, nonce, sink, Instant::now(), unix_ms());
     let ws = WsIo::new(io, Role::Server, limits.preauth_max_payload);

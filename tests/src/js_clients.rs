@@ -21,6 +21,9 @@ pub fn run_clients(base_url: &str, token: &str) -> Value {
     let out = run_command(&mut cmd, Duration::from_secs(180));
     let last = out.stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| {
-        panic!("clients.mjs printed no result ({e}; code {:?}, timed out {}):\n{}\n--- stderr ---\n{}", out.code, out.timed_out, out.stdout, out.stderr)
+        panic!(
+            "clients.mjs printed no result ({e}; code {:?}, timed out {}):\n{}\n--- stderr ---\n{}",
+            out.code, out.timed_out, out.stdout, out.stderr
+        )
     })
 }

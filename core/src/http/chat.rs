@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
-use crate::apiconfig::ApiConfig;
+use crate::agent::upstream_for;
 use crate::gateway::Hub;
 use crate::openai::{self, ApiError, ChatRequest, Completion};
-use crate::turn::{TurnEvent, TurnResult, TurnSpec, Upstream};
+use crate::turn::{TurnEvent, TurnResult, TurnSpec};
 
 /// What a finished exchange adds to its session.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,42 +140,6 @@ pub fn session_key(prefix: &str, agent_id: &str, header: Option<&str>, user: Opt
         Some(u) => format!("agent:{agent_id}:{prefix}-user:{u}"),
         None => format!("agent:{agent_id}:{prefix}:{fresh}"),
     })
-}
-
-/// The upstream (provider, model) an agent runs on.
-pub fn upstream_for(api: &ApiConfig, agent_id: &str, override_model: Option<&str>) -> Result<(Upstream, String, Option<u64>), ApiError> {
-    let Some(model_ref) = api.model_for(agent_id, override_model) else {
-        return Err(ApiError {
-            status: 503,
-            kind: "api_error",
-            message: format!(
-                "No model provider is configured for agent {agent_id} (set agents.defaults.model.primary and models.providers)."
-            ),
-        });
-    };
-    let Some((p, model)) = api.split_model(&model_ref) else {
-        // An override naming an unknown provider/model fails like the reference's run (404).
-        let status = if override_model.is_some() { 404 } else { 503 };
-        let provider = model_ref.split_once('/').map_or(model_ref.as_str(), |(p, _)| p);
-        let message = format!(
-            "Unknown model: {model_ref}. Run `openclaw models list --refresh --provider {provider}` to inspect this provider's model choices, then retry with a model supported by your account."
-        );
-        return Err(ApiError { status, kind: "invalid_request_error", message });
-    };
-    if p.api != "openai-completions" {
-        return Err(ApiError {
-            status: 503,
-            kind: "api_error",
-            message: format!("models.providers.{}.api \"{}\" is not supported (use openai-completions)", p.id, p.api),
-        });
-    }
-    if let Some(e) = &p.api_key_error {
-        return Err(ApiError { status: 503, kind: "api_error", message: format!("provider {} is unavailable: {e}", p.id) });
-    }
-    let max_tokens = p.models.iter().find(|(id, _)| id == model).and_then(|(_, m)| *m);
-    let upstream =
-        Upstream { provider_id: p.id.clone(), base_url: p.base_url.clone(), api_key: p.api_key.clone(), headers: p.headers.clone() };
-    Ok((upstream, model.to_string(), max_tokens))
 }
 
 /// The trailing messages of a request that are new to the session: from the last assistant

@@ -381,7 +381,7 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             token_header: head.header("x-openclaw-token"),
             client,
         };
-        match hub.hook_gate(&hook_head, now) {
+        match crate::hooks::gate(hub.settings().api.hooks.as_ref(), &hook_head, &mut hub.hook_limiter(), now) {
             crate::hooks::Gate::NotMine => {}
             crate::hooks::Gate::Respond(r) => return respond(r.into()),
             crate::hooks::Gate::Authorized { .. } if hub.is_draining() => return respond(HttpResponse::draining()),

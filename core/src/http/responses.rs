@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::chat::{SessionWrite, session_key, upstream_for};
+use super::chat::{SessionWrite, session_key};
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
+use crate::agent::upstream_for;
 use crate::gateway::Hub;
 use crate::openai::{self, ApiError};
 use crate::responses::{self, InputLimits, ResponseIds, ResponsesRequest, ResponsesStream, StoredResponse};

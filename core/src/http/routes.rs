@@ -165,7 +165,7 @@ impl StoreJob {
             }
             StoreJob::SessionKill { key } => {
                 let stored = stored_key(hub, &key);
-                let killed = !crate::agent::abort_runs(hub, &stored, None).is_empty();
+                let killed = !hub.abort_runs(&stored, None).is_empty();
                 let known = killed || store.is_some_and(|s| s.session(&stored).ok().flatten().is_some());
                 if known { HttpResponse::json(200, json!({"ok": true, "killed": killed}).to_string()) } else { session_not_found(&key) }
             }
@@ -250,7 +250,7 @@ pub fn hook(hub: &Hub, name: &str, body: &[u8], env: &Env) -> ApiAction {
                 message: a.message.clone(),
                 model: a.model.clone(),
             };
-            match crate::agent::start_unowned(hub, spec, env.now, env.unix_ms) {
+            match hub.start_unowned_run(spec, env.now, env.unix_ms) {
                 Ok(run) => ApiAction::StartRun { response: hooks::agent_response(&a.run_id).into(), run },
                 Err(_) => ApiAction::Respond(hooks::failure(409, "a run with this id is already known").into()),
             }

@@ -4,7 +4,7 @@
 //! A [`Gw`] wraps a hub built from `loopback_token_settings("testtoken123", 18789)`; a [`Conn`]
 //! wraps one `ServerConnection` plus its event sink and records everything it emits as [`Out`]s.
 //! Every input method returns the outputs that input produced (after answering `Dispatch`es
-//! inline with `methods::call`, exactly like the real shell), and also appends them to
+//! inline with `methods::perform_without_io`, the shells' `methods::dispatch` without IO), and also appends them to
 //! [`Conn::log`] with the virtual instant at which they were emitted.
 
 #![allow(dead_code)]
@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use clawgate_core::connection::{Dispatch, Output, Phase, ServerConnection};
-use clawgate_core::gateway::{Broadcast, EventSink, GatewaySettings, Hub, loopback_token_settings, test_server_info};
+use clawgate_core::gateway::{Broadcast, EventSink, GatewaySettings, Hub};
 use clawgate_core::ingress::RequestFacts;
+use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use serde_json::{Value, json};
 
 /// The configured shared token of every test gateway.
@@ -391,7 +392,7 @@ impl Conn {
                         self.held.push(*d);
                     } else {
                         let unix = self.unix();
-                        clawgate_core::methods::call_and_complete(&mut self.conn, &self.hub, &d, self.now, unix);
+                        clawgate_core::methods::perform_without_io(&mut self.conn, &self.hub, &d, self.now, unix);
                         drop(d);
                     }
                     rec
@@ -453,11 +454,11 @@ impl Conn {
         self.drain()
     }
 
-    /// Complete the `i`-th held dispatch with `methods::call` and drop it (frees its permit).
+    /// Complete the `i`-th held dispatch with `methods::perform_without_io` and drop it (frees its permit).
     pub fn complete_held(&mut self, i: usize) -> Vec<Out> {
         let d = self.held.remove(i);
         let unix = self.unix();
-        clawgate_core::methods::call_and_complete(&mut self.conn, &self.hub, &d, self.now, unix);
+        clawgate_core::methods::perform_without_io(&mut self.conn, &self.hub, &d, self.now, unix);
         drop(d);
         self.drain()
     }

@@ -1,17 +1,20 @@
-// Flag validation of a gateway binary (`BIN`, named `BIN_NAME`); included by
-// runtime-tokio/tests/cli_flags.rs and runtime-smol/tests/cli_flags.rs.
+//! Flag validation of the gateway binary (`clawgate`; `lite_cli_flags` runs it against
+//! `clawgate-lite`).
 
 use std::process::Command;
 
+use clawgate_tests::clawgate_bin;
+use clawgate_tests::process::runtime_under_test;
+
 fn clawgate() -> Command {
-    Command::new(BIN)
+    Command::new(clawgate_bin())
 }
 
 #[test]
 fn version_is_the_crate_version() {
     let out = clawgate().arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{} {}", BIN_NAME, env!("CARGO_PKG_VERSION")));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{} {}", runtime_under_test().0, env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
