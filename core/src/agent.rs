@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::settings::GatewaySettings;
+use crate::config::settings::GatewaySettings;
 use crate::wire::Reply;
 use crate::wire::{ErrorShape, details_code};
 
@@ -24,7 +24,7 @@ pub const IDEMPOTENCY_MAX: usize = 1_000;
 pub const WAIT_DEFAULT_MS: u64 = 30_000;
 pub const WAIT_MAX_MS: u64 = 600_000;
 
-pub use crate::apiconfig::DEFAULT_AGENT_ID;
+pub use crate::config::api::DEFAULT_AGENT_ID;
 
 fn agent_params_schema() -> Value {
     let s = json!({"type": "string"});
@@ -69,7 +69,8 @@ pub struct RunSpec {
 pub fn parse_agent_params(params: Option<&Value>, agents: &crate::openai::Agents) -> Result<RunSpec, ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&agent_params_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid agent params: {d}")))?;
+    crate::wire::schema::validate(&agent_params_schema(), p)
+        .map_err(|d| ErrorShape::invalid_request(format!("invalid agent params: {d}")))?;
     let key = p["idempotencyKey"].as_str().unwrap_or_default().to_string();
     let fallback = agents.default_agent();
     let agent_id = p.get("agentId").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase()).unwrap_or(fallback);
@@ -101,7 +102,7 @@ pub fn parse_agent_params(params: Option<&Value>, agents: &crate::openai::Agents
 pub fn parse_wait_params(params: Option<&Value>) -> Result<(String, Duration), ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&wait_params_schema(), p)
+    crate::wire::schema::validate(&wait_params_schema(), p)
         .map_err(|d| ErrorShape::invalid_request(format!("invalid agent.wait params: {d}")))?;
     let ms = p.get("timeoutMs").and_then(Value::as_u64).unwrap_or(WAIT_DEFAULT_MS).min(WAIT_MAX_MS);
     Ok((p["runId"].as_str().unwrap_or_default().to_string(), Duration::from_millis(ms)))
@@ -159,7 +160,8 @@ fn session_agent(key: &str, agents: &crate::openai::Agents) -> Result<String, Er
 pub fn parse_chat_send_params(params: Option<&Value>, agents: &crate::openai::Agents) -> Result<ChatSend, ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&chat_send_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid chat.send params: {d}")))?;
+    crate::wire::schema::validate(&chat_send_schema(), p)
+        .map_err(|d| ErrorShape::invalid_request(format!("invalid chat.send params: {d}")))?;
     let raw_key = p["sessionKey"].as_str().unwrap_or_default().trim();
     let agent_id = session_agent(raw_key, agents)?;
     let session_key = crate::sessions::canonical_session_key(raw_key, &agent_id);
@@ -185,7 +187,8 @@ pub fn parse_chat_send_params(params: Option<&Value>, agents: &crate::openai::Ag
 pub fn parse_chat_abort_params(params: Option<&Value>) -> Result<(String, Option<String>), ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&chat_abort_schema(), p).map_err(|d| ErrorShape::invalid_request(format!("invalid chat.abort params: {d}")))?;
+    crate::wire::schema::validate(&chat_abort_schema(), p)
+        .map_err(|d| ErrorShape::invalid_request(format!("invalid chat.abort params: {d}")))?;
     Ok((p["sessionKey"].as_str().unwrap_or_default().trim().to_string(), p.get("runId").and_then(Value::as_str).map(str::to_string)))
 }
 
@@ -197,7 +200,7 @@ pub enum Plan {
     NoProvider { message: String },
     /// Run this turn against the provider (the shell adds the session history to `messages`
     /// before the new user message when it has one).
-    Turn { spec: Box<crate::turn::TurnSpec>, provider: String, model: String },
+    Turn { spec: Box<crate::openai::turn::TurnSpec>, provider: String, model: String },
 }
 
 /// Decide how to execute a run with the current settings. `history` is the session's earlier
@@ -215,8 +218,15 @@ pub fn plan(settings: &GatewaySettings, run: &RunSpec, history: Vec<Value>, id_s
                 sampling.insert("max_completion_tokens".into(), json!(m));
             }
             let provider = upstream.provider_id.clone();
-            let spec =
-                crate::turn::TurnSpec { upstream, model: model.clone(), messages, tools: None, tool_choice: None, sampling, id_seed };
+            let spec = crate::openai::turn::TurnSpec {
+                upstream,
+                model: model.clone(),
+                messages,
+                tools: None,
+                tool_choice: None,
+                sampling,
+                id_seed,
+            };
             Plan::Turn { spec: Box::new(spec), provider, model }
         }
     }
@@ -503,10 +513,10 @@ fn same_session(spec: &RunSpec, key: &str) -> bool {
 
 /// The upstream (provider, model) an agent runs on.
 pub fn upstream_for(
-    api: &crate::apiconfig::ApiConfig,
+    api: &crate::config::api::ApiConfig,
     agent_id: &str,
     override_model: Option<&str>,
-) -> Result<(crate::turn::Upstream, String, Option<u64>), crate::openai::ApiError> {
+) -> Result<(crate::openai::turn::Upstream, String, Option<u64>), crate::openai::ApiError> {
     let Some(model_ref) = api.model_for(agent_id, override_model) else {
         return Err(crate::openai::ApiError {
             status: 503,
@@ -536,7 +546,7 @@ pub fn upstream_for(
         return Err(crate::openai::ApiError { status: 503, kind: "api_error", message: format!("provider {} is unavailable: {e}", p.id) });
     }
     let max_tokens = p.models.iter().find(|(id, _)| id == model).and_then(|(_, m)| *m);
-    let upstream = crate::turn::Upstream {
+    let upstream = crate::openai::turn::Upstream {
         provider_id: p.id.clone(),
         base_url: p.base_url.clone(),
         api_key: p.api_key.clone(),

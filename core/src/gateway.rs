@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::agent::{Outcome, RunSpec, RunState, Runs, Start, Waiter};
+use crate::auth::device::{DeviceStore, DeviceToken, PairingReason, PairingSubject, TokenCheck, pairing_required};
+use crate::auth::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
+use crate::auth::scopes::{EventGate, Role, event_allowed, event_gate};
 use crate::auth::{
     AuthMode, AuthSettings, ClientCredentials, LimiterSubject, RateLimitPolicy, RateLimiter, SHARED_SECRET_SCOPE, SharedAuth,
     check_shared_secret,
 };
-use crate::device::{DeviceStore, DeviceToken, PairingReason, PairingSubject, TokenCheck, pairing_required};
-use crate::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
-use crate::scopes::{EventGate, Role, event_allowed, event_gate};
-pub use crate::settings::{GatewaySettings, ListenInfo};
+pub use crate::config::settings::{GatewaySettings, ListenInfo};
 use crate::wire::ErrorShape;
 use crate::wire::Reply;
 use crate::wire::StateVersion;
@@ -341,7 +341,7 @@ impl Hub {
             } else if policy_changed {
                 Some((crate::wire::close_code::CLIENT_INVALIDATED, "gateway policy changed"))
             } else if let Some(origin) = &a.origin {
-                let ok = crate::origin::check_origin(
+                let ok = crate::auth::origin::check_origin(
                     origin,
                     a.host.as_deref(),
                     &settings.control_ui_allowed_origins,
@@ -520,7 +520,7 @@ impl Hub {
     /// allowed to pair silently → approved now (and `device.pair.resolved` broadcast);
     /// otherwise a pending request and `NOT_PAIRED pairing required`.
     pub(crate) fn pair_device(&self, now: Instant, unix_ms: u64, a: &PairAttempt<'_>) -> Result<DeviceToken, ErrorShape> {
-        let raw = crate::device::decode_public_key(&a.subject.proof.public_key).unwrap_or_default();
+        let raw = crate::auth::device::decode_public_key(&a.subject.proof.public_key).unwrap_or_default();
         let mut st = self.lock();
         let reason = match st.devices.pairing_state(&a.subject.proof.id, &raw, a.subject.role, a.subject.scopes) {
             Ok(t) => return Ok(t),
@@ -566,14 +566,14 @@ impl Hub {
         let Some(req) = st.devices.pending.get(request_id) else {
             return Err(ErrorShape::invalid_request("device pairing approval denied"));
         };
-        let admin = caller_scopes.iter().any(|s| s == crate::scopes::ADMIN);
+        let admin = caller_scopes.iter().any(|s| s == crate::auth::scopes::ADMIN);
         if !admin {
             if req.role != Role::Operator.as_str() {
                 return Err(ErrorShape::invalid_request(
                     "device pairing approval denied: approving a non-operator role requires operator.admin",
                 ));
             }
-            if let Some(s) = req.scopes.iter().find(|s| !crate::scopes::satisfies(caller_scopes, s)) {
+            if let Some(s) = req.scopes.iter().find(|s| !crate::auth::scopes::satisfies(caller_scopes, s)) {
                 return Err(ErrorShape::invalid_request(format!("device pairing approval denied: missing scope: {s}")));
             }
         }
@@ -584,7 +584,7 @@ impl Hub {
         st.devices_generation += 1;
         let payload = json!({"requestId": req.request_id, "deviceId": req.device_id, "decision": "approved", "ts": unix_ms});
         Self::fan_out_locked(&st, "device.pair.resolved", Some(payload.to_string()), false, None);
-        Ok(json!({"requestId": req.request_id, "device": crate::device::paired_json(&device)}))
+        Ok(json!({"requestId": req.request_id, "device": crate::auth::device::paired_json(&device)}))
     }
 
     /// `device.pair.reject`: drop the pending request (`device.pair.resolved` rejected).
@@ -604,7 +604,7 @@ impl Hub {
     /// it connected with.
     pub fn device_pair_remove(&self, device_id: &str, caller_conn: &str, caller_scopes: &[String]) -> Result<Value, ErrorShape> {
         let mut st = self.lock();
-        let admin = caller_scopes.iter().any(|s| s == crate::scopes::ADMIN);
+        let admin = caller_scopes.iter().any(|s| s == crate::auth::scopes::ADMIN);
         let own = st.conns.get(caller_conn).and_then(|c| c.auth.as_ref()).and_then(|a| a.device_id.as_deref()) == Some(device_id);
         if !st.devices.devices.contains_key(device_id) {
             return Err(ErrorShape::invalid_request("unknown deviceId"));
@@ -1280,7 +1280,7 @@ impl Hub {
         f(&mut self.lock().runs)
     }
 
-    /// The hooks' own failed-auth limiter (for [`crate::hooks::gate`]; keep the guard short).
+    /// The hooks' own failed-auth limiter (for [`crate::http::hooks::gate`]; keep the guard short).
     pub fn hook_limiter(&self) -> MutexGuard<'_, crate::auth::HookAuthLimiter> {
         self.hook_limiter.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -741,7 +741,7 @@ pub struct SessionListQuery {
 pub fn parse_sessions_list_params(params: Option<&Value>, agents: &Agents, now_ms: u64) -> Result<SessionListQuery, ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&sessions_list_schema(), p)
+    crate::wire::schema::validate(&sessions_list_schema(), p)
         .map_err(|d| ErrorShape::invalid_request(format!("invalid sessions.list params: {d}")))?;
     let flag = |k: &str| p.get(k).and_then(Value::as_bool).unwrap_or(false);
     let limit = p.get("limit").and_then(Value::as_u64).map(|n| n.min(SESSIONS_LIST_MAX_LIMIT as u64) as usize);
@@ -862,7 +862,7 @@ pub trait SessionStore {
 }
 
 /// The model defaults shown beside session rows: the default model of the config.
-pub fn session_defaults(api: &crate::apiconfig::ApiConfig) -> SessionDefaults {
+pub fn session_defaults(api: &crate::config::api::ApiConfig) -> SessionDefaults {
     let (provider, model) = match api.default_model.as_deref().map(|m| api.split_model(m).map(|(p, m)| (p.id.clone(), m.to_string()))) {
         Some(Some((p, m))) => (Some(p), Some(m)),
         _ => (None, None),
@@ -961,7 +961,7 @@ pub struct HistoryQuery {
 pub fn parse_chat_history_params(params: Option<&Value>, agents: &Agents) -> Result<HistoryQuery, ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&chat_history_schema(), p)
+    crate::wire::schema::validate(&chat_history_schema(), p)
         .map_err(|d| ErrorShape::invalid_request(format!("invalid chat.history params: {d}")))?;
     history_query(p, agents)
 }
@@ -971,7 +971,7 @@ pub fn parse_chat_history_params(params: Option<&Value>, agents: &Agents) -> Res
 pub fn parse_chat_startup_params(params: Option<&Value>, agents: &Agents) -> Result<HistoryQuery, ErrorShape> {
     let empty = json!({});
     let p = params.unwrap_or(&empty);
-    crate::schema::validate(&chat_startup_schema(), p)
+    crate::wire::schema::validate(&chat_startup_schema(), p)
         .map_err(|d| ErrorShape::invalid_request(format!("invalid chat.startup params: {d}")))?;
     if let Some(short) = p.get("shortId").and_then(Value::as_str) {
         return Err(ErrorShape::invalid_request(format!("unknown session: {short}")));
@@ -1261,7 +1261,7 @@ pub fn may_continue(prev: &StoredResponse, agent_id: &str, owner: Option<&str>, 
 // ---- per-agent session defaults ----------------------------------------------------------
 
 /// The model (`provider`, `model`, context window) an agent runs on, if one is configured.
-pub fn agent_model(api: &crate::apiconfig::ApiConfig, agent_id: &str) -> SessionDefaults {
+pub fn agent_model(api: &crate::config::api::ApiConfig, agent_id: &str) -> SessionDefaults {
     let Some(model_ref) = api.model_for(agent_id, None) else { return SessionDefaults::default() };
     match api.split_model(&model_ref) {
         Some((p, m)) => SessionDefaults {
@@ -1275,7 +1275,7 @@ pub fn agent_model(api: &crate::apiconfig::ApiConfig, agent_id: &str) -> Session
 
 /// `hello-ok.snapshot.sessionDefaults`: without it the UI's model picker says "Models
 /// unavailable" (control-ui §0 item 11).
-pub fn hello_session_defaults(api: &crate::apiconfig::ApiConfig) -> Value {
+pub fn hello_session_defaults(api: &crate::config::api::ApiConfig) -> Value {
     let agent = api.agents.default_agent();
     json!({
         "defaultAgentId": agent,

@@ -13,9 +13,9 @@
 
 use serde_json::{Map, Value, json};
 
-pub use crate::api_response::BodyError;
-use crate::api_response::{ApiResponse, openai_body_error, parse_json_body};
-use crate::apiconfig::ApiConfig;
+use crate::config::api::ApiConfig;
+pub use crate::openai::api_response::BodyError;
+use crate::openai::api_response::{ApiResponse, openai_body_error, parse_json_body};
 use crate::openai::{Agents, ApiError};
 use crate::sessions::{SessionListQuery, SessionStore};
 use crate::wire::ErrorShape;
@@ -457,7 +457,7 @@ pub fn catalog_params_schema() -> Value {
 
 fn validate(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
     let empty = json!({});
-    crate::schema::validate(schema, params.unwrap_or(&empty))
+    crate::wire::schema::validate(schema, params.unwrap_or(&empty))
         .map_err(|d| ErrorShape::invalid_request(format!("invalid {method} params: {d}")))
 }
 

@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Instant;
 
+use clawgate_core::auth::scopes::{self, Role};
+use clawgate_core::connection::handshake::ClientInfo;
 use clawgate_core::connection::{Caller, Dispatch, Reply};
 use clawgate_core::gateway::{Hub, RequestPermit};
-use clawgate_core::handshake::ClientInfo;
 use clawgate_core::methods::{ADVERTISED_METHODS, Call, dispatch};
-use clawgate_core::scopes::{self, Role};
 use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use clawgate_core::wire::ErrorShape;
 use serde_json::{Value, json};

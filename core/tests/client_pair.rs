@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Instant;
 
-use clawgate_core::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
+use clawgate_core::connection::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
 use clawgate_core::connection::{Phase, Reply};
 use common::*;
 use serde_json::json;

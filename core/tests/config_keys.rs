@@ -3,7 +3,7 @@
 //! again from the capture and fails when the two differ. After refreshing the capture:
 //! `CLAWGATE_REGENERATE=1 cargo test -p clawgate-core --test config_keys`.
 
-use clawgate_core::config_keys::{REFERENCE_KEY_TREE, key_tree_from_schema};
+use clawgate_core::config::keys::{REFERENCE_KEY_TREE, key_tree_from_schema};
 use serde_json::Value;
 
 const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/ws/op-config-schema.jsonl");

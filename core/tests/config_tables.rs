@@ -21,20 +21,21 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clawgate_core::auth::ingress::{Attribution, IpNet, RequestFacts, attribute};
+use clawgate_core::auth::origin::{OriginAllow, OriginDeny, check_origin};
 use clawgate_core::auth::{AuthMode, Secret, trusted_proxy_check};
+use clawgate_core::config::file::{
+    self as config_file, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, TrustedProxyConfig, WriteRefused, file_hash, load,
+    plan_write,
+};
+use clawgate_core::config::reload::{self, Kind, Plan, classify, diff_paths};
+use clawgate_core::config::secrets::{self, SecretError, SecretInput, SecretIo, SecretRef, SecretSource};
+use clawgate_core::config::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets, seed_origins};
 use clawgate_core::config::{
     BindMode, EXIT_CONFIG, EXIT_FAILURE, INVALID_AUTH, INVALID_BIND, INVALID_PORT, StartupError, fnv1a32, parse_env_port,
     resolve_bind_mode, resolve_bind_plan, resolve_port,
 };
-use clawgate_core::config_file::{
-    self, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, TrustedProxyConfig, WriteRefused, file_hash, load, plan_write,
-};
 use clawgate_core::connection::Phase;
-use clawgate_core::ingress::{Attribution, IpNet, RequestFacts, attribute};
-use clawgate_core::origin::{OriginAllow, OriginDeny, check_origin};
-use clawgate_core::reload::{self, Kind, Plan, classify, diff_paths};
-use clawgate_core::secrets::{self, SecretError, SecretInput, SecretIo, SecretRef, SecretSource};
-use clawgate_core::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets, seed_origins};
 use common::{Gw, Outs, client_params, connect_frame};
 use serde_json::{Value, json};
 

@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clawgate_core::auth::device::{DeviceStore, DeviceToken, PairedDevice};
+use clawgate_core::auth::ingress::RequestFacts;
 use clawgate_core::connection::{Output, ServerConnection};
-use clawgate_core::device::{DeviceStore, DeviceToken, PairedDevice};
 use clawgate_core::gateway::Hub;
-use clawgate_core::ingress::RequestFacts;
 use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use common::{Sink, TOKEN, t0};
 use serde_json::{Value, json};
@@ -231,7 +231,7 @@ fn every_control_ui_connect_verifies_or_fails_as_the_reference_did() {
 /// (control-ui.md §0 item 2, checklist 11).
 #[test]
 fn control_ui_signatures_are_v2_not_v3() {
-    use clawgate_core::device::{DeviceProof, PayloadVersion, SignedFields, verify_proof};
+    use clawgate_core::auth::device::{DeviceProof, PayloadVersion, SignedFields, verify_proof};
     let mut n = 0;
     for f in std::fs::read_dir(vectors().join("control-ui")).unwrap().filter_map(|e| e.ok()) {
         let p = f.path();

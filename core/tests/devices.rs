@@ -293,7 +293,7 @@ fn the_device_store_round_trips_through_json() {
 /// garbage in the middle, a record whose key is not its id; a store that parses is untouched.
 #[test]
 fn salvage_reads_the_intact_records_of_a_damaged_store() {
-    use clawgate_core::device::salvage_store;
+    use clawgate_core::auth::device::salvage_store;
     let dev = |id: &str| {
         json!({"deviceId": id, "publicKey": "k", "clientId": "c", "clientMode": "webchat", "createdAtMs": 1,
                "roles": ["operator"], "scopes": [], "tokens": {}})

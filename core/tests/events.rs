@@ -6,9 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
+use clawgate_core::auth::scopes::{EventGate, PAIRING};
 use clawgate_core::connection::Phase;
 use clawgate_core::gateway::Broadcast;
-use clawgate_core::scopes::{EventGate, PAIRING};
 use common::*;
 use serde_json::{Value, json};
 

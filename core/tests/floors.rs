@@ -1,5 +1,6 @@
-//! The core in floors (issue 12): every module of `core/src` sits on a floor, and a module only
-//! uses (`crate::…`) modules on its own floor or below. No arrow points up, so there is no
+//! The core in floors (issue 12): every top-level module of `core/src` (a directory by protocol
+//! concept, or a leaf file) sits on a floor, and a module only uses (`crate::…`) modules on its
+//! own floor or below. No arrow points up, so there is no
 //! import cycle between floors. A new module must be given a floor here; a new upward import
 //! fails this test with the file and the name it used.
 //!
@@ -11,19 +12,19 @@ use std::path::Path;
 /// Floors, bottom first. Within a floor, modules may use each other.
 const FLOORS: &[(&str, &[&str])] = &[
     // Vocabulary: frames, error shapes and codes, `Reply`, ids, limits, the CLI's flags.
-    ("wire", &["wire", "schema", "ids", "limits", "cli"]),
-    ("auth", &["auth", "origin", "ingress", "device", "scopes"]),
-    ("config", &["config", "config_file", "config_keys", "settings", "apiconfig", "secrets", "reload"]),
+    ("wire", &["wire", "ids", "limits", "cli"]),
+    ("auth", &["auth"]),
+    ("config", &["config"]),
     // The OpenAI wire formats and the upstream exchange (`Turn`) that speaks them.
-    ("openai", &["openai", "api_response", "embeddings", "responses", "turn"]),
+    ("openai", &["openai"]),
     ("sessions", &["sessions"]),
     ("tools", &["tools"]),
     ("agent", &["agent"]),
     ("gateway", &["gateway"]),
-    ("connection", &["connection", "handshake", "client", "client_target"]),
-    ("methods", &["methods", "ui_methods", "pairing"]),
-    ("http", &["http", "control_ui", "hooks", "admin_rpc"]),
-    ("testkit", &["testkit", "fuzzing"]),
+    ("connection", &["connection"]),
+    ("methods", &["methods"]),
+    ("http", &["http"]),
+    ("testkit", &["testkit"]),
 ];
 
 /// `(floor index, floor name)` of a module.

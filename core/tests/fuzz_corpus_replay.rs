@@ -1,6 +1,6 @@
 //! Stable replay of the fuzz corpora: every file of `fuzz/corpus/<target>/` (the committed seeds)
 //! and `fuzz/regressions/<target>/` (crashes found by fuzzing, kept once fixed) is run through the
-//! same `clawgate_core::fuzzing` function the cargo-fuzz target calls. No nightly, no libFuzzer.
+//! same `clawgate_core::testkit::fuzzing` function the cargo-fuzz target calls. No nightly, no libFuzzer.
 
 // A test harness (not the core): it may read the clock to seed the virtual time it feeds in.
 #![allow(clippy::disallowed_methods)]
@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clawgate_core::fuzzing;
+use clawgate_core::testkit::fuzzing;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("fuzz")

@@ -1,9 +1,9 @@
-//! Unit checks of `clawgate_core::hooks` that need a real `Instant` (the core itself never reads
+//! Unit checks of `clawgate_core::http::hooks` that need a real `Instant` (the core itself never reads
 //! the clock).
 
-use clawgate_core::apiconfig::HooksConfig;
 use clawgate_core::auth::Secret;
-use clawgate_core::hooks::*;
+use clawgate_core::config::api::HooksConfig;
+use clawgate_core::http::hooks::*;
 use clawgate_core::openai::Agents;
 use serde_json::json;
 use std::net::IpAddr;
@@ -45,7 +45,10 @@ fn gate_order() {
     let mut q = head("POST", "/hooks/wake", GOOD);
     q.query = Some("a=1&token=hooktoken-abcdef1234567890");
     let Gate::Respond(r) = gate(Some(&c), &q, &mut l, now) else { panic!() };
-    assert_eq!((r.status, r.content_type, r.body.as_slice()), (400, clawgate_core::api_response::TEXT, QUERY_TOKEN_MESSAGE.as_bytes()));
+    assert_eq!(
+        (r.status, r.content_type, r.body.as_slice()),
+        (400, clawgate_core::openai::api_response::TEXT, QUERY_TOKEN_MESSAGE.as_bytes())
+    );
     let Gate::Respond(r) = gate(Some(&c), &head("POST", "/hooks/wake", Some("Bearer nope")), &mut l, now) else { panic!() };
     assert_eq!((r.status, r.body.as_slice()), (401, &b"Unauthorized"[..]));
     let Gate::Respond(r) = gate(Some(&c), &head("POST", "/hooks", GOOD), &mut l, now) else { panic!() };
@@ -121,7 +124,7 @@ fn wake_and_agent() {
     let HookDecision::Respond(r) = decide("agent", br#"{"message":"x","model":""}"#, &a, &p, IDS) else { panic!() };
     assert_eq!(r.body, br#"{"ok":false,"error":"model required"}"#);
     let HookDecision::Respond(r) = decide("nosuchmapping", br#"{"a":1}"#, &a, &p, IDS) else { panic!() };
-    assert_eq!((r.status, r.content_type), (404, clawgate_core::api_response::TEXT));
+    assert_eq!((r.status, r.content_type), (404, clawgate_core::openai::api_response::TEXT));
     let HookDecision::Respond(r) = decide("wake", b"{", &a, &p, IDS) else { panic!() };
     assert_eq!(r.body, br#"{"ok":false,"error":"Unexpected end of JSON input"}"#);
     let r = body_error(BodyError::TooLarge);

@@ -4,12 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use clawgate_core::apiconfig::{EmbeddingsConfig, HooksConfig};
 use clawgate_core::auth::Secret;
+use clawgate_core::config::api::{EmbeddingsConfig, HooksConfig};
 use clawgate_core::connection::Reply;
 use clawgate_core::openai::Agents;
 use clawgate_core::tools::{AgentSummary, HistoryPage, SessionQuery, SessionRow, ToolHost, ToolsContext};
-use clawgate_core::{admin_rpc, embeddings, hooks, tools};
+use clawgate_core::{http::admin_rpc, http::hooks, openai::embeddings, tools};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

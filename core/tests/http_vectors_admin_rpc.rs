@@ -2,9 +2,9 @@
 
 mod http_capture;
 
-use clawgate_core::admin_rpc::{BodyError, body_error, handle};
-use clawgate_core::api_response::ApiResponse;
 use clawgate_core::connection::Reply;
+use clawgate_core::http::admin_rpc::{BodyError, body_error, handle};
+use clawgate_core::openai::api_response::ApiResponse;
 use clawgate_core::wire::ErrorShape;
 use http_capture::{Capture, load, names};
 use serde_json::Value;
@@ -74,6 +74,6 @@ fn every_admin_rpc_capture() {
 
 #[test]
 fn method_not_allowed_after_auth() {
-    let r = clawgate_core::admin_rpc::method_not_allowed();
+    let r = clawgate_core::http::admin_rpc::method_not_allowed();
     assert_eq!((r.status, r.header("allow"), r.header("cache-control")), (405, Some("POST"), Some("no-store")));
 }

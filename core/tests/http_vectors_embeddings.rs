@@ -2,11 +2,11 @@
 
 mod http_capture;
 
-use clawgate_core::api_response::{ApiResponse, BodyError};
-use clawgate_core::apiconfig::EmbeddingsConfig;
 use clawgate_core::auth::Secret;
-use clawgate_core::embeddings::{EmbeddingsCall, EmbeddingsContext, body_error, prepare};
+use clawgate_core::config::api::EmbeddingsConfig;
 use clawgate_core::openai::Agents;
+use clawgate_core::openai::api_response::{ApiResponse, BodyError};
+use clawgate_core::openai::embeddings::{EmbeddingsCall, EmbeddingsContext, body_error, prepare};
 use http_capture::{Capture, load, load_upstream, names};
 use serde_json::{Value, json};
 

@@ -5,14 +5,14 @@ mod http_capture;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use clawgate_core::api_response::ApiResponse;
-use clawgate_core::apiconfig::HooksConfig;
 use clawgate_core::auth::Secret;
-use clawgate_core::hooks::{
+use clawgate_core::config::api::HooksConfig;
+use clawgate_core::http::hooks::{
     BodyError, Gate, HookAuthLimiter, HookDecision, HookHead, HookIds, HookPolicy, WakeOutcome, agent_response, body_error, decide, gate,
     wake_response,
 };
 use clawgate_core::openai::Agents;
+use clawgate_core::openai::api_response::ApiResponse;
 use http_capture::{Capture, load, names};
 
 fn assert_matches(c: &Capture, r: &ApiResponse) {

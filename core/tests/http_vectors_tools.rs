@@ -2,8 +2,8 @@
 
 mod http_capture;
 
-use clawgate_core::api_response::{ApiResponse, BodyError};
 use clawgate_core::openai::Agents;
+use clawgate_core::openai::api_response::{ApiResponse, BodyError};
 use clawgate_core::tools::{AgentSummary, HistoryPage, SessionQuery, SessionRow, ToolHost, ToolsContext, body_error, handle_http};
 use http_capture::{Capture, load, names};
 use serde_json::Value;

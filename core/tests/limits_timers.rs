@@ -4,8 +4,8 @@
 
 mod common;
 
+use clawgate_core::auth::ingress::RequestFacts;
 use clawgate_core::connection::Phase;
-use clawgate_core::ingress::RequestFacts;
 use common::*;
 use serde_json::json;
 

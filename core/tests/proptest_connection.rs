@@ -14,11 +14,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clawgate_core::auth::ingress::RequestFacts;
+use clawgate_core::auth::scopes::event_gate;
 use clawgate_core::auth::{LimitCheck, LimiterSubject, RateLimitPolicy, RateLimiter, SHARED_SECRET_SCOPE};
 use clawgate_core::connection::{Phase, Reply};
 use clawgate_core::gateway::Broadcast;
-use clawgate_core::ingress::RequestFacts;
-use clawgate_core::scopes::event_gate;
 use clawgate_core::wire::ErrorShape;
 use common::*;
 use proptest::prelude::*;
@@ -542,7 +542,7 @@ proptest! {
         if let Ok(r) = clawgate_core::wire::parse_request(&text) {
             // Whatever parses is a closed request frame with non-empty id and method.
             prop_assert!(!r.id.is_empty() && !r.method.is_empty());
-            prop_assert!(clawgate_core::schema::validate(clawgate_core::wire::schema("RequestFrameSchema"), &v).is_ok());
+            prop_assert!(clawgate_core::wire::schema::validate(clawgate_core::wire::schema("RequestFrameSchema"), &v).is_ok());
         }
         // Truncated JSON is never a request.
         if text.len() > 1 {
@@ -554,7 +554,7 @@ proptest! {
     fn protocol_schemas_never_panic(v in json_value(), which in 0usize..12) {
         let schema = clawgate_core::wire::schema(SCHEMAS[which]);
         prop_assert!(schema.is_object(), "{} missing", SCHEMAS[which]);
-        match clawgate_core::schema::validate(schema, &v) {
+        match clawgate_core::wire::schema::validate(schema, &v) {
             Ok(()) => {}
             Err(msg) => prop_assert!(!msg.is_empty()),
         }
@@ -562,16 +562,16 @@ proptest! {
 
     #[test]
     fn arbitrary_schemas_never_panic(schema in schema_value(), v in json_value()) {
-        let _ = clawgate_core::schema::validate(&schema, &v);
-        let errors = clawgate_core::schema::collect_errors(&schema, &v);
-        prop_assert!(errors.len() <= clawgate_core::schema::MAX_RAW_ERRORS);
+        let _ = clawgate_core::wire::schema::validate(&schema, &v);
+        let errors = clawgate_core::wire::schema::collect_errors(&schema, &v);
+        prop_assert!(errors.len() <= clawgate_core::wire::schema::MAX_RAW_ERRORS);
     }
 
     #[test]
     fn connect_params_parsing_never_panics(p in connect_params()) {
-        if let Ok(cp) = clawgate_core::handshake::parse_connect_params(Some(&p)) {
-            let _ = clawgate_core::handshake::negotiate(&cp);
-            let _ = clawgate_core::handshake::resolve_role(&cp);
+        if let Ok(cp) = clawgate_core::connection::handshake::parse_connect_params(Some(&p)) {
+            let _ = clawgate_core::connection::handshake::negotiate(&cp);
+            let _ = clawgate_core::connection::handshake::resolve_role(&cp);
         }
     }
 }

@@ -6,12 +6,12 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use clawgate_core::auth::ingress::RequestFacts;
 use clawgate_core::auth::{
     AuthMode, AuthSettings, ClientCredentials, LimitCheck, LimiterSubject, RateLimitPolicy, RateLimiter, SHARED_SECRET_SCOPE, Secret,
     SharedAuth, authorize_shared_secret,
 };
 use clawgate_core::connection::Phase;
-use clawgate_core::ingress::RequestFacts;
 use common::*;
 use serde_json::{Value, json};
 

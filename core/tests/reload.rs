@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clawgate_core::config_file::{IncludeReader, LoadedConfig, load};
-use clawgate_core::reload::{Debouncer, Due, MISSING_RETRY_DELAY, Plan, plan};
+use clawgate_core::config::file::{IncludeReader, LoadedConfig, load};
+use clawgate_core::config::reload::{Debouncer, Due, MISSING_RETRY_DELAY, Plan, plan};
 use common::t0;
 
 struct NoIncludes;

@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
-use clawgate_core::openai::{self, Agents, ApiError};
-use clawgate_core::responses::{
+use clawgate_core::openai::responses::{
     self, InputLimits, ResponseIds, ResponsesStream, parse_responses_request, prepare_turn, response_http_status, response_object,
     stored_response,
 };
-use clawgate_core::turn::{TurnEvent, TurnResult};
+use clawgate_core::openai::turn::{TurnEvent, TurnResult};
+use clawgate_core::openai::{self, Agents, ApiError};
 use serde_json::{Value, json};
 
 fn vectors_dir() -> PathBuf {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use clawgate_core::turn::{Turn, TurnEvent, TurnOutput, TurnPolicy, TurnSpec, Upstream};
+use clawgate_core::openai::turn::{Turn, TurnEvent, TurnOutput, TurnPolicy, TurnSpec, Upstream};
 
 fn spec() -> TurnSpec {
     TurnSpec {

@@ -39,7 +39,7 @@ pub struct Pending {
 }
 
 fn source(ip: IpAddr) -> IpAddr {
-    let ip = clawgate_core::ingress::normalize_ip(ip);
+    let ip = clawgate_core::auth::ingress::normalize_ip(ip);
     if clawgate_core::auth::is_loopback_ip(&ip) { IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) } else { ip }
 }
 

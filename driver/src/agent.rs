@@ -12,9 +12,9 @@ use std::time::Instant;
 use clawgate_core::agent::{Outcome, Plan, RunControl, RunSpec};
 use clawgate_core::gateway::{Audience, Hub};
 use clawgate_core::methods;
+use clawgate_core::methods::ui::{self as ui_methods, Change};
+use clawgate_core::openai::turn::{Turn, TurnEvent, TurnPolicy};
 use clawgate_core::sessions::{self, LastRun, RunStatus, SessionMeta, SessionSummary, TranscriptEntry, Usage};
-use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy};
-use clawgate_core::ui_methods::{self, Change};
 use futures_channel::oneshot;
 use serde_json::{Value, json};
 
@@ -106,7 +106,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     let outcome = match &result {
         _ if aborted => Outcome::Aborted { text: partial.clone() },
         Some(Ok(r)) => {
-            let text = if r.text.is_empty() { "No response from OpenClaw.".to_string() } else { r.text.clone() };
+            let text = if r.text.is_empty() { clawgate_core::openai::NO_RESPONSE.to_string() } else { r.text.clone() };
             let meta = serde_json::json!({
                 "durationMs": started.elapsed().as_millis() as u64,
                 "agentMeta": {"sessionId": run.session_id, "sessionKey": run.session_key, "provider": provider, "model": model,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clawgate_core::api_response::BodyError;
 use clawgate_core::http::chat::ChatJob;
 use clawgate_core::http::responses::{PreviousResponse, ResponsesJob};
 use clawgate_core::http::{
@@ -15,8 +14,9 @@ use clawgate_core::http::{
     stored_response_found, stored_response_missing,
 };
 use clawgate_core::openai::ApiError;
+use clawgate_core::openai::api_response::BodyError;
+use clawgate_core::openai::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
 use clawgate_core::sessions::StoredResponse;
-use clawgate_core::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
 use hyper::body::{Frame, Incoming};
@@ -56,7 +56,7 @@ pub async fn serve<R: Runtime>(rt: R, ctx: Arc<Ctx>, request: ApiRequest, body: 
             let upstream = crate::upstream::fetch(
                 rt.clone(),
                 call.upstream.clone(),
-                clawgate_core::embeddings::MAX_UPSTREAM_BODY_BYTES,
+                clawgate_core::openai::embeddings::MAX_UPSTREAM_BODY_BYTES,
                 Instant::now() + EMBEDDINGS_TIMEOUT,
             )
             .await;

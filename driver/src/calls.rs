@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clawgate_core::Reply;
 use clawgate_core::methods::Call;
-use clawgate_core::wire::ErrorShape;
+use clawgate_core::wire::{ErrorShape, msg};
 
 use crate::daemon::Ctx;
 use crate::rt::Runtime;
@@ -35,12 +35,10 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
         Call::PersistDevices(reply) => {
             if let Err(e) = rt.spawn_blocking(move || ctx.save_devices()).await {
                 tracing::error!("paired devices not saved: {e}");
-                return (Reply::err(ErrorShape::unavailable("paired devices could not be saved; try again")), None);
+                return (Reply::err(ErrorShape::unavailable(msg::DEVICES_NOT_SAVED)), None);
             }
             (reply, None)
         }
-        Call::Reply(_) | Call::StartRun { .. } | Call::Later => {
-            (Reply::err(ErrorShape::unavailable("this call is answered by its caller")), None)
-        }
+        Call::Reply(_) | Call::StartRun { .. } | Call::Later => (Reply::err(ErrorShape::unavailable(msg::ANSWERED_BY_CALLER)), None),
     }
 }

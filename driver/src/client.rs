@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use clawgate_core::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
+use clawgate_core::connection::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
 use clawgate_core::wire::ResponseFrame;
 use futures_util::future::{Either, select};
 use http_body_util::{BodyExt, Empty};

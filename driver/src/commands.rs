@@ -2,17 +2,17 @@
 //! `secrets reload`), written once for both binaries. Each returns the process exit code.
 //!
 //! Every client command finds its gateway the way the reference CLI does
-//! ([`clawgate_core::client_target`]) and connects as the local backend helper
+//! ([`clawgate_core::connection::client_target`]) and connects as the local backend helper
 //! ([`ClientOptions::backend`]); when it cannot connect it says what it tried and how to point
 //! it elsewhere.
 
 use std::time::{Duration, Instant};
 
 use clawgate_core::auth::AuthMode;
+use clawgate_core::auth::scopes;
 use clawgate_core::cli::{CallArgs, ClientArgs, StatusArgs};
-use clawgate_core::client::ClientOptions;
-use clawgate_core::client_target::{self, Target, TargetError};
-use clawgate_core::scopes;
+use clawgate_core::connection::client::ClientOptions;
+use clawgate_core::connection::client_target::{self, Target, TargetError};
 use serde_json::{Value, json};
 
 use crate::client::{Client, ClientError};

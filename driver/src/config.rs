@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use clawgate_core::Reply;
 use clawgate_core::auth::Secret;
 use clawgate_core::config::StartupError;
-use clawgate_core::config_file::{self, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, WriteRefused};
+use clawgate_core::config::file::{self as config_file, ConfigError, ConfigWrite, IncludeReader, LoadedConfig};
+use clawgate_core::config::reload::{self, Debouncer, Due, Fingerprint, Plan};
+use clawgate_core::config::secrets::{self, SecretError, SecretInput, SecretIo};
+use clawgate_core::config::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets};
 use clawgate_core::gateway::Hub;
-use clawgate_core::reload::{self, Debouncer, Due, Fingerprint, Plan};
-use clawgate_core::secrets::{self, SecretError, SecretInput, SecretIo};
-use clawgate_core::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets};
 use clawgate_core::wire::ErrorShape;
 use serde_json::json;
 
@@ -159,7 +159,7 @@ pub fn resolve_secrets(cfg: &LoadedConfig) -> Result<ResolvedSecrets, SecretErro
     };
     // Provider keys and the hooks token: a failure degrades that feature only (its requests
     // answer a clear error); the gateway keeps its control plane.
-    for (ptr, input) in clawgate_core::apiconfig::secret_fields(&cfg.resolved) {
+    for (ptr, input) in clawgate_core::config::api::secret_fields(&cfg.resolved) {
         match secrets::resolve(&input, &providers, &mut io) {
             Ok(s) => {
                 out.api.insert(ptr, s);
@@ -474,21 +474,6 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
     }
 }
 
-fn refused(w: WriteRefused, method: &str) -> Reply {
-    let e = match w {
-        WriteRefused::StaleHash { current } => ErrorShape::invalid_request(format!(
-            "{method}: the config changed since it was read (baseHash mismatch); read it again with config.get and retry"
-        ))
-        .with_details(json!({"code": "CONFIG_CONFLICT", "currentHash": current})),
-        WriteRefused::MissingHash { current } => {
-            ErrorShape::invalid_request(format!("{method}: baseHash is required (take it from config.get)"))
-                .with_details(json!({"code": "CONFIG_BASE_HASH_REQUIRED", "currentHash": current}))
-        }
-        WriteRefused::Invalid(m) => ErrorShape::invalid_request(format!("{method}: invalid config: {m}")),
-    };
-    Reply::err(e)
-}
-
 /// `config.patch` / `config.apply` (blocking file IO): plan the write in the core, then write
 /// atomically (temp file in the same dir, fsync, rename; the file's mode is kept).
 pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
@@ -505,7 +490,7 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     };
     let text = match config_file::plan_write(&path, current.as_deref(), w) {
         Ok(t) => t,
-        Err(r) => return refused(r, method),
+        Err(r) => return r.reply(method),
     };
     #[cfg(unix)]
     let mode = {

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clawgate_core::cli::RunArgs;
+use clawgate_core::config::settings::CliInputs;
 use clawgate_core::config::{BindPlan, StartupError};
 use clawgate_core::gateway::{Hub, ServerInfo};
-use clawgate_core::settings::CliInputs;
 use clawgate_core::wire::msg;
 use futures_channel::mpsc::unbounded;
 use futures_channel::oneshot;

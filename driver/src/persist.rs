@@ -4,8 +4,8 @@
 //! already produced); it is logged.
 
 use clawgate_core::openai::ApiError;
+use clawgate_core::openai::turn::TurnResult;
 use clawgate_core::sessions::{self, HistoryBudget, RunStatus, SessionMeta, StoredResponse, TranscriptEntry, Usage};
-use clawgate_core::turn::TurnResult;
 use serde_json::Value;
 
 use crate::store::Store;

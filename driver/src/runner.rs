@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
-use clawgate_core::turn::{Turn, TurnEvent, TurnOutput};
+use clawgate_core::openai::turn::{Turn, TurnEvent, TurnOutput};
 use hyper::body::{Body, Incoming};
 
 use crate::rt::{BoxFuture, Runtime};

@@ -70,9 +70,9 @@ pub fn devices_path(state_dir: &str) -> PathBuf {
 #[derive(Debug)]
 pub enum DevicesLoad {
     /// The file (or no file: a fresh store).
-    Loaded(clawgate_core::device::DeviceStore),
+    Loaded(clawgate_core::auth::device::DeviceStore),
     /// The file did not parse: it was moved aside and these are the records read from it.
-    Recovered { salvaged: clawgate_core::device::SalvagedStore, moved_to: PathBuf },
+    Recovered { salvaged: clawgate_core::auth::device::SalvagedStore, moved_to: PathBuf },
     /// The file could not be read or moved aside: it must not be written over.
     Unusable { error: String },
 }
@@ -90,7 +90,7 @@ pub fn load_devices(state_dir: &str, unix_ms: u64) -> DevicesLoad {
     if let Ok(store) = serde_json::from_slice(&bytes) {
         return DevicesLoad::Loaded(store);
     }
-    let salvaged = clawgate_core::device::salvage_store(&bytes);
+    let salvaged = clawgate_core::auth::device::salvage_store(&bytes);
     let mut stamp = unix_ms;
     let moved_to = loop {
         let candidate = path.with_file_name(format!("devices.json.corrupt-{stamp}"));
@@ -108,7 +108,7 @@ pub fn load_devices(state_dir: &str, unix_ms: u64) -> DevicesLoad {
 }
 
 /// Save the paired devices (device tokens are secrets: mode 0600, atomic rename).
-pub fn save_devices(state_dir: &str, store: &clawgate_core::device::DeviceStore) -> std::io::Result<()> {
+pub fn save_devices(state_dir: &str, store: &clawgate_core::auth::device::DeviceStore) -> std::io::Result<()> {
     let path = devices_path(state_dir);
     let bytes = serde_json::to_vec_pretty(store).map_err(std::io::Error::other)?;
     write_private_atomic(&path, &bytes)

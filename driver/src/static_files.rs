@@ -1,5 +1,5 @@
 //! The file IO of the Control UI (`gateway.controlUi.root`): the core decided which relative
-//! path to serve ([`clawgate_core::control_ui::FileJob`]); this module resolves it under the
+//! path to serve ([`clawgate_core::http::control_ui::FileJob`]); this module resolves it under the
 //! root (canonicalized: a symlink leading out of the root is a 404), stats and reads it off the
 //! reactor, and keeps the rewritten `index.html` per (path, mtime, length, base path) so it is
 //! not rewritten on every request.
@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-use clawgate_core::control_ui::{FileJob, FileMeta, RenderedIndex, StaticPlan, Unavailable, expand_root, render_index};
 use clawgate_core::http::HttpResponse;
+use clawgate_core::http::control_ui::{FileJob, FileMeta, RenderedIndex, StaticPlan, Unavailable, expand_root, render_index};
 
 use crate::rt::Runtime;
 

@@ -1,11 +1,11 @@
 //! The IO half of finding the gateway a client command talks to: flags, environment, the
 //! config file (SecretRefs resolved) and the kept token, handed to the core's
-//! [`clawgate_core::client_target`] decision.
+//! [`clawgate_core::connection::client_target`] decision.
 
 use clawgate_core::auth::Secret;
 use clawgate_core::cli::ClientArgs;
-use clawgate_core::client_target::{self, ClientConfig, ClientInputs, SecretField, Target, TargetError};
-use clawgate_core::secrets::{self, SecretInput};
+use clawgate_core::config::secrets::{self, SecretInput};
+use clawgate_core::connection::client_target::{self, ClientConfig, ClientInputs, SecretField, Target, TargetError};
 
 use crate::config::{ShellSecretIo, load_file};
 use crate::state;

@@ -10,8 +10,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clawgate_core::api_response::BodyError;
-use clawgate_core::turn::UpstreamRequest;
+use clawgate_core::openai::api_response::BodyError;
+use clawgate_core::openai::turn::UpstreamRequest;
 use futures_util::future::{Either, select};
 use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};

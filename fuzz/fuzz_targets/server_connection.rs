@@ -1,4 +1,4 @@
-//! Thin wrapper: the body is `clawgate_core::fuzzing::server_connection` (also replayed on stable by
+//! Thin wrapper: the body is `clawgate_core::testkit::fuzzing::server_connection` (also replayed on stable by
 //! `core/tests/fuzz_corpus_replay.rs`). Virtual time starts at one instant per process.
 #![no_main]
 
@@ -9,4 +9,4 @@ use libfuzzer_sys::fuzz_target;
 
 static BASE: OnceLock<Instant> = OnceLock::new();
 
-fuzz_target!(|data: &[u8]| clawgate_core::fuzzing::server_connection(*BASE.get_or_init(Instant::now), data));
+fuzz_target!(|data: &[u8]| clawgate_core::testkit::fuzzing::server_connection(*BASE.get_or_init(Instant::now), data));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use clawgate_core::client::ClientOptions;
+use clawgate_core::connection::client::ClientOptions;
 use clawgate_driver::client::{Client, ClientError, Headers, RawEvent, RawSocket};
 use clawgate_tokio::Tokio;
 use serde_json::Value;
@@ -117,11 +117,11 @@ pub async fn with_bystander<F: std::future::Future<Output = T>, T>(url: &str, to
 }
 
 /// The payloads of the events named `name` a client collected, in order.
-pub fn events_named(events: &[clawgate_core::client::ClientEvent], name: &str) -> Vec<Value> {
+pub fn events_named(events: &[clawgate_core::connection::client::ClientEvent], name: &str) -> Vec<Value> {
     events
         .iter()
         .filter_map(|e| match e {
-            clawgate_core::client::ClientEvent::Event(f) if f.event == name => f.payload.clone(),
+            clawgate_core::connection::client::ClientEvent::Event(f) if f.event == name => f.payload.clone(),
             _ => None,
         })
         .collect()

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use clawgate_core::client::ClientEvent;
+use clawgate_core::connection::client::ClientEvent;
 use clawgate_tests::openclaw::openclaw;
 use clawgate_tests::upstream::FakeUpstream;
 use clawgate_tests::ws::{connect_cli, events_named};

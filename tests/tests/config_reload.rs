@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clawgate_core::config_file::{file_hash, parse_json5};
+use clawgate_core::config::file::{file_hash, parse_json5};
 use clawgate_driver::client::{Client, ClientError, Headers, RawEvent};
 use clawgate_tests::cfgfile::{
     RELOAD_TIMEOUT, healthz_ok, log_mark, port_refused, wait_log_since, wait_until, write_config, write_config_now,

@@ -8,10 +8,10 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{HttpAction, HttpResponse, RequestHead, bearer};
+use crate::auth::ingress::{Attribution, RequestFacts};
+use crate::auth::scopes;
 use crate::auth::{AuthMode, ClientCredentials, LimitCheck, LimiterSubject, SharedAuth, constant_time_eq};
 use crate::gateway::Hub;
-use crate::ingress::{Attribution, RequestFacts};
-use crate::scopes;
 
 /// The full operator set a shared-secret (owner) caller gets on HTTP.
 pub const OWNER_SCOPES: [&str; 6] = [scopes::ADMIN, scopes::APPROVALS, scopes::PAIRING, scopes::READ, scopes::TALK_SECRETS, scopes::WRITE];
@@ -67,7 +67,7 @@ fn identity_scopes(facts: &RequestFacts) -> Vec<String> {
 fn origin_ok(hub: &Hub, facts: &RequestFacts, attribution: &Attribution) -> bool {
     let Some(origin) = &facts.origin else { return true };
     let s = hub.settings();
-    crate::origin::check_origin(
+    crate::auth::origin::check_origin(
         origin,
         facts.host.as_deref(),
         &s.control_ui_allowed_origins,

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
 use crate::agent::upstream_for;
 use crate::gateway::Hub;
+use crate::openai::turn::{TurnEvent, TurnResult, TurnSpec};
 use crate::openai::{self, ApiError, ChatRequest, Completion};
-use crate::turn::{TurnEvent, TurnResult, TurnSpec};
 
 /// What a finished exchange adds to its session.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,10 @@
 //! API routes. Request head in, a decision out ([`HttpAction`]): respond, upgrade, or read the
 //! body and come back with it ([`handle_body`] → [`ApiAction`]). The shell does the IO.
 
+pub mod admin_rpc;
+pub mod control_ui;
+pub mod hooks;
+
 mod auth;
 pub mod chat;
 pub mod responses;
@@ -19,11 +23,11 @@ use base64::Engine as _;
 use serde_json::json;
 use sha1::{Digest, Sha1};
 
-use crate::api_response::{ApiResponse, BodyError};
+use crate::auth::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
 use crate::auth::{AuthMode, constant_time_eq};
 use crate::gateway::{Admission, Hub};
-use crate::ingress::{Attribution, PROXY_ATTRIBUTION_REQUIRED_BODY, RequestFacts, attribute};
 use crate::openai::ApiError;
+use crate::openai::api_response::{ApiResponse, BodyError};
 
 /// A request head as the shell sees it.
 #[derive(Debug, Clone, Copy)]
@@ -165,8 +169,8 @@ pub enum HttpAction {
     /// Answer from the session store (blocking): run [`StoreJob::run`] off the reactor.
     Store(Box<StoreJob>),
     /// A Control UI file (spec http §2 stage 16): find it under the UI root and answer with the
-    /// job's responses ([`crate::control_ui::FileJob`]).
-    ControlUi(Box<crate::control_ui::FileJob>),
+    /// job's responses ([`crate::http::control_ui::FileJob`]).
+    ControlUi(Box<crate::http::control_ui::FileJob>),
 }
 
 /// A stalled request body is answered 408 after this (spec http §8).
@@ -191,10 +195,10 @@ impl ApiRoute {
         const MIB: usize = 1024 * 1024;
         match self {
             ApiRoute::ChatCompletions | ApiRoute::Responses => 20 * MIB,
-            ApiRoute::Embeddings => crate::embeddings::MAX_BODY_BYTES,
+            ApiRoute::Embeddings => crate::openai::embeddings::MAX_BODY_BYTES,
             ApiRoute::ToolsInvoke => crate::tools::MAX_BODY_BYTES,
-            ApiRoute::AdminRpc => crate::admin_rpc::MAX_BODY_BYTES,
-            ApiRoute::Hook(_) => crate::hooks::MAX_BODY_BYTES,
+            ApiRoute::AdminRpc => crate::http::admin_rpc::MAX_BODY_BYTES,
+            ApiRoute::Hook(_) => crate::http::hooks::MAX_BODY_BYTES,
         }
     }
 
@@ -202,10 +206,10 @@ impl ApiRoute {
     /// route's error family, with `Connection: close` (the rest of the body is not read).
     pub fn body_error(&self, hub: &Hub, e: BodyError) -> HttpResponse {
         let r = match self {
-            ApiRoute::AdminRpc => crate::admin_rpc::body_error(e),
-            ApiRoute::Hook(_) => crate::hooks::body_error(e),
+            ApiRoute::AdminRpc => crate::http::admin_rpc::body_error(e),
+            ApiRoute::Hook(_) => crate::http::hooks::body_error(e),
             ApiRoute::ChatCompletions | ApiRoute::Responses | ApiRoute::Embeddings | ApiRoute::ToolsInvoke => {
-                crate::api_response::openai_body_error(e)
+                crate::openai::api_response::openai_body_error(e)
             }
         };
         HttpResponse::from(r).secured(hub)
@@ -274,7 +278,7 @@ pub enum ApiAction {
     /// Look up the `previous_response_id` history (if any), then plan and run the turn.
     Responses(Box<responses::ResponsesJob>),
     /// Send the upstream embeddings request; answer with [`finish_embeddings`].
-    Embeddings(Box<crate::embeddings::EmbeddingsCall>),
+    Embeddings(Box<crate::openai::embeddings::EmbeddingsCall>),
     /// Answer from the session store (blocking): run [`StoreJob::run`] off the reactor.
     Store(Box<StoreJob>),
     /// An admin RPC method the shell carries out; answer with [`method_reply`].
@@ -287,7 +291,7 @@ pub enum ApiAction {
     /// A hooks `/wake` event: log it, answer with `response`.
     Wake {
         response: HttpResponse,
-        wake: crate::hooks::WakeRequest,
+        wake: crate::http::hooks::WakeRequest,
     },
 }
 
@@ -367,13 +371,13 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         }
         // The worker/transfer and MCP-app namespaces; the rest of `/__openclaw__/` is the Control
         // UI's (the SPA shell, spec control-ui §6.3).
-        p if crate::control_ui::is_internal_namespace(p) => return respond(HttpResponse::text(404, "Not Found")),
+        p if crate::http::control_ui::is_internal_namespace(p) => return respond(HttpResponse::text(404, "Not Found")),
         _ => {}
     }
     // Stage 6: hooks, with their own token and limiter; a disabled hooks path falls through.
     if api.hooks.is_some() {
         let client = attribution.client_ip().unwrap_or(head.remote);
-        let hook_head = crate::hooks::HookHead {
+        let hook_head = crate::http::hooks::HookHead {
             method: head.method,
             path: head.path,
             query: (!head.query.is_empty()).then_some(head.query),
@@ -381,11 +385,11 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             token_header: head.header("x-openclaw-token"),
             client,
         };
-        match crate::hooks::gate(hub.settings().api.hooks.as_ref(), &hook_head, &mut hub.hook_limiter(), now) {
-            crate::hooks::Gate::NotMine => {}
-            crate::hooks::Gate::Respond(r) => return respond(r.into()),
-            crate::hooks::Gate::Authorized { .. } if hub.is_draining() => return respond(HttpResponse::draining()),
-            crate::hooks::Gate::Authorized { hook } => {
+        match crate::http::hooks::gate(hub.settings().api.hooks.as_ref(), &hook_head, &mut hub.hook_limiter(), now) {
+            crate::http::hooks::Gate::NotMine => {}
+            crate::http::hooks::Gate::Respond(r) => return respond(r.into()),
+            crate::http::hooks::Gate::Authorized { .. } if hub.is_draining() => return respond(HttpResponse::draining()),
+            crate::http::hooks::Gate::Authorized { hook } => {
                 let caller = HttpCaller { scopes: Vec::new(), owner: false, client_ip: client, subject: "hook".into() };
                 let request = ApiRequest { route: ApiRoute::Hook(hook), caller, headers: api_headers(head), path: head.path.to_string() };
                 return HttpAction::ReadBody { limit: request.route.body_limit(), request: Box::new(request) };
@@ -436,7 +440,7 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             Err(action) => return action,
         };
         if head.method != "POST" {
-            return respond(crate::admin_rpc::method_not_allowed().into());
+            return respond(crate::http::admin_rpc::method_not_allowed().into());
         }
         if hub.is_draining() {
             return respond(HttpResponse::draining());
@@ -464,10 +468,10 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         Err(action) => return action,
     };
     let required = match &target {
-        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } => crate::scopes::READ,
-        Target::Body(..) => crate::scopes::WRITE,
+        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } => crate::auth::scopes::READ,
+        Target::Body(..) => crate::auth::scopes::WRITE,
         // The reference's kill route needs admin.
-        Target::Session { kill: true, .. } | Target::AdminRpc => crate::scopes::ADMIN,
+        Target::Session { kill: true, .. } | Target::AdminRpc => crate::auth::scopes::ADMIN,
     };
     if let Err(r) = caller.require(required) {
         return respond(r);
@@ -489,7 +493,7 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         Target::Body(route, _) => {
             // `x-openclaw-model` picks the backend model: owners only (spec http §4.3).
             if headers.model.is_some() {
-                if let Err(r) = caller.require(crate::scopes::ADMIN) {
+                if let Err(r) = caller.require(crate::auth::scopes::ADMIN) {
                     return respond(r);
                 }
             }
@@ -508,7 +512,7 @@ fn control_ui_stage(
     now: Instant,
     unix_ms: u64,
 ) -> HttpAction {
-    use crate::control_ui::{self as ui, Route};
+    use crate::http::control_ui::{self as ui, Route};
     let settings = hub.settings();
     let cfg = &settings.api.control_ui;
     if !cfg.enabled {

@@ -1,5 +1,5 @@
 //! `POST /v1/responses` and `GET /v1/responses/{id}` (spec http §6.4, §7): the request checks
-//! ([`crate::responses`]), the turn to run, and what to keep. Two steps, because a
+//! ([`crate::openai::responses`]), the turn to run, and what to keep. Two steps, because a
 //! `previous_response_id` needs the stored conversation (the shell's database): [`handle`]
 //! validates and resolves; [`ResponsesJob::plan`] takes the history and builds the turn.
 
@@ -11,9 +11,9 @@ use super::chat::{SessionWrite, session_key};
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
 use crate::agent::upstream_for;
 use crate::gateway::Hub;
+use crate::openai::responses::{self, InputLimits, ResponseIds, ResponsesRequest, ResponsesStream, StoredResponse};
+use crate::openai::turn::{TurnEvent, TurnResult, TurnSpec, Upstream};
 use crate::openai::{self, ApiError};
-use crate::responses::{self, InputLimits, ResponseIds, ResponsesRequest, ResponsesStream, StoredResponse};
-use crate::turn::{TurnEvent, TurnResult, TurnSpec, Upstream};
 
 /// A validated Responses request, waiting for its history.
 #[derive(Debug)]

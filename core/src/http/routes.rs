@@ -1,6 +1,6 @@
 //! The API routes answered by the pure route modules (spec http §6.5–§6.8): `/v1/embeddings`
-//! ([`crate::embeddings`]), `/tools/invoke` ([`crate::tools`]), `/sessions/<key>/history` and
-//! `/kill`, `/api/v1/admin/rpc` ([`crate::admin_rpc`]) and the hooks ([`crate::hooks`]). Each
+//! ([`crate::openai::embeddings`]), `/tools/invoke` ([`crate::tools`]), `/sessions/<key>/history` and
+//! `/kill`, `/api/v1/admin/rpc` ([`crate::http::admin_rpc`]) and the hooks ([`crate::http::hooks`]). Each
 //! turns a read body into an [`ApiAction`]; the IO they need (the embeddings upstream, the
 //! session store, config writes, agent runs) is the shell's.
 
@@ -9,17 +9,17 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
-use crate::admin_rpc::{self, RpcRequest, Step};
 use crate::agent::RunSpec;
-use crate::api_response::ApiResponse;
+use crate::auth::scopes::{self, Authorization, Role};
+use crate::connection::handshake::ClientInfo;
 use crate::connection::{Caller, Dispatch, Reply};
-use crate::embeddings::{EmbeddingsCall, EmbeddingsContext, EmbeddingsError};
 use crate::gateway::{Hub, RequestPermit};
-use crate::handshake::ClientInfo;
-use crate::hooks::{self, HookDecision, HookIds, HookPolicy, WakeOutcome};
+use crate::http::admin_rpc::{self, RpcRequest, Step};
+use crate::http::hooks::{self, HookDecision, HookIds, HookPolicy, WakeOutcome};
 use crate::methods::{self, Call};
 use crate::openai::ApiError;
-use crate::scopes::{self, Authorization, Role};
+use crate::openai::api_response::ApiResponse;
+use crate::openai::embeddings::{EmbeddingsCall, EmbeddingsContext, EmbeddingsError};
 use crate::sessions::{self, SessionStore};
 use crate::tools::{self, StoreHost, Surface, ToolsContext, ToolsInvokeInput};
 use crate::wire::ErrorShape;
@@ -39,7 +39,7 @@ pub fn embeddings(hub: &Hub, request: &ApiRequest, body: &[u8]) -> ApiAction {
         header_agent: request.headers.agent_id.as_deref(),
         header_model: request.headers.model.as_deref(),
     };
-    match crate::embeddings::prepare(body, &ctx) {
+    match crate::openai::embeddings::prepare(body, &ctx) {
         Ok(call) => ApiAction::Embeddings(Box::new(call)),
         Err(e) => embeddings_failure(e),
     }
@@ -282,6 +282,6 @@ mod tests {
         let r = HttpResponse::from(admin_rpc::method_not_allowed());
         let names: Vec<&str> = r.headers.iter().map(|(k, _)| *k).collect();
         assert_eq!(names, ["X-Content-Type-Options", "Referrer-Policy", "Permissions-Policy", "Cache-Control", "Allow", "Content-Type"]);
-        assert!(HttpResponse::from(crate::api_response::openai_body_error(crate::api_response::BodyError::TooLarge)).close);
+        assert!(HttpResponse::from(crate::openai::api_response::openai_body_error(crate::openai::api_response::BodyError::TooLarge)).close);
     }
 }

@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use clawgate_core::auth::ingress::RequestFacts;
 use clawgate_core::connection::{Dispatch, Output, Phase, ServerConnection};
 use clawgate_core::gateway::{Broadcast, EventSink, GatewaySettings, Hub};
-use clawgate_core::ingress::RequestFacts;
 use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use serde_json::{Value, json};
 

@@ -68,12 +68,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::auth::ingress::{IpNet, RequestFacts};
+use crate::auth::scopes::{Role, event_gate};
 use crate::auth::{AuthMode, Secret};
-use crate::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
+use crate::connection::client::{ClientConnection, ClientEvent, ClientOptions, ClientOutput};
 use crate::connection::{Dispatch, Output, Phase, Reply, ServerConnection};
 use crate::gateway::{Broadcast, EventSink, Hub};
-use crate::ingress::{IpNet, RequestFacts};
-use crate::scopes::{Role, event_gate};
 use crate::testkit::{loopback_token_settings, test_server_info};
 use crate::wire::{self, ErrorShape, FrameError};
 
@@ -173,10 +173,10 @@ pub fn frame(data: &[u8]) {
     }
     // Connect params: the value itself and its `params`.
     for p in [Some(&v), v.get("params")] {
-        if let Ok(cp) = crate::handshake::parse_connect_params(p) {
-            let _ = crate::handshake::negotiate(&cp);
-            let _ = crate::handshake::resolve_role(&cp);
-            let _ = crate::handshake::keeps_requested_scopes(&cp.client, false, true);
+        if let Ok(cp) = crate::connection::handshake::parse_connect_params(p) {
+            let _ = crate::connection::handshake::negotiate(&cp);
+            let _ = crate::connection::handshake::resolve_role(&cp);
+            let _ = crate::connection::handshake::keeps_requested_scopes(&cp.client, false, true);
         }
     }
     // What a client makes of it.
@@ -186,10 +186,10 @@ pub fn frame(data: &[u8]) {
         let scopes: Vec<String> =
             v.get("scopes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
         for role in [Role::Operator, Role::Node] {
-            let _ = crate::scopes::authorize(role, &scopes, method, params);
+            let _ = crate::auth::scopes::authorize(role, &scopes, method, params);
         }
-        let _ = crate::scopes::required_scope(method, params);
-        let _ = crate::scopes::event_gate(method);
+        let _ = crate::auth::scopes::required_scope(method, params);
+        let _ = crate::auth::scopes::event_gate(method);
     }
 }
 
@@ -207,9 +207,9 @@ fn same_json(a: &Value, b: &Value) -> bool {
 }
 
 fn check_validate(schema: &Value, v: &Value) {
-    let errors = crate::schema::collect_errors(schema, v);
-    assert!(errors.len() <= crate::schema::MAX_RAW_ERRORS);
-    match crate::schema::validate(schema, v) {
+    let errors = crate::wire::schema::collect_errors(schema, v);
+    assert!(errors.len() <= crate::wire::schema::MAX_RAW_ERRORS);
+    match crate::wire::schema::validate(schema, v) {
         Ok(()) => assert!(errors.is_empty()),
         Err(msg) => assert!(!msg.is_empty() && !errors.is_empty()),
     }
@@ -224,7 +224,7 @@ fn check_parse_request(text: &str) {
             let mut back = serde_json::to_value(&r).expect("request serializes");
             back["type"] = json!("req");
             assert!(
-                crate::schema::validate(wire::schema("RequestFrameSchema"), &back).is_ok(),
+                crate::wire::schema::validate(wire::schema("RequestFrameSchema"), &back).is_ok(),
                 "normalized request fails the schema: {back}"
             );
             let again = wire::parse_request(&back.to_string()).expect("a normalized request parses again");
@@ -1108,7 +1108,7 @@ pub fn config(data: &[u8]) {
 /// `--url` never carries implicit credentials; messages are never empty.
 fn client_target(get: &dyn Fn(usize) -> Option<String>) {
     use crate::auth::Secret;
-    use crate::client_target::*;
+    use crate::connection::client_target::*;
     let field = |i: usize| match get(i) {
         None => SecretField::Absent,
         Some(v) if v.starts_with('!') => SecretField::Unresolved(v),
@@ -1174,7 +1174,7 @@ fn client_target(get: &dyn Fn(usize) -> Option<String>) {
 /// Resolves `$include`s of the fuzzed config file from memory.
 struct MemIncludes;
 
-impl crate::config_file::IncludeReader for MemIncludes {
+impl crate::config::file::IncludeReader for MemIncludes {
     fn read(&mut self, path: &std::path::Path) -> Result<String, String> {
         match path.file_name().and_then(|n| n.to_str()) {
             Some("a.json5") => Ok("{gateway: {port: 28801, auth: {token: '${TOK}'}}, // included\n}".into()),
@@ -1188,7 +1188,7 @@ impl crate::config_file::IncludeReader for MemIncludes {
 /// Checks: syntax errors point at a line and column >= 1; merge patches are idempotent; a loaded
 /// port resolves; a planned write loads and plans again to the same text.
 fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
-    use crate::config_file::{self as cf, ConfigError, ConfigWrite};
+    use crate::config::file::{self as cf, ConfigError, ConfigWrite};
     const FILE: &str = "/home/u/.openclaw/openclaw.json";
     match cf::parse_json5(FILE, text) {
         Ok(v) => {
@@ -1203,7 +1203,7 @@ fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
         Err(e) => panic!("parse_json5 failed with a non-syntax error: {e}"),
     }
     // The same bytes as a damaged pairing store: every salvaged record is filed under its id.
-    let salvaged = crate::device::salvage_store(text.as_bytes());
+    let salvaged = crate::auth::device::salvage_store(text.as_bytes());
     assert!(salvaged.store.devices.iter().all(|(k, d)| *k == d.device_id));
     assert!(salvaged.store.pending.iter().all(|(k, r)| *k == r.request_id));
     match cf::load(FILE, text, env, &mut MemIncludes, &[]) {
@@ -1283,7 +1283,7 @@ pub fn http(base: Instant, data: &[u8]) {
         "plugins": {"entries": {"admin-http-rpc": {"enabled": true}}},
         "hooks": {"enabled": true, "token": "hook-token-0123456789"},
     });
-    settings.api = std::sync::Arc::new(crate::apiconfig::ApiConfig::from_config(&api, &Default::default()));
+    settings.api = std::sync::Arc::new(crate::config::api::ApiConfig::from_config(&api, &Default::default()));
     let hub = Hub::new(test_server_info(base, UNIX0), settings.clone(), base);
     if h & 128 != 0 {
         hub.begin_drain();
@@ -1291,7 +1291,7 @@ pub fn http(base: Instant, data: &[u8]) {
 
     // Ingress pieces on their own.
     let facts = RequestFacts::from_headers(headers.iter().copied());
-    let attribution = crate::ingress::attribute(remote, &facts, &settings.trusted_proxies, settings.allow_real_ip_fallback);
+    let attribution = crate::auth::ingress::attribute(remote, &facts, &settings.trusted_proxies, settings.allow_real_ip_fallback);
     if let Some(ip) = attribution.client_ip() {
         let _ = crate::auth::is_loopback_ip(&ip);
     }
@@ -1308,7 +1308,7 @@ pub fn http(base: Instant, data: &[u8]) {
     }
     if let Some(origin) = &facts.origin {
         for local in [false, true] {
-            let _ = crate::origin::check_origin(
+            let _ = crate::auth::origin::check_origin(
                 origin,
                 facts.host.as_deref(),
                 &settings.control_ui_allowed_origins,
@@ -1343,22 +1343,22 @@ pub fn http(base: Instant, data: &[u8]) {
         }
         crate::http::HttpAction::ControlUi(job) => {
             // No UI directory in the fuzzer: the decisions that need no file.
-            let r = job.unavailable(&crate::control_ui::Unavailable::NotConfigured);
+            let r = job.unavailable(&crate::http::control_ui::Unavailable::NotConfigured);
             assert!(matches!(r.status, 200 | 404 | 406), "status {}", r.status);
             assert!(!job.target.rel.starts_with('/') && !job.target.rel.split('/').any(|s| s == ".."), "unsafe {:?}", job.target.rel);
             // A UI directory's files are input too: the fuzzed body as `index.html` and as a
             // static file, with the fuzzed conditional headers of the job.
             let html = String::from_utf8_lossy(data);
-            let rendered = crate::control_ui::render_index(&html, "/openclaw", h & 1 != 0);
+            let rendered = crate::http::control_ui::render_index(&html, "/openclaw", h & 1 != 0);
             let served = String::from_utf8_lossy(&rendered.body).into_owned();
-            assert_eq!(crate::control_ui::inline_script_hashes(&served), rendered.script_hashes, "hashes are of the served HTML");
+            assert_eq!(crate::http::control_ui::inline_script_hashes(&served), rendered.script_hashes, "hashes are of the served HTML");
             assert!(!served.contains("<base ") || html.contains("<base "), "a <base> was injected");
             let r = job.index(&rendered);
             assert!((100..600).contains(&r.status));
-            let meta = crate::control_ui::FileMeta { len: data.len() as u64, mtime_unix_ms: u64::from(h) * 1_000_003 };
+            let meta = crate::http::control_ui::FileMeta { len: data.len() as u64, mtime_unix_ms: u64::from(h) * 1_000_003 };
             match job.static_file(meta) {
-                crate::control_ui::StaticPlan::Respond(r) => assert!((100..600).contains(&r.status)),
-                crate::control_ui::StaticPlan::ReadBody => {
+                crate::http::control_ui::StaticPlan::Respond(r) => assert!((100..600).contains(&r.status)),
+                crate::http::control_ui::StaticPlan::ReadBody => {
                     let r = job.static_body(meta, data.to_vec());
                     assert!((100..600).contains(&r.status));
                 }

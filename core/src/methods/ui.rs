@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::apiconfig::ApiConfig;
+use crate::config::api::ApiConfig;
 use crate::connection::Dispatch;
 use crate::openai::Agents;
 pub use crate::sessions::hello_session_defaults;
@@ -322,10 +322,10 @@ pub fn subscribe(hub: &crate::gateway::Hub, d: &Dispatch, unix_ms: u64) -> Resul
                 return Err(ErrorShape::invalid_request("key required"));
             }
             let approvals = params.and_then(|p| p.get("includeApprovals")) == Some(&json!(true));
-            if approvals && !d.caller.scopes.iter().any(|s| s == crate::scopes::ADMIN || s == crate::scopes::APPROVALS) {
+            if approvals && !d.caller.scopes.iter().any(|s| s == crate::auth::scopes::ADMIN || s == crate::auth::scopes::APPROVALS) {
                 return Err(ErrorShape::invalid_request(format!(
                     "sessions.messages.subscribe includeApprovals requires a paired device and gateway scope: {}",
-                    crate::scopes::APPROVALS
+                    crate::auth::scopes::APPROVALS
                 )));
             }
             let (canonical, _) = sessions::resolve_session_key(key, param_str(params, "agentId"), &api.agents)?;

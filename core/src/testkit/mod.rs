@@ -1,6 +1,8 @@
 //! Fixtures for tests, the conformance suite's in-memory runner and the fuzz targets (feature
 //! `testkit`; never in a shell's build).
 
+pub mod fuzzing;
+
 use std::time::Instant;
 
 use crate::auth::{AuthMode, AuthSettings, RateLimitPolicy};

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::auth::AuthMode;
-use crate::config_file::{LoadedConfig, ReloadMode};
-use crate::secrets::SecretInput;
+use crate::config::file::{LoadedConfig, ReloadMode};
+use crate::config::secrets::SecretInput;
 
 /// The file must stay unchanged this long before it is read (writers finish).
 pub const SETTLE: Duration = Duration::from_millis(200);

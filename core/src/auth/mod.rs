@@ -1,6 +1,11 @@
 //! Shared-secret authentication, the failed-auth rate limiter and the wire shape of auth
 //! failures (spec protocol §5, config-auth-reload §4).
 
+pub mod device;
+pub mod ingress;
+pub mod origin;
+pub mod scopes;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
@@ -307,7 +312,7 @@ impl LimiterSubject {
     /// millions of source addresses, and the loopback login delay must not be dodged by
     /// changing the source (issue 11).
     pub fn ip(ip: IpAddr) -> LimiterSubject {
-        let ip = crate::ingress::normalize_ip(ip);
+        let ip = crate::auth::ingress::normalize_ip(ip);
         if is_loopback_ip(&ip) { LimiterSubject::Ip(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)) } else { LimiterSubject::Ip(ip) }
     }
 
@@ -576,13 +581,13 @@ impl RateLimiter {
 /// or the failure reason (`trusted_proxy_*`).
 pub fn trusted_proxy_check(
     remote: IpAddr,
-    attribution: &crate::ingress::Attribution,
-    facts: &crate::ingress::RequestFacts,
+    attribution: &crate::auth::ingress::Attribution,
+    facts: &crate::auth::ingress::RequestFacts,
     cfg: &TrustedProxyConfig,
-    trusted: &[crate::ingress::IpNet],
+    trusted: &[crate::auth::ingress::IpNet],
     local_interfaces: Option<&[IpAddr]>,
 ) -> Result<String, String> {
-    let remote = crate::ingress::normalize_ip(remote);
+    let remote = crate::auth::ingress::normalize_ip(remote);
     if !trusted.iter().any(|n| n.contains(remote)) {
         return Err("trusted_proxy_untrusted_source".into());
     }
@@ -594,13 +599,13 @@ pub fn trusted_proxy_check(
         // A "proxy" at one of our own addresses is a local process skipping the proxy.
         match local_interfaces {
             None => return Err("trusted_proxy_local_interface_check_failed".into()),
-            Some(addrs) if addrs.iter().any(|a| crate::ingress::normalize_ip(*a) == remote) => {
+            Some(addrs) if addrs.iter().any(|a| crate::auth::ingress::normalize_ip(*a) == remote) => {
                 return Err("trusted_proxy_local_interface_source".into());
             }
             Some(_) => {}
         }
     }
-    if !matches!(attribution, crate::ingress::Attribution::TrustedProxy { .. }) {
+    if !matches!(attribution, crate::auth::ingress::Attribution::TrustedProxy { .. }) {
         return Err("trusted_proxy_untrusted_source".into());
     }
     for h in &cfg.required_headers {

@@ -22,11 +22,11 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::openai::turn::{TurnEvent, TurnResult};
 use crate::openai::{ApiError, ToolCall};
-use crate::turn::{TurnEvent, TurnResult};
 
 /// The text of an answer when the agent produced none (as chat completions).
-pub const NO_RESPONSE: &str = "No response from OpenClaw.";
+pub use crate::openai::NO_RESPONSE;
 /// No user message and no `function_call_output` item (`responses-empty-input`).
 pub const MISSING_USER_MESSAGE: &str = "Missing user message in `input`.";
 /// A `tool_choice` that the tools cannot satisfy (spec §6.4).

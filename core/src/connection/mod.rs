@@ -8,19 +8,23 @@
 //! Invariants: nothing is emitted after `Output::Close` except (after the close grace)
 //! `Output::Terminate`; inputs after close are ignored; protocol failures are outputs, never panics.
 
+pub mod client;
+pub mod client_target;
+pub mod handshake;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::auth::device::{DeviceProof, DeviceToken, PairingSubject, SignedFields, TokenCheck};
+use crate::auth::scopes::{self, Authorization, Role};
 use crate::auth::{AuthFailure, AuthMethod, AuthReason, ClientCredentials, ClientKind, LimiterSubject, SharedAuth};
-use crate::device::{DeviceProof, DeviceToken, PairingSubject, SignedFields, TokenCheck};
+use crate::connection::handshake::{CHALLENGE_CAPABILITIES, ClientInfo, ConnectParams, Policy};
 use crate::gateway::PairAttempt;
 use crate::gateway::{Admission, Broadcast, ConnAuth, EventSink, GatewaySettings, Hub, RequestPermit};
-use crate::handshake::{self, CHALLENGE_CAPABILITIES, ClientInfo, ConnectParams, Policy};
 use crate::limits::Limits;
-use crate::scopes::{self, Authorization, Role};
 pub use crate::wire::Reply;
 use crate::wire::{self, ErrorShape, FrameError, PROTOCOL_VERSION, close_code, msg};
 
@@ -533,7 +537,7 @@ impl ServerConnection {
         if origin.is_some() || browser_client {
             let verdict = match &origin {
                 Some(o) => origin_verdict(o, &self.admission, &self.hub.settings()),
-                None => Err(crate::origin::OriginDeny::MissingOrInvalid),
+                None => Err(crate::auth::origin::OriginDeny::MissingOrInvalid),
             };
             if let Err(deny) = verdict {
                 let e = ErrorShape::invalid_request(msg::ORIGIN_NOT_ALLOWED).with_details(json!({
@@ -550,7 +554,7 @@ impl ServerConnection {
         let browser = self.admission.facts.origin.is_some();
         let subject = match (&self.admission.facts.origin, self.admission.attribution.is_direct_local()) {
             // Keyed by the parsed, bounded origin: junk values never grow the limiter map.
-            (Some(origin), true) => match crate::origin::limiter_key(origin) {
+            (Some(origin), true) => match crate::auth::origin::limiter_key(origin) {
                 Some(key) => LimiterSubject::BrowserOrigin(key),
                 None => LimiterSubject::ip(self.admission.ip),
             },
@@ -681,7 +685,7 @@ impl ServerConnection {
             platform: Some(params.client.platform.as_str()),
             device_family: params.client.device_family.as_deref(),
         };
-        if let Err(e) = crate::device::verify_proof(&d, &fields, &self.nonce, unix_ms) {
+        if let Err(e) = crate::auth::device::verify_proof(&d, &fields, &self.nonce, unix_ms) {
             return self.fail_connect(now, id, e.to_error(), close_code::POLICY_VIOLATION);
         }
         // 5. Pairing (spec §5.5): a device token proves it; local devices are approved silently.
@@ -861,7 +865,7 @@ impl ServerConnection {
             "health": null,
             "stateVersion": snap.state_version,
             "uptimeMs": hub.uptime_ms(now),
-            "appliedConfigHash": crate::config_file::config_hash(&settings.config_redacted),
+            "appliedConfigHash": crate::config::file::config_hash(&settings.config_redacted),
             "sessionDefaults": crate::sessions::hello_session_defaults(&settings.api),
         });
         snapshot["presence"] = Value::Array(std::mem::take(&mut snap.presence));
@@ -881,7 +885,7 @@ impl ServerConnection {
             "protocol": PROTOCOL_VERSION,
             "server": server,
             "features": {
-                "methods": crate::handshake::ADVERTISED_METHODS,
+                "methods": crate::connection::handshake::ADVERTISED_METHODS,
                 "events": handshake::ADVERTISED_EVENTS,
                 "capabilities": [],
             },
@@ -953,8 +957,8 @@ fn origin_verdict(
     origin: &str,
     admission: &Admission,
     settings: &GatewaySettings,
-) -> Result<crate::origin::OriginAllow, crate::origin::OriginDeny> {
-    crate::origin::check_origin(
+) -> Result<crate::auth::origin::OriginAllow, crate::auth::origin::OriginDeny> {
+    crate::auth::origin::check_origin(
         origin,
         admission.facts.host.as_deref(),
         &settings.control_ui_allowed_origins,

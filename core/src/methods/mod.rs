@@ -5,6 +5,9 @@
 //! `chat.history` and `tools.invoke` ([`StoreCall`], decided here over
 //! [`crate::sessions::SessionStore`]).
 
+pub mod pairing;
+pub mod ui;
+
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -16,9 +19,9 @@ use crate::sessions::{self, HistoryQuery, SessionListQuery, SessionStore};
 use crate::tools::{self, StoreHost, ToolsContext};
 use crate::wire::{ErrorShape, msg};
 
-pub use crate::handshake::ADVERTISED_METHODS;
+pub use crate::connection::handshake::ADVERTISED_METHODS;
 
-pub use crate::config_file::config_hash;
+pub use crate::config::file::config_hash;
 
 fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
     let info = hub.info();
@@ -100,7 +103,7 @@ fn config_get(hub: &Hub) -> Value {
 
 pub(crate) fn validate_params(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
     let empty = json!({});
-    crate::schema::validate(schema, params.unwrap_or(&empty))
+    crate::wire::schema::validate(schema, params.unwrap_or(&empty))
         .map_err(|d| ErrorShape::invalid_request(format!("invalid {method} params: {d}")))
 }
 
@@ -114,8 +117,8 @@ pub enum Call {
     StartRun { reply: Reply, run: RunSpec },
     /// Nothing now: the answer comes later through the socket's sink (`agent.wait`).
     Later,
-    /// Write the config file (the shell does the IO with [`crate::config_file::plan_write`]).
-    ConfigWrite(crate::config_file::ConfigWrite),
+    /// Write the config file (the shell does the IO with [`crate::config::file::plan_write`]).
+    ConfigWrite(crate::config::file::ConfigWrite),
     /// Re-resolve SecretRefs and swap them in atomically.
     SecretsReload,
     /// Needs the session store (blocking): the shell runs [`StoreCall::run`] off the reactor.
@@ -178,8 +181,9 @@ impl StoreCall {
                     Ok((session, page)) => {
                         let mut p = sessions::chat_history_payload(&q, session.as_ref(), &page, &defaults);
                         let active = hub.active_run_ids(&q.session_key);
-                        let row = crate::ui_methods::live_session_row(&q.session_key, &q.agent_id, session.as_ref(), &api, &active, now_ms);
-                        crate::ui_methods::complete_chat_view(&mut p, &api, &q.agent_id, row, startup);
+                        let row =
+                            crate::methods::ui::live_session_row(&q.session_key, &q.agent_id, session.as_ref(), &api, &active, now_ms);
+                        crate::methods::ui::complete_chat_view(&mut p, &api, &q.agent_id, row, startup);
                         Reply::Ok(Some(p))
                     }
                     Err(e) => store_unavailable(&e),
@@ -193,7 +197,7 @@ impl StoreCall {
                 match read {
                     Ok(Some(s)) => {
                         let active = hub.active_run_ids(&key);
-                        let row = crate::ui_methods::live_session_row(&key, &agent_id, Some(&s), &api, &active, now_ms);
+                        let row = crate::methods::ui::live_session_row(&key, &agent_id, Some(&s), &api, &active, now_ms);
                         Reply::Ok(Some(json!({"session": row})))
                     }
                     Ok(None) => Reply::Ok(Some(json!({"session": null}))),
@@ -262,7 +266,7 @@ fn chat_abort(hub: &Hub, d: &Dispatch) -> Reply {
     Reply::Ok(Some(json!({"ok": true, "aborted": !ids.is_empty(), "runIds": ids})))
 }
 
-fn config_write_params(method: &str, params: Option<&Value>) -> Result<crate::config_file::ConfigWrite, ErrorShape> {
+fn config_write_params(method: &str, params: Option<&Value>) -> Result<crate::config::file::ConfigWrite, ErrorShape> {
     let schema = json!({
         "type": "object",
         "required": ["raw"],
@@ -271,7 +275,7 @@ fn config_write_params(method: &str, params: Option<&Value>) -> Result<crate::co
     });
     validate_params(method, &schema, params)?;
     let p = params.cloned().unwrap_or_default();
-    Ok(crate::config_file::ConfigWrite {
+    Ok(crate::config::file::ConfigWrite {
         patch: method == "config.patch",
         raw: p["raw"].as_str().unwrap_or_default().to_string(),
         base_hash: p.get("baseHash").and_then(Value::as_str).map(str::to_string),
@@ -314,13 +318,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
             Err(e) => Call::Reply(Reply::err(e)),
         },
         "sessions.subscribe" | "sessions.messages.subscribe" | "sessions.messages.unsubscribe" => {
-            match crate::ui_methods::subscribe(hub, d, unix_ms) {
-                Ok(crate::ui_methods::Subscribe::Done(v)) => Call::Reply(Reply::Ok(Some(v))),
-                Ok(crate::ui_methods::Subscribe::WithList(q)) => Call::Store(StoreCall::SessionsSubscribeList(q)),
+            match crate::methods::ui::subscribe(hub, d, unix_ms) {
+                Ok(crate::methods::ui::Subscribe::Done(v)) => Call::Reply(Reply::Ok(Some(v))),
+                Ok(crate::methods::ui::Subscribe::WithList(q)) => Call::Store(StoreCall::SessionsSubscribeList(q)),
                 Err(e) => Call::Reply(Reply::err(e)),
             }
         }
-        "device.pair.approve" | "device.pair.reject" | "device.pair.remove" => match crate::pairing::call(hub, d, unix_ms) {
+        "device.pair.approve" | "device.pair.reject" | "device.pair.remove" => match crate::methods::pairing::call(hub, d, unix_ms) {
             Some(reply) => Call::PersistDevices(reply),
             None => Call::Reply(state_reply(hub, d, now, unix_ms)),
         },
@@ -376,7 +380,7 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     let params = d.params.as_ref();
     match d.method.as_str() {
         m if m.starts_with("device.pair.") => {
-            if let Some(reply) = crate::pairing::call(hub, d, unix_ms) {
+            if let Some(reply) = crate::methods::pairing::call(hub, d, unix_ms) {
                 return reply;
             }
         }
@@ -396,7 +400,7 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "models.list" => Ok(models_list(&hub.settings().api)),
         "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
         // The UI's session views and cheap answers; anything else is unknown.
-        m => match crate::ui_methods::call(&hub.settings().api, m, params, unix_ms) {
+        m => match crate::methods::ui::call(&hub.settings().api, m, params, unix_ms) {
             Some(r) => r,
             None => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
         },
@@ -410,7 +414,7 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
 /// `models.list`: the configured providers' models (the Control UI's model picker; admin RPC).
 /// Only `openai-completions` providers are served; a model is `available` when its provider's
 /// key resolved (or it needs none).
-pub fn models_list(api: &crate::apiconfig::ApiConfig) -> Value {
+pub fn models_list(api: &crate::config::api::ApiConfig) -> Value {
     let default = api.default_model.clone().unwrap_or_default();
     let mut models = Vec::new();
     for p in api.providers.values().filter(|p| p.api == "openai-completions") {
@@ -443,7 +447,7 @@ mod models_list_tests {
                 "models": [{"id": "fake-model", "name": "Fake Model", "contextWindow": 128000}, {"id": "fake-model-2"}]}}},
             "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
         });
-        let api = crate::apiconfig::ApiConfig::from_config(&cfg, &Default::default());
+        let api = crate::config::api::ApiConfig::from_config(&cfg, &Default::default());
         let v = models_list(&api);
         let m = &v["models"];
         assert_eq!(m[0]["id"], "fake-model");

@@ -12,9 +12,9 @@
 
 use serde_json::{Value, json};
 
-use crate::api_response::ApiResponse;
-pub use crate::api_response::BodyError;
 use crate::connection::Reply;
+use crate::openai::api_response::ApiResponse;
+pub use crate::openai::api_response::BodyError;
 use crate::wire::{ErrorShape, error_code};
 
 /// Largest request body.

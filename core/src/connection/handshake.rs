@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::scopes::Role;
+use crate::auth::scopes::Role;
 pub use crate::wire::ClientInfo;
 use crate::wire::{ErrorShape, MIN_NODE_PROTOCOL, MIN_PROBE_PROTOCOL, PROTOCOL_VERSION, details_code, error_code, msg};
 
@@ -24,7 +24,7 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "tools.catalog",
     "tools.invoke",
     "models.list",
-    // The Control UI's session views and the cheap answers it polls (crate::ui_methods).
+    // The Control UI's session views and the cheap answers it polls (crate::methods::ui).
     "chat.startup",
     "sessions.describe",
     "sessions.subscribe",
@@ -85,7 +85,7 @@ fn strings(v: &Value, k: &str) -> Vec<String> {
 /// Validate `connect` params against the closed schema; the error carries the reference's text.
 pub fn parse_connect_params(params: Option<&Value>) -> Result<ConnectParams, ErrorShape> {
     let v = params.unwrap_or(&Value::Null);
-    if let Err(detail) = crate::schema::validate(crate::wire::schema("ConnectParamsSchema"), v) {
+    if let Err(detail) = crate::wire::schema::validate(crate::wire::schema("ConnectParamsSchema"), v) {
         return Err(ErrorShape::invalid_request(format!("invalid connect params: {detail}")));
     }
     let c = &v["client"];

@@ -2,6 +2,13 @@
 //! decision tables A, B, D, E, M). Pure functions over plain data: the shell collects flags,
 //! environment and config values and acts on the result.
 
+pub mod api;
+pub mod file;
+pub mod keys;
+pub mod reload;
+pub mod secrets;
+pub mod settings;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::auth::{AuthMode, Secret};

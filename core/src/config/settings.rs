@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
+use crate::auth::ingress::IpNet;
 use crate::auth::{AuthMode, AuthSettings, Secret};
+use crate::config::file::LoadedConfig;
+use crate::config::secrets::SecretInput;
 use crate::config::{self, AuthInputs, BindMode, BindPlan, StartupError};
-use crate::config_file::LoadedConfig;
-use crate::ingress::IpNet;
 use crate::limits::Limits;
-use crate::secrets::SecretInput;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -41,9 +41,9 @@ pub struct GatewaySettings {
     /// `gateway.nodes.pairing.autoApproveLocal`: devices on the gateway host pair silently.
     pub pairing_auto_approve_local: bool,
     /// `gateway.auth.trustedProxy` (trusted-proxy auth mode).
-    pub trusted_proxy: Option<crate::config_file::TrustedProxyConfig>,
+    pub trusted_proxy: Option<crate::config::file::TrustedProxyConfig>,
     /// The HTTP API and agent configuration (agents, providers, endpoints, …).
-    pub api: Arc<crate::apiconfig::ApiConfig>,
+    pub api: Arc<crate::config::api::ApiConfig>,
     /// The host's own interface addresses (§4.7 step 3), filled in by the shell; `None` when
     /// they could not be enumerated.
     pub local_interfaces: Option<Vec<IpAddr>>,
@@ -73,7 +73,7 @@ impl GatewaySettings {
             pairing_auto_approve_local: true,
             trusted_proxy: None,
             local_interfaces: Some(Vec::new()),
-            api: Arc::new(crate::apiconfig::ApiConfig::default()),
+            api: Arc::new(crate::config::api::ApiConfig::default()),
             config_file_hash: None,
             config_included: Vec::new(),
             config_warnings: Vec::new(),
@@ -112,7 +112,7 @@ pub struct ResolvedSecrets {
     pub remote_token: Option<Secret>,
     pub remote_password: Option<Secret>,
     /// The API's secrets (provider keys, hooks token) by JSON pointer
-    /// ([`crate::apiconfig::secret_fields`]); a failed one is left out.
+    /// ([`crate::config::api::secret_fields`]); a failed one is left out.
     pub api: std::collections::BTreeMap<String, Secret>,
 }
 
@@ -324,13 +324,13 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Resolved, StartupError> {
     settings.host_header_origin_fallback = g.host_header_origin_fallback;
     settings.pairing_auto_approve_local = g.pairing_auto_approve_local.unwrap_or(true);
     settings.trusted_proxy = g.trusted_proxy.clone();
-    let api = crate::apiconfig::ApiConfig::from_config(cfg.map_or(&Value::Null, |c| &c.resolved), &inputs.secrets.api);
+    let api = crate::config::api::ApiConfig::from_config(cfg.map_or(&Value::Null, |c| &c.resolved), &inputs.secrets.api);
     warnings.extend(api.warnings.iter().cloned());
     settings.api = std::sync::Arc::new(api);
     if let Some(c) = cfg {
         settings.config_redacted = redact(&c.resolved);
         settings.config_exists = true;
-        settings.hot_reload_active = c.gateway.reload_mode != crate::config_file::ReloadMode::Off;
+        settings.hot_reload_active = c.gateway.reload_mode != crate::config::file::ReloadMode::Off;
     }
     Ok(Resolved { settings, plan, port, needs_kept_token: false, seeded_origins: seeded, warnings })
 }

@@ -4,7 +4,7 @@
 //! upstream status and body back to [`EmbeddingsCall::respond`].
 //!
 //! Shell flow (routing stage 8, only when chat completions or responses is enabled):
-//! path match → `POST` only ([`crate::api_response::ApiResponse::method_not_allowed`], before
+//! path match → `POST` only ([`crate::openai::api_response::ApiResponse::method_not_allowed`], before
 //! auth) → gateway auth → scope `operator.write` (and `operator.admin` for identity-bearing
 //! callers that send `x-openclaw-model`) → body read (≤ [`MAX_BODY_BYTES`], 413/408 in the
 //! OpenAI family) → [`prepare`] → upstream call → [`EmbeddingsCall::respond`] /
@@ -13,11 +13,11 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-pub use crate::api_response::BodyError;
-use crate::api_response::{ApiResponse, json_kind, openai_body_error, parse_json_body};
-use crate::apiconfig::EmbeddingsConfig;
+use crate::config::api::EmbeddingsConfig;
+pub use crate::openai::api_response::BodyError;
+use crate::openai::api_response::{ApiResponse, json_kind, openai_body_error, parse_json_body};
+use crate::openai::turn::UpstreamRequest;
 use crate::openai::{Agents, ApiError, resolve_agent};
-use crate::turn::UpstreamRequest;
 
 /// Largest request body (spec http §8).
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;

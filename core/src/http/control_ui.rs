@@ -27,7 +27,7 @@ pub const BUILD_ID_ATTRIBUTE: &str = "data-openclaw-control-ui-build-id";
 /// `Permissions-Policy` of every Control UI response (§6.6).
 pub const PERMISSIONS_POLICY: &str = "camera=(self), microphone=*, geolocation=*, clipboard-write=*";
 
-pub use crate::apiconfig::{UiConfig, expand_root, normalize_base_path};
+pub use crate::config::api::{UiConfig, expand_root, normalize_base_path};
 
 // ---- routing --------------------------------------------------------------------------------
 

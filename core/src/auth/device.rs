@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::constant_time_eq;
-use crate::scopes::{Role, satisfies};
+use crate::auth::scopes::{Role, satisfies};
 use crate::wire::ClientInfo;
 use crate::wire::{ErrorShape, details_code, error_code};
 

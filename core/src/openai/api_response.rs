@@ -1,5 +1,5 @@
-//! The plain response the HTTP API decision modules return ([`crate::embeddings`],
-//! [`crate::tools`], [`crate::admin_rpc`], [`crate::hooks`]): status, content type, the
+//! The plain response the HTTP API decision modules return ([`crate::openai::embeddings`],
+//! [`crate::tools`], [`crate::http::admin_rpc`], [`crate::http::hooks`]): status, content type, the
 //! route-specific headers and the body. The shell adds the baseline security headers
 //! (spec http §3), `Content-Length`, `Date` and the keep-alive headers.
 

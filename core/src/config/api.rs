@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::auth::Secret;
-use crate::secrets::SecretInput;
+use crate::config::secrets::SecretInput;
 
 /// `models.providers.<id>`.
 #[derive(Debug, Clone, PartialEq)]

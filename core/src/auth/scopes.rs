@@ -63,7 +63,7 @@ pub struct MethodInfo {
 fn table() -> &'static HashMap<String, MethodInfo> {
     static TABLE: OnceLock<HashMap<String, MethodInfo>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let raw: Value = serde_json::from_str(include_str!("../data/method-scopes.json")).expect("embedded method table is JSON");
+        let raw: Value = serde_json::from_str(include_str!("../../data/method-scopes.json")).expect("embedded method table is JSON");
         let mut out = HashMap::new();
         if let Some(core) = raw.get("core").and_then(Value::as_object) {
             for (name, info) in core {

@@ -2,7 +2,15 @@
 //! request validation, response and SSE shapes, and the upstream provider protocol
 //! (`openai-completions`: the request the gateway sends, the SSE stream it parses).
 
+pub mod api_response;
+pub mod embeddings;
+pub mod responses;
+pub mod turn;
+
 use serde_json::{Map, Value, json};
+
+/// The text of a reply the model left empty (the reference's words).
+pub const NO_RESPONSE: &str = "No response from OpenClaw.";
 
 /// An error answered in the OpenAI shape `{"error":{"message","type"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +29,7 @@ impl ApiError {
     }
 }
 
-pub use crate::apiconfig::Agents;
+pub use crate::config::api::Agents;
 
 fn valid_agent_id(id: &str) -> bool {
     let b = id.as_bytes();
@@ -195,7 +203,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let v: Value = if text.trim().is_empty() {
         json!({})
     } else {
-        serde_json::from_str(text).map_err(|e| ApiError::invalid(crate::api_response::json_error_message(text, &e)))?
+        serde_json::from_str(text).map_err(|e| ApiError::invalid(crate::openai::api_response::json_error_message(text, &e)))?
     };
     let o = v.as_object().ok_or_else(|| ApiError::invalid(": Invalid input: expected object, received array"))?;
     let model = match o.get("model") {
@@ -204,7 +212,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "model: Invalid input: expected string, received {}",
-                crate::api_response::json_kind(other)
+                crate::openai::api_response::json_kind(other)
             )));
         }
     };
@@ -214,7 +222,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "stream: Invalid input: expected boolean, received {}",
-                crate::api_response::json_kind(other)
+                crate::openai::api_response::json_kind(other)
             )));
         }
     };
@@ -262,7 +270,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "messages: Invalid input: expected array, received {}",
-                crate::api_response::json_kind(other)
+                crate::openai::api_response::json_kind(other)
             )));
         }
     };
@@ -499,11 +507,11 @@ pub fn map_upstream_status(status: u16, message: &str) -> ApiError {
 }
 
 /// The result of a run, for the chat completion response.
-pub type Completion = crate::turn::TurnResult;
+pub type Completion = crate::openai::turn::TurnResult;
 
 /// A non-streamed `chat.completion` (§6.3).
 pub fn chat_completion(id: &str, created: u64, model: &str, c: &Completion) -> Value {
-    let mut message = json!({"role": "assistant", "content": if c.text.is_empty() && c.tool_calls.is_empty() { "No response from OpenClaw.".to_string() } else { c.text.clone() }});
+    let mut message = json!({"role": "assistant", "content": if c.text.is_empty() && c.tool_calls.is_empty() { NO_RESPONSE.to_string() } else { c.text.clone() }});
     if !c.tool_calls.is_empty() {
         message["tool_calls"] = json!(
             c.tool_calls

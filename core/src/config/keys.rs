@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 /// The reference's config key tree (openclaw 2026.9.6), derived from its `config.schema`; the
 /// checks below read the static tables `build.rs` makes of it.
-pub const REFERENCE_KEY_TREE: &str = include_str!("../data/config-keys.json");
+pub const REFERENCE_KEY_TREE: &str = include_str!("../../data/config-keys.json");
 
 /// A key the reference's schema does not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]

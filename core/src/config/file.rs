@@ -12,10 +12,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::auth::ingress::IpNet;
 use crate::auth::{AuthMode, RateLimitPolicy};
 use crate::config::BindMode;
-use crate::ingress::IpNet;
-use crate::secrets::{SecretInput, SecretRef};
+use crate::config::secrets::{SecretInput, SecretRef};
 
 /// Largest included file.
 pub const MAX_INCLUDE_BYTES: usize = 2 * 1024 * 1024;
@@ -434,7 +434,7 @@ pub struct LoadedConfig {
     /// Non-fatal problems (unresolved `${VAR}`s, …).
     pub warnings: Vec<String>,
     /// Keys the reference knows that clawgate does not read (kept as they are; see
-    /// [`crate::config_keys::unused_keys`]).
+    /// [`crate::config::keys::unused_keys`]).
     pub unused: Vec<String>,
 }
 
@@ -468,7 +468,7 @@ pub fn load(
     let mut warnings: Vec<String> =
         missing.into_iter().map(|n| format!("environment variable {n} is missing or empty; ${{{n}}} left unresolved")).collect();
     // Keys the reference's schema does not know are errors there, so they are here (§1).
-    let mut issues: Vec<ConfigIssue> = crate::config_keys::unknown_keys(&resolved)
+    let mut issues: Vec<ConfigIssue> = crate::config::keys::unknown_keys(&resolved)
         .into_iter()
         .map(|k| ConfigIssue { path: if k.parent.is_empty() { "<root>".into() } else { k.parent.clone() }, message: k.message() })
         .collect();
@@ -480,7 +480,7 @@ pub fn load(
             return Err(ConfigError::Invalid { file: file.to_string(), issues });
         }
     };
-    let unused = crate::config_keys::unused_keys(&resolved);
+    let unused = crate::config::keys::unused_keys(&resolved);
     Ok(LoadedConfig { source, resolved, gateway, included: inc.files, warnings, unused })
 }
 
@@ -755,6 +755,25 @@ pub fn plan_write(file: &str, current: Option<&[u8]>, w: &ConfigWrite) -> Result
     match load(file, &text, &|_| None, &mut skip, &[]) {
         Ok(_) | Err(ConfigError::Include { .. }) => Ok(text),
         Err(e) => Err(WriteRefused::Invalid(e.one_line())),
+    }
+}
+
+impl WriteRefused {
+    /// The answer to a refused `config.patch` / `config.apply`.
+    pub fn reply(self, method: &str) -> crate::wire::Reply {
+        use crate::wire::{ErrorShape, details_code};
+        let e = match self {
+            WriteRefused::StaleHash { current } => ErrorShape::invalid_request(format!(
+                "{method}: the config changed since it was read (baseHash mismatch); read it again with config.get and retry"
+            ))
+            .with_details(serde_json::json!({"code": details_code::CONFIG_CONFLICT, "currentHash": current})),
+            WriteRefused::MissingHash { current } => {
+                ErrorShape::invalid_request(format!("{method}: baseHash is required (take it from config.get)"))
+                    .with_details(serde_json::json!({"code": details_code::CONFIG_BASE_HASH_REQUIRED, "currentHash": current}))
+            }
+            WriteRefused::Invalid(m) => ErrorShape::invalid_request(format!("{method}: invalid config: {m}")),
+        };
+        crate::wire::Reply::err(e)
     }
 }
 

@@ -16,11 +16,11 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
-pub use crate::api_response::BodyError;
-use crate::api_response::{ApiResponse, parse_json_body};
-use crate::apiconfig::HooksConfig;
 use crate::auth::{LimitCheck, LimiterSubject, constant_time_eq};
+use crate::config::api::HooksConfig;
 use crate::openai::Agents;
+pub use crate::openai::api_response::BodyError;
+use crate::openai::api_response::{ApiResponse, parse_json_body};
 
 /// Largest hook body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -3,6 +3,8 @@
 //! Every code and fixed message the reference puts on the wire is a constant here, so the
 //! rest of the crate (and the conformance suite) never spells them twice.
 
+pub mod schema;
+
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,10 @@ pub mod details_code {
     pub const PAIRING_REQUIRED: &str = "PAIRING_REQUIRED";
     pub const CLIENT_VERSION_MISMATCH: &str = "CLIENT_VERSION_MISMATCH";
     pub const UNKNOWN_AGENT_ID: &str = "UNKNOWN_AGENT_ID";
+    /// `config.patch|apply` with a stale `baseHash`.
+    pub const CONFIG_CONFLICT: &str = "CONFIG_CONFLICT";
+    /// `config.patch|apply` over an existing file without `baseHash`.
+    pub const CONFIG_BASE_HASH_REQUIRED: &str = "CONFIG_BASE_HASH_REQUIRED";
 }
 
 /// WebSocket close codes the server uses (spec §12).
@@ -78,6 +84,10 @@ pub mod close_code {
 
 /// Fixed messages and close reasons the reference puts on the wire (spec §7.3, §12).
 pub mod msg {
+    /// A `device.pair.*` change could not be written: not acknowledged.
+    pub const DEVICES_NOT_SAVED: &str = "paired devices could not be saved; try again";
+    /// A `Call` that the dispatcher's caller answers itself was handed to the IO performer.
+    pub const ANSWERED_BY_CALLER: &str = "this call is answered by its caller";
     pub const INVALID_REQUEST_FRAME: &str = "invalid request frame";
     pub const FIRST_REQUEST_MUST_BE_CONNECT: &str = "invalid handshake: first request must be connect";
     pub const PROTOCOL_MISMATCH: &str = "protocol mismatch";
@@ -188,7 +198,8 @@ pub enum FrameError {
 
 pub(crate) fn schemas() -> &'static Value {
     static SCHEMAS: OnceLock<Value> = OnceLock::new();
-    SCHEMAS.get_or_init(|| serde_json::from_str(include_str!("../data/schemas-extracted.json")).expect("embedded schemas are valid JSON"))
+    SCHEMAS
+        .get_or_init(|| serde_json::from_str(include_str!("../../data/schemas-extracted.json")).expect("embedded schemas are valid JSON"))
 }
 
 /// Look up one of the embedded protocol schemas by name (e.g. `"ConnectParamsSchema"`).
@@ -338,7 +349,7 @@ fn parse_request_fast(text: &str) -> Option<RequestFrame> {
 
 /// Validate an already-parsed JSON value as a request frame.
 pub fn request_from_value(mut value: Value) -> Result<RequestFrame, FrameError> {
-    if let Err(detail) = crate::schema::validate(schema("RequestFrameSchema"), &value) {
+    if let Err(detail) = crate::wire::schema::validate(schema("RequestFrameSchema"), &value) {
         let id = value.get("id").cloned();
         return Err(FrameError::NotRequest { id, detail });
     }
