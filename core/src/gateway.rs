@@ -898,7 +898,11 @@ impl Hub {
     /// The run started executing (lifecycle `start` event).
     /// The model reported its usage (`agent` stream `usage`, `{outputTokens}`: the token count
     /// of the UI's "Done in … · N output tokens" recap).
+    /// The run's `usage` event; none for a turn that produced no tokens (as the reference).
     pub fn run_usage(&self, run_id: &str, output_tokens: u64, unix_ms: u64) {
+        if output_tokens == 0 {
+            return;
+        }
         let mut st = self.lock();
         Self::run_event_locked(&mut st, run_id, "usage", json!({"outputTokens": output_tokens}), unix_ms);
     }

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use clawgate_core::agent::{Outcome, Plan, RunControl, RunSpec};
+use clawgate_core::agent::{Plan, RunControl, RunSpec, TurnEnd};
 use clawgate_core::gateway::{Audience, Hub};
 use clawgate_core::methods;
 use clawgate_core::methods::ui::{self as ui_methods, Change};
 use clawgate_core::openai::turn::{Turn, TurnEvent, TurnPolicy};
-use clawgate_core::sessions::{self, LastRun, RunStatus, SessionMeta, SessionSummary, TranscriptEntry, Usage};
+use clawgate_core::sessions::{self, SessionMeta, SessionSummary, TranscriptEntry};
 use futures_channel::oneshot;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::daemon::Ctx;
 use crate::rt::Runtime;
@@ -65,11 +65,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     // The user turn is kept and announced before the model is asked (the UI reconciles with
     // `chat.history` while the run is going and expects it there).
     let session_uuid = clawgate_core::ids::uuid_v4(seed[5..21].try_into().unwrap_or([0; 16]));
-    let user = TranscriptEntry::user(run.message.clone(), unix_ms()).with_run_id(run.run_id.clone());
-    let mut meta = SessionMeta::new(run.session_key.clone(), run.agent_id.clone(), session_uuid, unix_ms());
-    meta.origin = Some("agent".into());
-    meta.model = Some(model.clone());
-    meta.model_provider = Some(provider.clone());
+    let (meta, user) = clawgate_core::agent::user_turn(&run, &provider, &model, session_uuid, unix_ms());
     let stored = store_entries(&rt, &ctx, meta.clone(), vec![user]).await;
     announce_start(&hub, &run, stored.as_ref().ok());
     let started = Instant::now();
@@ -99,70 +95,20 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     .await;
     let aborted = stop.fired.load(Ordering::SeqCst) && result.is_none();
     if let Some(Ok(r)) = &result {
-        if r.completion_tokens > 0 {
-            hub.run_usage(&run.run_id, r.completion_tokens, unix_ms());
-        }
+        hub.run_usage(&run.run_id, r.completion_tokens, unix_ms());
     }
-    let outcome = match &result {
-        _ if aborted => Outcome::Aborted { text: partial.clone() },
-        Some(Ok(r)) => {
-            let text = if r.text.is_empty() { clawgate_core::openai::NO_RESPONSE.to_string() } else { r.text.clone() };
-            let meta = serde_json::json!({
-                "durationMs": started.elapsed().as_millis() as u64,
-                "agentMeta": {"sessionId": run.session_id, "sessionKey": run.session_key, "provider": provider, "model": model,
-                    "usage": {"input": r.prompt_tokens, "output": r.completion_tokens, "total": r.prompt_tokens + r.completion_tokens}},
-            });
-            Outcome::Ok { text, meta }
-        }
-        Some(Err(e)) => Outcome::Err { message: e.message.clone() },
-        None => Outcome::Err { message: "the run ended without a result".into() },
+    let end = match &result {
+        _ if aborted => TurnEnd::Aborted { partial: &partial },
+        Some(Ok(r)) => TurnEnd::Finished(r),
+        Some(Err(e)) => TurnEnd::Failed(e),
+        None => TurnEnd::NoResult,
     };
     // The reply is kept in a second transaction (with its usage and the run's status), then
     // announced; the run's final answer and `sessions.changed` (done) follow.
-    let mut end = meta;
-    end.now_ms = unix_ms();
-    end.last_run = Some(LastRun { run_id: run.run_id.clone(), started_ms, ended_ms: end.now_ms });
-    let mut entries = Vec::new();
-    match &result {
-        _ if aborted => {
-            if !partial.is_empty() {
-                entries.push(TranscriptEntry::assistant(Value::String(partial.clone()), None, end.now_ms));
-            }
-            end.status = Some(RunStatus::Killed);
-            end.aborted = true;
-        }
-        Some(Ok(r)) => {
-            let calls = r.tool_calls_json();
-            let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), calls, end.now_ms);
-            let stop = match r.finish_reason.as_str() {
-                "tool_calls" => "toolUse",
-                "length" => "length",
-                _ => "stop",
-            };
-            reply.meta = Some(json!({
-                "api": "openai-completions", "provider": end.model_provider, "model": end.model,
-                "usage": {"input": r.prompt_tokens, "output": r.completion_tokens, "totalTokens": r.prompt_tokens + r.completion_tokens,
-                    "cacheRead": 0, "cacheWrite": 0},
-                "stopReason": stop,
-            }));
-            entries.push(reply);
-            end.usage = Some(Usage {
-                input_tokens: r.prompt_tokens,
-                output_tokens: r.completion_tokens,
-                total_tokens: r.prompt_tokens + r.completion_tokens,
-            });
-            end.status = Some(RunStatus::Done);
-        }
-        _ => end.status = Some(RunStatus::Failed),
-    }
-    let entries: Vec<TranscriptEntry> = entries.into_iter().map(|e| e.with_run_id(run.run_id.clone())).collect();
-    let stored = store_entries(&rt, &ctx, end, entries).await;
-    // A reply that could not be kept ends the run with an error the client sees (issue 11):
-    // the conversation would otherwise silently lose it.
-    let outcome = match (&stored, outcome) {
-        (Err(reason), Outcome::Ok { .. }) => Outcome::Err { message: format!("the reply was not saved: {reason}") },
-        (_, o) => o,
-    };
+    let (outcome, end_meta, entries) =
+        clawgate_core::agent::run_end(&run, meta, end, started_ms, started.elapsed().as_millis() as u64, unix_ms());
+    let stored = store_entries(&rt, &ctx, end_meta, entries).await;
+    let outcome = clawgate_core::agent::unsaved_reply(outcome, stored.as_ref().map(|_| ()).map_err(String::as_str));
     announce_messages(&hub, &run, stored.as_ref().ok());
     hub.finish_run(&run.run_id, outcome, Instant::now(), unix_ms());
     announce_end(&hub, &run, &rt, &ctx).await;

@@ -453,3 +453,37 @@ fn the_ai_sdk_and_the_agents_sdk_get_their_answers() {
     let calls = up.chat_requests().len();
     assert!(calls >= 5, "every scenario reached the upstream ({calls} requests)");
 }
+
+/// One session-key grammar on both endpoints (`sessions::http_session_key`): reserved namespaces
+/// refused as on the reference, and keys we cannot store safely (over 512 characters, control
+/// characters, a malformed `agent:` form) refused 400 before any upstream call; an agent-scoped
+/// key is stored with its agent part in canonical (lowercase) form.
+#[test]
+fn session_keys_follow_one_grammar_on_both_endpoints() {
+    let up = FakeUpstream::start();
+    let gw = start(&up, json!({}));
+    let long = "k".repeat(513);
+    for (path, body) in
+        [("/v1/chat/completions", chat_body("openclaw", false)), ("/v1/responses", json!({"model": "openclaw", "input": "hi"}))]
+    {
+        for (key, want) in [
+            ("harness:x", "`x-openclaw-session-key` cannot use reserved internal session namespaces."),
+            ("agent:main:cron:nightly", "`x-openclaw-session-key` cannot use reserved internal session namespaces."),
+            (long.as_str(), "Invalid `x-openclaw-session-key`."),
+            ("a\tb", "Invalid `x-openclaw-session-key`."),
+            ("agent:not an id:x", "Invalid `x-openclaw-session-key`."),
+        ] {
+            let r = post(&gw, path, &[("x-openclaw-session-key", key)], &body);
+            assert_eq!(error_of(&r), (400, "invalid_request_error".into(), want.into()), "{path} {key:.40}");
+        }
+    }
+    assert!(up.chat_requests().is_empty(), "no refused request reached the upstream");
+    let r = post(&gw, "/v1/chat/completions", &[("x-openclaw-session-key", "Agent:MAIN:thread-9")], &chat_body("openclaw", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = clawgate_tests::process::run_clawgate(
+        gw.home_path(),
+        &["call", "sessions.list", "--json"],
+        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token())],
+    );
+    assert!(listed.stdout.contains("\"agent:main:thread-9\""), "{}", listed.stdout);
+}

@@ -10,6 +10,7 @@ use crate::agent::upstream_for;
 use crate::gateway::Hub;
 use crate::openai::turn::{TurnEvent, TurnResult, TurnSpec};
 use crate::openai::{self, ApiError, ChatRequest, Completion};
+use crate::sessions::{HttpSurface, http_session_key};
 
 /// What a finished exchange adds to its session.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,39 +110,6 @@ fn completion(r: &TurnResult) -> Completion {
     Completion { finish_reason: finish_reason(r), ..r.clone() }
 }
 
-/// Reserved session namespaces an HTTP caller may not address (spec http §5.2).
-fn reserved_session_key(key: &str) -> bool {
-    let k = key.trim().to_ascii_lowercase();
-    let rest = match k.strip_prefix("agent:") {
-        Some(r) => r.split_once(':').map_or("", |(_, r)| r),
-        None => k.as_str(),
-    };
-    ["subagent:", "cron:", "acp:"].iter().any(|p| rest.starts_with(p) || k.starts_with(p))
-}
-
-/// The session of a chat request (spec http §5.3): the explicit header, else `user`, else a
-/// fresh one. A plain header key is scoped under the selected agent (the reference answers 500
-/// for it in a multi-agent fleet).
-pub fn session_key(prefix: &str, agent_id: &str, header: Option<&str>, user: Option<&str>, fresh: &str) -> Result<String, ApiError> {
-    if let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) {
-        if reserved_session_key(h) {
-            return Err(ApiError::invalid("`x-openclaw-session-key` cannot use reserved internal session namespaces."));
-        }
-        if let Some(rest) = h.strip_prefix("agent:") {
-            let owner = rest.split(':').next().unwrap_or_default().to_ascii_lowercase();
-            if owner != agent_id {
-                return Err(ApiError::invalid(format!("agent \"{agent_id}\" does not match session key agent \"{owner}\"")));
-            }
-            return Ok(h.to_string());
-        }
-        return Ok(format!("agent:{agent_id}:{h}"));
-    }
-    Ok(match user.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) => format!("agent:{agent_id}:{prefix}-user:{u}"),
-        None => format!("agent:{agent_id}:{prefix}:{fresh}"),
-    })
-}
-
 /// The trailing messages of a request that are new to the session: from the last assistant
 /// message on (its tool results and the new user turn), or everything when there is none.
 fn new_input(messages: &[Value]) -> Vec<Value> {
@@ -166,7 +134,13 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         Err(e) => return fail(e),
     };
     let fresh = env.uuid(0);
-    let key = match session_key("openai", &agent_id, request.headers.session_key.as_deref(), req.user.as_deref(), &fresh) {
+    let key = match http_session_key(
+        HttpSurface::ChatCompletions,
+        &agent_id,
+        req.user.as_deref(),
+        request.headers.session_key.as_deref(),
+        &fresh,
+    ) {
         Ok(k) => k,
         Err(e) => return fail(e),
     };
@@ -214,20 +188,6 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_keys() {
-        assert_eq!(session_key("openai", "main", None, Some("conv-42"), "u").unwrap(), "agent:main:openai-user:conv-42");
-        assert_eq!(session_key("openai", "main", None, None, "u1").unwrap(), "agent:main:openai:u1");
-        assert_eq!(
-            session_key("openai", "research", Some("agent:research:myapp-thread-1"), None, "u").unwrap(),
-            "agent:research:myapp-thread-1"
-        );
-        assert_eq!(session_key("openai", "main", Some("thread-7"), None, "u").unwrap(), "agent:main:thread-7");
-        for bad in ["cron:x", "SubAgent:y", "agent:main:acp:z"] {
-            assert!(session_key("openai", "main", Some(bad), None, "u").unwrap_err().message.contains("reserved"), "{bad}");
-        }
-    }
 
     #[test]
     fn stream_rendering() {

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::chat::{SessionWrite, session_key};
+use super::chat::SessionWrite;
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
 use crate::agent::upstream_for;
 use crate::gateway::Hub;
 use crate::openai::responses::{self, InputLimits, ResponseIds, ResponsesRequest, ResponsesStream, StoredResponse};
 use crate::openai::turn::{TurnEvent, TurnResult, TurnSpec, Upstream};
 use crate::openai::{self, ApiError};
+use crate::sessions::{HttpSurface, http_session_key};
 
 /// A validated Responses request, waiting for its history.
 #[derive(Debug)]
@@ -156,7 +157,13 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let key = match session_key("openresponses", &agent_id, request.headers.session_key.as_deref(), req.user.as_deref(), &env.uuid(0)) {
+    let key = match http_session_key(
+        HttpSurface::Responses,
+        &agent_id,
+        req.user.as_deref(),
+        request.headers.session_key.as_deref(),
+        &env.uuid(0),
+    ) {
         Ok(k) => k,
         Err(e) => return fail(e),
     };
