@@ -1234,6 +1234,75 @@ pub fn http_session_history_payload(key: &str, page: &HistoryPage, limit: usize)
 // Stored responses (`/v1/responses`)
 // ---------------------------------------------------------------------------------------------
 
+/// One finished HTTP exchange (`/v1/chat/completions`, `/v1/responses`) to record in one
+/// transaction: the request's new messages, the reply (or why there is none), the session's meta.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub key: String,
+    pub agent_id: String,
+    /// New messages of the request (OpenAI chat messages; user/tool ones are stored).
+    pub input: Vec<Value>,
+    /// The reply, or why there is none.
+    pub outcome: Result<crate::openai::turn::TurnResult, crate::openai::ApiError>,
+    /// `openai`, `openresponses`, `agent`, `chat.send`.
+    pub origin: &'static str,
+    pub channel: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub run_id: Option<String>,
+    pub response: Option<StoredResponse>,
+    pub now_ms: u64,
+    /// Used as the session id of a new session.
+    pub session_id: String,
+    /// The run was aborted: `outcome` holds what had streamed so far (kept when not empty).
+    pub aborted: bool,
+}
+
+impl Exchange {
+    /// What the store keeps of it: the session meta (status, usage, model) and the transcript
+    /// entries (the request's new user/tool messages, then the reply; the partial text of an
+    /// aborted run), each tagged with the run id when there is one.
+    pub fn records(&self) -> (SessionMeta, Vec<TranscriptEntry>) {
+        let x = self;
+        let mut entries: Vec<TranscriptEntry> = new_request_entries(&x.input, x.now_ms);
+        let mut meta = SessionMeta::new(x.key.clone(), x.agent_id.clone(), x.session_id.clone(), x.now_ms);
+        meta.origin = Some(x.origin.to_string());
+        meta.channel = x.channel.clone();
+        meta.model = x.model.clone();
+        meta.model_provider = x.provider.clone();
+        match &x.outcome {
+            Ok(r) if x.aborted => {
+                if !r.text.is_empty() {
+                    entries.push(TranscriptEntry::assistant(Value::String(r.text.clone()), None, x.now_ms));
+                }
+                meta.status = Some(RunStatus::Killed);
+                meta.aborted = true;
+            }
+            Ok(r) => {
+                let calls = r.tool_calls_json();
+                let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), calls, x.now_ms);
+                if let Some(id) = &x.run_id {
+                    reply = reply.with_run_id(id.clone());
+                }
+                entries.push(reply);
+                meta.usage = Some(Usage {
+                    input_tokens: r.prompt_tokens,
+                    output_tokens: r.completion_tokens,
+                    total_tokens: r.prompt_tokens + r.completion_tokens,
+                });
+                meta.status = Some(RunStatus::Done);
+            }
+            Err(_) => meta.status = Some(RunStatus::Failed),
+        }
+        if let Some(id) = &x.run_id {
+            for e in entries.iter_mut().filter(|e| e.run_id.is_none()) {
+                e.run_id = Some(id.clone());
+            }
+        }
+        (meta, entries)
+    }
+}
+
 /// A `/v1/responses` response kept for `previous_response_id` and `GET /v1/responses/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredResponse {

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use clawgate_core::openai::responses::{
     self, InputLimits, ResponseIds, ResponsesStream, parse_responses_request, prepare_turn, response_http_status, response_object,
-    stored_response,
 };
 use clawgate_core::openai::turn::{TurnEvent, TurnResult};
 use clawgate_core::openai::{self, Agents, ApiError};
+use clawgate_core::sessions::{Exchange, HistoryBudget, to_openai_messages};
 use serde_json::{Value, json};
 
 fn vectors_dir() -> PathBuf {
@@ -325,23 +325,44 @@ fn stream_success_has_the_sdk_event_sequence() {
     }
 }
 
+/// What the gateway keeps of a `/v1/responses` exchange and gives back as the history of a
+/// request naming it in `previous_response_id` — the live path: the turn's new messages and the
+/// reply recorded ([`Exchange::records`]), then read back as upstream messages.
+fn kept_history(earlier: &[Value], turn: &responses::TurnInput, answer: &TurnResult) -> Vec<Value> {
+    let x = Exchange {
+        key: "agent:main:openresponses:x".into(),
+        agent_id: "main".into(),
+        input: turn.conversation[earlier.len()..].to_vec(),
+        outcome: Ok(answer.clone()),
+        origin: "openresponses",
+        channel: None,
+        provider: Some("fake".into()),
+        model: Some("fake-model".into()),
+        run_id: None,
+        response: None,
+        now_ms: 1,
+        session_id: "s".into(),
+        aborted: false,
+    };
+    let (_, entries) = x.records();
+    let mut history = earlier.to_vec();
+    history.extend(to_openai_messages(&entries, &HistoryBudget::default()));
+    history
+}
+
 #[test]
 fn previous_response_id_carries_the_conversation() {
     // r1, then r2 naming r1 (the SDK run): r2's turn sees r1's exchange as history.
     let r1 = parse_responses_request(br#"{"model":"openclaw/main","input":"My name is Ada.","user":"sdk-user-1"}"#).unwrap();
     let t1 = prepare_turn(&r1, &[], &InputLimits::default()).unwrap();
-    let v1 = response_object(&ids(), &r1.model, 0, Ok(&fake_answer()));
-    let stored = stored_response(v1, &t1.conversation);
+    let history = kept_history(&[], &t1, &fake_answer());
     assert_eq!(
-        stored.messages,
+        history,
         vec![json!({"role": "user", "content": "My name is Ada."}), json!({"role": "assistant", "content": "Hello from fake upstream"})]
     );
-    let r2 = parse_responses_request(
-        format!(r#"{{"model":"openclaw/main","input":"What is my name?","previous_response_id":{}}}"#, stored.response["id"]).as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r2.previous_response_id.as_deref(), stored.response["id"].as_str());
-    let t2 = prepare_turn(&r2, &stored.messages, &InputLimits::default()).unwrap();
+    let r2 = parse_responses_request(br#"{"model":"openclaw/main","input":"What is my name?","previous_response_id":"resp_1"}"#).unwrap();
+    assert_eq!(r2.previous_response_id.as_deref(), Some("resp_1"));
+    let t2 = prepare_turn(&r2, &history, &InputLimits::default()).unwrap();
     assert_eq!(t2.messages.len(), 3);
     assert_eq!(t2.messages[2], json!({"role": "user", "content": "What is my name?"}));
 }
@@ -367,13 +388,16 @@ fn function_call_round_trip() {
     assert_eq!(item.as_object().unwrap().keys().collect::<Vec<_>>(), ["type", "id", "call_id", "name", "arguments"]);
     assert_eq!(normalize(item)["id"], "call_<uuid>");
     assert_eq!(normalize(item)["call_id"], "<call_id>");
-    let stored = stored_response(v, &t1.conversation);
+    // The follow-up answers the call with the id the client saw. The kept reply carries the
+    // upstream's call id, so upstream the result reads as the reference sends an unpaired one
+    // (`upstream-chat-tool-followup`): a user message `Tool:<call_id>: <output>`.
+    let history = kept_history(&[], &t1, &r);
     let follow = format!(
         r#"{{"model":"openclaw/main","previous_response_id":"x","input":[{{"type":"function_call_output","call_id":"{}","output":"{{\"temperature\":\"72F\"}}"}}]}}"#,
         i.call_id(0)
     );
-    let (_, t2) = validate(&follow, &fleet(), &stored.messages).unwrap();
-    assert_eq!(t2.messages[1]["tool_calls"][0]["id"], json!(i.call_id(0)));
-    assert_eq!(t2.messages[2]["role"], "tool");
-    assert_eq!(t2.messages[2]["tool_call_id"], json!(i.call_id(0)));
+    let (_, t2) = validate(&follow, &fleet(), &history).unwrap();
+    assert_eq!(t2.messages[0]["content"], "Weather in Paris?");
+    let last = t2.messages.last().unwrap();
+    assert_eq!(*last, json!({"role": "user", "content": format!("Tool:{}: {{\"temperature\":\"72F\"}}", i.call_id(0))}));
 }

@@ -11,7 +11,7 @@ use super::chat::SessionWrite;
 use super::{ApiAction, ApiRequest, Env, HttpResponse};
 use crate::agent::upstream_for;
 use crate::gateway::Hub;
-use crate::openai::responses::{self, InputLimits, ResponseIds, ResponsesRequest, ResponsesStream, StoredResponse};
+use crate::openai::responses::{self, InputLimits, ResponseIds, ResponsesRequest, ResponsesStream};
 use crate::openai::turn::{TurnEvent, TurnResult, TurnSpec, Upstream};
 use crate::openai::{self, ApiError};
 use crate::sessions::{HttpSurface, http_session_key};
@@ -130,11 +130,6 @@ impl ResponsesRender {
         let obj = responses::response_object(&self.ids, &self.model, self.created_at, outcome);
         (HttpResponse::json(responses::response_http_status(outcome), obj.to_string()), obj)
     }
-}
-
-/// What to keep of a finished exchange.
-pub fn to_store(response: Value, conversation: &[Value]) -> StoredResponse {
-    responses::stored_response(response, conversation)
 }
 
 /// Events that end a stream (the stream's final object is then ready).

@@ -13,7 +13,8 @@
 //!    `tools`, `tool_choice` and sampling of the upstream turn.
 //! 4. the turn's events rendered by [`response_object`] + [`response_http_status`]
 //!    (non-stream) or by a [`ResponsesStream`] (SSE).
-//! 5. [`stored_response`]: what to keep for `GET /v1/responses/{id}` and for the next request's
+//! 5. what the gateway keeps ([`crate::sessions::Exchange::records`], the response object) for
+//!    `GET /v1/responses/{id}` and for the next request's
 //!    `previous_response_id`.
 //!
 //! Ids and timestamps come from the caller ([`ResponseIds`], `created_at`): no clock, no RNG.
@@ -981,7 +982,7 @@ pub struct TurnInput {
     /// system prompt, if any, goes before all of it.
     pub messages: Vec<Value>,
     /// The `previous_response_id` history followed by this request's messages (no system
-    /// message), tool calls paired with their results. Pass it to [`stored_response`].
+    /// message), tool calls paired with their results.
     pub conversation: Vec<Value>,
     /// Chat-form function tools (`None` when there are none).
     pub tools: Option<Vec<Value>>,
@@ -1620,53 +1621,10 @@ impl ResponsesStream {
         self.response.is_some()
     }
 
-    /// The final response object, once the stream has ended (for [`stored_response`]).
+    /// The final response object, once the stream has ended (kept for `GET /v1/responses/{id}`).
     pub fn response(&self) -> Option<&Value> {
         self.response.as_ref()
     }
-}
-
-/// What to keep of a finished exchange.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredResponse {
-    /// The final response object: the body of `GET /v1/responses/{id}`.
-    pub response: Value,
-    /// The chat transcript to prepend when a later request names this response in
-    /// `previous_response_id`: [`TurnInput::conversation`] plus the assistant's reply (its text
-    /// and, with the ids the client saw, its tool calls). No system message.
-    pub messages: Vec<Value>,
-}
-
-/// Build what to persist from the final response object (non-stream: [`response_object`];
-/// stream: [`ResponsesStream::response`]) and the turn's [`TurnInput::conversation`]. A failed
-/// response keeps the input without a reply.
-pub fn stored_response(response: Value, conversation: &[Value]) -> StoredResponse {
-    let mut messages = conversation.to_vec();
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    for item in response.get("output").and_then(Value::as_array).into_iter().flatten() {
-        match item.get("type").and_then(Value::as_str) {
-            Some("message") => {
-                for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(t) = part.get("text").and_then(Value::as_str) {
-                        text.push_str(t);
-                    }
-                }
-            }
-            Some("function_call") => {
-                let field = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-                calls.push(json!({"id": field("call_id"), "type": "function", "function": {"name": field("name"), "arguments": field("arguments")}}));
-            }
-            _ => {}
-        }
-    }
-    if !calls.is_empty() {
-        let content = if text.is_empty() { Value::Null } else { json!(text) };
-        messages.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
-    } else if !text.is_empty() {
-        messages.push(json!({"role": "assistant", "content": text}));
-    }
-    StoredResponse { response, messages }
 }
 
 #[cfg(test)]
@@ -2046,11 +2004,6 @@ mod tests {
         assert_eq!(ev[7].1, json!({"type": "response.output_item.added", "output_index": 1, "item": call}));
         assert_eq!(ev[8].1["item"]["status"], "completed");
         assert_eq!(ev[9].1["response"]["output"][1], call);
-        let stored = stored_response(ev[9].1["response"].clone(), &[json!({"role": "user", "content": "weather?"})]);
-        assert_eq!(
-            stored.messages[1],
-            json!({"role": "assistant", "content": null, "tool_calls": [{"id": i.call_id(0), "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})
-        );
     }
 
     #[test]
@@ -2069,16 +2022,6 @@ mod tests {
         assert_eq!(ev[4].1["delta"], "cut", "text never streamed is sent as one delta");
         assert_eq!(ev[ev.len() - 2].0, "response.incomplete");
         assert_eq!(ev[ev.len() - 2].1["response"]["incomplete_details"]["reason"], "max_output_tokens");
-    }
-
-    #[test]
-    fn stored_text_reply() {
-        let v = response_object(&ids(), "m", 1, Ok(&result("Hi there", vec![], "stop")));
-        let s = stored_response(v.clone(), &[json!({"role": "user", "content": "hi"})]);
-        assert_eq!(s.response, v);
-        assert_eq!(s.messages, vec![json!({"role": "user", "content": "hi"}), json!({"role": "assistant", "content": "Hi there"})]);
-        let failed = response_object(&ids(), "m", 1, Err(&ApiError::invalid("x")));
-        assert_eq!(stored_response(failed, &[json!({"role": "user", "content": "hi"})]).messages.len(), 1);
     }
 
     #[test]
