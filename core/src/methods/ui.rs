@@ -42,11 +42,6 @@ fn param_str<'a>(params: Option<&'a Value>, key: &str) -> Option<&'a str> {
     params.and_then(|p| p.get(key)).and_then(Value::as_str)
 }
 
-/// The agent a request without one goes to: the default agent, else `main`, else the first.
-pub fn default_agent(agents: &Agents) -> String {
-    agents.default_agent()
-}
-
 fn unknown_agent(id: &str) -> ErrorShape {
     ErrorShape::invalid_request(format!("unknown agent id: {id}"))
         .with_details(json!({"code": details_code::UNKNOWN_AGENT_ID, "agentId": id}))
@@ -57,7 +52,7 @@ fn agent_param(agents: &Agents, raw: Option<&str>) -> Result<String, ErrorShape>
     match raw.map(|a| a.trim().to_ascii_lowercase()).filter(|a| !a.is_empty()) {
         Some(a) if agents.ids.contains(&a) => Ok(a),
         Some(a) => Err(unknown_agent(&a)),
-        None => Ok(default_agent(agents)),
+        None => Ok(agents.default_agent()),
     }
 }
 
@@ -92,7 +87,7 @@ pub fn agents_list(api: &ApiConfig) -> Value {
         })
         .collect();
     json!({
-        "defaultId": default_agent(&api.agents),
+        "defaultId": api.agents.default_agent(),
         "ownership": "sole",
         "selectionRequired": api.agents.default.is_none(),
         "mainKey": "main",
