@@ -630,6 +630,32 @@ impl SessionMeta {
     }
 }
 
+/// Entries as the store kept them (each with its `seq` and message id) and the session's row
+/// after the write: what `session.message` announces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub entries: Vec<TranscriptEntry>,
+    pub session: Option<SessionSummary>,
+}
+
+impl Stored {
+    /// `entries` written from `first_seq` on; their ids come from the row's session id (else
+    /// `fallback_session_id`, the one the write asked for).
+    pub fn stamped(entries: Vec<TranscriptEntry>, first_seq: u64, fallback_session_id: &str, session: Option<SessionSummary>) -> Stored {
+        let sid = session.as_ref().map_or(fallback_session_id, |s| s.session_id.as_str()).to_string();
+        let entries = entries
+            .into_iter()
+            .zip(first_seq..)
+            .map(|(mut e, seq)| {
+                e.seq = seq;
+                e.id = Some(message_id(&sid, seq));
+                e
+            })
+            .collect();
+        Stored { entries, session }
+    }
+}
+
 /// A stored session, as the store reads it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionSummary {

@@ -89,7 +89,7 @@ fn duplicate_in_flight_answers_once_and_completed_runs_replay_the_final() {
     let dup = outs.response("a2");
     assert_eq!(dup["payload"], json!({"runId": "dup", "status": "in_flight", "agentId": "main"}));
 
-    assert!(methods::execute_without_io(&gw.hub, &run, c.now, c.unix()));
+    methods::run_without_io(&gw.hub, &run, c.now, c.unix());
     let outs = c.pump();
     assert_eq!(outs.response("a1")["ok"], false, "the original request gets the final");
     assert!(outs.responses().iter().all(|r| r["id"] != "a2"), "no later final for the duplicate");
@@ -138,7 +138,7 @@ fn agent_wait_answers_when_the_run_ends_or_when_it_times_out() {
     let timed_out = outs.response("w2");
     assert_eq!(timed_out["payload"], json!({"runId": "waited", "status": "timeout"}));
 
-    methods::execute_without_io(&gw.hub, &run, w.now, w.unix());
+    methods::run_without_io(&gw.hub, &run, w.now, w.unix());
     let outs = w.pump();
     let done = outs.response("w1");
     assert_eq!(done["payload"]["status"], "error");

@@ -6,13 +6,16 @@
 //! [`crate::sessions::SessionStore`]).
 
 pub mod pairing;
+mod run;
 pub mod ui;
+
+pub use run::{run_notice, run_without_io};
 
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::agent::{ChatSend, Outcome, Plan, RunSpec, Start};
+use crate::agent::{ChatSend, RunSpec, Start};
 use crate::connection::{Dispatch, Reply, ServerConnection};
 use crate::gateway::Hub;
 use crate::sessions::{self, HistoryQuery, SessionListQuery, SessionStore};
@@ -340,19 +343,6 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
     }
 }
 
-/// Execute a run's plan where no IO is needed (no provider configured: it fails at once).
-/// Returns `false` when the plan needs the shell (an upstream call).
-pub fn execute_without_io(hub: &Hub, run: &RunSpec, now: Instant, unix_ms: u64) -> bool {
-    match crate::agent::plan(&hub.settings(), run, Vec::new(), String::new()) {
-        Plan::NoProvider { message } => {
-            hub.begin_run(&run.run_id, None, None, unix_ms);
-            hub.finish_run(&run.run_id, Outcome::Err { message }, now, unix_ms);
-            true
-        }
-        Plan::Turn { .. } => false,
-    }
-}
-
 /// Perform a dispatched request where there is no IO: the in-memory conformance runner, the
 /// fuzz targets and core's tests. The same [`dispatch`] the shells call, its IO answered as a
 /// process without a store or files would: an empty session store, runs that need a provider
@@ -363,7 +353,7 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
         Call::Reply(reply) | Call::PersistDevices(reply) => conn.complete(&d.request_id, reply),
         Call::StartRun { reply, run } => {
             conn.complete_run_start(now, &d.request_id, reply);
-            execute_without_io(hub, &run, now, unix_ms);
+            run_without_io(hub, &run, now, unix_ms);
         }
         Call::Store(job) => conn.complete(&d.request_id, job.run(hub, None, unix_ms)),
         Call::Later => {}

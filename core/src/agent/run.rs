@@ -1,0 +1,433 @@
+//! One agent run from its `accepted` answer to its final (spec protocol §10.2), as a sans-IO
+//! machine shaped like [`crate::openai::turn::Turn`]: it takes the session's history, store
+//! completions and turn events, and emits [`RunAction`]s. The order of everything a run does is
+//! decided here once (control-ui §5.1):
+//!
+//! 1. read the session's history (`LoadHistory`);
+//! 2. keep the user turn (`Store`), then `sessions.changed` (`running`) and `session.message`
+//!    for it — the UI reconciles with `chat.history` while the run goes on;
+//! 3. lifecycle `start`, lifecycle `model`, then the upstream turn (`StartTurn`): each text
+//!    delta is an `agent` assistant event and a `chat` delta;
+//! 4. `usage` (only when the model reported tokens), keep the reply (`Store`, a second
+//!    transaction with the run's status and usage), `session.message` for it;
+//! 5. the final (lifecycle end, `chat` final, the caller's answer, `agent.wait` answers);
+//! 6. `sessions.changed` (`done`, failed or killed) with the row as stored (`ReadSession`).
+//!
+//! Without a usable provider the run fails at once (lifecycle `model` without one, then the
+//! final error), as the reference. The shell performs the IO actions; notices go to the hub
+//! through `crate::methods::run_notice`.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{Outcome, Plan, RunSpec, TurnEnd, plan, run_end, unsaved_reply, user_turn};
+use crate::config::settings::GatewaySettings;
+use crate::openai::ApiError;
+use crate::openai::turn::{Turn, TurnEvent, TurnPolicy, TurnResult};
+use crate::sessions::{SessionMeta, SessionSummary, Stored, TranscriptEntry};
+
+/// What the shell must do for a run.
+#[derive(Debug)]
+pub enum RunAction {
+    /// Read the session's stored conversation as upstream messages; answer with
+    /// [`RunMachine::handle_history`].
+    LoadHistory { session_key: String },
+    /// Append `entries` to the session in one transaction; answer with
+    /// [`RunMachine::handle_stored`].
+    Store { meta: SessionMeta, entries: Vec<TranscriptEntry> },
+    /// Drive this upstream turn: feed its events to [`RunMachine::handle_turn_event`] (perform
+    /// the notices they produce as they come) and its end to [`RunMachine::handle_turn_end`].
+    StartTurn(Box<Turn>),
+    /// Read the session's row as stored; answer with [`RunMachine::handle_session`].
+    ReadSession { session_key: String },
+    /// Tell the hub (events, broadcasts, the final answer).
+    Notify(RunNotice),
+}
+
+/// What the hub is told about a run, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunNotice {
+    /// `sessions.changed` for the session's row (`running` at the start, `done`/failed/killed at
+    /// the end) to `sessions.subscribe`rs.
+    SessionsChanged { change: RunChange, session: Option<SessionSummary> },
+    /// `session.message` for each stored entry, to the session's message subscribers.
+    Messages { entries: Vec<TranscriptEntry>, session: Option<SessionSummary> },
+    /// Lifecycle `start`.
+    Started,
+    /// Lifecycle `model` (none: no usable provider).
+    Model { provider: Option<String>, model: Option<String> },
+    /// Streamed assistant text.
+    Delta(String),
+    /// The model's output token count.
+    Usage { output_tokens: u64 },
+    /// The run ended.
+    Finish(Outcome),
+}
+
+/// Which edge of a run a `sessions.changed` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunChange {
+    Start,
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    LoadingHistory,
+    StoringUserTurn,
+    Turning,
+    StoringReply,
+    ReadingSession,
+    Done,
+}
+
+/// One executing run (see the module docs for its order).
+#[derive(Debug)]
+pub struct RunMachine {
+    run: RunSpec,
+    phase: Phase,
+    out: VecDeque<RunAction>,
+    /// OS randomness from the shell: the upstream request ids and the transcript's session id.
+    seed: [u8; 21],
+    meta: Option<SessionMeta>,
+    turn: Option<Box<Turn>>,
+    model: Option<(String, String)>,
+    started: Option<(Instant, u64)>,
+    partial: String,
+    result: Option<Result<TurnResult, ApiError>>,
+    outcome: Option<Outcome>,
+}
+
+impl RunMachine {
+    /// A run about to execute; `seed` is fresh OS randomness (the transcript's session id must be
+    /// unpredictable).
+    pub fn new(run: RunSpec, seed: [u8; 21]) -> Self {
+        let mut out = VecDeque::new();
+        out.push_back(RunAction::LoadHistory { session_key: run.session_key.clone() });
+        RunMachine {
+            run,
+            phase: Phase::LoadingHistory,
+            out,
+            seed,
+            meta: None,
+            turn: None,
+            model: None,
+            started: None,
+            partial: String::new(),
+            result: None,
+            outcome: None,
+        }
+    }
+
+    /// A run that cannot execute (no OS randomness): it fails at once with `message`.
+    pub fn refused(run: RunSpec, message: String) -> Self {
+        let mut m = RunMachine::new(run, [0; 21]);
+        m.out.clear();
+        m.fail_at_once(message);
+        m
+    }
+
+    pub fn run(&self) -> &RunSpec {
+        &self.run
+    }
+
+    /// The next thing to do; `None` while the machine waits for an answer, and once it is done.
+    pub fn poll_action(&mut self) -> Option<RunAction> {
+        self.out.pop_front()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done && self.out.is_empty()
+    }
+
+    fn notify(&mut self, n: RunNotice) {
+        self.out.push_back(RunAction::Notify(n));
+    }
+
+    fn fail_at_once(&mut self, message: String) {
+        self.notify(RunNotice::Model { provider: None, model: None });
+        self.notify(RunNotice::Finish(Outcome::Err { message }));
+        self.phase = Phase::Done;
+    }
+
+    /// The session's history (OpenAI chat messages) and the settings the run starts with.
+    pub fn handle_history(&mut self, settings: &GatewaySettings, history: Vec<Value>, now: Instant, unix_ms: u64) {
+        if self.phase != Phase::LoadingHistory {
+            return;
+        }
+        let id_seed = crate::ids::hex(&self.seed[..5]);
+        match plan(settings, &self.run, history, id_seed) {
+            Plan::NoProvider { message } => self.fail_at_once(message),
+            Plan::Turn { spec, provider, model } => {
+                let mut uuid = [0u8; 16];
+                uuid.copy_from_slice(&self.seed[5..21]);
+                let (meta, user) = user_turn(&self.run, &provider, &model, crate::ids::uuid_v4(uuid), unix_ms);
+                self.turn = Some(Box::new(Turn::new(*spec, TurnPolicy::for_limits(&settings.limits), now)));
+                self.model = Some((provider, model));
+                self.meta = Some(meta.clone());
+                self.out.push_back(RunAction::Store { meta, entries: vec![user] });
+                self.phase = Phase::StoringUserTurn;
+            }
+        }
+    }
+
+    /// A [`RunAction::Store`] completed: the entries as stored (with `seq` and id) and the row,
+    /// or why they could not be kept (the run goes on; nothing is announced as stored).
+    pub fn handle_stored(&mut self, stored: Result<Stored, String>, now: Instant, unix_ms: u64) {
+        match self.phase {
+            Phase::StoringUserTurn => {
+                let (entries, session) = split(stored.ok());
+                self.notify(RunNotice::SessionsChanged { change: RunChange::Start, session: session.clone() });
+                if let Some(entries) = entries {
+                    self.notify(RunNotice::Messages { entries, session });
+                }
+                self.started = Some((now, unix_ms));
+                self.notify(RunNotice::Started);
+                let (provider, model) = self.model.clone().unwrap_or_default();
+                self.notify(RunNotice::Model { provider: Some(provider), model: Some(model) });
+                if let Some(turn) = self.turn.take() {
+                    self.out.push_back(RunAction::StartTurn(turn));
+                }
+                self.phase = Phase::Turning;
+            }
+            Phase::StoringReply => {
+                let outcome = self.outcome.take().unwrap_or(Outcome::Err { message: "the run ended without a result".into() });
+                let outcome = unsaved_reply(outcome, stored.as_ref().map(|_| ()).map_err(String::as_str));
+                let (entries, session) = split(stored.ok());
+                if let Some(entries) = entries {
+                    self.notify(RunNotice::Messages { entries, session });
+                }
+                self.notify(RunNotice::Finish(outcome));
+                self.out.push_back(RunAction::ReadSession { session_key: self.run.session_key.clone() });
+                self.phase = Phase::ReadingSession;
+            }
+            _ => {}
+        }
+    }
+
+    /// One event of the upstream turn.
+    pub fn handle_turn_event(&mut self, event: TurnEvent) {
+        if self.phase != Phase::Turning {
+            return;
+        }
+        match event {
+            TurnEvent::Text(t) => {
+                self.partial.push_str(&t);
+                self.notify(RunNotice::Delta(t));
+            }
+            TurnEvent::Finished(r) => self.result = Some(Ok(r)),
+            TurnEvent::Failed(e) => self.result = Some(Err(e)),
+            TurnEvent::ToolCallStart { .. } | TurnEvent::ToolCallArgs { .. } => {}
+        }
+    }
+
+    /// The upstream turn is over; `stopped`: it was stopped (`chat.abort`, a session kill).
+    pub fn handle_turn_end(&mut self, stopped: bool, now: Instant, unix_ms: u64) {
+        if self.phase != Phase::Turning {
+            return;
+        }
+        if let Some(Ok(r)) = &self.result {
+            // The reference sends no `usage` for a turn that produced no tokens.
+            if r.completion_tokens > 0 {
+                self.notify(RunNotice::Usage { output_tokens: r.completion_tokens });
+            }
+        }
+        let end = match &self.result {
+            None if stopped => TurnEnd::Aborted { partial: &self.partial },
+            Some(Ok(r)) => TurnEnd::Finished(r),
+            Some(Err(e)) => TurnEnd::Failed(e),
+            None => TurnEnd::NoResult,
+        };
+        let (started_at, started_ms) = self.started.unwrap_or((now, unix_ms));
+        let meta = self
+            .meta
+            .take()
+            .unwrap_or_else(|| SessionMeta::new(self.run.session_key.clone(), self.run.agent_id.clone(), String::new(), unix_ms));
+        let duration = now.saturating_duration_since(started_at).as_millis() as u64;
+        let (outcome, meta, entries) = run_end(&self.run, meta, end, started_ms, duration, unix_ms);
+        self.outcome = Some(outcome);
+        self.out.push_back(RunAction::Store { meta, entries });
+        self.phase = Phase::StoringReply;
+    }
+
+    /// The session's row after the run (none: the store has no such session or is unavailable).
+    pub fn handle_session(&mut self, session: Option<SessionSummary>) {
+        if self.phase != Phase::ReadingSession {
+            return;
+        }
+        self.notify(RunNotice::SessionsChanged { change: RunChange::End, session });
+        self.phase = Phase::Done;
+    }
+}
+
+fn split(stored: Option<Stored>) -> (Option<Vec<TranscriptEntry>>, Option<SessionSummary>) {
+    match stored {
+        Some(s) => (Some(s.entries), s.session),
+        None => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// Virtual time's origin (any instant will do; the machine only measures from it).
+    #[allow(clippy::disallowed_methods)]
+    fn start() -> Instant {
+        Instant::now()
+    }
+
+    fn run() -> RunSpec {
+        let agents = crate::openai::Agents::from_config(&Value::Null);
+        super::super::parse_agent_params(Some(&json!({"message": "hi", "idempotencyKey": "r1"})), &agents).unwrap()
+    }
+
+    fn settings(with_provider: bool) -> GatewaySettings {
+        let mut s = crate::testkit::loopback_token_settings("t", 18789);
+        if with_provider {
+            let cfg = json!({"models": {"providers": {"fake": {"baseUrl": "http://127.0.0.1:9/v1", "api": "openai-completions",
+                "models": [{"id": "m1"}]}}}, "agents": {"defaults": {"model": {"primary": "fake/m1"}}}});
+            s.api = std::sync::Arc::new(crate::config::api::ApiConfig::from_config(&cfg, &Default::default()));
+        }
+        s
+    }
+
+    fn stored(entries: Vec<TranscriptEntry>, first_seq: u64) -> Stored {
+        Stored::stamped(entries, first_seq, "sid", None)
+    }
+
+    /// The notices at the head of the queue.
+    fn notices(m: &mut RunMachine) -> Vec<RunNotice> {
+        let mut out = Vec::new();
+        while let Some(RunAction::Notify(n)) = m.poll_action() {
+            out.push(n);
+        }
+        out
+    }
+
+    fn kinds(ns: &[RunNotice]) -> Vec<&'static str> {
+        ns.iter()
+            .map(|n| match n {
+                RunNotice::SessionsChanged { change: RunChange::Start, .. } => "changed:start",
+                RunNotice::SessionsChanged { change: RunChange::End, .. } => "changed:end",
+                RunNotice::Messages { .. } => "messages",
+                RunNotice::Started => "start",
+                RunNotice::Model { .. } => "model",
+                RunNotice::Delta(_) => "delta",
+                RunNotice::Usage { .. } => "usage",
+                RunNotice::Finish(_) => "finish",
+            })
+            .collect()
+    }
+
+    /// Up to the turn: history asked, the user turn stored, its notices out, the turn handed over.
+    fn to_turn(m: &mut RunMachine, t0: Instant, store_ok: bool) -> Vec<RunNotice> {
+        assert!(matches!(m.poll_action(), Some(RunAction::LoadHistory { session_key }) if session_key == "agent:main:explicit:r1"));
+        m.handle_history(&settings(true), vec![json!({"role": "user", "content": "earlier"})], t0, 1_000);
+        let Some(RunAction::Store { meta, entries }) = m.poll_action() else { panic!("the user turn is stored first") };
+        assert_eq!((meta.model.as_deref(), entries.len(), entries[0].run_id.as_deref()), (Some("m1"), 1, Some("r1")));
+        assert!(m.poll_action().is_none(), "nothing happens before the user turn is kept");
+        m.handle_stored(if store_ok { Ok(stored(entries, 3)) } else { Err("disk full".into()) }, t0, 1_000);
+        let mut ns = Vec::new();
+        loop {
+            match m.poll_action() {
+                Some(RunAction::Notify(n)) => ns.push(n),
+                Some(RunAction::StartTurn(_)) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        ns
+    }
+
+    #[test]
+    fn a_finished_run_keeps_both_turns_and_announces_them_in_order() {
+        let t0 = start();
+        let mut m = RunMachine::new(run(), [7; 21]);
+        let ns = to_turn(&mut m, t0, true);
+        assert_eq!(kinds(&ns), ["changed:start", "messages", "start", "model"]);
+        let RunNotice::Messages { entries, .. } = &ns[1] else { unreachable!() };
+        assert_eq!(entries[0].seq, 3, "announced with the seq the store gave it");
+        assert_eq!(ns[3], RunNotice::Model { provider: Some("fake".into()), model: Some("m1".into()) });
+        m.handle_turn_event(TurnEvent::Text("he".into()));
+        m.handle_turn_event(TurnEvent::Text("llo".into()));
+        assert_eq!(notices(&mut m), [RunNotice::Delta("he".into()), RunNotice::Delta("llo".into())]);
+        let r = TurnResult { text: "hello".into(), finish_reason: "stop".into(), completion_tokens: 2, ..Default::default() };
+        m.handle_turn_event(TurnEvent::Finished(r));
+        m.handle_turn_end(false, t0 + Duration::from_millis(40), 1_040);
+        assert_eq!(m.poll_action().map(|a| matches!(a, RunAction::Notify(RunNotice::Usage { output_tokens: 2 }))), Some(true));
+        let Some(RunAction::Store { meta, entries }) = m.poll_action() else { panic!("the reply is stored") };
+        assert_eq!(meta.status, Some(crate::sessions::RunStatus::Done));
+        assert_eq!(entries[0].content, json!("hello"));
+        m.handle_stored(Ok(stored(entries, 4)), t0, 1_041);
+        let ns = notices(&mut m);
+        assert_eq!(kinds(&ns), ["messages", "finish"]);
+        let RunNotice::Finish(Outcome::Ok { text, meta }) = &ns[1] else { panic!("{ns:?}") };
+        assert_eq!((text.as_str(), meta["durationMs"].as_u64()), ("hello", Some(40)));
+        assert!(!m.is_done(), "the closing row is still to come");
+        m.handle_session(None);
+        assert_eq!(kinds(&notices(&mut m)), ["changed:end"]);
+        assert!(m.is_done());
+    }
+
+    #[test]
+    fn an_unavailable_store_announces_nothing_as_stored_and_fails_the_reply() {
+        let t0 = start();
+        let mut m = RunMachine::new(run(), [1; 21]);
+        let ns = to_turn(&mut m, t0, false);
+        assert_eq!(kinds(&ns), ["changed:start", "start", "model"], "no session.message for a turn that was not kept");
+        m.handle_turn_event(TurnEvent::Finished(TurnResult { text: "ok".into(), ..Default::default() }));
+        m.handle_turn_end(false, t0, 1_001);
+        let Some(RunAction::Store { .. }) = m.poll_action() else { panic!("no usage for 0 tokens; the reply store is next") };
+        m.handle_stored(Err("disk full".into()), t0, 1_002);
+        let ns = notices(&mut m);
+        assert_eq!(ns, [RunNotice::Finish(Outcome::Err { message: "the reply was not saved: disk full".into() })]);
+    }
+
+    #[test]
+    fn a_stopped_run_keeps_its_partial_text_and_ends_aborted() {
+        let t0 = start();
+        let mut m = RunMachine::new(run(), [2; 21]);
+        to_turn(&mut m, t0, true);
+        m.handle_turn_event(TurnEvent::Text("half".into()));
+        notices(&mut m);
+        m.handle_turn_end(true, t0, 1_005);
+        let Some(RunAction::Store { meta, entries }) = m.poll_action() else { panic!() };
+        assert!(meta.aborted && entries[0].content == json!("half"));
+        m.handle_stored(Ok(stored(entries, 5)), t0, 1_006);
+        let ns = notices(&mut m);
+        assert_eq!(ns.last(), Some(&RunNotice::Finish(Outcome::Aborted { text: "half".into() })));
+        // A failed turn ends with its error and keeps no reply.
+        let mut m = RunMachine::new(run(), [3; 21]);
+        to_turn(&mut m, t0, true);
+        m.handle_turn_event(TurnEvent::Failed(ApiError::invalid("upstream said no")));
+        m.handle_turn_end(false, t0, 1_007);
+        let Some(RunAction::Store { entries, .. }) = m.poll_action() else { panic!() };
+        assert!(entries.is_empty());
+    }
+
+    #[test]
+    fn without_a_provider_or_randomness_the_run_fails_at_once() {
+        let mut m = RunMachine::new(run(), [0; 21]);
+        m.poll_action();
+        m.handle_history(&settings(false), Vec::new(), start(), 5);
+        let ns = notices(&mut m);
+        assert_eq!(kinds(&ns), ["model", "finish"]);
+        assert_eq!(ns[0], RunNotice::Model { provider: None, model: None });
+        assert!(m.is_done());
+        let mut m = RunMachine::refused(run(), "no randomness".into());
+        assert_eq!(
+            notices(&mut m),
+            [RunNotice::Model { provider: None, model: None }, RunNotice::Finish(Outcome::Err { message: "no randomness".into() })]
+        );
+        // Answers that come in the wrong phase change nothing.
+        m.handle_turn_end(false, start(), 6);
+        m.handle_session(None);
+        assert!(m.poll_action().is_none() && m.is_done());
+    }
+}
