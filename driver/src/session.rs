@@ -220,6 +220,14 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
     }
 }
 
+impl<R: Runtime, T> Drop for Session<R, T> {
+    /// However the socket's task ends (the peer left, the write failed, the task was dropped at
+    /// shutdown), the core hears that the transport is gone once: the hub forgets the socket.
+    fn drop(&mut self) {
+        self.conn.handle_transport_closed(Instant::now());
+    }
+}
+
 impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Future for Session<R, T> {
     type Output = ();
 

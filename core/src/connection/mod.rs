@@ -187,8 +187,6 @@ pub struct ServerConnection {
     registered: bool,
     /// The challenge nonce device proofs must sign.
     nonce: String,
-    /// Latest `now` seen, for the unregistration done on drop.
-    last_now: Instant,
 }
 
 impl ServerConnection {
@@ -208,7 +206,6 @@ impl ServerConnection {
             handshake_deadline: now + limits.handshake_timeout,
             registered: true,
             nonce: nonce.clone(),
-            last_now: now,
         };
         let payload = json!({"nonce": nonce, "ts": unix_ms, "capabilities": CHALLENGE_CAPABILITIES});
         c.out.push_back(Output::SetMaxMessageSize(limits.preauth_max_payload));
@@ -295,7 +292,6 @@ impl ServerConnection {
 
     /// One complete text message.
     pub fn handle_text(&mut self, now: Instant, unix_ms: u64, text: &str) {
-        self.last_now = self.last_now.max(now);
         match &mut self.state {
             State::Closing { .. } | State::Closed => {}
             State::ConnectPending(p) => {
@@ -326,7 +322,6 @@ impl ServerConnection {
 
     /// A pong arrived with this payload.
     pub fn handle_pong(&mut self, now: Instant, payload: &[u8]) {
-        self.last_now = self.last_now.max(now);
         if let State::Open(s) = &mut self.state {
             // Any pong shows the peer alive (keepalive, spec §1.1).
             s.ping_sent_at = None;
@@ -342,7 +337,9 @@ impl ServerConnection {
         self.state = State::Closed;
     }
 
-    /// The transport ended (EOF, reset, write failure).
+    /// The transport ended (EOF, reset, write failure). The shell reports it exactly once per
+    /// socket, also when it drops the socket for any other reason: the hub forgets the socket
+    /// here (a dropped `ServerConnection` changes no shared state).
     pub fn handle_transport_closed(&mut self, now: Instant) {
         self.unregister(now);
         self.state = State::Closed;
@@ -351,7 +348,6 @@ impl ServerConnection {
     /// Fire due timers.
     pub fn handle_timeout(&mut self, now: Instant, unix_ms: u64) {
         let _ = unix_ms;
-        self.last_now = self.last_now.max(now);
         match &mut self.state {
             State::AwaitingConnect => {
                 if now >= self.handshake_deadline {
@@ -454,7 +450,6 @@ impl ServerConnection {
     /// The reference's answer always arrives alone, its first event >= 75 ms later (capture in
     /// `testdata/captures/fast-run-order/`).
     pub fn complete_run_start(&mut self, now: Instant, request_id: &str, reply: Reply) {
-        self.last_now = self.last_now.max(now);
         let State::Open(s) = &mut self.state else { return };
         let frame = response_frame(request_id, reply);
         if s.barrier.is_some() {
@@ -702,7 +697,7 @@ impl ServerConnection {
                     local_silent: is_local && browser_ok && self.hub.settings().pairing_auto_approve_local,
                     shared_secret: matches!(method, AuthMethod::None | AuthMethod::Token | AuthMethod::Password | AuthMethod::TrustedProxy),
                 };
-                match self.hub.pair_device(now, unix_ms, &attempt) {
+                match self.hub.pair_device(unix_ms, &attempt) {
                     Ok(g) => g,
                     Err(e) => return self.fail_connect(now, id, e, close_code::POLICY_VIOLATION),
                 }
@@ -941,14 +936,6 @@ impl ServerConnection {
                 self.out.push_back(Output::Dispatch(Box::new(d)));
             }
         }
-    }
-}
-
-impl Drop for ServerConnection {
-    fn drop(&mut self) {
-        // A shell that drops a connection without reporting the transport end still frees it.
-        let now = self.last_now;
-        self.unregister(now);
     }
 }
 

@@ -385,7 +385,8 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             token_header: head.header("x-openclaw-token"),
             client,
         };
-        match crate::http::hooks::gate(hub.settings().api.hooks.as_ref(), &hook_head, &mut hub.hook_limiter(), now) {
+        let hooks = hub.settings().api.hooks.clone();
+        match hub.with_hook_limiter(|limiter| crate::http::hooks::gate(hooks.as_ref(), &hook_head, limiter, now)) {
             crate::http::hooks::Gate::NotMine => {}
             crate::http::hooks::Gate::Respond(r) => return respond(r.into()),
             crate::http::hooks::Gate::Authorized { .. } if hub.is_draining() => return respond(HttpResponse::draining()),

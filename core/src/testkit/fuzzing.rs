@@ -530,13 +530,30 @@ struct World {
     next_req: u64,
 }
 
+impl Drop for World {
+    fn drop(&mut self) {
+        for i in 0..self.socks.len() {
+            self.drop_sock(i);
+        }
+    }
+}
+
 impl World {
     fn unix(&self) -> u64 {
         unix_at(self.base, self.now)
     }
 
+    /// The shell lets go of socket `i`: as the shells do, it reports the transport's end first
+    /// (a dropped `ServerConnection` changes no shared state).
+    fn drop_sock(&mut self, i: usize) {
+        if let Some(mut s) = self.socks[i].take() {
+            s.conn.handle_transport_closed(self.now);
+        }
+    }
+
     /// Admit and open socket `i` (stays closed when the hub refuses the upgrade).
     fn open(&mut self, i: usize) {
+        self.drop_sock(i);
         let spec = self.specs[i].clone();
         let Ok(admission) = self.hub.admit_upgrade(spec.ip, &spec.facts) else { return };
         self.next_conn += 1;
@@ -802,7 +819,7 @@ impl World {
             }
             16 => {
                 // The shell drops the socket (held dispatches included) and a new one comes in.
-                self.socks[i] = None;
+                self.drop_sock(i);
                 self.open(i);
             }
             17 => {

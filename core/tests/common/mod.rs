@@ -313,6 +313,13 @@ pub fn unix_of(t0: Instant, now: Instant) -> u64 {
     UNIX0 + now.duration_since(t0).as_millis() as u64
 }
 
+/// A test lets go of a socket as a shell does: the transport's end is reported first.
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.conn.handle_transport_closed(self.now);
+    }
+}
+
 /// One server-side socket under test.
 pub struct Conn {
     pub conn: ServerConnection,
