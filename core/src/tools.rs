@@ -351,10 +351,6 @@ pub fn parse_agent_session_key(key: &str) -> Option<(String, &str)> {
     (!agent.is_empty() && !tail.is_empty()).then(|| (agent.to_ascii_lowercase(), tail))
 }
 
-fn default_agent(agents: &Agents) -> Option<String> {
-    agents.default.clone()
-}
-
 /// The agent and canonical session key a call targets (`sessionKey` defaults to `main`).
 pub fn resolve_target(agents: &Agents, session_key: Option<&str>, agent_id: Option<&str>) -> Result<(String, String), String> {
     let raw = session_key.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("main");
@@ -381,7 +377,7 @@ pub fn resolve_target(agents: &Agents, session_key: Option<&str>, agent_id: Opti
             }
             id
         }
-        None => default_agent(agents).ok_or_else(|| {
+        None => agents.ambient_owner().map(str::to_string).ok_or_else(|| {
             "Multiple agents are configured, but this operation has no explicit owner. Pass agentId or an agent-scoped sessionKey."
                 .to_string()
         })?,

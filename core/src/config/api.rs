@@ -329,6 +329,13 @@ impl Agents {
             .unwrap_or_else(|| DEFAULT_AGENT_ID.to_string())
     }
 
+    /// The agent that owns an operation naming none, where ownership must be unambiguous (the
+    /// session tools): the configured default; an explicit fleet has none (the caller must name
+    /// one).
+    pub fn ambient_owner(&self) -> Option<&str> {
+        self.default.as_deref()
+    }
+
     /// `openclaw`, `openclaw/default`, then `openclaw/<id>` for each agent (§6.2).
     pub fn model_ids(&self) -> Vec<String> {
         let mut out = vec!["openclaw".to_string(), "openclaw/default".to_string()];

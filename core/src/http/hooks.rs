@@ -259,16 +259,11 @@ fn str_field(o: &Map<String, Value>, k: &str) -> Option<String> {
     o.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-/// The default agent of hook runs: the configured default, else the first agent.
-fn default_agent(agents: &Agents) -> String {
-    agents.default.clone().or_else(|| agents.ids.first().cloned()).unwrap_or_else(|| "main".into())
-}
-
 /// A requested agent id: a known id, else (as the reference) the default agent.
 fn target_agent(agents: &Agents, requested: Option<&str>) -> String {
     match requested.map(|r| r.trim().to_ascii_lowercase()) {
         Some(id) if agents.ids.contains(&id) => id,
-        _ => default_agent(agents),
+        _ => agents.default_agent(),
     }
 }
 

@@ -128,8 +128,6 @@ pub fn parse_json_body(body: &[u8]) -> Result<Option<Value>, String> {
     serde_json::from_str::<Value>(&text).map(Some).map_err(|e| json_error_message(&text, &e))
 }
 
-pub(crate) use crate::wire::json_kind;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::api::EmbeddingsConfig;
 pub use crate::openai::api_response::BodyError;
-use crate::openai::api_response::{ApiResponse, json_kind, openai_body_error, parse_json_body};
+use crate::openai::api_response::{ApiResponse, openai_body_error, parse_json_body};
 use crate::openai::turn::UpstreamRequest;
 use crate::openai::{Agents, ApiError, resolve_agent};
 
@@ -85,7 +85,7 @@ impl EmbeddingsError {
 }
 
 fn zod_type(path: &str, expected: &str, v: &Value) -> EmbeddingsError {
-    EmbeddingsError::invalid(format!("{path}: Invalid input: expected {expected}, received {}", json_kind(v)))
+    EmbeddingsError::invalid(crate::wire::zod_invalid_type(path, expected, Some(v)))
 }
 
 /// Validate the body against the reference's schema (zod wording, first issue in field order).

@@ -205,25 +205,19 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     } else {
         serde_json::from_str(text).map_err(|e| ApiError::invalid(crate::openai::api_response::json_error_message(text, &e)))?
     };
-    let o = v.as_object().ok_or_else(|| ApiError::invalid(": Invalid input: expected object, received array"))?;
+    let o = v.as_object().ok_or_else(|| ApiError::invalid(crate::wire::zod_invalid_type("", "object", Some(&v))))?;
     let model = match o.get("model") {
         None | Some(Value::Null) => "openclaw".to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "model: Invalid input: expected string, received {}",
-                crate::openai::api_response::json_kind(other)
-            )));
+            return Err(ApiError::invalid(crate::wire::zod_invalid_type("model", "string", Some(other))));
         }
     };
     let stream = match o.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "stream: Invalid input: expected boolean, received {}",
-                crate::openai::api_response::json_kind(other)
-            )));
+            return Err(ApiError::invalid(crate::wire::zod_invalid_type("stream", "boolean", Some(other))));
         }
     };
     for k in ["max_tokens", "max_completion_tokens"] {
@@ -268,10 +262,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         Some(Value::Array(a)) => a.clone(),
         None | Some(Value::Null) => Vec::new(),
         Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "messages: Invalid input: expected array, received {}",
-                crate::openai::api_response::json_kind(other)
-            )));
+            return Err(ApiError::invalid(crate::wire::zod_invalid_type("messages", "array", Some(other))));
         }
     };
     let mut sampling = Map::new();
@@ -583,6 +574,9 @@ mod tests {
     #[test]
     fn chat_validation_messages() {
         assert_eq!(parse_chat_request(b"[]").unwrap_err().message, ": Invalid input: expected object, received array");
+        // The kind received is the body's own (zod), not a fixed word.
+        assert_eq!(parse_chat_request(b"\"hi\"").unwrap_err().message, ": Invalid input: expected object, received string");
+        assert_eq!(parse_chat_request(b"7").unwrap_err().message, ": Invalid input: expected object, received number");
         assert_eq!(
             parse_chat_request(br#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#).unwrap_err().message,
             "max_tokens: Too small: expected number to be >0"

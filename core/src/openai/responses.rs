@@ -204,7 +204,7 @@ const REQUEST_KEYS: [&str; 25] = [
 pub fn parse_responses_request(body: &[u8]) -> Result<ResponsesRequest, ApiError> {
     let v = parse_json(body)?;
     let Some(o) = v.as_object() else {
-        return Err(ApiError::invalid(format!(": Invalid input: expected object, received {}", received(Some(&v)))));
+        return Err(ApiError::invalid(crate::wire::zod_invalid_type("", "object", Some(&v))));
     };
     let mut iss = Issues::default();
     let req = parse_request_object(&mut iss, o);
@@ -334,20 +334,8 @@ fn at(path: &str, key: impl std::fmt::Display) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
-fn received(v: Option<&Value>) -> &'static str {
-    match v {
-        None => "undefined",
-        Some(Value::Null) => "null",
-        Some(Value::Bool(_)) => "boolean",
-        Some(Value::Number(_)) => "number",
-        Some(Value::String(_)) => "string",
-        Some(Value::Array(_)) => "array",
-        Some(Value::Object(_)) => "object",
-    }
-}
-
 fn invalid_type(iss: &mut Issues, path: &str, expected: &str, v: Option<&Value>) {
-    iss.hard(path, format!("Invalid input: expected {expected}, received {}", received(v)));
+    iss.hard(path, crate::wire::zod_type_issue(expected, v));
 }
 
 fn req_string(iss: &mut Issues, path: &str, v: Option<&Value>) -> Option<String> {

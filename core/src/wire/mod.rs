@@ -718,3 +718,15 @@ pub fn json_kind(v: &Value) -> &'static str {
         Value::Object(_) => "object",
     }
 }
+
+/// What the reference's validator (zod) says of a value of the wrong type: `Invalid input:
+/// expected <type>, received <kind>` (`undefined` for a missing value). The OpenAI-compatible
+/// endpoints (chat, responses, embeddings) all word their type errors with it.
+pub fn zod_type_issue(expected: &str, v: Option<&Value>) -> String {
+    format!("Invalid input: expected {expected}, received {}", v.map_or("undefined", json_kind))
+}
+
+/// [`zod_type_issue`] at `path` (`<path>: Invalid input: …`; the root's path is empty).
+pub fn zod_invalid_type(path: &str, expected: &str, v: Option<&Value>) -> String {
+    format!("{path}: {}", zod_type_issue(expected, v))
+}
