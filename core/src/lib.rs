@@ -8,6 +8,8 @@
 // `ErrorShape` (the wire error) is returned by value from cold validation paths; boxing it
 // would only move the allocation.
 #![allow(clippy::result_large_err)]
+// What is not API is `pub(crate)`, so an item nobody outside can reach shows up (dead twins).
+#![warn(unreachable_pub)]
 
 // Floors, bottom first (ARCHITECTURE.md; enforced by tests/floors.rs).
 pub mod cli;

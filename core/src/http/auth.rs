@@ -14,7 +14,8 @@ use crate::auth::{AuthMode, ClientCredentials, LimitCheck, LimiterSubject, Share
 use crate::gateway::Hub;
 
 /// The full operator set a shared-secret (owner) caller gets on HTTP.
-pub const OWNER_SCOPES: [&str; 6] = [scopes::ADMIN, scopes::APPROVALS, scopes::PAIRING, scopes::READ, scopes::TALK_SECRETS, scopes::WRITE];
+pub(super) const OWNER_SCOPES: [&str; 6] =
+    [scopes::ADMIN, scopes::APPROVALS, scopes::PAIRING, scopes::READ, scopes::TALK_SECRETS, scopes::WRITE];
 
 /// Who is calling an API route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +80,7 @@ fn origin_ok(hub: &Hub, facts: &RequestFacts, attribution: &Attribution) -> bool
 
 /// [`authorize`], also accepting `Bearer <operator device token>` of a paired device (spec http
 /// §4.1: plugin routes and Control UI read endpoints); the caller gets the token's scopes.
-pub fn authorize_with_device_token(
+pub(super) fn authorize_with_device_token(
     hub: &Hub,
     head: &RequestHead<'_>,
     facts: &RequestFacts,
@@ -100,7 +101,7 @@ pub fn authorize_with_device_token(
 }
 
 /// Authenticate an API request; on failure, the action to answer with.
-pub fn authorize(
+pub(super) fn authorize(
     hub: &Hub,
     head: &RequestHead<'_>,
     facts: &RequestFacts,

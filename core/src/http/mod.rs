@@ -10,7 +10,7 @@ pub mod hooks;
 mod auth;
 pub mod chat;
 pub mod responses;
-pub mod routes;
+pub(crate) mod routes;
 
 pub use auth::HttpCaller;
 pub use routes::{MethodCall, StoreJob, finish_embeddings, method_reply};

@@ -25,13 +25,13 @@ use crate::tools::{self, StoreHost, Surface, ToolsContext, ToolsInvokeInput};
 use crate::wire::ErrorShape;
 
 /// `GET /sessions/<key>/history` rows when `?limit=` is absent, and its ceiling.
-pub const SESSION_HISTORY_MAX_LIMIT: usize = 1000;
+pub(crate) const SESSION_HISTORY_MAX_LIMIT: usize = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // /v1/embeddings
 
 /// Validate an embeddings request and build its upstream call.
-pub fn embeddings(hub: &Hub, request: &ApiRequest, body: &[u8]) -> ApiAction {
+pub(crate) fn embeddings(hub: &Hub, request: &ApiRequest, body: &[u8]) -> ApiAction {
     let api = hub.settings().api.clone();
     let ctx = EmbeddingsContext {
         agents: &api.agents,
@@ -72,7 +72,7 @@ pub fn finish_embeddings(hub: &Hub, call: &EmbeddingsCall, upstream: Result<(u16
 // /tools/invoke and /sessions/<key>/…
 
 /// Parse a `/tools/invoke` body; the invocation reads the session store.
-pub fn tools_invoke(body: &[u8]) -> ApiAction {
+pub(crate) fn tools_invoke(body: &[u8]) -> ApiAction {
     match tools::parse_http_body(body) {
         Ok(input) => ApiAction::Store(Box::new(StoreJob::ToolsInvoke(input))),
         Err(e) => ApiAction::Respond(ApiResponse::openai_error(&e).into()),
@@ -82,7 +82,7 @@ pub fn tools_invoke(body: &[u8]) -> ApiAction {
 /// `/sessions/<key>/history` → `(key, false)`, `/sessions/<key>/kill` → `(key, true)`; the key
 /// percent-decoded and trimmed (`None` when that fails or leaves nothing). `None` for any other
 /// path.
-pub fn session_path(path: &str) -> Option<(Option<String>, bool)> {
+pub(crate) fn session_path(path: &str) -> Option<(Option<String>, bool)> {
     let (segment, action) = path.strip_prefix("/sessions/")?.split_once('/')?;
     let kill = match action {
         "history" => false,
@@ -98,7 +98,7 @@ pub fn session_path(path: &str) -> Option<(Option<String>, bool)> {
 
 /// `?limit=` of `GET /sessions/<key>/history`: a positive integer, capped; a bad value is 1 (as
 /// the reference).
-pub fn history_limit(query: &str) -> Option<usize> {
+pub(crate) fn history_limit(query: &str) -> Option<usize> {
     let raw = query.split('&').find_map(|pair| pair.strip_prefix("limit="))?.trim();
     if raw.is_empty() {
         return None;
@@ -198,7 +198,7 @@ pub fn method_reply(hub: &Hub, rpc: &RpcRequest, reply: Reply) -> HttpResponse {
 
 /// Parse an admin RPC body and run its method as the WS would for a socket with the caller's
 /// scopes (a shared-secret caller is an owner).
-pub fn admin_rpc(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> ApiAction {
+pub(crate) fn admin_rpc(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> ApiAction {
     let rpc = match admin_rpc::prepare(body, &env.uuid(0)) {
         Step::Respond(r) => return ApiAction::Respond(r.into()),
         Step::Call(rpc) => rpc,
@@ -234,7 +234,7 @@ pub fn admin_rpc(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -
 // hooks
 
 /// An authorized hook request: `/wake` is queued (the shell logs it), `/agent` starts a run.
-pub fn hook(hub: &Hub, name: &str, body: &[u8], env: &Env) -> ApiAction {
+pub(crate) fn hook(hub: &Hub, name: &str, body: &[u8], env: &Env) -> ApiAction {
     let settings = hub.settings();
     let policy = HookPolicy::from_config(&settings.config_redacted);
     let (run_id, job_id) = (env.uuid(0), env.uuid(16));

@@ -5,7 +5,7 @@
 //! `chat.history` and `tools.invoke` ([`StoreCall`], decided here over
 //! [`crate::sessions::SessionStore`]).
 
-pub mod pairing;
+pub(crate) mod pairing;
 mod run;
 pub mod ui;
 

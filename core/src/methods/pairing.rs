@@ -26,7 +26,7 @@ fn param(d: &Dispatch, field: Option<&str>) -> Result<String, ErrorShape> {
 }
 
 /// Answer a `device.pair.*` method; `None` for a method this module does not serve.
-pub fn call(hub: &Hub, d: &Dispatch, unix_ms: u64) -> Option<Reply> {
+pub(crate) fn call(hub: &Hub, d: &Dispatch, unix_ms: u64) -> Option<Reply> {
     let result = match d.method.as_str() {
         "device.pair.list" => param(d, None).map(|_| hub.device_pair_list()),
         "device.pair.approve" => param(d, Some("requestId")).and_then(|id| hub.device_pair_approve(&id, &d.caller.scopes, unix_ms)),
