@@ -10,14 +10,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clawgate_core::connection::{Output, ServerConnection};
-use clawgate_core::gateway::{Broadcast, EventSink, Hub};
+use clawgate_core::connection::Output;
+use clawgate_core::gateway::Hub;
 use clawgate_core::http::{HttpAction, RequestHead, route};
+use clawgate_core::testkit::memory::MemorySocket;
 use clawgate_core::testkit::{loopback_token_settings, test_server_info};
-use clawgate_core::{Reply, methods};
 
 use crate::engine::{self, Env, HttpReq, HttpResp, Msg, OpenOpts, OpenResult, Secret, Transport, WireEvent};
 use crate::model::{Check, CheckResult, Conn, Outcome};
@@ -29,28 +29,9 @@ pub const PORT: u16 = 18789;
 /// Wall-clock ms at virtual time zero.
 pub const UNIX0: u64 = 1_795_602_626_311;
 
-#[derive(Default)]
-struct Sink {
-    events: Mutex<Vec<Arc<Broadcast>>>,
-    replies: Mutex<Vec<(String, Reply)>>,
-    shutdowns: Mutex<Vec<String>>,
-}
-
-impl EventSink for Sink {
-    fn deliver(&self, event: Arc<Broadcast>) {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
-    }
-    fn shutdown(&self, reason: &str) {
-        self.shutdowns.lock().unwrap_or_else(|p| p.into_inner()).push(reason.to_string());
-    }
-    fn complete(&self, request_id: &str, reply: Reply) {
-        self.replies.lock().unwrap_or_else(|p| p.into_inner()).push((request_id.to_string(), reply));
-    }
-}
-
 struct MemConn {
-    conn: ServerConnection,
-    sink: Arc<Sink>,
+    /// The socket, driven as the shells drive it.
+    sock: MemorySocket,
     queue: VecDeque<(Instant, WireEvent)>,
     max_size: usize,
     auto_pong: bool,
@@ -92,11 +73,10 @@ impl MemoryTransport {
     fn drain(&mut self, id: Conn) {
         let now = self.now;
         let unix = self.unix();
-        let hub = self.hub.clone();
         let Some(c) = self.conns.get_mut(&id) else { return };
         let mut pings = Vec::new();
         let mut server_closed = false;
-        while let Some(o) = c.conn.poll_output() {
+        while let Some(o) = c.sock.conn.poll_output() {
             if c.done {
                 continue;
             }
@@ -108,7 +88,7 @@ impl MemoryTransport {
                 }
                 Output::SetMaxMessageSize(n) => c.max_size = n,
                 Output::Dispatch(d) => {
-                    methods::perform_without_io(&mut c.conn, &hub, &d, now, unix);
+                    c.sock.perform(&d, now, unix);
                     drop(d);
                 }
                 Output::Close { code, reason } => {
@@ -123,7 +103,7 @@ impl MemoryTransport {
         }
         if c.auto_pong && !c.done && !pings.is_empty() {
             for p in &pings {
-                c.conn.handle_pong(now, p);
+                c.sock.conn.handle_pong(now, p);
             }
             // A run-ack barrier's pong releases what it held.
             if pings.iter().any(|p| !p.is_empty()) {
@@ -132,7 +112,7 @@ impl MemoryTransport {
         }
         if server_closed && !c.done {
             // A standard peer answers the close frame; the TCP connection then ends.
-            c.conn.handle_peer_close(now);
+            c.sock.conn.handle_peer_close(now);
             c.queue.push_back((now, WireEvent::Ended));
             c.done = true;
         }
@@ -146,22 +126,8 @@ impl MemoryTransport {
             for id in ids {
                 let now = self.now;
                 let Some(c) = self.conns.get_mut(&id) else { continue };
-                let events = std::mem::take(&mut *c.sink.events.lock().unwrap_or_else(|p| p.into_inner()));
-                let replies = std::mem::take(&mut *c.sink.replies.lock().unwrap_or_else(|p| p.into_inner()));
-                let shutdowns = std::mem::take(&mut *c.sink.shutdowns.lock().unwrap_or_else(|p| p.into_inner()));
-                if events.is_empty() && replies.is_empty() && shutdowns.is_empty() {
-                    self.drain(id);
-                    continue;
-                }
-                moved = true;
-                for ev in events {
-                    c.conn.handle_event(now, &ev, 0);
-                }
-                for (rid, reply) in replies {
-                    c.conn.complete(&rid, reply);
-                }
-                for reason in shutdowns {
-                    c.conn.shutdown(now, &reason);
+                if c.sock.deliver_mail(now, 0) > 0 {
+                    moved = true;
                 }
                 self.drain(id);
             }
@@ -172,7 +138,7 @@ impl MemoryTransport {
     }
 
     fn next_deadline(&self) -> Instant {
-        let conns = self.conns.values().filter(|c| !c.done).filter_map(|c| c.conn.poll_timeout()).min();
+        let conns = self.conns.values().filter(|c| !c.done).filter_map(|c| c.sock.conn.poll_timeout()).min();
         let hub = self.hub.poll_timeout();
         conns.map_or(hub, |c| c.min(hub))
     }
@@ -189,8 +155,8 @@ impl MemoryTransport {
         let ids: Vec<Conn> = self.conns.keys().copied().collect();
         for id in ids {
             if let Some(c) = self.conns.get_mut(&id) {
-                if !c.done && c.conn.poll_timeout().is_some_and(|d| d <= now) {
-                    c.conn.handle_timeout(now, unix);
+                if !c.done && c.sock.conn.poll_timeout().is_some_and(|d| d <= now) {
+                    c.sock.conn.handle_timeout(now, unix);
                 }
             }
             self.drain(id);
@@ -253,14 +219,9 @@ impl Transport for MemoryTransport {
             HttpAction::Upgrade { admission, .. } => {
                 let n = self.next_n;
                 self.next_n += 1;
-                let conn_id = format!("00000000-0000-4000-8000-{n:012}");
-                let nonce = format!("11111111-1111-4111-8111-{n:012}");
-                let sink = Arc::new(Sink::default());
-                let sc = ServerConnection::new(admission, conn_id, nonce, sink.clone(), self.now, unix);
-                self.conns.insert(
-                    conn,
-                    MemConn { conn: sc, sink, queue: VecDeque::new(), max_size: usize::MAX, auto_pong: opts.auto_pong, done: false },
-                );
+                let sock = MemorySocket::open(admission, n, self.now, unix);
+                self.conns
+                    .insert(conn, MemConn { sock, queue: VecDeque::new(), max_size: usize::MAX, auto_pong: opts.auto_pong, done: false });
                 self.drain(conn);
                 self.pump_all();
                 Ok(OpenResult::Open)
@@ -277,11 +238,11 @@ impl Transport for MemoryTransport {
         }
         if msg.len() > c.max_size {
             // What the codec does with a message above its limit.
-            c.conn.handle_message_too_large(now);
+            c.sock.conn.handle_message_too_large(now);
         } else {
             match msg {
-                Msg::Text(t) => c.conn.handle_text(now, unix, &t),
-                Msg::Binary(b) => c.conn.handle_binary(now, unix, &b),
+                Msg::Text(t) => c.sock.conn.handle_text(now, unix, &t),
+                Msg::Binary(b) => c.sock.conn.handle_binary(now, unix, &b),
             }
         }
         self.drain(conn);
@@ -310,7 +271,7 @@ impl Transport for MemoryTransport {
         let now = self.now;
         let c = self.conns.get_mut(&conn).ok_or("no such connection")?;
         if !c.done {
-            c.conn.handle_peer_close(now);
+            c.sock.conn.handle_peer_close(now);
             // The codec answers a close frame with the same code and reason.
             c.queue.push_back((now, WireEvent::Close { code: code.unwrap_or(1005), reason: reason.to_string() }));
             c.queue.push_back((now, WireEvent::Ended));
@@ -324,7 +285,7 @@ impl Transport for MemoryTransport {
     fn drop_conn(&mut self, conn: Conn) {
         let now = self.now;
         if let Some(mut c) = self.conns.remove(&conn) {
-            c.conn.handle_transport_closed(now);
+            c.sock.conn.handle_transport_closed(now);
         }
         self.pump_all();
     }

@@ -79,7 +79,7 @@ fn duplicate_in_flight_answers_once_and_completed_runs_replay_the_final() {
     // The shell starts the run but has not finished it yet.
     let run = match methods::dispatch(&gw.hub, &d1, c.now, c.unix()) {
         Call::StartRun { reply, run } => {
-            c.conn.complete(&d1.request_id, reply);
+            c.sock.conn.complete(&d1.request_id, reply);
             run
         }
         other => panic!("{other:?}"),
@@ -163,7 +163,7 @@ fn a_successful_run_ends_ok_with_the_text() {
     c.request("a1", "agent", agent_params("good"));
     let d1 = c.held.remove(0);
     let Call::StartRun { reply, run } = methods::dispatch(&gw.hub, &d1, c.now, c.unix()) else { panic!() };
-    c.conn.complete(&d1.request_id, reply);
+    c.sock.conn.complete(&d1.request_id, reply);
     assert_eq!(c.drain().response("a1")["payload"]["status"], "accepted");
     gw.hub.begin_run(&run.run_id, Some("fake"), Some("m1"), c.unix());
     gw.hub.run_delta(&run.run_id, "Hel", c.unix());

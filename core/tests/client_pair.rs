@@ -88,7 +88,7 @@ impl Pair {
     fn advance_to(&mut self, target: Instant) {
         loop {
             let hub_due = self.server.hub.poll_timeout().max(self.server.now);
-            let server_due = self.server.conn.poll_timeout().map_or(hub_due, |d| d.min(hub_due));
+            let server_due = self.server.sock.conn.poll_timeout().map_or(hub_due, |d| d.min(hub_due));
             let client_due = self.client.poll_timeout();
             let next = client_due.map_or(server_due, |c| c.min(server_due));
             if next > target {
@@ -240,12 +240,12 @@ fn accepted_then_final_replies() {
     let id = p.client.call("status", None, true);
     p.flush();
     let d = p.server.held.remove(0);
-    p.server.conn.complete(&d.request_id, Reply::Ok(Some(json!({"runId": "r1", "status": "accepted"}))));
+    p.server.sock.conn.complete(&d.request_id, Reply::Ok(Some(json!({"runId": "r1", "status": "accepted"}))));
     let outs = p.server.drain();
     p.deliver(outs);
     assert_eq!(p.responses(), vec![(id.clone(), true, true)]);
     assert_eq!(p.client.pending_calls(), 1, "still waiting for the final");
-    p.server.conn.complete(&d.request_id, Reply::Ok(Some(json!({"runId": "r1", "status": "ok"}))));
+    p.server.sock.conn.complete(&d.request_id, Reply::Ok(Some(json!({"runId": "r1", "status": "ok"}))));
     drop(d);
     let outs = p.server.drain();
     p.deliver(outs);

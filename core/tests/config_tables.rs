@@ -198,7 +198,7 @@ fn accepts(r: &Resolved, field: &str, secret: &str) -> bool {
     p["auth"] = json!({ field: secret });
     let mut outs = c.text(&connect_frame("c1", p));
     if c.phase() == Phase::ConnectPending {
-        let until = c.conn.poll_timeout().expect("a pending connect has a deadline");
+        let until = c.sock.conn.poll_timeout().expect("a pending connect has a deadline");
         outs.extend(c.advance_to(until));
     }
     outs.response("c1")["ok"] == json!(true)

@@ -45,7 +45,7 @@ fn second_connect() {
     let (mut c, _) = gw.open_cli(gw.t0, &["operator.read"]);
     missing_scope(&c.call("c2", "connect", Some(cli_params(TOKEN, &["operator.admin"]))), "operator.admin");
     assert_eq!(c.call("h", "health", None)["ok"], true);
-    assert_eq!(c.conn.principal().unwrap().1, &["operator.read".to_string()], "scopes unchanged");
+    assert_eq!(c.sock.conn.principal().unwrap().1, &["operator.read".to_string()], "scopes unchanged");
     // With admin: "connect is only valid as the first request".
     let (mut c, _) = gw.open_cli(gw.t0, &["operator.admin"]);
     assert_err(

@@ -184,11 +184,11 @@ fn slow_consumer_skips_droppable_events_but_consumes_their_seq() {
     // Above the limit, a drop-if-slow tick is skipped ...
     gw.hub.handle_timeout(gw.t0 + secs(60), gw.unix(gw.t0 + secs(60)));
     c.now = gw.t0 + secs(60);
-    let evs = c.sink.take();
+    let evs = c.sock.sink.take_events();
     assert_eq!(evs.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["health", "tick"]);
     assert!(evs.iter().all(|e| e.drop_if_slow));
     for e in &evs {
-        c.conn.handle_event(c.now, e, MAX_BUFFERED + 1);
+        c.sock.conn.handle_event(c.now, e, MAX_BUFFERED + 1);
     }
     assert!(c.drain().is_empty(), "skipped while slow");
     assert_eq!(c.phase(), Phase::Open);
@@ -228,7 +228,7 @@ fn events_outside_the_socket_scopes_are_not_delivered_and_take_no_seq() {
     let (mut c, _) = gw.open_cli(gw.t0, &["operator.read"]);
     // The hub does not even deliver it ...
     gw.hub.broadcast("device.pair.requested", Some(&json!({})), false);
-    assert!(c.sink.take().is_empty());
+    assert!(c.sock.sink.take_events().is_empty());
     // ... and a gated broadcast fed directly is ignored without consuming a seq.
     let b = Broadcast {
         event: "device.pair.requested".into(),
@@ -237,7 +237,7 @@ fn events_outside_the_socket_scopes_are_not_delivered_and_take_no_seq() {
         drop_if_slow: false,
         state_version: None,
     };
-    c.conn.handle_event(c.now, &Arc::new(b), usize::MAX);
+    c.sock.conn.handle_event(c.now, &Arc::new(b), usize::MAX);
     assert!(c.drain().is_empty());
     assert_eq!(c.phase(), Phase::Open);
     gw.hub.broadcast("heartbeat", Some(&json!({"ts": 1})), true);
@@ -253,7 +253,7 @@ fn events_are_not_delivered_before_hello() {
     let gw = Gw::new();
     let mut pre = gw.open(gw.t0);
     gw.hub.broadcast("heartbeat", Some(&json!({})), true);
-    assert!(pre.sink.take().is_empty());
+    assert!(pre.sock.sink.take_events().is_empty());
     // Even if a shell feeds one, a pre-auth socket ignores it.
     let b = Broadcast {
         event: "tick".into(),
@@ -262,7 +262,7 @@ fn events_are_not_delivered_before_hello() {
         drop_if_slow: true,
         state_version: None,
     };
-    pre.conn.handle_event(pre.now, &Arc::new(b), 0);
+    pre.sock.conn.handle_event(pre.now, &Arc::new(b), 0);
     assert!(pre.drain().is_empty());
 }
 
@@ -275,8 +275,8 @@ fn shutdown_of_an_open_socket_sends_the_event_then_1012() {
     let mut pre = gw.open(gw.t0 + ms(1_168));
     gw.hub.begin_drain();
     gw.hub.shutdown_all("gateway stopping");
-    assert_eq!(*c.sink.shutdowns.lock().unwrap(), ["gateway stopping"]);
-    assert_eq!(*pre.sink.shutdowns.lock().unwrap(), ["gateway stopping"]);
+    assert_eq!(c.sock.sink.shutdowns(), ["gateway stopping"]);
+    assert_eq!(pre.sock.sink.shutdowns(), ["gateway stopping"]);
     // ... and new upgrades are refused.
     let refused = gw.hub.admit_upgrade(loopback(), &Default::default()).unwrap_err();
     assert_eq!((refused.status, refused.body.as_str()), (503, "Gateway websocket admission closed"));

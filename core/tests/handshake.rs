@@ -51,7 +51,7 @@ fn hello_ok_shape_and_size_limits() {
     assert_eq!(h["type"], "hello-ok");
     assert_eq!(h["protocol"], 4);
     assert_eq!(h["server"]["version"], clawgate_core::VERSION);
-    assert_eq!(h["server"]["connId"], c.conn.conn_id());
+    assert_eq!(h["server"]["connId"], c.sock.conn.conn_id());
     assert!(h["server"]["connId"].as_str().is_some_and(|s| !s.is_empty()));
     let methods: Vec<&str> = h["features"]["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     for m in ["health", "status", "system-presence", "config.get"] {
@@ -80,7 +80,7 @@ fn hello_ok_shape_and_size_limits() {
     assert_eq!(ev["seq"], 1);
     assert_eq!(ev["stateVersion"], snap["stateVersion"]);
     assert_eq!(c.phase(), Phase::Open);
-    assert_eq!(c.conn.principal().unwrap().1, &["operator.read".to_string()]);
+    assert_eq!(c.sock.conn.principal().unwrap().1, &["operator.read".to_string()]);
     // Authenticated: the pre-auth slot is returned.
     assert_eq!(gw.hub.preauth_count(loopback()), 0);
     // Exactly two size changes over the socket's life: 64 KiB at open, 25 MiB at hello.
@@ -197,7 +197,7 @@ fn check_rejection(name: &str, input: &dyn Fn(&mut Conn) -> Vec<Out>, want: Reje
     let mut outs = input(&mut c);
     // Wrong-token failures from loopback are held back; let them out.
     if c.phase() == Phase::ConnectPending {
-        let until = c.conn.poll_timeout().unwrap();
+        let until = c.sock.conn.poll_timeout().unwrap();
         outs.extend(c.advance_to(until));
     }
     let frames = outs.frames();
@@ -226,7 +226,7 @@ fn check_rejection(name: &str, input: &dyn Fn(&mut Conn) -> Vec<Out>, want: Reje
     let grace = c.advance_to(closed_at + ms(1000));
     assert_eq!(grace, vec![Out::Terminate], "{name}");
     assert_eq!(c.phase(), Phase::Closed);
-    assert_eq!(c.conn.poll_timeout(), None);
+    assert_eq!(c.sock.conn.poll_timeout(), None);
 }
 
 fn mode_params(mutate: impl Fn(&mut Value)) -> String {

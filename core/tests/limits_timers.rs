@@ -13,7 +13,7 @@ use serde_json::json;
 fn handshake_timeout_closes_1000_at_exactly_15s() {
     let gw = Gw::new();
     let mut c = gw.open(gw.t0);
-    assert_eq!(c.conn.poll_timeout(), Some(gw.t0 + secs(15)));
+    assert_eq!(c.sock.conn.poll_timeout(), Some(gw.t0 + secs(15)));
     // Some harmless waiting: nothing happens before the deadline.
     assert!(c.advance_to(gw.t0 + ms(14_999)).is_empty());
     assert_eq!(c.phase(), Phase::AwaitingConnect);
@@ -25,7 +25,7 @@ fn handshake_timeout_closes_1000_at_exactly_15s() {
     // Close grace: the TCP connection is dropped 1 s later.
     assert!(c.advance_to(gw.t0 + ms(15_999)).is_empty());
     assert_eq!(c.advance_to(gw.t0 + secs(16)), vec![Out::Terminate]);
-    assert_eq!(c.conn.poll_timeout(), None);
+    assert_eq!(c.sock.conn.poll_timeout(), None);
     // The pre-auth slot is freed when the socket goes away.
     drop(c);
     assert_eq!(gw.hub.preauth_count(loopback()), 0);
@@ -62,7 +62,7 @@ fn pre_auth_pongs_and_events_do_not_extend_the_handshake_deadline() {
     assert!(c.pong().is_empty());
     gw.hub.broadcast("heartbeat", Some(&serde_json::json!({})), true);
     assert!(c.pump().is_empty());
-    assert_eq!(c.conn.poll_timeout(), Some(gw.t0 + secs(15)));
+    assert_eq!(c.sock.conn.poll_timeout(), Some(gw.t0 + secs(15)));
     assert_eq!(c.advance_to(gw.t0 + secs(15)), vec![Out::Close(1000, String::new())]);
 }
 
@@ -87,7 +87,7 @@ fn pings_every_25s_after_auth_and_a_ponging_client_lives_forever() {
     let gw = Gw::new();
     let auth = gw.t0 + ms(3_456);
     let mut c = authed(&gw, auth);
-    assert_eq!(c.conn.poll_timeout(), Some(auth + secs(25)));
+    assert_eq!(c.sock.conn.poll_timeout(), Some(auth + secs(25)));
     assert_eq!(c.advance_to(auth + ms(24_999)).pings(), 0);
     for k in 1..=20u64 {
         let at = auth + secs(25 * k);
@@ -123,7 +123,7 @@ fn client_that_never_pongs_is_terminated_75s_after_auth() {
     assert_eq!(outs.close(), None);
     assert_eq!(c.first_time(|o| matches!(o, Out::Terminate)), Some(auth + secs(75)));
     assert_eq!(c.phase(), Phase::Closed);
-    assert_eq!(c.conn.poll_timeout(), None);
+    assert_eq!(c.sock.conn.poll_timeout(), None);
     // The hub forgot the socket.
     assert_eq!(gw.hub.connection_counts(), (0, 0));
     // Nothing is emitted afterwards, whatever comes in.
@@ -157,7 +157,7 @@ fn held_connect(gw: &Gw) -> Conn {
     let outs = c.text(&connect_frame("slow", cli_params("wrong-token", &["operator.read"])));
     assert!(outs.is_empty(), "{outs:?}");
     assert_eq!(c.phase(), Phase::ConnectPending);
-    assert_eq!(c.conn.poll_timeout(), Some(gw.t0 + ms(250)));
+    assert_eq!(c.sock.conn.poll_timeout(), Some(gw.t0 + ms(250)));
     c
 }
 
@@ -208,7 +208,7 @@ fn held_failure_does_not_outlive_the_handshake_timeout() {
     for _ in 0..6 {
         let mut c = gw.open(now);
         c.text(&connect_frame("w", cli_params("wrong", &[])));
-        let until = c.conn.poll_timeout().unwrap();
+        let until = c.sock.conn.poll_timeout().unwrap();
         c.advance_to(until);
         now = until;
     }
@@ -233,7 +233,7 @@ fn close_grace_terminates_after_1s_unless_the_peer_closes() {
     c.advance_to(gw.t0 + ms(2_000));
     let outs = c.text("not json");
     assert_eq!(outs, vec![Out::Close(1000, String::new())]);
-    assert_eq!(c.conn.poll_timeout(), Some(gw.t0 + ms(3_000)));
+    assert_eq!(c.sock.conn.poll_timeout(), Some(gw.t0 + ms(3_000)));
     assert!(c.advance_to(gw.t0 + ms(2_999)).is_empty());
     assert_eq!(c.advance_to(gw.t0 + ms(3_000)), vec![Out::Terminate]);
 
@@ -243,7 +243,7 @@ fn close_grace_terminates_after_1s_unless_the_peer_closes() {
     c.advance_to(gw.t0 + ms(500));
     assert!(c.peer_close().is_empty());
     assert_eq!(c.phase(), Phase::Closed);
-    assert_eq!(c.conn.poll_timeout(), None);
+    assert_eq!(c.sock.conn.poll_timeout(), None);
     assert!(c.advance_to(gw.t0 + secs(5)).is_empty());
 }
 
@@ -324,15 +324,15 @@ fn a_late_timer_neither_shortens_nor_extends_the_pong_window() {
     // went out at 25 s, so the pong window (until 75 s) is still open.
     let t = auth + secs(60);
     c.now = t;
-    c.conn.handle_timeout(t, c.unix());
+    c.sock.conn.handle_timeout(t, c.unix());
     let outs = c.drain();
     assert!(!outs.terminated(), "{outs:?}");
     assert_eq!(outs.pings(), 0);
-    assert_eq!(c.conn.poll_timeout(), Some(auth + secs(75)));
+    assert_eq!(c.sock.conn.poll_timeout(), Some(auth + secs(75)));
     // Oversleeping past the window ends the socket at the first wake-up after it.
     let t = auth + secs(90);
     c.now = t;
-    c.conn.handle_timeout(t, c.unix());
+    c.sock.conn.handle_timeout(t, c.unix());
     assert!(c.drain().terminated());
     assert_eq!(c.phase(), Phase::Closed);
 }

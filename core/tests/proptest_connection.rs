@@ -244,7 +244,7 @@ fn run_sequence(remote: bool, origin: bool, hold: bool, inputs: Vec<Input>) -> R
     let mut chk = Checker::default();
     for inp in inputs {
         let before = c.phase();
-        let prev_deadline = c.conn.poll_timeout();
+        let prev_deadline = c.sock.conn.poll_timeout();
         let outs = match &inp {
             Input::Text(t) => c.text(t),
             Input::Binary(b) => c.binary(b),
@@ -253,7 +253,7 @@ fn run_sequence(remote: bool, origin: bool, hold: bool, inputs: Vec<Input>) -> R
                 let target = c.now + Duration::from_millis(*d);
                 // `advance` itself asserts that no deadline is ever found in the past.
                 let outs = advance(&mut [&mut c], target);
-                if let Some(dl) = c.conn.poll_timeout() {
+                if let Some(dl) = c.sock.conn.poll_timeout() {
                     prop_assert!(dl > target, "a deadline <= target survived the advance");
                 }
                 outs
@@ -266,7 +266,7 @@ fn run_sequence(remote: bool, origin: bool, hold: bool, inputs: Vec<Input>) -> R
                     drop_if_slow: *drop_if_slow,
                     state_version: None,
                 };
-                c.conn.handle_event(c.now, &Arc::new(b), *buffered);
+                c.sock.conn.handle_event(c.now, &Arc::new(b), *buffered);
                 c.drain()
             }
             Input::CompleteHeld { index, ok } => {
@@ -278,13 +278,13 @@ fn run_sequence(remote: bool, origin: bool, hold: bool, inputs: Vec<Input>) -> R
                         c.complete_held(i)
                     } else {
                         let d = c.held.remove(i);
-                        c.conn.complete(&d.request_id, Reply::err(ErrorShape::unavailable("x")));
+                        c.sock.conn.complete(&d.request_id, Reply::err(ErrorShape::unavailable("x")));
                         c.drain()
                     }
                 }
             }
             Input::CompleteRandom(id) => {
-                c.conn.complete(id, Reply::Ok(None));
+                c.sock.conn.complete(id, Reply::Ok(None));
                 c.drain()
             }
             Input::Shutdown => c.shutdown("gateway stopping"),
@@ -298,7 +298,7 @@ fn run_sequence(remote: bool, origin: bool, hold: bool, inputs: Vec<Input>) -> R
         };
         chk.check(&outs, before, c.phase())?;
         // The next deadline is never in the past: a timer can not be skipped.
-        if let Some(dl) = c.conn.poll_timeout() {
+        if let Some(dl) = c.sock.conn.poll_timeout() {
             prop_assert!(
                 dl > c.now,
                 "deadline {:?} not after now {:?} after {inp:?} (was {:?})",
@@ -308,7 +308,7 @@ fn run_sequence(remote: bool, origin: bool, hold: bool, inputs: Vec<Input>) -> R
             );
         }
         if matches!(c.phase(), Phase::Closed) {
-            prop_assert_eq!(c.conn.poll_timeout(), None);
+            prop_assert_eq!(c.sock.conn.poll_timeout(), None);
         }
     }
     // Whatever state we ended in, letting time pass finishes the socket cleanly or keeps it open.
@@ -512,21 +512,6 @@ fn schema_value() -> impl Strategy<Value = Value> {
     })
 }
 
-const SCHEMAS: [&str; 12] = [
-    "HelloOkSchema",
-    "GatewayFrameSchema",
-    "ErrorShapeSchema",
-    "ConnectParamsSchema",
-    "EventFrameSchema",
-    "SnapshotSchema",
-    "RequestFrameSchema",
-    "PresenceEntrySchema",
-    "ShutdownEventSchema",
-    "StateVersionSchema",
-    "TickEventSchema",
-    "ResponseFrameSchema",
-];
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -552,8 +537,8 @@ proptest! {
 
     #[test]
     fn protocol_schemas_never_panic(v in json_value(), which in 0usize..12) {
-        let schema = clawgate_core::wire::schema(SCHEMAS[which]);
-        prop_assert!(schema.is_object(), "{} missing", SCHEMAS[which]);
+        let schema = clawgate_core::wire::schema(clawgate_core::wire::PROTOCOL_SCHEMA_NAMES[which]);
+        prop_assert!(schema.is_object(), "{} missing", clawgate_core::wire::PROTOCOL_SCHEMA_NAMES[which]);
         match clawgate_core::wire::schema::validate(schema, &v) {
             Ok(()) => {}
             Err(msg) => prop_assert!(!msg.is_empty()),

@@ -24,7 +24,7 @@ fn wrong_token(gw: &Gw, ip: IpAddr, facts: &RequestFacts, at: std::time::Instant
     let mut outs = c.text(&connect_frame("bad", cli_params("wrong-token", &["operator.read"])));
     if outs.responses().is_empty() {
         assert_eq!(c.phase(), Phase::ConnectPending);
-        let until = c.conn.poll_timeout().unwrap();
+        let until = c.sock.conn.poll_timeout().unwrap();
         outs = c.advance_to(until);
     }
     let res = outs.response("bad");
@@ -42,7 +42,7 @@ fn loopback_failures_are_delayed_exponentially_and_never_locked() {
         let mut c = gw.open(now);
         let outs = c.text(&connect_frame("bad", cli_params("wrong-token", &["operator.read"])));
         assert!(outs.is_empty(), "attempt {i}: the failure must be held back: {outs:?}");
-        assert_eq!(c.conn.poll_timeout(), Some(now + ms(*delay)), "attempt {i}");
+        assert_eq!(c.sock.conn.poll_timeout(), Some(now + ms(*delay)), "attempt {i}");
         // Not a millisecond early ...
         let early = c.advance_to(now + ms(delay - 1));
         assert!(early.is_empty(), "attempt {i}: emitted before {delay} ms: {early:?}");
@@ -59,7 +59,7 @@ fn loopback_failures_are_delayed_exponentially_and_never_locked() {
     let mut c = gw.open(now);
     let outs = c.text(&cli_connect("ok"));
     assert_eq!(outs.response("ok")["ok"], true);
-    assert_eq!(c.conn.principal().unwrap().1, &["operator.read".to_string()]);
+    assert_eq!(c.sock.conn.principal().unwrap().1, &["operator.read".to_string()]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use clawgate_core::connection::{Output, Phase};
+use clawgate_core::connection::{Mail, Output, Phase};
 use clawgate_core::gateway::{Admission, Broadcast, EventSink, Hub};
 use clawgate_core::methods::{self, Call};
 use clawgate_core::{Reply, ServerConnection};
@@ -23,29 +23,21 @@ use crate::daemon::Ctx;
 use crate::rt::{BoxFuture, Runtime};
 use crate::wsio::{ReadEvent, WsIo};
 
-/// Messages for a socket's task from elsewhere in the process.
-pub enum Inbox {
-    Event(Arc<Broadcast>),
-    Complete(String, Box<Reply>),
-    Shutdown(String),
-    Close(u16, String),
-}
-
 /// The hub's handle on a socket's task.
-struct MailboxSink(UnboundedSender<Inbox>);
+struct MailboxSink(UnboundedSender<Mail>);
 
 impl EventSink for MailboxSink {
     fn deliver(&self, event: Arc<Broadcast>) {
-        let _ = self.0.unbounded_send(Inbox::Event(event));
+        let _ = self.0.unbounded_send(Mail::Event(event));
     }
     fn shutdown(&self, reason: &str) {
-        let _ = self.0.unbounded_send(Inbox::Shutdown(reason.to_string()));
+        let _ = self.0.unbounded_send(Mail::Shutdown(reason.to_string()));
     }
     fn complete(&self, request_id: &str, reply: Reply) {
-        let _ = self.0.unbounded_send(Inbox::Complete(request_id.to_string(), Box::new(reply)));
+        let _ = self.0.unbounded_send(Mail::Complete(request_id.to_string(), Box::new(reply)));
     }
     fn close(&self, code: u16, reason: &str) {
-        let _ = self.0.unbounded_send(Inbox::Close(code, reason.to_string()));
+        let _ = self.0.unbounded_send(Mail::Close(code, reason.to_string()));
     }
 }
 
@@ -110,9 +102,9 @@ struct Session<R: Runtime, T> {
     ctx: Arc<Ctx>,
     conn: ServerConnection,
     ws: WsIo<T>,
-    inbox: UnboundedReceiver<Inbox>,
+    inbox: UnboundedReceiver<Mail>,
     /// The mailbox's sender: answers of handlers that run in their own task come back here.
-    tx: UnboundedSender<Inbox>,
+    tx: UnboundedSender<Mail>,
     timer: Option<(Instant, BoxFuture<()>)>,
     /// Above this many unflushed bytes (`ws.buffered()`) the peer is not read from (it is not
     /// reading us either).
@@ -154,9 +146,9 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                         let caller = d.caller.conn_id.clone();
                         self.rt.spawn(async move {
                             let (reply, close) = crate::calls::execute(&rt, &ctx, call, &caller).await;
-                            let _ = tx.unbounded_send(Inbox::Complete(id, Box::new(reply)));
+                            let _ = tx.unbounded_send(Mail::Complete(id, Box::new(reply)));
                             if let Some((code, reason)) = close {
-                                let _ = tx.unbounded_send(Inbox::Close(code, reason.to_string()));
+                                let _ = tx.unbounded_send(Mail::Close(code, reason.to_string()));
                             }
                         });
                     }
@@ -209,14 +201,8 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         Poll::Ready(())
     }
 
-    fn handle_inbox(&mut self, item: Inbox) {
-        let now = Instant::now();
-        match item {
-            Inbox::Event(ev) => self.conn.handle_event(now, &ev, self.ws.buffered()),
-            Inbox::Complete(id, reply) => self.conn.complete(&id, *reply),
-            Inbox::Shutdown(reason) => self.conn.shutdown(now, &reason),
-            Inbox::Close(code, reason) => self.conn.revoke(now, code, &reason),
-        }
+    fn handle_inbox(&mut self, mail: Mail) {
+        self.conn.handle_mail(Instant::now(), mail, self.ws.buffered());
     }
 }
 

@@ -462,6 +462,19 @@ impl ServerConnection {
         }
     }
 
+    /// One piece of the socket's mail (what the hub handed its [`EventSink`], in order): an
+    /// event (with the socket's unflushed outbound bytes, for the slow-consumer rule), a late
+    /// answer, a revocation, the gateway's shutdown. Every shell and harness feeds its mailbox
+    /// through here.
+    pub fn handle_mail(&mut self, now: Instant, mail: Mail, outbound_buffered: usize) {
+        match mail {
+            Mail::Event(ev) => self.handle_event(now, &ev, outbound_buffered),
+            Mail::Complete(id, reply) => self.complete(&id, *reply),
+            Mail::Close(code, reason) => self.revoke(now, code, &reason),
+            Mail::Shutdown(reason) => self.shutdown(now, &reason),
+        }
+    }
+
     /// The socket lost its admission (e.g. the shared secret was rotated): close it.
     pub fn revoke(&mut self, now: Instant, code: u16, reason: &str) {
         self.close(now, code, reason);
@@ -937,6 +950,18 @@ impl ServerConnection {
             }
         }
     }
+}
+
+/// What the hub hands one socket, as its mailbox keeps it (see [`ServerConnection::handle_mail`]).
+#[derive(Debug, Clone)]
+pub enum Mail {
+    Event(Arc<Broadcast>),
+    /// A later answer to one of the socket's requests.
+    Complete(String, Box<Reply>),
+    /// The socket lost its admission: close with this code and reason.
+    Close(u16, String),
+    /// The gateway is stopping.
+    Shutdown(String),
 }
 
 /// Is this socket's `Origin` acceptable?

@@ -2,6 +2,7 @@
 //! `testkit`; never in a shell's build).
 
 pub mod fuzzing;
+pub mod memory;
 
 use std::time::Instant;
 

@@ -202,6 +202,22 @@ pub(crate) fn schemas() -> &'static Value {
         .get_or_init(|| serde_json::from_str(include_str!("../../data/schemas-extracted.json")).expect("embedded schemas are valid JSON"))
 }
 
+/// The embedded schemas of the frames and payloads of the protocol (spec §2, §3).
+pub const PROTOCOL_SCHEMA_NAMES: [&str; 12] = [
+    "HelloOkSchema",
+    "GatewayFrameSchema",
+    "ErrorShapeSchema",
+    "ConnectParamsSchema",
+    "EventFrameSchema",
+    "SnapshotSchema",
+    "RequestFrameSchema",
+    "PresenceEntrySchema",
+    "ShutdownEventSchema",
+    "StateVersionSchema",
+    "TickEventSchema",
+    "ResponseFrameSchema",
+];
+
 /// Look up one of the embedded protocol schemas by name (e.g. `"ConnectParamsSchema"`).
 pub fn schema(name: &str) -> &'static Value {
     &schemas()[name]

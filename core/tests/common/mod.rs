@@ -10,12 +10,13 @@
 #![allow(dead_code)]
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clawgate_core::auth::ingress::RequestFacts;
-use clawgate_core::connection::{Dispatch, Output, Phase, ServerConnection};
-use clawgate_core::gateway::{Broadcast, EventSink, GatewaySettings, Hub};
+use clawgate_core::connection::{Dispatch, Output, Phase};
+use clawgate_core::gateway::{GatewaySettings, Hub};
+use clawgate_core::testkit::memory::MemorySocket;
 use clawgate_core::testkit::{loopback_token_settings, test_server_info};
 use serde_json::{Value, json};
 
@@ -109,32 +110,9 @@ pub fn cli_connect(id: &str) -> String {
 
 // ---- event sink --------------------------------------------------------------------------
 
-/// Collects what the hub delivers to one connection.
-#[derive(Default)]
-pub struct Sink {
-    pub events: Mutex<Vec<Arc<Broadcast>>>,
-    pub shutdowns: Mutex<Vec<String>>,
-    /// Later answers (agent finals, `agent.wait` results) for this socket's requests.
-    pub replies: Mutex<Vec<(String, clawgate_core::Reply)>>,
-}
-
-impl EventSink for Sink {
-    fn deliver(&self, event: Arc<Broadcast>) {
-        self.events.lock().unwrap().push(event);
-    }
-    fn shutdown(&self, reason: &str) {
-        self.shutdowns.lock().unwrap().push(reason.to_string());
-    }
-    fn complete(&self, request_id: &str, reply: clawgate_core::Reply) {
-        self.replies.lock().unwrap().push((request_id.to_string(), reply));
-    }
-}
-
-impl Sink {
-    pub fn take(&self) -> Vec<Arc<Broadcast>> {
-        std::mem::take(&mut *self.events.lock().unwrap())
-    }
-}
+/// What the hub hands one socket, kept in order (the shared in-memory socket's mailbox).
+#[allow(unused_imports)]
+pub use clawgate_core::testkit::memory::RecordingSink as Sink;
 
 // ---- outputs -----------------------------------------------------------------------------
 
@@ -280,14 +258,9 @@ impl Gw {
         let admission = self.hub.admit_upgrade(ip, facts).expect("upgrade admitted");
         let n = self.next_conn.get();
         self.next_conn.set(n + 1);
-        let conn_id = format!("00000000-0000-4000-8000-{n:012}");
-        let nonce = format!("11111111-1111-4111-8111-{n:012}");
-        let sink = Arc::new(Sink::default());
-        let conn = ServerConnection::new(admission, conn_id, nonce, sink.clone(), now, self.unix(now));
         let mut c = Conn {
-            conn,
+            sock: MemorySocket::open(admission, n, now, self.unix(now)),
             hub: self.hub.clone(),
-            sink,
             t0: self.t0,
             now,
             log: Vec::new(),
@@ -313,18 +286,11 @@ pub fn unix_of(t0: Instant, now: Instant) -> u64 {
     UNIX0 + now.duration_since(t0).as_millis() as u64
 }
 
-/// A test lets go of a socket as a shell does: the transport's end is reported first.
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.conn.handle_transport_closed(self.now);
-    }
-}
-
 /// One server-side socket under test.
 pub struct Conn {
-    pub conn: ServerConnection,
+    /// The socket, driven as the shells drive it (`conn`, `sink`: its mailbox).
+    pub sock: MemorySocket,
     pub hub: Arc<Hub>,
-    pub sink: Arc<Sink>,
     pub t0: Instant,
     /// The connection's current virtual time.
     pub now: Instant,
@@ -348,7 +314,7 @@ impl Conn {
     }
 
     pub fn phase(&self) -> Phase {
-        self.conn.phase()
+        self.sock.conn.phase()
     }
 
     /// Drain every pending output, answering `Dispatch`es inline (unless held).
@@ -376,14 +342,14 @@ impl Conn {
             }
             answered += 1;
             for p in pings {
-                self.conn.handle_pong(self.now, &p);
+                self.sock.conn.handle_pong(self.now, &p);
             }
         }
         outs
     }
 
     fn drain_once(&mut self, outs: &mut Vec<Out>) {
-        while let Some(o) = self.conn.poll_output() {
+        while let Some(o) = self.sock.conn.poll_output() {
             let out = match o {
                 Output::Send(text) => {
                     Out::Frame(serde_json::from_str(&text).unwrap_or_else(|e| panic!("server sent invalid JSON ({e}): {text}")))
@@ -399,7 +365,7 @@ impl Conn {
                         self.held.push(*d);
                     } else {
                         let unix = self.unix();
-                        clawgate_core::methods::perform_without_io(&mut self.conn, &self.hub, &d, self.now, unix);
+                        self.sock.perform(&d, self.now, unix);
                         drop(d);
                     }
                     rec
@@ -413,7 +379,7 @@ impl Conn {
     // ---- inputs (each returns what it produced) ----
 
     pub fn text(&mut self, text: &str) -> Vec<Out> {
-        self.conn.handle_text(self.now, self.unix(), text);
+        self.sock.conn.handle_text(self.now, self.unix(), text);
         self.drain()
     }
 
@@ -422,7 +388,7 @@ impl Conn {
     }
 
     pub fn binary(&mut self, data: &[u8]) -> Vec<Out> {
-        self.conn.handle_binary(self.now, self.unix(), data);
+        self.sock.conn.handle_binary(self.now, self.unix(), data);
         self.drain()
     }
 
@@ -442,22 +408,22 @@ impl Conn {
     }
 
     pub fn pong_with(&mut self, payload: &[u8]) -> Vec<Out> {
-        self.conn.handle_pong(self.now, payload);
+        self.sock.conn.handle_pong(self.now, payload);
         self.drain()
     }
 
     pub fn too_large(&mut self) -> Vec<Out> {
-        self.conn.handle_message_too_large(self.now);
+        self.sock.conn.handle_message_too_large(self.now);
         self.drain()
     }
 
     pub fn peer_close(&mut self) -> Vec<Out> {
-        self.conn.handle_peer_close(self.now);
+        self.sock.conn.handle_peer_close(self.now);
         self.drain()
     }
 
     pub fn shutdown(&mut self, reason: &str) -> Vec<Out> {
-        self.conn.shutdown(self.now, reason);
+        self.sock.conn.shutdown(self.now, reason);
         self.drain()
     }
 
@@ -465,20 +431,14 @@ impl Conn {
     pub fn complete_held(&mut self, i: usize) -> Vec<Out> {
         let d = self.held.remove(i);
         let unix = self.unix();
-        clawgate_core::methods::perform_without_io(&mut self.conn, &self.hub, &d, self.now, unix);
+        self.sock.perform(&d, self.now, unix);
         drop(d);
         self.drain()
     }
 
     /// Feed the events the hub delivered to this socket, with this outbound backlog.
     pub fn pump_with(&mut self, outbound_buffered: usize) -> Vec<Out> {
-        for ev in self.sink.take() {
-            self.conn.handle_event(self.now, &ev, outbound_buffered);
-        }
-        let replies = std::mem::take(&mut *self.sink.replies.lock().unwrap());
-        for (id, reply) in replies {
-            self.conn.complete(&id, reply);
-        }
+        self.sock.deliver_mail(self.now, outbound_buffered);
         self.drain()
     }
 
@@ -532,11 +492,11 @@ pub fn advance(conns: &mut [&mut Conn], target: Instant) -> Vec<Out> {
         let floor = conns.iter().map(|c| c.now).max().unwrap();
         let hub_due = hub.poll_timeout().max(floor);
         for c in conns.iter() {
-            if let Some(d) = c.conn.poll_timeout() {
+            if let Some(d) = c.sock.conn.poll_timeout() {
                 assert!(d >= c.now, "deadline {:?} is already in the past (now {:?}): a timer was skipped", d - c.t0, c.now - c.t0);
             }
         }
-        let conn_due = conns.iter().filter_map(|c| c.conn.poll_timeout()).min();
+        let conn_due = conns.iter().filter_map(|c| c.sock.conn.poll_timeout()).min();
         let next = match conn_due {
             Some(c) if c < hub_due => c,
             _ => hub_due,
@@ -554,11 +514,11 @@ pub fn advance(conns: &mut [&mut Conn], target: Instant) -> Vec<Out> {
         }
         for c in conns.iter_mut() {
             outs.extend(c.pump());
-            if c.conn.poll_timeout().is_some_and(|d| d <= next) {
+            if c.sock.conn.poll_timeout().is_some_and(|d| d <= next) {
                 let unix = c.unix();
-                c.conn.handle_timeout(next, unix);
+                c.sock.conn.handle_timeout(next, unix);
                 outs.extend(c.drain());
-                assert!(c.conn.poll_timeout().is_none_or(|d| d > next), "connection timer did not move forward");
+                assert!(c.sock.conn.poll_timeout().is_none_or(|d| d > next), "connection timer did not move forward");
             }
         }
     }
