@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use clawgate_core::Reply;
 use clawgate_core::methods::Call;
-use clawgate_core::wire::{ErrorShape, msg};
 
 use crate::daemon::Ctx;
 use crate::rt::Runtime;
@@ -33,12 +32,12 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
             (reply, None)
         }
         Call::PersistDevices(reply) => {
-            if let Err(e) = rt.spawn_blocking(move || ctx.save_devices()).await {
+            let saved = rt.spawn_blocking(move || ctx.save_devices()).await;
+            if let Err(e) = &saved {
                 tracing::error!("paired devices not saved: {e}");
-                return (Reply::err(ErrorShape::unavailable(msg::DEVICES_NOT_SAVED)), None);
             }
-            (reply, None)
+            (Call::devices_persisted(reply, saved.is_ok()), None)
         }
-        Call::Reply(_) | Call::StartRun { .. } | Call::Later => (Reply::err(ErrorShape::unavailable(msg::ANSWERED_BY_CALLER)), None),
+        Call::Reply(_) | Call::StartRun { .. } | Call::Later => (Call::answered_by_caller(), None),
     }
 }

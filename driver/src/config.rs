@@ -12,11 +12,11 @@ use clawgate_core::Reply;
 use clawgate_core::auth::Secret;
 use clawgate_core::config::StartupError;
 use clawgate_core::config::file::{self as config_file, ConfigError, ConfigWrite, IncludeReader, LoadedConfig};
+use clawgate_core::config::reload::secrets_reload_reply;
 use clawgate_core::config::reload::{self, Debouncer, Due, Fingerprint, Plan};
 use clawgate_core::config::secrets::{self, SecretError, SecretInput, SecretIo};
 use clawgate_core::config::settings::{self, CliInputs, EnvInputs, Inputs, Resolved, ResolvedSecrets};
 use clawgate_core::gateway::Hub;
-use clawgate_core::wire::ErrorShape;
 use serde_json::json;
 
 use crate::rt::Runtime;
@@ -481,16 +481,15 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     // baseHash must not both succeed (the second one's hash is stale once the first lands).
     static WRITE_LOCK: Mutex<()> = Mutex::new(());
     let _serial = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let method = if w.patch { "config.patch" } else { "config.apply" };
     let path = cfg.lock().unwrap_or_else(|p| p.into_inner()).path.clone();
     let current = match state::read_regular(Path::new(&path), config_file::MAX_INCLUDE_BYTES) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Reply::err(ErrorShape::unavailable(format!("{method}: cannot read {path}: {e}"))),
+        Err(e) => return w.io_failed("read", &path, &e),
     };
     let text = match config_file::plan_write(&path, current.as_deref(), w) {
         Ok(t) => t,
-        Err(r) => return r.reply(method),
+        Err(r) => return r.reply(w.method()),
     };
     #[cfg(unix)]
     let mode = {
@@ -500,9 +499,9 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     #[cfg(not(unix))]
     let mode = 0o600;
     if let Err(e) = state::write_atomic(Path::new(&path), text.as_bytes(), mode) {
-        return Reply::err(ErrorShape::unavailable(format!("{method}: cannot write {path}: {e}")));
+        return w.io_failed("write", &path, &e);
     }
-    Reply::Ok(Some(json!({"ok": true, "path": path, "hash": config_file::file_hash(text.as_bytes())})))
+    w.written(&path, text.as_bytes())
 }
 
 /// `secrets.reload` (blocking): re-resolve the applied config's secrets; swap only if all
@@ -515,17 +514,17 @@ pub fn reload_secrets(hub: &Hub, cfg: &Mutex<ConfigRuntime>, caller: &str) -> (R
         Ok(s) => s.unwrap_or_default(),
         Err(e) => {
             tracing::warn!("secrets.reload failed: {e}");
-            return (Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {e}"))), None);
+            return (secrets_reload_reply(Err(e.to_string())), None);
         }
     };
     match rt.decide(applied.as_ref(), secrets, true) {
         Ok(r) => {
             let swap = hub.swap_settings(r.settings, Some(caller));
-            (Reply::Ok(Some(json!({"ok": true, "warningCount": r.warnings.len()}))), swap.deferred_close)
+            (secrets_reload_reply(Ok(r.warnings.len())), swap.deferred_close)
         }
         Err(e) => {
             tracing::warn!("secrets.reload failed: {}", e.message);
-            (Reply::err(ErrorShape::unavailable(format!("secrets.reload failed: {}", e.message))), None)
+            (secrets_reload_reply(Err(e.message)), None)
         }
     }
 }

@@ -707,6 +707,26 @@ pub struct ConfigWrite {
     pub base_hash: Option<String>,
 }
 
+impl ConfigWrite {
+    /// The method that asked for the write.
+    pub fn method(&self) -> &'static str {
+        if self.patch { "config.patch" } else { "config.apply" }
+    }
+
+    /// The answer once `text` is on disk at `path`: `{ok, path, hash}` (the hash the next
+    /// write's `baseHash` names).
+    pub fn written(&self, path: &str, text: &[u8]) -> crate::wire::Reply {
+        crate::wire::Reply::Ok(Some(serde_json::json!({"ok": true, "path": path, "hash": file_hash(text)})))
+    }
+
+    /// The answer when the file could not be read or written (`action`): `UNAVAILABLE`, nothing
+    /// changed.
+    pub fn io_failed(&self, action: &str, path: &str, error: &dyn std::fmt::Display) -> crate::wire::Reply {
+        let e = crate::wire::ErrorShape::unavailable(format!("{}: cannot {action} {path}: {error}", self.method()));
+        crate::wire::Reply::err(e)
+    }
+}
+
 /// Why a write was refused (nothing is written).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteRefused {

@@ -284,6 +284,15 @@ pub fn plan(old: &LoadedConfig, new: &LoadedConfig) -> Plan {
     }
 }
 
+/// The answer of `secrets.reload` (spec config §7.3): `{ok, warningCount}` once the new secrets
+/// are swapped in, `UNAVAILABLE` with why when they are not (the old ones stay).
+pub fn secrets_reload_reply(outcome: Result<usize, String>) -> crate::wire::Reply {
+    match outcome {
+        Ok(warnings) => crate::wire::Reply::Ok(Some(serde_json::json!({"ok": true, "warningCount": warnings}))),
+        Err(e) => crate::wire::Reply::err(crate::wire::ErrorShape::unavailable(format!("secrets.reload failed: {e}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,3 +321,4 @@ mod tests {
         assert_eq!(classify("gatewayx").0, Kind::Restart);
     }
 }
+

@@ -132,6 +132,21 @@ pub enum Call {
     PersistDevices(Reply),
 }
 
+impl Call {
+    /// The answer of a [`Call::PersistDevices`] once the shell tried to save the device store:
+    /// the reply when it was written, else `UNAVAILABLE` (an approval that was not kept must
+    /// not look done).
+    pub fn devices_persisted(reply: Reply, saved: bool) -> Reply {
+        if saved { reply } else { Reply::err(ErrorShape::unavailable(msg::DEVICES_NOT_SAVED)) }
+    }
+
+    /// What an IO performer answers for a call that was its caller's to handle inline
+    /// (`Reply`, `StartRun`, `Later`): a shell bug, refused rather than lost.
+    pub fn answered_by_caller() -> Reply {
+        Reply::err(ErrorShape::unavailable(msg::ANSWERED_BY_CALLER))
+    }
+}
+
 /// A request answered from the session store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreCall {
