@@ -8,7 +8,10 @@
 //! id (and `--pad` bytes of payload, so frames are about the size of clawgate's `health` answer).
 //! `GET /healthz` answers over plain HTTP. The token is accepted and not checked.
 //!
-//! `bench-echo [run] --port P [--token T] [--pad BYTES] [--eager-writes]`
+//! With `--async-tungstenite` each socket is an async-tungstenite `WebSocketStream` in a task
+//! (`next().await`, `send().await`) instead: the comparison behind clawgate's transport decision.
+//!
+//! `bench-echo [run] --port P [--token T] [--pad BYTES] [--eager-writes] [--async-tungstenite]`
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -55,6 +58,11 @@ struct Args {
     /// instead of batching the responses of one read burst into one write.
     #[arg(long)]
     eager_writes: bool,
+    /// Drive each socket with async-tungstenite's `WebSocketStream` (a task awaiting `next()` and
+    /// `send()`, one write per answer) instead of the poll loop over tungstenite that clawgate's
+    /// `driver/src/wsio.rs` uses: the measurement behind ARCHITECTURE.md's transport decision.
+    #[arg(long)]
+    async_tungstenite: bool,
     /// Worker threads (default: cores, max 8 — like clawgate).
     #[arg(long)]
     threads: Option<usize>,
@@ -68,6 +76,7 @@ const BUDGET: usize = 64;
 struct Ctx {
     pad: String,
     eager: bool,
+    async_ws: bool,
     conn_counter: AtomicU64,
 }
 
@@ -81,7 +90,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let ctx = Arc::new(Ctx { pad: "x".repeat(a.pad), eager: a.eager_writes, conn_counter: AtomicU64::new(0) });
+    let ctx =
+        Arc::new(Ctx { pad: "x".repeat(a.pad), eager: a.eager_writes, async_ws: a.async_tungstenite, conn_counter: AtomicU64::new(0) });
     let addr = SocketAddr::new(a.bind, a.port);
     let code = rt.block_on(async move {
         let listener = match listen(addr) {
@@ -91,7 +101,10 @@ fn main() {
                 return 1;
             }
         };
-        eprintln!("bench-echo listening on ws://{addr} ({workers} workers, pad {} B, eager writes {})", a.pad, a.eager_writes);
+        eprintln!(
+            "bench-echo listening on ws://{addr} ({workers} workers, pad {} B, eager writes {}, async-tungstenite {})",
+            a.pad, a.eager_writes, a.async_tungstenite
+        );
         let accept = async {
             loop {
                 match listener.accept().await {
@@ -176,7 +189,11 @@ fn handle(mut req: Request<Incoming>, ctx: &Arc<Ctx>) -> Response<Full<Bytes>> {
     let ctx = ctx.clone();
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
-            Echo::new(up, ctx).await;
+            if ctx.async_ws {
+                echo_async(up, ctx).await;
+            } else {
+                Echo::new(up, ctx).await;
+            }
         }
     });
     Response::builder()
@@ -234,34 +251,49 @@ struct Req<'a> {
     method: Cow<'a, str>,
 }
 
-/// One WebSocket: read → answer → flush, in one task.
-struct Echo<T> {
-    ws: WebSocket<SyncIo<T>>,
+/// One WebSocket over async-tungstenite: `next().await` → answer → `send().await`, in one task.
+async fn echo_async(up: hyper::upgrade::Upgraded, ctx: Arc<Ctx>) {
+    use futures_util::StreamExt;
+    let cfg = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_SIZE)
+        .write_buffer_size(0)
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let io = async_tungstenite::tokio::TokioAdapter::new(TokioIo::new(up));
+    let mut ws = async_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
+    let conn = ctx.conn_counter.fetch_add(1, Ordering::Relaxed);
+    let mut state = Greeting { ctx, conn, greeted: false };
+    if ws.send(Message::text(state.challenge())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(msg)) = ws.next().await {
+        let text = match &msg {
+            Message::Text(t) => Some(t.as_str()),
+            Message::Binary(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        };
+        if let Some(r) = text.and_then(|t| state.reply(t)) {
+            if ws.send(Message::text(r)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The fake protocol both echo loops speak.
+struct Greeting {
     ctx: Arc<Ctx>,
     conn: u64,
-    challenged: bool,
     greeted: bool,
 }
 
-fn would_block(e: &WsError) -> bool {
-    matches!(e, WsError::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
-}
-
-impl<T: HRead + HWrite + Unpin> Echo<T> {
-    fn new(io: T, ctx: Arc<Ctx>) -> Self {
-        let cfg = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_SIZE)
-            .write_buffer_size(if ctx.eager { 0 } else { 64 * 1024 })
-            .max_message_size(Some(64 << 20))
-            .max_frame_size(Some(64 << 20));
-        let conn = ctx.conn_counter.fetch_add(1, Ordering::Relaxed);
-        Echo {
-            ws: WebSocket::from_raw_socket(SyncIo { io, waker: None }, Role::Server, Some(cfg)),
-            ctx,
-            conn,
-            challenged: false,
-            greeted: false,
-        }
+impl Greeting {
+    fn challenge(&self) -> String {
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        format!(
+            r#"{{"type":"event","event":"connect.challenge","payload":{{"nonce":"00000000-0000-4000-8000-{:012x}","ts":{ts},"capabilities":[]}}}}"#,
+            self.conn
+        )
     }
 
     fn reply(&mut self, text: &str) -> Option<String> {
@@ -278,6 +310,37 @@ impl<T: HRead + HWrite + Unpin> Echo<T> {
         }
         let method = serde_json::to_string(&req.method).ok()?;
         Some(format!(r#"{{"type":"res","id":{id},"ok":true,"payload":{{"method":{method},"pad":"{}"}}}}"#, self.ctx.pad))
+    }
+}
+
+/// One WebSocket: read → answer → flush, in one task.
+struct Echo<T> {
+    ws: WebSocket<SyncIo<T>>,
+    greeting: Greeting,
+    challenged: bool,
+}
+
+fn would_block(e: &WsError) -> bool {
+    matches!(e, WsError::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl<T: HRead + HWrite + Unpin> Echo<T> {
+    fn new(io: T, ctx: Arc<Ctx>) -> Self {
+        let cfg = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .write_buffer_size(if ctx.eager { 0 } else { 64 * 1024 })
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let conn = ctx.conn_counter.fetch_add(1, Ordering::Relaxed);
+        Echo {
+            ws: WebSocket::from_raw_socket(SyncIo { io, waker: None }, Role::Server, Some(cfg)),
+            greeting: Greeting { ctx, conn, greeted: false },
+            challenged: false,
+        }
+    }
+
+    fn reply(&mut self, text: &str) -> Option<String> {
+        self.greeting.reply(text)
     }
 
     /// Queue a message; false when the socket is gone.
@@ -300,11 +363,7 @@ impl<T: HRead + HWrite + Unpin> Future for Echo<T> {
         }
         if !this.challenged {
             this.challenged = true;
-            let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-            let ch = format!(
-                r#"{{"type":"event","event":"connect.challenge","payload":{{"nonce":"00000000-0000-4000-8000-{:012x}","ts":{ts},"capabilities":[]}}}}"#,
-                this.conn
-            );
+            let ch = this.greeting.challenge();
             if !this.send(ch) {
                 return Poll::Ready(());
             }

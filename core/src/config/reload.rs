@@ -321,4 +321,3 @@ mod tests {
         assert_eq!(classify("gatewayx").0, Kind::Restart);
     }
 }
-
