@@ -1703,6 +1703,62 @@ pub fn all() -> Vec<Check> {
         vec![http("GET", "/healthz", 200, live()).header("X-Forwarded-For", "203.0.113.9").step()],
     ));
 
+    // ---- operator surface (spec operator.md) ------------------------------------------------
+    v.push(check(
+        "O1.2-logs-tail-params",
+        "operator §1.2 (op-logs-tail-invalid)",
+        "logs.tail params are closed: limit 1–5000, maxBytes ≤ 1000000, cursor an integer ≥ 0, the reference's messages",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "l1", "logs.tail", Some(json!({"limit": 0}))),
+                err(A, "l1", "INVALID_REQUEST", "invalid logs.tail params: at /limit: must be >= 1"),
+                call(A, "l2", "logs.tail", Some(json!({"limit": 5001}))),
+                err(A, "l2", "INVALID_REQUEST", "invalid logs.tail params: at /limit: must be <= 5000"),
+                call(A, "l3", "logs.tail", Some(json!({"maxBytes": 1_000_001}))),
+                err(A, "l3", "INVALID_REQUEST", "invalid logs.tail params: at /maxBytes: must be <= 1000000"),
+                call(A, "l4", "logs.tail", Some(json!({"cursor": -1}))),
+                err(A, "l4", "INVALID_REQUEST", "invalid logs.tail params: at /cursor: must be >= 0"),
+                call(A, "l5", "logs.tail", Some(json!({"cursor": "10"}))),
+                err(A, "l5", "INVALID_REQUEST", "invalid logs.tail params: at /cursor: must be integer"),
+                call(A, "l6", "logs.tail", Some(json!({"cursor": 1.5}))),
+                err(A, "l6", "INVALID_REQUEST", "invalid logs.tail params: at /cursor: must be integer"),
+                call(A, "l7", "logs.tail", Some(json!({"follow": true}))),
+                err(A, "l7", "INVALID_REQUEST", "invalid logs.tail params: at root: unexpected property 'follow'"),
+            ],
+        ]),
+    ));
+    v.push(check(
+        "O1.2-logs-tail-shape",
+        "operator §1.2 (op-logs-tail-window)",
+        "logs.tail {limit:1} answers {file, cursor, size, lines, truncated, reset}; read scope suffices",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "l1", "logs.tail", Some(json!({"limit": 1}))),
+                ok_payload(
+                    A,
+                    "l1",
+                    json!({"file": "$string", "cursor": "$int", "size": "$int", "lines": "$array", "truncated": "$bool", "reset": "$bool"}),
+                ),
+            ],
+        ]),
+    ));
+    v.push(check(
+        "O1.2-logs-tail-scope",
+        "operator §1.2 (op-logs-tail-scope)",
+        "logs.tail needs operator.read: FORBIDDEN with no scopes; operator.write implies it",
+        &[],
+        cat(vec![
+            connected_probe(A),
+            vec![call(A, "l1", "logs.tail", Some(json!({"limit": 1}))), missing_scope(A, "l1", READ)],
+            connected(B, &[WRITE]),
+            vec![call(B, "l2", "logs.tail", Some(json!({"limit": 1}))), ok(B, "l2")],
+        ]),
+    ));
+
     v
 }
 

@@ -35,6 +35,8 @@ pub enum Command {
     Probe(ClientArgs),
     /// Print the gateway token kept in the state dir (created on first run).
     AuthToken,
+    /// Show the gateway's log (`logs.tail`); `--follow` keeps polling for new lines.
+    Logs(LogsArgs),
     /// Work with the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -142,6 +144,10 @@ pub struct RunArgs {
     /// Log more (same as RUST_LOG=debug).
     #[arg(long, short)]
     pub verbose: bool,
+    /// Console log format: `text` (default) or `json` (one JSON object per line, for journald
+    /// and log shippers). The log file is always JSON lines (spec operator §1.1).
+    #[arg(long = "log-format", env = "CLAWGATE_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
 }
 
 /// How a client command finds the gateway (the reference CLI's rules): `--url` (with
@@ -183,6 +189,24 @@ pub struct CallArgs {
     /// Wait for the final response of an accepted-then-final method.
     #[arg(long = "expect-final")]
     pub expect_final: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LogsArgs {
+    /// Keep polling for new lines (one connection per poll, as `openclaw logs --follow`).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Lines to show (1–5000).
+    #[arg(long, default_value_t = 200)]
+    pub limit: u64,
+    /// Bytes to read at most per poll (1–1000000).
+    #[arg(long = "max-bytes", default_value_t = 250_000)]
+    pub max_bytes: u64,
+    /// Poll interval with --follow, in milliseconds.
+    #[arg(long, default_value_t = 1_000)]
+    pub interval: u64,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -23,6 +23,7 @@ pub mod config;
 pub mod connection;
 pub mod gateway;
 pub mod http;
+pub mod logs;
 pub mod methods;
 pub mod openai;
 pub mod sessions;
@@ -30,6 +31,9 @@ pub mod sessions;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tools;
+/// The origin of virtual time for unit tests (reads the clock; tests only).
+#[cfg(test)]
+mod virtual_time;
 
 pub use connection::{Dispatch, Output, Reply, ServerConnection};
 pub use gateway::{Hub, ServerInfo};

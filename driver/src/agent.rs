@@ -45,7 +45,17 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
     let mut stop_rx = Some(stop_rx);
     while let Some(action) = machine.poll_action() {
         match action {
-            RunAction::Notify(n) => methods::run_notice(&hub, &run, n, Instant::now(), unix_ms()),
+            RunAction::Notify(n) => {
+                if let clawgate_core::agent::RunNotice::Finish(outcome) = &n {
+                    let status = match outcome {
+                        clawgate_core::agent::Outcome::Ok { .. } => "ok",
+                        clawgate_core::agent::Outcome::Err { .. } => "error",
+                        clawgate_core::agent::Outcome::Aborted { .. } => "aborted",
+                    };
+                    tracing::info!("agent run {} ended ({status}) session={}", run.run_id, run.session_key);
+                }
+                methods::run_notice(&hub, &run, n, Instant::now(), unix_ms())
+            }
             RunAction::LoadHistory { session_key } => {
                 let ctx2 = ctx.clone();
                 let history =

@@ -38,6 +38,10 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
             }
             (Call::devices_persisted(reply, saved.is_ok()), None)
         }
+        Call::LogsTail(p) => {
+            let secrets = ctx.hub.settings().secret_values();
+            (rt.spawn_blocking(move || crate::logfile::tail(&p, &secrets)).await, None)
+        }
         Call::Reply(_) | Call::StartRun { .. } | Call::Later => (Call::answered_by_caller(), None),
     }
 }

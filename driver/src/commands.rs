@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clawgate_core::auth::AuthMode;
 use clawgate_core::auth::scopes;
-use clawgate_core::cli::{CallArgs, ClientArgs, StatusArgs};
+use clawgate_core::cli::{CallArgs, ClientArgs, LogsArgs, StatusArgs};
 use clawgate_core::connection::client::ClientOptions;
 use clawgate_core::connection::client_target::{self, Target, TargetError};
 use serde_json::{Value, json};
@@ -153,6 +153,107 @@ async fn rpc_explained<R: Runtime>(
             }
             Err(1)
         }
+    }
+}
+
+/// `logs [--follow] [--json]` (spec operator §1.3): `logs.tail` over a fresh connection per poll
+/// (scope `operator.read`), printed as `openclaw logs` prints it: plain `time level subsystem
+/// message` after a `Log file:` line, or JSON lines (`meta`, then one `log` per line); notices
+/// (truncated window, rotated file) go to stderr.
+pub async fn logs<R: Runtime>(rt: R, a: LogsArgs) -> i32 {
+    if !(1..=5_000).contains(&a.limit) || !(1..=1_000_000).contains(&a.max_bytes) || a.interval == 0 {
+        let message = "--limit must be 1-5000, --max-bytes 1-1000000 and --interval positive";
+        if a.client.json {
+            print_json(&json!({"ok": false, "error": {"type": "cli_error", "message": message}}));
+        } else {
+            eprintln!("{message}");
+        }
+        return 1;
+    }
+    let timeout = Duration::from_millis(a.client.timeout.max(1));
+    let mut cursor: Option<u64> = None;
+    let mut first = true;
+    loop {
+        let (mut client, _) = match open(&rt, &a.client, &[scopes::READ], "clawgate logs").await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let mut params = json!({"limit": a.limit, "maxBytes": a.max_bytes});
+        if let Some(c) = cursor {
+            params["cursor"] = json!(c);
+        }
+        let res = client.request("logs.tail", Some(params), false, timeout).await;
+        client.close().await;
+        let payload = match res {
+            Ok(frame) if frame.ok => frame.payload.unwrap_or(Value::Null),
+            Ok(frame) => {
+                let message = frame.error.map(|e| e.message).unwrap_or_default();
+                if a.client.json {
+                    eprintln!("{}", json!({"type": "error", "message": message, "error": message}));
+                } else {
+                    eprintln!("logs.tail failed: {message}");
+                }
+                return 1;
+            }
+            Err(e) => {
+                if a.client.json {
+                    eprintln!("{}", json!({"type": "error", "message": e.to_string(), "error": e.to_string()}));
+                } else {
+                    eprintln!("logs.tail failed: {e}");
+                }
+                return 1;
+            }
+        };
+        print_log_page(&payload, a.client.json, first);
+        first = false;
+        cursor = payload["cursor"].as_u64();
+        if !a.follow {
+            return 0;
+        }
+        rt.sleep_until(Instant::now() + Duration::from_millis(a.interval)).await;
+    }
+}
+
+/// One JSON object per line (the `--json` stream of `logs`).
+fn print_json_line(v: &Value) {
+    println!("{v}");
+}
+
+fn notice(json_mode: bool, message: &str) {
+    if json_mode {
+        eprintln!("{}", json!({"type": "notice", "message": message}));
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// One `logs.tail` answer as the CLI prints it.
+fn print_log_page(page: &Value, json_mode: bool, first: bool) {
+    let file = page["file"].as_str().unwrap_or_default();
+    if first {
+        if json_mode {
+            print_json_line(&json!({"type": "meta", "file": file, "sourceKind": "file", "cursor": page["cursor"], "size": page["size"]}));
+        } else {
+            println!("Log file: {file}");
+        }
+    }
+    if page["reset"] == json!(true) && !first {
+        notice(json_mode, "Log cursor reset (file rotated).");
+    }
+    for raw in page["lines"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let l = clawgate_core::logs::parse_line(raw);
+        if json_mode {
+            print_json_line(
+                &json!({"type": "log", "time": l.time, "level": l.level, "subsystem": l.subsystem, "message": l.message, "raw": raw}),
+            );
+        } else {
+            let parts = [l.time.as_deref(), l.level.as_deref(), l.subsystem.as_deref().or(l.module.as_deref())];
+            let head: Vec<&str> = parts.into_iter().flatten().collect();
+            if head.is_empty() { println!("{}", l.message) } else { println!("{} {}", head.join(" "), l.message) }
+        }
+    }
+    if page["truncated"] == json!(true) {
+        notice(json_mode, "Log tail truncated (increase --limit or --max-bytes).");
     }
 }
 

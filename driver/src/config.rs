@@ -415,6 +415,7 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
     }
     match plan {
         Plan::Unchanged => {
+            crate::logfile::log_file().retarget(&new.0.resolved, rt.port, rt.env.profile.as_deref());
             rt.applied = Some(new);
             None
         }
@@ -437,6 +438,7 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
             match rt.decide(Some(&new), secrets, true) {
                 Ok(r) => {
                     let closed = hub.replace_settings(r.settings);
+                    crate::logfile::log_file().retarget(&new.0.resolved, rt.port, rt.env.profile.as_deref());
                     rt.applied = Some(new);
                     if !hot.is_empty() {
                         tracing::info!("config hot reload applied ({}); {closed} socket(s) closed", hot.join(", "));

@@ -282,6 +282,12 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     let supervised = shellcfg::supervised(args.supervised);
     let mut cfg_rt = config_runtime(&args)?;
     let resolved = shellcfg::startup(&mut cfg_rt)?;
+    // The log file, from here on (spec operator §1.1).
+    let no_config = serde_json::Value::Null;
+    let logged_config = cfg_rt.applied.as_ref().map_or(&no_config, |(c, _)| &c.resolved);
+    let log_target =
+        clawgate_core::logs::LogTarget::resolve(logged_config, resolved.port, cfg_rt.env.profile.as_deref(), &std::env::temp_dir());
+    crate::logfile::log_file().set_target(log_target, &hostname());
     for w in &resolved.warnings {
         tracing::warn!("{w}");
     }

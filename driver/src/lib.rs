@@ -12,6 +12,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod logfile;
 pub mod net;
 pub mod persist;
 pub mod rt;
@@ -30,9 +31,14 @@ pub mod wsio;
 
 use clawgate_core::cli::{Cli, Command};
 
-/// Set up logging to stderr (`RUST_LOG` overrides; `verbose` means debug).
-pub fn init_logging(verbose: bool) {
+/// Set up logging: to stderr (text, or JSON lines with `--log-format json` /
+/// `CLAWGATE_LOG_FORMAT=json`, for journald and log shippers) and, once the daemon knows where
+/// ([`logfile::LogFile::set_target`]), to the log file operators and `logs.tail` read.
+/// `RUST_LOG` overrides the level; `verbose` means debug.
+pub fn init_logging(verbose: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = if verbose { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Whatever RUST_LOG asks for: the WebSocket and HTTP libraries log frames and heads at
@@ -43,19 +49,23 @@ pub fn init_logging(verbose: bool) {
         .filter_map(|d| d.parse().ok())
         .fold(filter, |f, d| f.add_directive(d));
     use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter).with(logfile::FileLayer);
+    let _ = if json {
+        registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false),
+            )
+            .try_init()
+    };
 }
 
 /// Run one parsed command line; returns the process exit code.
 pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => {
-            init_logging(args.verbose);
+            init_logging(args.verbose, args.log_format.as_deref() == Some("json"));
             match daemon::run(rt, args).await {
                 Ok(()) => 0,
                 Err(e) => {
@@ -69,6 +79,7 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::Health(a) => commands::health(rt, a).await,
         Command::Status(a) => commands::status(rt, a).await,
         Command::Probe(a) => commands::probe(rt, a).await,
+        Command::Logs(a) => commands::logs(rt, a).await,
         Command::AuthToken => commands::auth_token(),
         Command::Config(clawgate_core::cli::ConfigCommand::Validate { json }) => commands::config_validate(json),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,

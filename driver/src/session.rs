@@ -92,6 +92,7 @@ where
         read_pause: limits.max_buffered_bytes,
         done: false,
         saving_devices: None,
+        opened: false,
     };
     session.await
 }
@@ -114,6 +115,8 @@ struct Session<R: Runtime, T> {
     /// request): it is written before this socket's answer (`hello-ok` with the device token,
     /// or `NOT_PAIRED` with the request id) goes out, so nothing the client was told is lost.
     saving_devices: Option<BoxFuture<()>>,
+    /// The socket authenticated (its close is logged too).
+    opened: bool,
 }
 
 impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
@@ -141,7 +144,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     Call::Later => {}
                     // Config writes, secrets reloads and session-store reads run off the reactor;
                     // the answer (and a secrets reload's close) comes back via the mailbox.
-                    call @ (Call::ConfigWrite(_) | Call::SecretsReload | Call::Store(_) | Call::PersistDevices(_)) => {
+                    call @ (Call::ConfigWrite(_) | Call::SecretsReload | Call::Store(_) | Call::PersistDevices(_) | Call::LogsTail(_)) => {
                         let (ctx, tx, rt, id) = (self.ctx.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
                         let caller = d.caller.conn_id.clone();
                         self.rt.spawn(async move {
@@ -169,6 +172,12 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         // pairing request); requests on an open socket go through `Call::PersistDevices`.
         let before = matches!(self.conn.phase(), Phase::AwaitingConnect).then(|| self.hub.devices_generation());
         self.handle_read_at(now, ev);
+        if before.is_some() && matches!(self.conn.phase(), Phase::Open) {
+            if let Some((role, scopes)) = self.conn.principal() {
+                tracing::info!(target: "clawgate_driver::ws", "⇄ connected role={} scopes={} conn={}", role.as_str(), scopes.join(","), self.conn.conn_id());
+                self.opened = true;
+            }
+        }
         if let Some(before) = before {
             if self.hub.devices_generation() != before {
                 let ctx = self.ctx.clone();
@@ -210,6 +219,9 @@ impl<R: Runtime, T> Drop for Session<R, T> {
     /// However the socket's task ends (the peer left, the write failed, the task was dropped at
     /// shutdown), the core hears that the transport is gone once: the hub forgets the socket.
     fn drop(&mut self) {
+        if self.opened {
+            tracing::info!(target: "clawgate_driver::ws", "⇄ disconnected conn={}", self.conn.conn_id());
+        }
         self.conn.handle_transport_closed(Instant::now());
     }
 }

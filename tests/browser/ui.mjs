@@ -157,6 +157,22 @@ try {
     result.secondPageShowsHistory = true;
     await shot(page2, 'chat-3-second-tab');
     result.connected = true;
+    // The Logs view reads the gateway's own log (`logs.tail`), live: a socket opened while it
+    // is shown adds a line it must show.
+    await page2.goto(`${base}/logs`, { waitUntil: 'domcontentloaded', timeout: T });
+    await page2.getByText(/gateway ready/).first().waitFor({ timeout: T });
+    step('logs view shows the gateway log');
+    const count = async () => ((await bodyText(page2)).match(/connected role=/g) || []).length;
+    const before = await count();
+    const page3 = await ctx.newPage();
+    record(page3, 'third');
+    await page3.goto(`${base}/chat/main`, { waitUntil: 'domcontentloaded', timeout: T });
+    await waitConnected(page3);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await count()) <= before) await page2.waitForTimeout(500);
+    result.logsLive = (await count()) > before;
+    await shot(page2, 'chat-4-logs');
+    result.logsText = (await bodyText(page2)).slice(0, 3000);
   }
   }
   void first;

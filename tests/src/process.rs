@@ -253,12 +253,17 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16,
 /// The minimal environment every child gets (nothing inherited that could configure the gateway).
 pub fn base_env(cmd: &mut Command, home: &Path) {
     cmd.env_clear();
-    for key in ["PATH", "TMPDIR", "LANG", "SystemRoot"] {
+    for key in ["PATH", "LANG", "SystemRoot"] {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }
     }
     cmd.env("HOME", home);
+    // Each test's own temp dir: the gateway's log file (`$TMPDIR/openclaw/…`, where the
+    // reference keeps it) stays with the test instead of piling up in the machine's /tmp.
+    let tmp = home.join("tmp");
+    let _ = fs::create_dir_all(&tmp);
+    cmd.env("TMPDIR", tmp);
 }
 
 // ---- a running gateway --------------------------------------------------------------------

@@ -120,7 +120,10 @@ fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token(
     // The reply came from the upstream through the production gateway code.
     let asked = up.chat_requests().iter().any(|r| r.body.to_string().contains(&message));
     assert!(asked, "the upstream saw the browser's message");
-    for f in ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png"] {
+    assert_eq!(r["logsLive"], true, "the Logs view shows a line written while it is open: {r:#}");
+    let logs = r["logsText"].as_str().unwrap_or_default();
+    assert!(!logs.contains("unknown method"), "no unknown-method banner on /logs: {logs}");
+    for f in ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png", "chat-4-logs.png"] {
         assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
     }
 }

@@ -341,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_finished_run_keeps_both_turns_and_announces_them_in_order() {
-        let t0 = crate::testkit::virtual_start();
+        let t0 = crate::virtual_time::origin();
         let mut m = RunMachine::new(run(), [7; 21]);
         let ns = to_turn(&mut m, t0, true);
         assert_eq!(kinds(&ns), ["changed:start", "messages", "start", "model"]);
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn an_unavailable_store_announces_nothing_as_stored_and_fails_the_reply() {
-        let t0 = crate::testkit::virtual_start();
+        let t0 = crate::virtual_time::origin();
         let mut m = RunMachine::new(run(), [1; 21]);
         let ns = to_turn(&mut m, t0, false);
         assert_eq!(kinds(&ns), ["changed:start", "start", "model"], "no session.message for a turn that was not kept");
@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_stopped_run_keeps_its_partial_text_and_ends_aborted() {
-        let t0 = crate::testkit::virtual_start();
+        let t0 = crate::virtual_time::origin();
         let mut m = RunMachine::new(run(), [2; 21]);
         to_turn(&mut m, t0, true);
         m.handle_turn_event(TurnEvent::Text("half".into()));
@@ -409,7 +409,7 @@ mod tests {
     fn without_a_provider_or_randomness_the_run_fails_at_once() {
         let mut m = RunMachine::new(run(), [0; 21]);
         m.poll_action();
-        m.handle_history(&settings(false), Vec::new(), crate::testkit::virtual_start(), 5);
+        m.handle_history(&settings(false), Vec::new(), crate::virtual_time::origin(), 5);
         let ns = notices(&mut m);
         assert_eq!(kinds(&ns), ["model", "finish"]);
         assert_eq!(ns[0], RunNotice::Model { provider: None, model: None });
@@ -420,7 +420,7 @@ mod tests {
             [RunNotice::Model { provider: None, model: None }, RunNotice::Finish(Outcome::Err { message: "no randomness".into() })]
         );
         // Answers that come in the wrong phase change nothing.
-        m.handle_turn_end(false, crate::testkit::virtual_start(), 6);
+        m.handle_turn_end(false, crate::virtual_time::origin(), 6);
         m.handle_session(None);
         assert!(m.poll_action().is_none() && m.is_done());
     }

@@ -56,6 +56,17 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// Every secret value the gateway holds (shared token and password, hooks token, provider
+    /// and embeddings keys): what must never leave in a log line (`logs.tail`).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            [self.auth.token.as_ref(), self.auth.password.as_ref()].into_iter().flatten().map(|s| s.expose().to_string()).collect();
+        out.extend(self.api.hooks.as_ref().map(|h| h.token.expose().to_string()));
+        out.extend(self.api.providers.values().filter_map(|p| p.api_key.as_ref()).map(|k| k.expose().to_string()));
+        out.extend(self.api.embeddings.as_ref().and_then(|e| e.api_key.as_ref()).map(|k| k.expose().to_string()));
+        out
+    }
+
     /// Settings for `auth` with default limits, loopback listener and no config file.
     pub fn new(auth: AuthSettings, listen: ListenInfo) -> Self {
         let config_redacted = json!({"gateway": {"port": listen.port, "bind": listen.bind_mode, "auth": {"mode": auth.mode.as_str()}}});

@@ -11,6 +11,7 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "health",
     "status",
     "system-presence",
+    "logs.tail",
     "config.get",
     "config.patch",
     "config.apply",

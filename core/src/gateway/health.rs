@@ -191,7 +191,7 @@ mod tests {
     fn the_snapshot_is_cached_for_the_interval_and_rebuilt_by_a_store_problem() {
         let settings = crate::testkit::loopback_token_settings("t", 1);
         let interval = settings.limits.health_interval;
-        let t0 = crate::testkit::virtual_start();
+        let t0 = crate::virtual_time::origin();
         let mut h = Health::default();
         assert_eq!(h.snapshot(&settings, t0, 100, false).value["ts"], 100);
         assert_eq!(h.snapshot(&settings, t0 + interval / 2, 200, false).value["ts"], 100, "cached");

@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn own_row_first_newest_next_disconnects_linger_for_the_ttl() {
-        let t0 = crate::testkit::virtual_start();
+        let t0 = crate::virtual_time::origin();
         let ttl = Duration::from_secs(300);
         let mut p = Presence::default();
         p.connect("c1", json!({"id": "one"}), 10);

@@ -126,6 +126,9 @@ pub enum Call {
     SecretsReload,
     /// Needs the session store (blocking): the shell runs [`StoreCall::run`] off the reactor.
     Store(StoreCall),
+    /// `logs.tail`: read the log file (the shell plans the range with
+    /// [`crate::logs::plan_tail`] and answers with [`crate::logs::tail::tail_result`]).
+    LogsTail(crate::logs::TailParams),
     /// The paired-device store changed (`device.pair.approve|reject|remove`): the shell saves
     /// it (atomically, off the reactor) before sending this reply, so an answered approval is
     /// never lost to a crash.
@@ -319,6 +322,10 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "chat.abort" => Call::Reply(chat_abort(hub, d)),
         "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
         "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        "logs.tail" => match crate::logs::parse_tail_params(d.params.as_ref()) {
+            Ok(p) => Call::LogsTail(p),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
         "sessions.list" => match sessions::parse_sessions_list_params(d.params.as_ref(), &hub.settings().api.agents, unix_ms) {
             Ok(q) => Call::Store(StoreCall::SessionsList(q)),
             Err(e) => Call::Reply(Reply::err(e)),
@@ -372,6 +379,8 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
         }
         Call::Store(job) => conn.complete(&d.request_id, job.run(hub, None, unix_ms)),
         Call::Later => {}
+        // No file in memory: the answer for a gateway whose log has no file yet.
+        Call::LogsTail(p) => conn.complete(&d.request_id, Reply::Ok(Some(crate::logs::tail::no_file_result(&p, "")))),
         Call::ConfigWrite(_) | Call::SecretsReload => {
             let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));
             conn.complete(&d.request_id, Reply::err(e));

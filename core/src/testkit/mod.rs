@@ -9,12 +9,6 @@ use std::time::Instant;
 use crate::auth::{AuthMode, AuthSettings, RateLimitPolicy};
 use crate::gateway::{GatewaySettings, ListenInfo, ServerInfo};
 
-/// The origin of a test's virtual time (any instant will do: machines only measure from it).
-#[allow(clippy::disallowed_methods)]
-pub fn virtual_start() -> Instant {
-    Instant::now()
-}
-
 /// Settings for token auth on loopback.
 pub fn loopback_token_settings(token: &str, port: u16) -> GatewaySettings {
     GatewaySettings::new(
