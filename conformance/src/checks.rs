@@ -1759,6 +1759,50 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O8-channels-status-empty",
+        "operator §8 (op-channels-status)",
+        "without channel plugins: channels.status answers the empty shape, a named channel is unknown, params are closed",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "c1", "channels.status", Some(json!({"probe": true, "timeoutMs": 1000}))),
+                ok_payload(
+                    A,
+                    "c1",
+                    json!({"ts": "$int", "channelOrder": [], "channelLabels": {}, "channelMeta": [], "eventLoop": "$object", "channels": {},
+                        "channelAccounts": {}, "channelDefaultAccountId": {}, "statusIssues": []}),
+                ),
+                call(A, "c2", "channels.status", Some(json!({"channel": "telegram"}))),
+                err(A, "c2", "INVALID_REQUEST", "unknown channel: telegram"),
+                call(A, "c3", "channels.status", Some(json!({"x": 1}))),
+                err(A, "c3", "INVALID_REQUEST", "invalid channels.status params: at root: unexpected property 'x'"),
+            ],
+        ]),
+    ));
+    v.push(check(
+        "O8-channels-pairing-list-empty",
+        "operator §8 (op-channels-pairing-approvals)",
+        "without channel plugins: channels.pairing.list answers no accounts and no requests; named channel unknown",
+        &[],
+        cat(vec![
+            connected(A, &["operator.pairing"]),
+            vec![
+                call(A, "p1", "channels.pairing.list", Some(json!({}))),
+                ok_payload(
+                    A,
+                    "p1",
+                    json!({"accounts": [], "requests": [], "commandOwnerConfigured": false, "limits": {"pendingPerAccount": 3, "ttlMs": 3_600_000}}),
+                ),
+                call(A, "p2", "channels.pairing.list", Some(json!({"channel": "telegram"}))),
+                err(A, "p2", "INVALID_REQUEST", "Error: unknown pairing channel: telegram"),
+                call(A, "p3", "channels.pairing.list", Some(json!({"channel": ""}))),
+                err(A, "p3", "INVALID_REQUEST", "invalid channels.pairing.list params: at /channel: must not have fewer than 1 characters"),
+            ],
+        ]),
+    ));
+
     v
 }
 

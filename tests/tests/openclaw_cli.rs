@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clawgate_tests::openclaw::openclaw;
+use clawgate_tests::openclaw::{openclaw, openclaw_with_env};
 use clawgate_tests::vectors::{Capture, missing_top_level_keys};
 use clawgate_tests::ws::{IO_TIMEOUT, connect_cli};
 use clawgate_tests::{CmdOutput, Gateway, clawgate_version};
@@ -249,4 +249,22 @@ fn tui_takes_the_next_message_after_a_fast_reply() {
         assert!(!screen.contains("agent is busy"), "{screen}");
     }
     assert_eq!(up.chat_requests().len(), 2, "both messages reached the upstream");
+}
+
+/// `openclaw channels status` (no `--url`: it reads the gateway from the environment) against a
+/// gateway that hosts no channels: exit 0, "no configured chat channels", and with `--json` the
+/// reference's empty shape with clawgate's own event-loop figures (spec operator §8).
+#[test]
+fn channels_status_reports_no_channels_truthfully() {
+    let gw = Gateway::start();
+    let env = [("OPENCLAW_GATEWAY_URL", gw.url()), ("OPENCLAW_GATEWAY_TOKEN", gw.token())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = openclaw_with_env(&["channels", "status"], &env, CLI_TIMEOUT);
+    assert!(out.success(), "openclaw channels status: {out:?}\n--- gateway ---\n{}", gw.stderr());
+    assert!(out.stdout.contains("Gateway reachable") && out.stdout.contains("no configured chat channels"), "{}", out.stdout);
+    let out = openclaw_with_env(&["channels", "status", "--json"], &env, CLI_TIMEOUT);
+    assert!(out.success(), "{out:?}");
+    let v = json_of(&out, "channels status --json");
+    assert_eq!((v["channels"].clone(), v["channelOrder"].clone()), (json!({}), json!([])), "{v:#}");
+    assert!(v["eventLoop"]["cpuBreakdown"]["hostCpuCount"].as_u64() >= Some(1), "clawgate's measured figures: {v:#}");
 }

@@ -12,6 +12,8 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "status",
     "system-presence",
     "logs.tail",
+    "channels.status",
+    "channels.pairing.list",
     "config.get",
     "config.patch",
     "config.apply",

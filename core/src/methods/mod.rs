@@ -5,6 +5,7 @@
 //! `chat.history` and `tools.invoke` ([`StoreCall`], decided here over
 //! [`crate::sessions::SessionStore`]).
 
+mod channels;
 pub(crate) mod pairing;
 mod run;
 pub mod ui;
@@ -409,6 +410,8 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         }
         "status" => Ok(status(hub, d, now)),
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
+        "channels.status" => return channels::status(hub, params, unix_ms),
+        "channels.pairing.list" => return channels::pairing_list(params),
         "config.get" => validate_params("config.get", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
             .map(|()| config_get(hub)),
         "models.list" => Ok(models_list(&hub.settings().api)),
