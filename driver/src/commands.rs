@@ -176,6 +176,9 @@ pub async fn logs<R: Runtime>(rt: R, a: LogsArgs) -> i32 {
     loop {
         let (mut client, _) = match open(&rt, &a.client, &[scopes::READ], "clawgate logs").await {
             Ok(c) => c,
+            // The local gateway does not answer: read its file here, as `openclaw logs` does
+            // (never for an explicit --url, never while following: a stale file would mislead).
+            Err(code) if first && a.client.url.is_none() && !a.follow => return logs_from_file(&a, code),
             Err(code) => return code,
         };
         let mut params = json!({"limit": a.limit, "maxBytes": a.max_bytes});
@@ -217,6 +220,22 @@ pub async fn logs<R: Runtime>(rt: R, a: LogsArgs) -> i32 {
 /// One JSON object per line (the `--json` stream of `logs`).
 fn print_json_line(v: &Value) {
     println!("{v}");
+}
+
+/// `clawgate logs` when the local gateway is unreachable: the same page, read from its file.
+fn logs_from_file(a: &LogsArgs, failed: i32) -> i32 {
+    let (_, t) = target::resolve(&a.client);
+    let port = t.ok().and_then(|t| t.url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()));
+    let target = crate::logfile::local_target(port.unwrap_or(clawgate_core::config::DEFAULT_PORT));
+    let params = clawgate_core::logs::TailParams { cursor: None, limit: a.limit as usize, max_bytes: a.max_bytes };
+    match crate::logfile::tail_local(&target, &params) {
+        clawgate_core::Reply::Ok(Some(page)) if page["size"].as_u64() > Some(0) => {
+            notice(a.client.json, "Gateway not reachable; showing the local log file.");
+            print_log_page(&page, a.client.json, true);
+            0
+        }
+        _ => failed,
+    }
 }
 
 fn notice(json_mode: bool, message: &str) {

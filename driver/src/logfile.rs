@@ -75,17 +75,10 @@ impl LogFile {
         self.set_target(LogTarget::resolve(config, port, profile, &std::env::temp_dir()), &hostname);
     }
 
-    /// The file `logs.tail` reads now: today's, or (before anything was written today) the
-    /// newest of the family.
+    /// The file `logs.tail` reads now (see [`readable_path`]).
     pub fn current_path(&self) -> Option<PathBuf> {
         let target = self.lock().target.clone()?;
-        let now = unix_ms();
-        let today = target.path_on(&clawgate_core::logs::line::local_date(now, self.utc_offset(now)));
-        if today.exists() || target.fixed.is_some() {
-            return Some(today);
-        }
-        let newest = target.newest(&list_dir(&target.dir));
-        Some(newest.map_or(today, |n| target.dir.join(n)))
+        Some(readable_path(&target, self.utc_offset(unix_ms())))
     }
 
     /// Append one record.
@@ -140,6 +133,31 @@ impl LogFile {
     }
 }
 
+/// The file of `target` to read now: today's, or (before anything was written today) the
+/// newest of the family (spec operator §1.2 step 1).
+fn readable_path(target: &LogTarget, utc_offset: i32) -> PathBuf {
+    let today = target.path_on(&clawgate_core::logs::line::local_date(unix_ms(), utc_offset));
+    if today.exists() || target.fixed.is_some() {
+        return today;
+    }
+    let newest = target.newest(&list_dir(&target.dir));
+    newest.map_or(today, |n| target.dir.join(n))
+}
+
+/// The log target of the gateway this user would run (its config's `logging.*`, `port`, the
+/// profile): where `clawgate logs` reads when that gateway does not answer.
+pub fn local_target(port: u16) -> LogTarget {
+    let path = crate::state::config_path(&crate::state::state_dir());
+    let config = crate::config::load_file(&path).ok().flatten().map(|(c, _)| c.resolved).unwrap_or(serde_json::Value::Null);
+    let profile = std::env::var("OPENCLAW_PROFILE").ok();
+    LogTarget::resolve(&config, port, profile.as_deref(), &std::env::temp_dir())
+}
+
+/// `logs.tail` over the file of `target`, read here (no gateway involved).
+pub fn tail_local(target: &LogTarget, p: &TailParams) -> Reply {
+    tail_path(Some(readable_path(target, log_file().utc_offset(unix_ms()))), p, &[])
+}
+
 fn open_append(path: &Path) -> std::io::Result<OpenFile> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -180,7 +198,11 @@ fn prune(target: &LogTarget, keep: &Path, now: u64) {
 /// `logs.tail` (blocking): plan the range in the core, read it, answer; lines pass through the
 /// gateway's own secrets' redaction.
 pub fn tail(p: &TailParams, secrets: &[String]) -> Reply {
-    let Some(path) = log_file().current_path() else {
+    tail_path(log_file().current_path(), p, secrets)
+}
+
+fn tail_path(path: Option<PathBuf>, p: &TailParams, secrets: &[String]) -> Reply {
+    let Some(path) = path else {
         return Reply::Ok(Some(no_file_result(p, "")));
     };
     let shown = path.display().to_string();

@@ -196,3 +196,23 @@ fn a_full_file_rotates_and_logs_tail_keeps_reading_the_current_one() {
     assert!(!page["file"].as_str().unwrap().ends_with(".1.log"), "the current file is read: {page}");
     assert!(!page["lines"].as_array().unwrap().is_empty());
 }
+
+/// `clawgate logs` without `--url` when the local gateway does not answer: the same page, read
+/// from the gateway's own file (as `openclaw logs` does); `--follow` does not fall back.
+#[test]
+fn clawgate_logs_reads_the_file_when_the_gateway_is_down() {
+    let mut gw = GatewayBuilder::new()
+        .config(r#"{"gateway": {"mode": "local", "port": {{PORT}}, "auth": {"token": "tok-logs-fallback"}}}"#)
+        .no_token()
+        .port_from_config()
+        .start();
+    wait_for("the log file", || !log_files(&gw).is_empty());
+    gw.stop();
+    let out = run_clawgate(gw.home_path(), &["logs", "--limit", "50"], &[]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stderr.contains("Gateway not reachable; showing the local log file."), "{}", out.stderr);
+    assert!(out.stdout.contains(&format!("Log file: {}", log_files(&gw)[0].display())), "{}", out.stdout);
+    assert!(out.stdout.contains("info gateway shutdown complete"), "the gateway's last line, read from its file:\n{}", out.stdout);
+    let out = run_clawgate(gw.home_path(), &["logs", "--follow", "--timeout", "1000"], &[]);
+    assert_eq!(out.code, Some(1), "no fallback while following: {out:?}");
+}
