@@ -284,8 +284,9 @@ impl Transport for MemoryTransport {
 
     fn drop_conn(&mut self, conn: Conn) {
         let now = self.now;
+        // The socket reports the transport's end when it is dropped (`MemorySocket`).
         if let Some(mut c) = self.conns.remove(&conn) {
-            c.sock.conn.handle_transport_closed(now);
+            c.sock.at(now);
         }
         self.pump_all();
     }

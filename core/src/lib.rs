@@ -31,9 +31,6 @@ pub mod sessions;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tools;
-/// The origin of virtual time for unit tests (reads the clock; tests only).
-#[cfg(test)]
-mod virtual_time;
 
 pub use connection::{Dispatch, Output, Reply, ServerConnection};
 pub use gateway::{Hub, ServerInfo};

@@ -12,8 +12,7 @@ use std::path::Path;
 /// Floors, bottom first. Within a floor, modules may use each other.
 const FLOORS: &[(&str, &[&str])] = &[
     // Vocabulary: frames, error shapes and codes, `Reply`, ids, limits, the CLI's flags.
-    // (`virtual_time`: the unit tests' clock origin, `#[cfg(test)]` only.)
-    ("wire", &["wire", "ids", "limits", "cli", "virtual_time"]),
+    ("wire", &["wire", "ids", "limits", "cli"]),
     ("auth", &["auth"]),
     ("config", &["config"]),
     // The log file's lines, names and rolling, and `logs.tail`.

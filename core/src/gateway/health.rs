@@ -188,24 +188,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_snapshot_is_cached_for_the_interval_and_rebuilt_by_a_store_problem() {
-        let settings = crate::testkit::loopback_token_settings("t", 1);
-        let interval = settings.limits.health_interval;
-        let t0 = crate::virtual_time::origin();
-        let mut h = Health::default();
-        assert_eq!(h.snapshot(&settings, t0, 100, false).value["ts"], 100);
-        assert_eq!(h.snapshot(&settings, t0 + interval / 2, 200, false).value["ts"], 100, "cached");
-        assert_eq!(h.snapshot(&settings, t0 + interval / 2, 300, true).value["ts"], 300, "forced");
-        h.report_store_problem("devices", json!({"store": "devices"}));
-        let snap = h.snapshot(&settings, t0 + interval / 2, 400, false);
-        assert_eq!((snap.value["ts"].as_u64(), snap.value["storeWarnings"][0]["store"].as_str()), (Some(400), Some("devices")));
-        assert_eq!(snap.json.as_ref(), snap.value.to_string(), "the text is the tree");
-        h.clear_store_problem("devices");
-        assert!(h.snapshot(&settings, t0 + interval / 2, 500, false).value.get("storeWarnings").is_none());
-        assert_eq!(h.snapshot(&settings, t0 + interval / 2 + interval, 600, false).value["ts"], 600, "stale after the interval");
-    }
-
-    #[test]
     fn degraded_since_holds_while_degraded_and_clears_after() {
         let mut h = Health::default();
         let busy = RuntimeStats { utilization: 0.95, ..Default::default() };

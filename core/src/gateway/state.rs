@@ -165,7 +165,7 @@ impl HubState {
     pub(crate) fn unregister(&mut self, info: &ServerInfo, conn_id: &str, now: Instant, unix_ms: u64) {
         let was_authenticated = self.conns.remove(conn_id);
         let ttl = self.settings.limits.presence_ttl;
-        if was_authenticated && self.presence.disconnect(conn_id, now, ttl, unix_ms) {
+        if was_authenticated && self.presence.disconnect(conn_id, now + ttl, unix_ms) {
             self.broadcast_presence(info, now, unix_ms);
         }
     }
