@@ -1803,6 +1803,77 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O2.2-config-schema-shape",
+        "operator §2.2 (op-config-schema)",
+        "config.schema answers {schema, uiHints, version, generatedAt} (a draft-07 object schema); params are closed",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "s1", "config.schema", Some(json!({}))),
+                ok_payload(
+                    A,
+                    "s1",
+                    json!({"schema": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": "$object"},
+                        "uiHints": "$object", "version": "$string", "generatedAt": "$string"}),
+                ),
+                call(A, "s2", "config.schema", Some(json!({"path": "gateway"}))),
+                err(A, "s2", "INVALID_REQUEST", "invalid config.schema params: at root: unexpected property 'path'"),
+            ],
+        ]),
+    ));
+    v.push(check(
+        "O2.3-config-schema-lookup",
+        "operator §2.3 (op-config-schema-lookup)",
+        "config.schema.lookup: a key's node, reload kind, hint and children (map keys as `*`); unknown path and bad params refused",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "l1", "config.schema.lookup", Some(json!({"path": "gateway.port"}))),
+                ok_payload(
+                    A,
+                    "l1",
+                    json!({"path": "gateway.port", "schema": {"type": "integer", "minimum": 1, "maximum": 65535}, "reloadKind": "restart",
+                        "hint": {"label": "Gateway Port"}, "hintPath": "gateway.port", "children": []}),
+                ),
+                call(A, "l2", "config.schema.lookup", Some(json!({"path": "models.providers.*.baseUrl"}))),
+                ok_payload(
+                    A,
+                    "l2",
+                    json!({"path": "models.providers.*.baseUrl", "schema": {"type": "string"}, "reloadKind": "hot", "hintPath": "models.providers.*.baseUrl", "children": []}),
+                ),
+                call(A, "l3", "config.schema.lookup", Some(json!({"path": "nope.missing"}))),
+                err(A, "l3", "INVALID_REQUEST", "config schema path not found"),
+                call(A, "l4", "config.schema.lookup", Some(json!({"path": "a b"}))),
+                err(A, "l4", "INVALID_REQUEST", "invalid config.schema.lookup params: at /path: must match pattern \"^[A-Za-z0-9_./\\[\\]\\-*]+$\""),
+                call(A, "l5", "config.schema.lookup", Some(json!({}))),
+                err(A, "l5", "INVALID_REQUEST", "invalid config.schema.lookup params: must have required property 'path'"),
+                call(A, "l6", "config.schema.lookup", Some(json!({"path": "gateway", "x": 1}))),
+                err(A, "l6", "INVALID_REQUEST", "invalid config.schema.lookup params: at root: unexpected property 'x'"),
+            ],
+        ]),
+    ));
+    v.push(check(
+        "O2.4-config-set-params",
+        "operator §2.4 (op-config-set)",
+        "config.set takes only {raw (≥1 char), baseHash}: an empty raw and a note are refused; it needs operator.admin",
+        &[],
+        cat(vec![
+            connected(A, &[ADMIN]),
+            connected(B, &[READ, WRITE]),
+            vec![
+                call(A, "w1", "config.set", Some(json!({"raw": ""}))),
+                err(A, "w1", "INVALID_REQUEST", "invalid config.set params: at /raw: must not have fewer than 1 characters"),
+                call(A, "w2", "config.set", Some(json!({"raw": "{}", "baseHash": "x", "note": "n"}))),
+                err(A, "w2", "INVALID_REQUEST", "invalid config.set params: at root: unexpected property 'note'"),
+                call(B, "w3", "config.set", Some(json!({"raw": "{}", "baseHash": "x"}))),
+                missing_scope(B, "w3", "operator.admin"),
+            ],
+        ]),
+    ));
+
     v
 }
 

@@ -25,8 +25,8 @@ use clawgate_core::auth::ingress::{Attribution, IpNet, RequestFacts, attribute};
 use clawgate_core::auth::origin::{OriginAllow, OriginDeny, check_origin};
 use clawgate_core::auth::{AuthMode, Secret, trusted_proxy_check};
 use clawgate_core::config::file::{
-    self as config_file, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, TrustedProxyConfig, WriteRefused, file_hash, load,
-    plan_write,
+    self as config_file, ConfigError, ConfigWrite, IncludeReader, LoadedConfig, TrustedProxyConfig, WriteKind, WriteRefused, file_hash,
+    load, plan_write,
 };
 use clawgate_core::config::reload::{self, Kind, Plan, classify, diff_paths};
 use clawgate_core::config::secrets::{self, SecretError, SecretInput, SecretIo, SecretRef, SecretSource};
@@ -1966,7 +1966,7 @@ fn type_errors_name_the_key_path() {
 // ---- config_file::plan_write (config.patch / config.apply) ---------------------------------
 
 fn patch(raw: &str, base: Option<&str>) -> ConfigWrite {
-    ConfigWrite { patch: true, raw: raw.into(), base_hash: base.map(str::to_string) }
+    ConfigWrite { kind: WriteKind::Patch, raw: raw.into(), base_hash: base.map(str::to_string) }
 }
 
 #[test]
@@ -2016,7 +2016,7 @@ fn plan_write_merge_patch_and_base_hash() {
     let text = plan_write(CFG, None, &patch(r#"{gateway: {mode: "local"}}"#, None)).unwrap();
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"gateway": {"mode": "local"}}));
     // config.apply replaces the whole file.
-    let w = ConfigWrite { patch: false, raw: r#"{gateway: {mode: "local", port: 1234}}"#.into(), base_hash: Some(hash.clone()) };
+    let w = ConfigWrite { kind: WriteKind::Apply, raw: r#"{gateway: {mode: "local", port: 1234}}"#.into(), base_hash: Some(hash.clone()) };
     assert_eq!(
         serde_json::from_str::<Value>(&plan_write(CFG, Some(current), &w).unwrap()).unwrap(),
         json!({"gateway": {"mode": "local", "port": 1234}})
@@ -2028,13 +2028,20 @@ fn plan_write_refuses_invalid_results() {
     let current = br#"{gateway: {mode: "local", port: 28822}}"#;
     let hash = file_hash(current);
     let invalid = |r: Result<String, WriteRefused>, row: &str, needle: &str| match r {
-        Err(WriteRefused::Invalid(m)) => assert!(m.contains(needle), "{row}: {m} should contain {needle:?}"),
+        Err(WriteRefused::Invalid(issues)) => {
+            let m = issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            assert!(m.contains(needle), "{row}: {m} should contain {needle:?}")
+        }
+        Err(WriteRefused::Syntax { line, column, message }) => {
+            let m = format!("line {line} column {column}: {message}");
+            assert!(m.contains(needle), "{row}: {m} should contain {needle:?}")
+        }
         other => panic!("{row}: expected Invalid, got {other:?}"),
     };
     invalid(plan_write(CFG, Some(current), &patch(r#"{gateway: {port: "abc"}}"#, Some(&hash))), "wrong type", "gateway.port");
     invalid(plan_write(CFG, Some(current), &patch(r#"{gateway: {bind: "bogus"}}"#, Some(&hash))), "bad enum", "gateway.bind");
     invalid(plan_write(CFG, Some(current), &patch("{gateway: ", Some(&hash))), "raw not JSON5", "line");
-    let apply = |raw: &str| ConfigWrite { patch: false, raw: raw.into(), base_hash: Some(hash.clone()) };
+    let apply = |raw: &str| ConfigWrite { kind: WriteKind::Apply, raw: raw.into(), base_hash: Some(hash.clone()) };
     invalid(plan_write(CFG, Some(current), &apply("[1, 2]")), "apply an array", "object");
     invalid(plan_write(CFG, Some(current), &apply("5")), "apply a number", "object");
     // A patch onto an unparsable current file is refused, not merged into garbage.

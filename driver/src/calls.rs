@@ -17,7 +17,8 @@ use crate::session::unix_ms;
 pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &str) -> (Reply, Option<(u16, &'static str)>) {
     let ctx = ctx.clone();
     match call {
-        Call::ConfigWrite(w) => (rt.spawn_blocking(move || crate::config::write_config(&ctx.config, &w)).await, None),
+        Call::ConfigGet => (rt.spawn_blocking(move || crate::config::read_config(&ctx.hub)).await, None),
+        Call::ConfigWrite(w) => (rt.spawn_blocking(move || crate::config::write_config(&ctx.hub, &ctx.config, &w)).await, None),
         Call::SecretsReload => {
             let caller = conn_id.to_string();
             rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config, &caller)).await

@@ -476,9 +476,27 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
     }
 }
 
-/// `config.patch` / `config.apply` (blocking file IO): plan the write in the core, then write
-/// atomically (temp file in the same dir, fsync, rename; the file's mode is kept).
-pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
+/// `config.get` (blocking file IO): the file as it is on disk now beside the applied config.
+pub fn read_config(hub: &Hub) -> Reply {
+    let path = hub.info().config_path.clone();
+    let settings = hub.settings();
+    use clawgate_core::config::view::{FileOnDisk, get_result};
+    let v = match state::read_regular(Path::new(&path), config_file::MAX_INCLUDE_BYTES) {
+        Ok(bytes) => get_result(&settings, &path, FileOnDisk::Read(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => get_result(&settings, &path, FileOnDisk::Missing),
+        Err(e) => {
+            let e = clawgate_core::wire::ErrorShape::unavailable(format!("config.get: cannot read {path}: {e}"));
+            return Reply::err(e);
+        }
+    };
+    Reply::Ok(Some(v))
+}
+
+/// `config.patch` / `config.apply` / `config.set` (blocking file IO): plan the write in the core,
+/// then write atomically (temp file in the same dir, fsync, rename; the file's mode is kept),
+/// then tell read-scoped clients (`config.changed`, operator §2.4). The watcher applies the new
+/// file through the normal reload path.
+pub fn write_config(hub: &Hub, cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     // Read → baseHash check → write is one critical section: two writers holding the same
     // baseHash must not both succeed (the second one's hash is stale once the first lands).
     static WRITE_LOCK: Mutex<()> = Mutex::new(());
@@ -491,7 +509,7 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     };
     let text = match config_file::plan_write(&path, current.as_deref(), w) {
         Ok(t) => t,
-        Err(r) => return r.reply(w.method()),
+        Err(r) => return r.reply(w.kind),
     };
     #[cfg(unix)]
     let mode = {
@@ -503,6 +521,9 @@ pub fn write_config(cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> Reply {
     if let Err(e) = state::write_atomic(Path::new(&path), text.as_bytes(), mode) {
         return w.io_failed("write", &path, &e);
     }
+    tracing::info!("config written by {} ({path})", w.method());
+    let event = ConfigWrite::changed_event(&path, text.as_bytes(), crate::session::unix_ms());
+    hub.broadcast("config.changed", Some(&event), false);
     w.written(&path, text.as_bytes())
 }
 

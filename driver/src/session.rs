@@ -144,7 +144,12 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     Call::Later => {}
                     // Config writes, secrets reloads and session-store reads run off the reactor;
                     // the answer (and a secrets reload's close) comes back via the mailbox.
-                    call @ (Call::ConfigWrite(_) | Call::SecretsReload | Call::Store(_) | Call::PersistDevices(_) | Call::LogsTail(_)) => {
+                    call @ (Call::ConfigGet
+                    | Call::ConfigWrite(_)
+                    | Call::SecretsReload
+                    | Call::Store(_)
+                    | Call::PersistDevices(_)
+                    | Call::LogsTail(_)) => {
                         let (ctx, tx, rt, id) = (self.ctx.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
                         let caller = d.caller.conn_id.clone();
                         self.rt.spawn(async move {

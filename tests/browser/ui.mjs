@@ -1,10 +1,11 @@
 // Drives the official OpenClaw Control UI (served by clawgate) in Debian's headless Chromium.
 // Run by tests/tests/control_ui_browser.rs; prints one JSON line with what it saw.
 //
-// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen),
+// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen | config),
 //      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
 //      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced),
-//      EXPECT_TEXT and EXPECT_STATE (screen; an empty GATEWAY_TOKEN opens the page without `#token=`).
+//      EXPECT_TEXT and EXPECT_STATE (screen; an empty GATEWAY_TOKEN opens the page without `#token=`),
+//      FORM_MODEL_NAME, RAW_FIND and RAW_REPLACE (config).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -22,7 +23,8 @@ const step = (s) => { result.steps.push(s); process.stderr.write(`[ui] ${s}\n`);
 
 /** Record every WebSocket of a page: the connect frames it sent, the answers, closes, seq gaps. */
 function record(page, name) {
-  const info = { name, sockets: 0, connects: [], helloOk: 0, connectErrors: [], closes: [], seqGaps: 0, loads: 0, unknownMethods: [] };
+  const info = { name, sockets: 0, connects: [], helloOk: 0, connectErrors: [], closes: [], seqGaps: 0, loads: 0, unknownMethods: [], calls: {} };
+  const pending = new Map();
   result.pages.push(info);
   page.on('load', () => { info.loads += 1; });
   page.on('console', (m) => {
@@ -37,6 +39,10 @@ function record(page, name) {
     ws.on('framesent', (f) => {
       try {
         const v = JSON.parse(f.payload);
+        if (v.type === 'req' && v.method) {
+          pending.set(v.id, v.method);
+          (info.calls[v.method] ||= { sent: 0, ok: 0, failed: [] }).sent += 1;
+        }
         if (v.method === 'connect') {
           info.connects.push({ authKeys: Object.keys(v.params.auth || {}).sort(), client: v.params.client?.id, mode: v.params.client?.mode, device: !!v.params.device });
         }
@@ -50,6 +56,11 @@ function record(page, name) {
           lastSeq = 0;
           // Navigation to the first hello-ok: page, module graph and handshake (bench/ui-load.sh).
           if (result.helloMs === undefined && result.navStart) result.helloMs = Date.now() - result.navStart;
+        }
+        if (v.type === 'res' && pending.has(v.id) && v.payload?.status !== 'accepted') {
+          const c = info.calls[pending.get(v.id)];
+          pending.delete(v.id);
+          if (v.ok) c.ok += 1; else c.failed.push(v.error?.message);
         }
         if (v.type === 'res' && v.ok === false) {
           const d = v.error?.details?.code || v.error?.code;
@@ -86,6 +97,50 @@ async function waitConnected(page, timeout = T) {
     await page.waitForTimeout(250);
   }
   throw new Error('composer visible but the page never says Connected');
+}
+
+/** Wait until `method` has been answered ok `n` times on the page's sockets. */
+async function answered(page, info, method, n, timeout = T) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const c = info.calls[method];
+    if (c && c.ok >= n) return true;
+    if (c && c.failed.length) throw new Error(`${method} failed: ${c.failed.join('; ')}`);
+    await page.waitForTimeout(200);
+  }
+  return false;
+}
+
+/** The Settings → Advanced page: a form field edit auto-saves (`config.set`), then the raw
+ *  editor (revealed) saves a hand edit. env: FORM_MODEL_NAME, RAW_FIND, RAW_REPLACE. */
+async function configScenario(page, info) {
+  await waitConnected(page);
+  await page.goto(`${base}/settings/advanced`, { waitUntil: 'domcontentloaded', timeout: T });
+  const name = page.getByLabel('Name', { exact: true }).first();
+  await name.waitFor({ state: 'visible', timeout: T });
+  step('the form renders from config.schema');
+  result.formText = (await bodyText(page)).slice(0, 3000);
+  await name.fill(env.FORM_MODEL_NAME);
+  await name.blur();
+  result.formSaved = await answered(page, info, 'config.set', 1);
+  step(`form saved: ${result.formSaved}`);
+  await shot(page, 'config-1-form-saved');
+  await page.locator('button[title="Edit raw JSON/JSON5 config"]').click();
+  await page.getByRole('button', { name: 'Toggle raw config redaction' }).click();
+  const raw = page.locator('textarea').first();
+  await raw.waitFor({ state: 'visible', timeout: T });
+  const text = await raw.inputValue();
+  result.rawHadPlaceholder = text.includes('__OPENCLAW_REDACTED__');
+  result.rawShowsFormEdit = text.includes(env.FORM_MODEL_NAME);
+  if (!text.includes(env.RAW_FIND)) throw new Error(`raw editor has no ${env.RAW_FIND}:\n${text}`);
+  await raw.fill(text.replace(env.RAW_FIND, env.RAW_REPLACE));
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  result.rawSaved = await answered(page, info, 'config.set', 2);
+  step(`raw editor saved: ${result.rawSaved}`);
+  await page.waitForTimeout(1000);
+  await shot(page, 'config-2-raw-saved');
+  result.configText = (await bodyText(page)).slice(0, 3000);
+  result.connected = true;
 }
 
 const profile = env.PROFILE;
@@ -128,6 +183,8 @@ try {
     await waitConnected(page, 45_000);
     await shot(page, 'pairing-2-connected-after-approval');
     result.connected = true;
+  } else if (env.SCENARIO === 'config') {
+    await configScenario(page, first);
   } else {
     await waitConnected(page);
     step('first page connected');

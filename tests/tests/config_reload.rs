@@ -638,13 +638,14 @@ async fn reference_config_round_trips_through_config_patch() {
         assert_eq!(res["ok"], false, "{params}: {res}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "a refused patch writes nothing ({params})");
     }
-    // The hot reload of the accepted patch lands: config.get moves to the new hash.
+    // config.get reads the file: the new hash at once; the hot reload then lands in the
+    // running config.
     let new_hash = file_hash(&bytes);
     let deadline = Instant::now() + RELOAD_TIMEOUT;
     loop {
         let got = rpc(&mut admin, "config.get", json!({})).await;
-        if got["payload"]["hash"].as_str() == Some(new_hash.as_str()) {
-            assert_eq!(got["payload"]["config"]["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"], json!(false));
+        assert_eq!(got["payload"]["hash"].as_str(), Some(new_hash.as_str()), "config.get hashes the file on disk");
+        if got["payload"]["config"]["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"] == json!(false) {
             break;
         }
         assert!(Instant::now() < deadline, "config.get never showed the patched file:\n{}", gw.stderr());

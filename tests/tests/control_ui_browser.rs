@@ -220,3 +220,61 @@ fn refusals_reach_the_right_screens() {
     let r = shown(&page, gw.token(), "Browser origin not allowed", "origin-not-allowed");
     assert!(strs(&r["pages"][0]["connectErrors"]).contains(&"CONTROL_UI_ORIGIN_NOT_ALLOWED".to_string()), "{r:#}");
 }
+
+/// Config editing in the official UI (issue 13 item 2): on Settings → Advanced the form renders
+/// from clawgate's `config.schema`, a field edit auto-saves (`config.set`), the raw editor
+/// (revealed) saves a hand edit; the file changes, secrets stay, and the gateway applies it.
+#[test]
+fn official_ui_edits_the_config_with_its_form_and_raw_editor() {
+    let up = FakeUpstream::start();
+    let gw = gateway(&up, json!({}));
+    let shots = screenshot_dir("config");
+    let renamed = format!("Renamed by the form {}", clawgate_tests::random_hex(3));
+    let (r, log) = run_ui(
+        &[
+            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
+            ("GATEWAY_TOKEN", gw.token()),
+            ("SCENARIO", "config".into()),
+            ("SCREENSHOTS", shots.display().to_string()),
+            ("FORM_MODEL_NAME", renamed.clone()),
+            ("RAW_FIND", "\"mode\": \"local\"".into()),
+            ("RAW_REPLACE", "\"mode\": \"local\",\n    \"http\": {\"endpoints\": {\"chatCompletions\": {\"enabled\": false}}}".into()),
+        ],
+        UI_TIMEOUT,
+    );
+    assert_clean(&r, &log, &gw);
+    assert_eq!(r["formSaved"], true, "the form's edit was saved with config.set: {r:#}");
+    assert_eq!(r["rawSaved"], true, "the raw editor's save was accepted: {r:#}");
+    assert_eq!(r["rawShowsFormEdit"], true, "the raw editor reads the file as saved by the form: {r:#}");
+    assert_eq!(r["rawHadPlaceholder"], true, "the raw editor shows the provider key redacted: {r:#}");
+    let form = r["formText"].as_str().unwrap_or_default();
+    assert!(!form.contains("Schema unavailable") && !form.contains("unknown method"), "{form}");
+
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    let on_disk = clawgate_core::config::file::parse_json5("cfg", &text).unwrap();
+    assert_eq!(on_disk["models"]["providers"]["fake"]["models"][0]["name"], json!(renamed), "{text}");
+    assert_eq!(on_disk["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"], false, "{text}");
+    assert_eq!(on_disk["models"]["providers"]["fake"]["apiKey"], "fake-upstream-key", "the redacted key was restored: {text}");
+    // The running gateway applied both saves through its reload path.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !gw.stderr().contains("chatCompletions") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let err = gw.stderr();
+    assert!(err.contains("config hot reload applied") && err.contains("gateway.http.endpoints"), "{err}");
+    let body = json!({"model": "fake/fake-echo", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let auth = format!("Bearer {}", gw.token());
+    let resp = clawgate_tests::httpc::request(
+        gw.addr(),
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", auth.as_str()), ("Content-Type", "application/json")],
+        body.as_bytes(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(resp.status, 404, "the raw editor's edit is live: chat completions are off");
+    for f in ["config-1-form-saved.png", "config-2-raw-saved.png"] {
+        assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
+    }
+}

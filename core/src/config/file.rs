@@ -698,11 +698,22 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// A config write (`config.patch` / `config.apply`).
+/// Which method writes the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// `config.patch`: merge-patch `raw` into the file.
+    Patch,
+    /// `config.apply`: `raw` replaces the file.
+    Apply,
+    /// `config.set` (operator §2.4): `raw` replaces the file; the reference's error wording and
+    /// the written config in the answer (the Control UI's raw editor and forms save with it).
+    Set,
+}
+
+/// A config write (`config.patch` / `config.apply` / `config.set`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWrite {
-    /// `true`: merge-patch `raw` into the file; `false`: `raw` replaces it.
-    pub patch: bool,
+    pub kind: WriteKind,
     pub raw: String,
     pub base_hash: Option<String>,
 }
@@ -710,13 +721,27 @@ pub struct ConfigWrite {
 impl ConfigWrite {
     /// The method that asked for the write.
     pub fn method(&self) -> &'static str {
-        if self.patch { "config.patch" } else { "config.apply" }
+        match self.kind {
+            WriteKind::Patch => "config.patch",
+            WriteKind::Apply => "config.apply",
+            WriteKind::Set => "config.set",
+        }
     }
 
     /// The answer once `text` is on disk at `path`: `{ok, path, hash}` (the hash the next
-    /// write's `baseHash` names).
+    /// write's `baseHash` names); `config.set` adds the written config, secrets redacted.
     pub fn written(&self, path: &str, text: &[u8]) -> crate::wire::Reply {
-        crate::wire::Reply::Ok(Some(serde_json::json!({"ok": true, "path": path, "hash": file_hash(text)})))
+        let mut v = serde_json::json!({"ok": true, "path": path, "hash": file_hash(text)});
+        if self.kind == WriteKind::Set {
+            let written = serde_json::from_slice::<Value>(text).unwrap_or_default();
+            v["config"] = crate::config::settings::redact(&written);
+        }
+        crate::wire::Reply::Ok(Some(v))
+    }
+
+    /// The `config.changed` event payload after a write (operator §2.4): `{path, hash, ts}`.
+    pub fn changed_event(path: &str, text: &[u8], unix_ms: u64) -> Value {
+        serde_json::json!({"path": path, "hash": file_hash(text), "ts": unix_ms})
     }
 
     /// The answer when the file could not be read or written (`action`): `UNAVAILABLE`, nothing
@@ -734,8 +759,50 @@ pub enum WriteRefused {
     StaleHash { current: String },
     /// The file exists and the caller did not say which version it edits.
     MissingHash { current: String },
-    /// The patch or the result is not a valid config.
-    Invalid(String),
+    /// `raw` is not JSON5.
+    Syntax { line: usize, column: usize, message: String },
+    /// The result is not a valid config (each issue at its dotted path).
+    Invalid(Vec<ConfigIssue>),
+}
+
+impl WriteRefused {
+    fn invalid(path: &str, message: impl Into<String>) -> Self {
+        WriteRefused::Invalid(vec![ConfigIssue { path: path.to_string(), message: message.into() }])
+    }
+}
+
+/// Put the current secrets back where a write carries the redaction sentinel `config.get`
+/// showed in their place (operator §2.4): a form or raw-editor save sends the sentinel back.
+fn restore_redacted(next: &mut Value, current: Option<&Value>, path: &mut Vec<String>) -> Result<(), WriteRefused> {
+    match next {
+        Value::String(s) if s == crate::config::settings::REDACTED => {
+            match current.filter(|c| c.as_str().is_some_and(|c| c != crate::config::settings::REDACTED)) {
+                Some(c) => *next = c.clone(),
+                None => {
+                    return Err(WriteRefused::invalid(
+                        &path.join("."),
+                        "redacted placeholder has no stored secret to restore; enter the value",
+                    ));
+                }
+            }
+        }
+        Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                path.push(k.clone());
+                restore_redacted(v, current.and_then(|c| c.get(k)), path)?;
+                path.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter_mut().enumerate() {
+                path.push(i.to_string());
+                restore_redacted(v, current.and_then(|c| c.get(i)), path)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Compute the new file text for a write against the current file (`None`: no file yet).
@@ -749,21 +816,28 @@ pub fn plan_write(file: &str, current: Option<&[u8]>, w: &ConfigWrite) -> Result
             Some(_) => {}
         }
     }
-    let incoming = parse_json5("raw", &w.raw).map_err(|e| WriteRefused::Invalid(e.to_string()))?;
-    let next = if w.patch {
-        let mut base = match current {
-            Some(b) => parse_json5(file, &String::from_utf8_lossy(b)).map_err(|e| WriteRefused::Invalid(format!("current file: {e}")))?,
-            None => Value::Object(Map::new()),
-        };
+    let incoming = parse_json5("raw", &w.raw).map_err(|e| match e {
+        ConfigError::Syntax { line, column, message, .. } => WriteRefused::Syntax { line, column, message },
+        other => WriteRefused::invalid("", other.to_string()),
+    })?;
+    let current_value = match current {
+        Some(b) => {
+            Some(parse_json5(file, &String::from_utf8_lossy(b)).map_err(|e| WriteRefused::invalid("", format!("current file: {e}")))?)
+        }
+        None => None,
+    };
+    let mut next = if w.kind == WriteKind::Patch {
+        let mut base = current_value.clone().unwrap_or_else(|| Value::Object(Map::new()));
         merge_patch(&mut base, &incoming);
         base
     } else {
         incoming
     };
     if !next.is_object() {
-        return Err(WriteRefused::Invalid("the config must be an object".into()));
+        return Err(WriteRefused::invalid("", "the config must be an object"));
     }
-    let text = serde_json::to_string_pretty(&next).map_err(|e| WriteRefused::Invalid(e.to_string()))? + "\n";
+    restore_redacted(&mut next, current_value.as_ref(), &mut Vec::new())?;
+    let text = serde_json::to_string_pretty(&next).map_err(|e| WriteRefused::invalid("", e.to_string()))? + "\n";
     // The result must load (our keys valid); includes and env are checked again on reload.
     struct NoRead;
     impl IncludeReader for NoRead {
@@ -774,24 +848,42 @@ pub fn plan_write(file: &str, current: Option<&[u8]>, w: &ConfigWrite) -> Result
     let mut skip = NoRead;
     match load(file, &text, &|_| None, &mut skip, &[]) {
         Ok(_) | Err(ConfigError::Include { .. }) => Ok(text),
-        Err(e) => Err(WriteRefused::Invalid(e.one_line())),
+        Err(ConfigError::Invalid { issues, .. }) => Err(WriteRefused::Invalid(issues)),
+        Err(e) => Err(WriteRefused::invalid("", e.one_line())),
     }
 }
 
 impl WriteRefused {
-    /// The answer to a refused `config.patch` / `config.apply`.
-    pub fn reply(self, method: &str) -> crate::wire::Reply {
+    /// The answer to a refused write.
+    pub fn reply(self, kind: WriteKind) -> crate::wire::Reply {
         use crate::wire::{ErrorShape, details_code};
+        let method = ConfigWrite { kind, raw: String::new(), base_hash: None }.method();
+        let set = kind == WriteKind::Set;
         let e = match self {
-            WriteRefused::StaleHash { current } => ErrorShape::invalid_request(format!(
-                "{method}: the config changed since it was read (baseHash mismatch); read it again with config.get and retry"
-            ))
+            WriteRefused::StaleHash { current } => ErrorShape::invalid_request(if set {
+                "config changed since last load; re-run config.get and retry".to_string()
+            } else {
+                format!("{method}: the config changed since it was read (baseHash mismatch); read it again with config.get and retry")
+            })
             .with_details(serde_json::json!({"code": details_code::CONFIG_CONFLICT, "currentHash": current})),
-            WriteRefused::MissingHash { current } => {
-                ErrorShape::invalid_request(format!("{method}: baseHash is required (take it from config.get)"))
-                    .with_details(serde_json::json!({"code": details_code::CONFIG_BASE_HASH_REQUIRED, "currentHash": current}))
+            WriteRefused::MissingHash { current } => ErrorShape::invalid_request(if set {
+                "config base hash required; re-run config.get and retry".to_string()
+            } else {
+                format!("{method}: baseHash is required (take it from config.get)")
+            })
+            .with_details(serde_json::json!({"code": details_code::CONFIG_BASE_HASH_REQUIRED, "currentHash": current})),
+            WriteRefused::Syntax { line, column, message } if set => {
+                ErrorShape::invalid_request(format!("SyntaxError: JSON5: {message} at {line}:{column}"))
             }
-            WriteRefused::Invalid(m) => ErrorShape::invalid_request(format!("{method}: invalid config: {m}")),
+            WriteRefused::Syntax { line, column, message } => ErrorShape::invalid_request(format!(
+                "{method}: invalid config: JSON5 syntax error in raw at line {line} column {column}: {message}"
+            )),
+            WriteRefused::Invalid(issues) => {
+                let first = issues.first().map(ToString::to_string).unwrap_or_default();
+                let text = if set { format!("invalid config: {first}") } else { format!("{method}: invalid config: {first}") };
+                let listed: Vec<Value> = issues.iter().map(|i| serde_json::json!({"path": i.path, "message": i.message})).collect();
+                ErrorShape::invalid_request(text).with_details(serde_json::json!({"issues": listed}))
+            }
         };
         crate::wire::Reply::err(e)
     }

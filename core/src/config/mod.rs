@@ -6,8 +6,10 @@ pub mod api;
 pub mod file;
 pub mod keys;
 pub mod reload;
+pub mod schema;
 pub mod secrets;
 pub mod settings;
+pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

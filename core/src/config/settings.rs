@@ -197,25 +197,55 @@ pub fn seed_origins(mode: BindMode, port: u16, custom_host: Option<&str>, origin
     Some(out)
 }
 
-/// The config as `config.get` shows it: plaintext secrets replaced by the redaction sentinel
-/// (references stay: they are not secrets).
+/// The config as `config.get` shows it: every plaintext string at a path the schema marks
+/// `sensitive` replaced by the redaction sentinel (references stay: they are not secrets).
 pub fn redact(config: &Value) -> Value {
     let mut v = config.clone();
-    for ptr in ["/gateway/auth/token", "/gateway/auth/password", "/gateway/remote/token", "/gateway/remote/password", "/hooks/token"] {
-        if let Some(slot) = v.pointer_mut(ptr) {
-            if slot.is_string() {
-                *slot = json!(REDACTED);
-            }
-        }
-    }
-    if let Some(Value::Object(providers)) = v.pointer_mut("/models/providers") {
-        for p in providers.values_mut() {
-            if let Some(k) = p.get_mut("apiKey").filter(|k| k.is_string()) {
-                *k = json!(REDACTED);
-            }
-        }
-    }
+    at_sensitive_paths(&mut v, &mut |slot| *slot = json!(REDACTED));
     v
+}
+
+/// The plaintext secrets of a config (the strings [`redact`] hides).
+pub fn sensitive_values(config: &Value) -> Vec<String> {
+    let mut v = config.clone();
+    let mut out = Vec::new();
+    at_sensitive_paths(&mut v, &mut |slot| {
+        if let Some(s) = slot.as_str().filter(|s| !s.is_empty() && *s != REDACTED) {
+            out.push(s.to_string());
+        }
+    });
+    out
+}
+
+/// Call `f` on every string at a path the schema marks `sensitive`.
+fn at_sensitive_paths(v: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    for path in crate::config::schema::sensitive_paths() {
+        let segs: Vec<&str> = path.split('.').collect();
+        visit_at(v, &segs, f);
+    }
+}
+
+/// Visit the strings at `segs` below `v` (`*`: every key of a map; `key[]`: every item).
+fn visit_at(v: &mut Value, segs: &[&str], f: &mut dyn FnMut(&mut Value)) {
+    let Some((first, rest)) = segs.split_first() else {
+        if v.is_string() {
+            f(v);
+        }
+        return;
+    };
+    let (key, items) = match first.strip_suffix("[]") {
+        Some(k) => (k, true),
+        None => (*first, false),
+    };
+    let Value::Object(o) = v else { return };
+    let children: Vec<&mut Value> = if key == "*" { o.values_mut().collect() } else { o.get_mut(key).into_iter().collect() };
+    for child in children {
+        match (items, child) {
+            (true, Value::Array(a)) => a.iter_mut().for_each(|item| visit_at(item, rest, f)),
+            (true, _) => {}
+            (false, c) => visit_at(c, rest, f),
+        }
+    }
 }
 
 /// What `config.get` puts in place of a plaintext secret.

@@ -79,32 +79,6 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
     v
 }
 
-fn config_get(hub: &Hub) -> Value {
-    let info = hub.info();
-    let s = hub.settings();
-    let applied = config_hash(&s.config_redacted);
-    let hash = s.config_file_hash.clone().unwrap_or_else(|| applied.clone());
-    let parsed = if s.config_exists { s.config_redacted.clone() } else { json!({}) };
-    json!({
-        "path": info.config_path,
-        "includedPaths": s.config_included,
-        "exists": s.config_exists,
-        "raw": if s.config_exists { Value::String(serde_json::to_string_pretty(&s.config_redacted).unwrap_or_default()) } else { Value::Null },
-        "parsed": parsed,
-        "sourceConfig": parsed,
-        "resolved": parsed,
-        "valid": true,
-        "runtimeConfig": s.config_redacted,
-        "config": s.config_redacted,
-        "hash": hash,
-        "issues": [],
-        "warnings": s.config_warnings,
-        "legacyIssues": [],
-        "configRevisionHash": hash,
-        "appliedConfigHash": applied,
-    })
-}
-
 pub(crate) fn validate_params(method: &str, schema: &Value, params: Option<&Value>) -> Result<(), ErrorShape> {
     let empty = json!({});
     crate::wire::schema::validate(schema, params.unwrap_or(&empty))
@@ -123,6 +97,9 @@ pub enum Call {
     Later,
     /// Write the config file (the shell does the IO with [`crate::config::file::plan_write`]).
     ConfigWrite(crate::config::file::ConfigWrite),
+    /// `config.get`: read the config file now (the shell reads it off the reactor and answers
+    /// with [`crate::config::view::get_result`]).
+    ConfigGet,
     /// Re-resolve SecretRefs and swap them in atomically.
     SecretsReload,
     /// Needs the session store (blocking): the shell runs [`StoreCall::run`] off the reactor.
@@ -289,16 +266,32 @@ fn chat_abort(hub: &Hub, d: &Dispatch) -> Reply {
 }
 
 fn config_write_params(method: &str, params: Option<&Value>) -> Result<crate::config::file::ConfigWrite, ErrorShape> {
-    let schema = json!({
-        "type": "object",
-        "required": ["raw"],
-        "properties": {"raw": {"type": "string"}, "baseHash": {"type": "string", "minLength": 1}, "note": {"type": "string"}, "sessionKey": {"type": "string"}, "restartDelayMs": {"type": "integer", "minimum": 0}},
-        "additionalProperties": false,
-    });
+    use crate::config::file::WriteKind;
+    let kind = match method {
+        "config.patch" => WriteKind::Patch,
+        "config.set" => WriteKind::Set,
+        _ => WriteKind::Apply,
+    };
+    // `config.set` is closed to `raw` and `baseHash` (operator §2.4: `note` is rejected).
+    let schema = if kind == WriteKind::Set {
+        json!({
+            "type": "object",
+            "required": ["raw"],
+            "properties": {"raw": {"type": "string", "minLength": 1}, "baseHash": {"type": "string", "minLength": 1}},
+            "additionalProperties": false,
+        })
+    } else {
+        json!({
+            "type": "object",
+            "required": ["raw"],
+            "properties": {"raw": {"type": "string"}, "baseHash": {"type": "string", "minLength": 1}, "note": {"type": "string"}, "sessionKey": {"type": "string"}, "restartDelayMs": {"type": "integer", "minimum": 0}},
+            "additionalProperties": false,
+        })
+    };
     validate_params(method, &schema, params)?;
     let p = params.cloned().unwrap_or_default();
     Ok(crate::config::file::ConfigWrite {
-        patch: method == "config.patch",
+        kind,
         raw: p["raw"].as_str().unwrap_or_default().to_string(),
         base_hash: p.get("baseHash").and_then(Value::as_str).map(str::to_string),
     })
@@ -315,7 +308,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
             Some(reply) => Call::Reply(reply),
             None => Call::Later,
         },
-        "config.patch" | "config.apply" => match config_write_params(&d.method, d.params.as_ref()) {
+        "config.get" => {
+            match validate_params("config.get", &json!({"type":"object","properties":{},"additionalProperties":false}), d.params.as_ref()) {
+                Ok(()) => Call::ConfigGet,
+                Err(e) => Call::Reply(Reply::err(e)),
+            }
+        }
+        "config.patch" | "config.apply" | "config.set" => match config_write_params(&d.method, d.params.as_ref()) {
             Ok(w) => Call::ConfigWrite(w),
             Err(e) => Call::Reply(Reply::err(e)),
         },
@@ -382,6 +381,11 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
         Call::Later => {}
         // No file in memory: the answer for a gateway whose log has no file yet.
         Call::LogsTail(p) => conn.complete(&d.request_id, Reply::Ok(Some(crate::logs::tail::no_file_result(&p, "")))),
+        Call::ConfigGet => {
+            let s = hub.settings();
+            let v = crate::config::view::get_result(&s, &hub.info().config_path, crate::config::view::FileOnDisk::Unread);
+            conn.complete(&d.request_id, Reply::Ok(Some(v)));
+        }
         Call::ConfigWrite(_) | Call::SecretsReload => {
             let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));
             conn.complete(&d.request_id, Reply::err(e));
@@ -412,8 +416,9 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
         "channels.status" => return channels::status(hub, params, unix_ms),
         "channels.pairing.list" => return channels::pairing_list(params),
-        "config.get" => validate_params("config.get", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
-            .map(|()| config_get(hub)),
+        "config.schema" => validate_params("config.schema", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
+            .map(|()| crate::config::schema::schema_result(&hub.info().version, &crate::logs::line::iso_utc(unix_ms))),
+        "config.schema.lookup" => crate::config::schema::parse_lookup_params(params).and_then(|p| crate::config::schema::lookup(&p)),
         "models.list" => Ok(models_list(&hub.settings().api)),
         "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
         // The UI's session views and cheap answers; anything else is unknown.

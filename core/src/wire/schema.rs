@@ -326,6 +326,8 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
     match pattern {
         "^.*$" | ".*" | "" => !s.contains('\n'),
         "^[a-f0-9]{64}$" => s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        // `config.schema.lookup` paths (operator §2.3).
+        "^[A-Za-z0-9_./\\[\\]\\-*]+$" => !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./[]-*".contains(&b)),
         // Unknown patterns are not enforced rather than wrongly rejecting input.
         _ => true,
     }

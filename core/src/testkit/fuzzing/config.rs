@@ -198,7 +198,7 @@ impl crate::config::file::IncludeReader for MemIncludes {
 /// Checks: syntax errors point at a line and column >= 1; merge patches are idempotent; a loaded
 /// port resolves; a planned write loads and plans again to the same text.
 fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
-    use crate::config::file::{self as cf, ConfigError, ConfigWrite};
+    use crate::config::file::{self as cf, ConfigError, ConfigWrite, WriteKind};
     const FILE: &str = "/home/u/.openclaw/openclaw.json";
     match cf::parse_json5(FILE, text) {
         Ok(v) => {
@@ -208,6 +208,12 @@ fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
             cf::merge_patch(&mut twice, &v);
             assert_eq!(once, twice, "merge patch is not idempotent");
             let _ = cf::hash_value(&v);
+            // `config.get`'s raw view never shows a secret of the file it scrubbed.
+            if let Some(raw) = crate::config::view::scrub_raw(text, &v, &[]) {
+                for secret in crate::config::settings::sensitive_values(&v) {
+                    assert!(!raw.contains(&secret), "config.get raw shows a secret");
+                }
+            }
         }
         Err(ConfigError::Syntax { line, column, message, .. }) => assert!(line >= 1 && column >= 1 && !message.is_empty()),
         Err(e) => panic!("parse_json5 failed with a non-syntax error: {e}"),
@@ -227,12 +233,12 @@ fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
     }
     // `config.apply` of the text over itself, and `config.patch` of it onto no file.
     let current = Some(text.as_bytes());
-    let apply = ConfigWrite { patch: false, raw: text.to_string(), base_hash: Some(cf::file_hash(text.as_bytes())) };
-    let patch = ConfigWrite { patch: true, raw: text.to_string(), base_hash: None };
+    let apply = ConfigWrite { kind: WriteKind::Apply, raw: text.to_string(), base_hash: Some(cf::file_hash(text.as_bytes())) };
+    let patch = ConfigWrite { kind: WriteKind::Patch, raw: text.to_string(), base_hash: None };
     for (cur, w) in [(current, &apply), (None, &patch)] {
         if let Ok(new) = cf::plan_write(FILE, cur, w) {
             assert!(cf::parse_json5(FILE, &new).is_ok(), "planned config does not parse: {new}");
-            let again = ConfigWrite { patch: false, raw: new.clone(), base_hash: Some(cf::file_hash(new.as_bytes())) };
+            let again = ConfigWrite { kind: WriteKind::Apply, raw: new.clone(), base_hash: Some(cf::file_hash(new.as_bytes())) };
             assert_eq!(
                 cf::plan_write(FILE, Some(new.as_bytes()), &again).as_ref(),
                 Ok(&new),
