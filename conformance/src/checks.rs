@@ -1874,6 +1874,59 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O3-usage-status-cost",
+        "operator §3 (op-usage-status-cost)",
+        "usage.status answers {updatedAt, providers}; usage.cost answers one entry per day and totals, with the reference's refusals",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "u1", "usage.status", Some(json!({}))),
+                ok_payload(A, "u1", json!({"updatedAt": "$int", "providers": "$array"})),
+                call(A, "u2", "usage.cost", Some(json!({"startDate": "2026-12-01", "endDate": "2026-12-06"}))),
+                ok_payload(
+                    A,
+                    "u2",
+                    json!({"updatedAt": "$int", "days": 6, "daily": "$array", "totals": {"input": "$int", "output": "$int", "cacheRead": "$int",
+                        "cacheWrite": "$int", "totalTokens": "$int", "missingCostEntries": "$int"}}),
+                ),
+                call(A, "u3", "usage.cost", Some(json!({"startDate": "2026-12-01"}))),
+                err(A, "u3", "INVALID_REQUEST", "startDate and endDate must be provided together"),
+                call(A, "u4", "usage.cost", Some(json!({"startDate": "2026-12-09", "endDate": "2026-12-01"}))),
+                err(A, "u4", "INVALID_REQUEST", "startDate must not be after endDate"),
+                call(A, "u5", "usage.cost", Some(json!({"startDate": "2026-02-30", "endDate": "2026-03-01"}))),
+                err(A, "u5", "INVALID_REQUEST", "invalid startDate: expected a valid YYYY-MM-DD calendar date"),
+                call(A, "u6", "usage.cost", Some(json!({"agentScope": "all", "agentId": "main"}))),
+                err(A, "u6", "INVALID_REQUEST", "agentScope=all cannot be combined with agentId"),
+                call(A, "u7", "usage.cost", Some(json!({"days": 7, "bogus": 1}))),
+                ok_payload(A, "u7", json!({"days": 7, "daily": "$array"})),
+            ],
+        ]),
+    ));
+    v.push(check(
+        "O3-sessions-usage",
+        "operator §3 (op-usage-sessions-usage)",
+        "sessions.usage: closed params, the agentScope conflict, the result's shape",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "s1", "sessions.usage", Some(json!({"range": "7d"}))),
+                ok_payload(
+                    A,
+                    "s1",
+                    json!({"updatedAt": "$int", "startDate": "$string", "endDate": "$string", "sessions": "$array", "totals": "$object",
+                        "aggregates": {"sessionCount": "$int", "messages": "$object", "byModel": "$array"}, "cacheStatus": {"status": "$string"}}),
+                ),
+                call(A, "s2", "sessions.usage", Some(json!({"range": "2d"}))),
+                err(A, "s2", "INVALID_REQUEST", "invalid sessions.usage params: at /range: must be equal to constant; at /range: must match a schema in anyOf"),
+                call(A, "s3", "sessions.usage", Some(json!({"agentScope": "all", "key": "main"}))),
+                err(A, "s3", "INVALID_REQUEST", "agentScope=all cannot be combined with key or agentId"),
+            ],
+        ]),
+    ));
+
     v
 }
 

@@ -23,9 +23,11 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
             let caller = conn_id.to_string();
             rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config, &caller)).await
         }
-        Call::Store(job) => {
+        Call::Store(mut job) => {
             let reply = rt
                 .spawn_blocking(move || {
+                    // Usage counts days in a time zone: the system's, or one looked up (IO).
+                    job.resolve_zone(&jiff::tz::TimeZone::system(), &|name| jiff::tz::db().get(name).ok());
                     let store = ctx.store();
                     job.run(&ctx.hub, store.as_deref().map(|s| s as &dyn clawgate_core::sessions::SessionStore), unix_ms())
                 })

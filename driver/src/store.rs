@@ -38,6 +38,7 @@
 //! * `messages(session_key → sessions ON DELETE CASCADE, seq, role, content JSON, tool_calls
 //!   JSON, tool_call_id, run_id, ts_ms, meta JSON (v2), PK(session_key, seq))`; a message's
 //!   `__openclaw.id` is derived from the session id and `seq` ([`message_id`]), not stored;
+//!   indexed by `ts_ms` (v4);
 //! * `responses(id PK, session_key, agent_id, owner, session_key_header, created_ms, body JSON)`.
 //!
 //! Migrations run in one transaction from the stored `user_version` up to [`SCHEMA_VERSION`].
@@ -49,7 +50,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clawgate_core::sessions::{
     HistoryPage, LastRun, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse, TranscriptEntry,
-    derive_title, message_id, message_preview,
+    UsageRow, derive_title, message_id, message_preview,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -58,7 +59,7 @@ use serde_json::Value;
 /// Where the session store lives inside the state dir.
 pub const SESSIONS_DB: &str = "clawgate/sessions.sqlite";
 /// The schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// `PRAGMA application_id` of a clawgate session store (`"CGss"`).
 pub const APPLICATION_ID: i64 = 0x4347_7373;
 
@@ -191,6 +192,9 @@ const SCHEMA_V2: &str = "ALTER TABLE messages ADD COLUMN meta TEXT;";
 const SCHEMA_V3: &str = "ALTER TABLE sessions ADD COLUMN last_run_id TEXT;
 ALTER TABLE sessions ADD COLUMN run_started_ms INTEGER;
 ALTER TABLE sessions ADD COLUMN run_ended_ms INTEGER;";
+
+/// v4: messages by time (usage by day: `usage.cost`, `sessions.usage`).
+const SCHEMA_V4: &str = "CREATE INDEX messages_by_ts ON messages(ts_ms);";
 
 const SESSION_COLUMNS: &str = "key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, message_count, \
      last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview, \
@@ -479,6 +483,35 @@ impl Store {
     }
 
     /// The newest `limit` messages of a session, oldest first.
+    /// Transcript rows written in `[start_ms, end_ms]`, oldest first, the newest `limit`, without
+    /// their content (what usage sums: role, time, tool calls, the reply's metadata).
+    pub fn usage_rows_between(&self, start_ms: u64, end_ms: u64, limit: usize) -> Result<Vec<UsageRow>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT m.session_key, s.agent_id, m.role, m.ts_ms, m.tool_calls, m.meta FROM messages m JOIN sessions s ON s.key = m.session_key \
+             WHERE m.ts_ms >= ?1 AND m.ts_ms <= ?2 ORDER BY m.ts_ms DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![to_i64(start_ms), to_i64(end_ms), to_i64(limit as u64)], |r| {
+            let tool_calls: Option<String> = r.get(4)?;
+            let meta: Option<String> = r.get(5)?;
+            Ok(UsageRow {
+                session_key: r.get(0)?,
+                agent_id: r.get(1)?,
+                role: r.get(2)?,
+                ts_ms: to_u64(r.get(3)?),
+                tool_calls: tool_calls
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .and_then(|v| v.as_array().map(|a| a.len() as u64))
+                    .unwrap_or(0),
+                meta: meta.and_then(|m| serde_json::from_str(&m).ok()),
+            })
+        })?;
+        // Newest first so the limit drops the oldest rows; handed back oldest first.
+        let mut out: Vec<UsageRow> = rows.filter_map(Result::ok).collect();
+        out.reverse();
+        Ok(out)
+    }
+
     pub fn history(&self, key: &str, limit: usize) -> Result<Vec<TranscriptEntry>, StoreError> {
         Ok(self.history_page(key, limit, 0)?.entries)
     }
@@ -599,6 +632,9 @@ impl clawgate_core::sessions::SessionStore for Store {
     }
     fn history(&self, key: &str, limit: usize, offset: usize) -> Result<HistoryPage, String> {
         self.history_page(key, limit, offset).map_err(|e| e.to_string())
+    }
+    fn usage_rows(&self, start_ms: u64, end_ms: u64, limit: usize) -> Result<Vec<UsageRow>, String> {
+        self.usage_rows_between(start_ms, end_ms, limit).map_err(|e| e.to_string())
     }
 }
 
@@ -900,7 +936,10 @@ fn open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, OpenFailu
         if version < 3 {
             tx.execute_batch(SCHEMA_V3)?;
         }
-        // Later versions add their steps here: `if version < 4 { … }`.
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4)?;
+        }
+        // Later versions add their steps here: `if version < 5 { … }`.
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "session store schema migrated");

@@ -403,6 +403,42 @@ fn one_bad_page_loses_only_its_rows() {
     assert!(r.salvaged.messages >= 500, "{:?}", r.salvaged);
 }
 
+/// A v3 store (before the message-time index) migrates to the current schema with its rows,
+/// and the usage rows read back by time window.
+#[test]
+fn a_v3_store_migrates_and_usage_rows_read_by_time() {
+    let tmp = TempDir::new("migrate-v4");
+    let path = tmp.db();
+    {
+        let store = Store::open(&path).unwrap();
+        let mut entries = turn(1_000, 0);
+        entries[3].meta = Some(json!({"provider": "fake", "model": "m", "usage": {"input": 7, "output": 2, "totalTokens": 9}}));
+        store.append_turn(&meta("old", 1_000), &entries).unwrap();
+        store.append_turn(&meta("later", 5_000), &turn(5_000, 0)).unwrap();
+    }
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("DROP INDEX messages_by_ts;").unwrap();
+        c.pragma_update(None, "user_version", 3).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let idx: i64 = c.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages_by_ts'", [], |r| r.get(0)).unwrap();
+        assert_eq!(idx, 1, "the migration adds the index");
+    }
+    assert_eq!(store.history("old", 10).unwrap().len(), 4, "rows survive the migration");
+    let rows = store.usage_rows_between(0, 2_000, 100).unwrap();
+    assert_eq!(rows.len(), 4, "only the first turn is in the window");
+    assert!(rows.iter().all(|r| r.session_key == "old" && r.agent_id == "main"));
+    assert_eq!(rows[1].tool_calls, 1, "the tool-calling reply counts its call");
+    assert_eq!(rows[3].meta.as_ref().unwrap()["usage"]["totalTokens"], 9);
+    let newest = store.usage_rows_between(0, u64::MAX / 2, 2).unwrap();
+    assert!(newest.iter().all(|r| r.session_key == "later"), "a limit keeps the newest rows");
+}
+
 #[test]
 fn foreign_and_newer_databases() {
     // Another application's SQLite database: moved aside, never written to.

@@ -5,7 +5,7 @@
 //      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
 //      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced),
 //      EXPECT_TEXT and EXPECT_STATE (screen; an empty GATEWAY_TOKEN opens the page without `#token=`),
-//      FORM_MODEL_NAME, RAW_FIND and RAW_REPLACE (config).
+//      FORM_MODEL_NAME, RAW_FIND and RAW_REPLACE (config), EXPECT_USAGE_TOKENS (chat: the Usage view's token figure).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -230,6 +230,16 @@ try {
     result.logsLive = (await count()) > before;
     await shot(page2, 'chat-4-logs');
     result.logsText = (await bodyText(page2)).slice(0, 3000);
+    // The Usage view sums the turn's tokens from the gateway's store (`usage.cost`,
+    // `sessions.usage`).
+    await page2.goto(`${base}/usage`, { waitUntil: 'domcontentloaded', timeout: T });
+    const usageDeadline = Date.now() + 30_000;
+    const wanted = env.EXPECT_USAGE_TOKENS || '';
+    while (Date.now() < usageDeadline && !(await bodyText(page2)).includes(wanted)) await page2.waitForTimeout(500);
+    await page2.waitForTimeout(1000);
+    await shot(page2, 'chat-5-usage');
+    result.usageText = (await bodyText(page2)).slice(0, 4000);
+    result.usageShown = wanted !== '' && result.usageText.includes(wanted);
   }
   }
   void first;

@@ -88,6 +88,8 @@ fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token(
             ("SCREENSHOTS", shots.display().to_string()),
             ("MESSAGE", message.clone()),
             ("EXPECT_REPLY", expect.clone()),
+            // One turn of the fake provider: 11 prompt + 5 completion tokens.
+            ("EXPECT_USAGE_TOKENS", "16".into()),
         ],
         UI_TIMEOUT,
     );
@@ -123,7 +125,10 @@ fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token(
     assert_eq!(r["logsLive"], true, "the Logs view shows a line written while it is open: {r:#}");
     let logs = r["logsText"].as_str().unwrap_or_default();
     assert!(!logs.contains("unknown method"), "no unknown-method banner on /logs: {logs}");
-    for f in ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png", "chat-4-logs.png"] {
+    let usage = r["usageText"].as_str().unwrap_or_default();
+    assert_eq!(r["usageShown"], true, "the Usage view shows the turn's 16 tokens: {usage}");
+    assert!(!usage.contains("unknown method"), "no unknown-method banner on /usage: {usage}");
+    for f in ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png", "chat-4-logs.png", "chat-5-usage.png"] {
         assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
     }
 }

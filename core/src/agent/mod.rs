@@ -373,7 +373,7 @@ mod records;
 mod run;
 mod runs;
 
-pub use records::{TurnEnd, run_end, stop_reason, unsaved_reply, user_turn};
+pub use records::{TurnEnd, run_end, unsaved_reply, user_turn};
 pub use run::{RunAction, RunChange, RunMachine, RunNotice};
 pub use runs::{RunControl, Start};
 pub(crate) use runs::{RunState, Runs, Waiter};

@@ -36,15 +36,6 @@ pub enum TurnEnd<'a> {
     NoResult,
 }
 
-/// The transcript's `stopReason` for an upstream `finish_reason`.
-pub fn stop_reason(finish_reason: &str) -> &'static str {
-    match finish_reason {
-        "tool_calls" => "toolUse",
-        "length" => "length",
-        _ => "stop",
-    }
-}
-
 /// The end of a run: its outcome (the final answer's content), the session meta to store with
 /// the reply (status, usage, last run), and the reply entries (none when the turn failed; the
 /// partial text when aborted).
@@ -72,11 +63,7 @@ pub fn run_end(
         TurnEnd::Finished(r) => {
             let (input, output) = (r.prompt_tokens, r.completion_tokens);
             let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), r.tool_calls_json(), now_ms);
-            reply.meta = Some(json!({
-                "api": "openai-completions", "provider": meta.model_provider, "model": meta.model,
-                "usage": {"input": input, "output": output, "totalTokens": input + output, "cacheRead": 0, "cacheWrite": 0},
-                "stopReason": stop_reason(&r.finish_reason),
-            }));
+            reply.meta = Some(crate::sessions::reply_meta(meta.model_provider.as_deref(), meta.model.as_deref(), r));
             entries.push(reply);
             meta.usage = Some(Usage { input_tokens: input, output_tokens: output, total_tokens: input + output });
             meta.status = Some(RunStatus::Done);
@@ -148,8 +135,6 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].meta.as_ref().unwrap()["stopReason"], "length");
         assert_eq!(entries[0].run_id.as_deref(), Some("r1"));
-        assert_eq!(stop_reason("tool_calls"), "toolUse");
-        assert_eq!(stop_reason("stop"), "stop");
     }
 
     #[test]

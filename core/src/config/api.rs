@@ -14,7 +14,7 @@ use crate::auth::Secret;
 use crate::config::secrets::SecretInput;
 
 /// `models.providers.<id>`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderConfig {
     pub id: String,
     /// Without a trailing slash.
@@ -30,6 +30,27 @@ pub struct ProviderConfig {
     /// `models[].id` → `name` / `contextWindow`, when given.
     pub model_names: BTreeMap<String, String>,
     pub context_windows: BTreeMap<String, u64>,
+    /// `models[].cost` (USD per million tokens), when given: what `usage.cost` prices with.
+    pub costs: BTreeMap<String, ModelCost>,
+}
+
+/// A model's price, USD per million tokens (`models.providers.*.models[].cost`; the base rates —
+/// `tieredPricing` is not applied).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ModelCost {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
+}
+
+impl ModelCost {
+    /// `{input, output, cacheRead, cacheWrite}`; missing rates are 0, a non-object is no price.
+    pub fn from_json(v: &Value) -> Option<ModelCost> {
+        let o = v.as_object()?;
+        let rate = |k: &str| o.get(k).and_then(Value::as_f64).filter(|r| r.is_finite() && *r >= 0.0).unwrap_or(0.0);
+        Some(ModelCost { input: rate("input"), output: rate("output"), cache_read: rate("cacheRead"), cache_write: rate("cacheWrite") })
+    }
 }
 
 /// `memory.search` (embeddings for `/v1/embeddings`).
@@ -208,10 +229,12 @@ impl ApiConfig {
                 };
                 let model_names = field("name").into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect();
                 let context_windows = field("contextWindow").into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect();
+                let costs = field("cost").into_iter().filter_map(|(k, v)| Some((k, ModelCost::from_json(&v)?))).collect();
                 providers.insert(
                     id.clone(),
                     ProviderConfig {
                         model_names,
+                        costs,
                         context_windows,
                         id: id.clone(),
                         base_url,

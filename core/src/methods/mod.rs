@@ -9,6 +9,7 @@ mod channels;
 pub(crate) mod pairing;
 mod run;
 pub mod ui;
+pub mod usage;
 
 pub use run::{run_notice, run_without_io};
 
@@ -141,6 +142,9 @@ pub enum StoreCall {
     SessionsSubscribeList(SessionListQuery),
     /// `tools.invoke` params (validated by the tool engine).
     ToolsInvoke(Option<Value>),
+    /// `usage.cost`, `sessions.usage`, … (the shell resolves the time zone first:
+    /// [`StoreCall::resolve_zone`]).
+    Usage(usage::UsageCall),
 }
 
 fn store_unavailable(e: &str) -> Reply {
@@ -148,12 +152,21 @@ fn store_unavailable(e: &str) -> Reply {
 }
 
 impl StoreCall {
+    /// Resolve the time zone a usage call counts days in (`system`: the gateway's zone;
+    /// `lookup`: an IANA zone) — IO the shell does before [`StoreCall::run`].
+    pub fn resolve_zone(&mut self, system: &jiff::tz::TimeZone, lookup: &dyn Fn(&str) -> Option<jiff::tz::TimeZone>) {
+        if let StoreCall::Usage(u) = self {
+            u.resolve_zone(system, lookup);
+        }
+    }
+
     /// Answer from `store` (`None`: the store could not be opened). Blocking.
     pub fn run(self, hub: &Hub, store: Option<&dyn SessionStore>, now_ms: u64) -> Reply {
         let api = hub.settings().api.clone();
         let defaults = sessions::session_defaults(&api);
         let startup = matches!(self, StoreCall::ChatStartup(_));
         match self {
+            StoreCall::Usage(u) => u.run(&api, store, now_ms),
             StoreCall::ToolsInvoke(params) => {
                 let version = hub.info().version.clone();
                 tools::ws_invoke(params.as_ref(), &ToolsContext::from_api(&api, &version, now_ms), &StoreHost { store, api: &api })
@@ -322,6 +335,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "chat.abort" => Call::Reply(chat_abort(hub, d)),
         "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
         "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        m @ ("usage.cost" | "sessions.usage" | "sessions.usage.timeseries" | "sessions.usage.logs") => {
+            match usage::parse(m, d.params.as_ref()) {
+                Some(Ok(u)) => Call::Store(StoreCall::Usage(u)),
+                Some(Err(e)) => Call::Reply(Reply::err(e)),
+                None => Call::Reply(state_reply(hub, d, now, unix_ms)),
+            }
+        }
         "logs.tail" => match crate::logs::parse_tail_params(d.params.as_ref()) {
             Ok(p) => Call::LogsTail(p),
             Err(e) => Call::Reply(Reply::err(e)),
@@ -413,6 +433,7 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
             return Reply::OkJson(hub.health_json(now, unix_ms, force));
         }
         "status" => Ok(status(hub, d, now)),
+        "usage.status" => Ok(usage::status(unix_ms)),
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
         "channels.status" => return channels::status(hub, params, unix_ms),
         "channels.pairing.list" => return channels::pairing_list(params),

@@ -53,6 +53,7 @@ impl Exchange {
             Ok(r) => {
                 let calls = r.tool_calls_json();
                 let mut reply = TranscriptEntry::assistant(Value::String(r.text.clone()), calls, x.now_ms);
+                reply.meta = Some(super::reply_meta(x.provider.as_deref(), x.model.as_deref(), r));
                 if let Some(id) = &x.run_id {
                     reply = reply.with_run_id(id.clone());
                 }

@@ -190,6 +190,9 @@ pub trait SessionStore {
     fn session(&self, key: &str) -> Result<Option<SessionSummary>, String>;
     /// Up to `limit` messages after skipping the `offset` newest, oldest first.
     fn history(&self, key: &str, limit: usize, offset: usize) -> Result<HistoryPage, String>;
+    /// The transcript rows written in `[start_ms, end_ms]` (usage: no content), oldest first,
+    /// at most `limit`.
+    fn usage_rows(&self, start_ms: u64, end_ms: u64, limit: usize) -> Result<Vec<UsageRow>, String>;
 }
 
 /// The model defaults shown beside session rows: the default model of the config.

@@ -35,6 +35,7 @@ mod key;
 mod list;
 mod record;
 mod transcript;
+mod usage;
 
 pub use exchange::*;
 pub use history::*;
@@ -42,6 +43,7 @@ pub use key::*;
 pub use list::*;
 pub use record::*;
 pub use transcript::*;
+pub use usage::*;
 
 #[cfg(test)]
 mod tests {
