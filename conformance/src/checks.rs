@@ -1927,6 +1927,33 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O4-diagnostics",
+        "operator §4 (op-liveness-system-info, op-liveness-diagnostics)",
+        "system.info (closed params) answers host and process figures; diagnostics.lanes and diagnostics.stability answer their shapes; read scope suffices",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "d1", "system.info", Some(json!({}))),
+                ok_payload(
+                    A,
+                    "d1",
+                    json!({"hostname": "$string", "platform": "$string", "arch": "$string", "pid": "$int", "uptimeMs": "$int", "cpuCount": "$int",
+                        "memoryTotalBytes": "$int", "memoryFreeBytes": "$int"}),
+                ),
+                call(A, "d2", "system.info", Some(json!({"x": 1}))),
+                err(A, "d2", "INVALID_REQUEST", "invalid system.info params: at root: unexpected property 'x'"),
+                call(A, "d3", "diagnostics.lanes", Some(json!({"x": 1}))),
+                ok_payload(A, "d3", json!({"ts": "$int", "lanes": "$array"})),
+                call(A, "d4", "diagnostics.stability", Some(json!({"limit": 5}))),
+                ok_payload(A, "d4", json!({"generatedAt": "$string", "capacity": 1000, "count": "$int", "dropped": "$int", "events": "$array"})),
+                call(A, "d5", "last-heartbeat", Some(json!({}))),
+                ok_payload(A, "d5", Value::Null),
+            ],
+        ]),
+    ));
+
     v
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::session::unix_ms;
 use clawgate_core::Reply;
 use clawgate_core::auth::Secret;
 use clawgate_core::config::StartupError;
@@ -390,10 +391,12 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
         Ok(Some(n)) => n,
         Ok(None) => {
             tracing::warn!("config reload skipped (config file not found)");
+            hub.record_config_reload("skipped", &[], unix_ms());
             return None;
         }
         Err(e) => {
             tracing::warn!("config reload skipped (invalid config): {}", e.one_line());
+            hub.record_config_reload("failed", &[], unix_ms());
             return None;
         }
     };
@@ -421,6 +424,7 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
         }
         Plan::Disabled { .. } => {
             tracing::info!("config reload disabled (gateway.reload.mode=off)");
+            hub.record_config_reload("skipped", &changed, unix_ms());
             None
         }
         Plan::SwapOnly { .. } | Plan::Hot { .. } => {
@@ -432,12 +436,14 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("config reload failed: {e}");
+                    hub.record_config_reload("failed", &changed, unix_ms());
                     return None;
                 }
             };
             match rt.decide(Some(&new), secrets, true) {
                 Ok(r) => {
                     let closed = hub.replace_settings(r.settings);
+                    hub.record_config_reload("applied", &changed, unix_ms());
                     crate::logfile::log_file().retarget(&new.0.resolved, rt.port, rt.env.profile.as_deref());
                     rt.applied = Some(new);
                     if !hot.is_empty() {
@@ -447,7 +453,10 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
                         tracing::warn!("config change needs a gateway restart, not applied in reload mode hot ({})", deferred.join(", "));
                     }
                 }
-                Err(e) => tracing::warn!("config reload failed: {}", e.message),
+                Err(e) => {
+                    tracing::warn!("config reload failed: {}", e.message);
+                    hub.record_config_reload("failed", &changed, unix_ms());
+                }
             }
             None
         }
@@ -459,16 +468,19 @@ fn evaluate(hub: &Hub, cfg: &Mutex<ConfigRuntime>) -> Option<Control> {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("config reload failed: {e}; keeping the running config");
+                    hub.record_config_reload("failed", &changed, unix_ms());
                     return None;
                 }
             };
             match rt.decide(Some(&new), secrets, false) {
                 Ok(r) => {
                     rt.applied = Some(new);
+                    hub.record_config_reload("restart", &reasons, unix_ms());
                     Some(Control::Restart(Box::new(r), reasons))
                 }
                 Err(e) => {
                     tracing::error!("restart refused: {}; the gateway keeps serving its current config", e.message);
+                    hub.record_config_reload("failed", &reasons, unix_ms());
                     None
                 }
             }

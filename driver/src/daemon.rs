@@ -383,6 +383,12 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         }));
     }
     let mut listening = listen(&rt, &ctx, listeners);
+    let startup_ms = hub.info().started_at.elapsed().as_millis() as u64;
+    hub.record_diagnostic(
+        "diagnostic.phase.completed",
+        serde_json::json!({"phase": "gateway.startup", "durationMs": startup_ms}),
+        unix_ms(),
+    );
     tracing::info!(
         "gateway ready (auth mode {}, {token_note}; {config_note}); runtime {}",
         resolved.settings.auth.mode.as_str(),

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clawgate_core::gateway::{Hub, RuntimeStats};
+use clawgate_core::gateway::{HostFacts, Hub, RuntimeStats};
 
 use crate::rt::Runtime;
 use crate::session::unix_ms;
@@ -89,6 +89,56 @@ pub fn memory() -> (u64, u64) {
     (rss, peak)
 }
 
+/// Host facts for `system.info`: names from `/proc/sys/kernel`, memory and load from `/proc`,
+/// the state dir's file system from `statvfs`.
+pub fn host_facts(state_dir: &str) -> HostFacts {
+    let trimmed = |p: &str| read(p).map(|s| s.trim().to_string()).unwrap_or_default();
+    let meminfo = read("/proc/meminfo").unwrap_or_default();
+    let kb = |key: &str| {
+        meminfo.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).map(|k| k * 1024)
+    };
+    let load_average = read("/proc/loadavg").and_then(|s| {
+        let v: Vec<f64> = s.split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect();
+        (v.len() == 3).then(|| [v[0], v[1], v[2]])
+    });
+    let cpu_model = read("/proc/cpuinfo")
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()));
+    let (disk_total_bytes, disk_available_bytes) = disk_space(state_dir).unzip();
+    HostFacts {
+        hostname: trimmed("/proc/sys/kernel/hostname"),
+        release: trimmed("/proc/sys/kernel/osrelease"),
+        // The reference's (Node's) names.
+        arch: match std::env::consts::ARCH {
+            "x86_64" => "x64".to_string(),
+            "aarch64" => "arm64".to_string(),
+            other => other.to_string(),
+        },
+        platform: std::env::consts::OS.to_string(),
+        cpu_count: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        cpu_model,
+        memory_total_bytes: kb("MemTotal:").unwrap_or(0),
+        memory_free_bytes: kb("MemAvailable:").or_else(|| kb("MemFree:")).unwrap_or(0),
+        load_average,
+        disk_path: state_dir.to_string(),
+        disk_total_bytes,
+        disk_available_bytes,
+    }
+}
+
+/// `(total, available)` bytes of the file system holding `path`.
+#[allow(unsafe_code)]
+fn disk_space(path: &str) -> Option<(u64, u64)> {
+    let c = std::ffi::CString::new(path).ok()?;
+    // SAFETY: `c` is a valid C string and `st` a writable statvfs the call fills in.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return None;
+    }
+    let frag = st.f_frsize as u64;
+    Some((st.f_blocks as u64 * frag, st.f_bavail as u64 * frag))
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -147,6 +197,12 @@ pub async fn run<R: Runtime>(rt: R, hub: Arc<Hub>) {
             probe_duration_ms: t0.elapsed().as_millis() as u64,
         };
         hub.set_runtime_stats(stats, unix_ms());
+        // Host facts change slowly: every 10 s (and at the first publish).
+        if n % (PUBLISH_EVERY * 10) == PUBLISH_EVERY {
+            let state_dir = hub.info().state_dir.clone();
+            let facts = rt.spawn_blocking(move || host_facts(&state_dir)).await;
+            hub.set_host_facts(facts);
+        }
         let (conns, _) = hub.connection_counts();
         conn_peak = conn_peak.max(conns);
         if conn_peak - conns >= TRIM_AFTER_DROP && conns <= conn_peak / 2 {

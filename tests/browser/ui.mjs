@@ -240,6 +240,11 @@ try {
     await shot(page2, 'chat-5-usage');
     result.usageText = (await bodyText(page2)).slice(0, 4000);
     result.usageShown = wanted !== '' && result.usageText.includes(wanted);
+    // The Debug view: status, health and system.info as the gateway reports them.
+    await page2.goto(`${base}/debug`, { waitUntil: 'domcontentloaded', timeout: T });
+    await page2.waitForTimeout(3000);
+    await shot(page2, 'chat-6-debug');
+    result.debugText = (await bodyText(page2)).slice(0, 6000);
   }
   }
   void first;

@@ -128,7 +128,15 @@ fn official_ui_connects_chats_and_a_second_tab_reconnects_with_the_device_token(
     let usage = r["usageText"].as_str().unwrap_or_default();
     assert_eq!(r["usageShown"], true, "the Usage view shows the turn's 16 tokens: {usage}");
     assert!(!usage.contains("unknown method"), "no unknown-method banner on /usage: {usage}");
-    for f in ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png", "chat-4-logs.png", "chat-5-usage.png"] {
+    // The Debug view renders the gateway's own figures (status, health, lanes).
+    let debug = r["debugText"].as_str().unwrap_or_default();
+    assert!(!debug.contains("unknown method") && !debug.contains("Failed"), "the Debug view's snapshots load: {debug}");
+    for figure in ["\"uptimeMs\"", "\"rssBytes\"", &format!("\"pid\": {}", gw.pid())] {
+        assert!(debug.contains(figure), "the Debug view shows {figure}: {debug}");
+    }
+    for f in
+        ["chat-1-connected.png", "chat-2-reply.png", "chat-3-second-tab.png", "chat-4-logs.png", "chat-5-usage.png", "chat-6-debug.png"]
+    {
         assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Run {
     pub abort_requested: bool,
     /// The assistant text streamed so far (`chat` deltas carry it whole, as the reference's).
     pub text: String,
+    /// The provider and model the run reached (lifecycle `model`), for its diagnostics.
+    pub model: (Option<String>, Option<String>),
 }
 
 /// The run registry and idempotency cache.
@@ -157,6 +159,11 @@ impl Runs {
     }
 
     /// The session a running run (by id) belongs to.
+    /// Runs executing now.
+    pub(crate) fn running(&self) -> usize {
+        self.runs.values().filter(|r| matches!(r.state, RunState::Running { .. })).count()
+    }
+
     pub(crate) fn running_session(&self, run_id: &str) -> Option<&RunSpec> {
         self.runs.get(run_id).filter(|r| matches!(r.state, RunState::Running { .. })).map(|r| &r.spec)
     }
@@ -182,6 +189,7 @@ impl Runs {
                 control: None,
                 abort_requested: false,
                 text: String::new(),
+                model: (None, None),
             },
         );
         Start::Accepted { reply: Reply::Ok(Some(accepted)), run: spec }

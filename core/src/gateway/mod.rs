@@ -14,6 +14,7 @@
 mod admission;
 mod connections;
 mod devices;
+mod diagnostics;
 mod health;
 mod presence;
 mod queue;
@@ -23,12 +24,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub use self::admission::{Admission, HttpReject};
 pub(crate) use self::connections::ConnAuth;
 pub use self::connections::{Audience, Broadcast, EventSink};
 pub(crate) use self::devices::PairAttempt;
+pub use self::diagnostics::{HostFacts, STABILITY_CAPACITY, STABILITY_DEFAULT_LIMIT, stability_params};
 pub use self::health::{DEGRADED_DELAY_P99_MS, DEGRADED_UTILIZATION, RuntimeStats};
 pub use self::queue::RequestPermit;
 use self::queue::RequestQueue;
@@ -68,6 +70,24 @@ pub struct ServerInfo {
     /// Secret random bytes from the OS: the core derives device tokens and request ids from them
     /// (it has no RNG of its own).
     pub secret_seed: [u8; 32],
+}
+
+/// The figures `/metrics` exports (operator §4), read from the hub in one go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsFigures {
+    pub uptime_ms: u64,
+    pub connections: u64,
+    pub authenticated: u64,
+    pub pending_requests: u64,
+    pub runs_active: u64,
+    /// Finished agent runs by status.
+    pub runs_finished: std::collections::BTreeMap<String, u64>,
+    /// Config reloads `(applied, failed or skipped)`.
+    pub config_reloads: (u64, u64),
+    pub store_problems: u64,
+    pub stability_dropped: u64,
+    pub draining: bool,
+    pub runtime: RuntimeStats,
 }
 
 /// The process-wide gateway: the handle on its state.
@@ -325,6 +345,113 @@ impl Hub {
 
     pub fn runtime_stats(&self) -> RuntimeStats {
         self.read(|st| st.health.runtime().clone())
+    }
+
+    // ---- diagnostics (operator §4) ---------------------------------------------------------
+
+    /// Keep a typed diagnostic event in the stability ring.
+    pub fn record_diagnostic(&self, kind: &str, fields: Value, unix_ms: u64) {
+        self.with(|st, _| st.diagnostics.record(unix_ms, kind, fields));
+    }
+
+    /// A config reload's outcome (`applied`, `restart`, `skipped`, `failed`) and its paths.
+    pub fn record_config_reload(&self, outcome: &str, paths: &[String], unix_ms: u64) {
+        self.with(|st, _| st.diagnostics.record_reload(unix_ms, outcome, paths));
+    }
+
+    /// Host facts from the shell's sampler (`system.info`).
+    pub fn set_host_facts(&self, facts: HostFacts) {
+        self.with(|st, _| st.diagnostics.host = Some(facts));
+    }
+
+    /// `diagnostics.stability`.
+    pub fn stability(&self, params: Option<&Value>, unix_ms: u64) -> Value {
+        let (limit, kind) = stability_params(params);
+        let at = crate::logs::line::iso_utc(unix_ms);
+        self.read(|st| st.diagnostics.stability(limit, kind.as_deref(), &at))
+    }
+
+    /// `diagnostics.lanes`: the gateway's one execution lane (agent runs). Runs start at once
+    /// (no lane queue, no concurrency cap), so nothing is ever queued behind them.
+    pub fn lanes(&self, unix_ms: u64) -> Value {
+        self.read(|st| {
+            json!({"ts": unix_ms, "lanes": [{"lane": "main", "queuedCount": 0, "activeCount": st.runs.running(), "maxConcurrent": null,
+                "draining": st.admission.is_draining(), "generation": 0, "blockedBy": null}], "dynamic": null})
+        })
+    }
+
+    /// `system.info` (operator §4): host facts from the shell's sampler, process figures, the
+    /// runtime's load.
+    pub fn system_info(&self, now: Instant) -> Value {
+        let info = &self.info;
+        let uptime = self.uptime_ms(now);
+        self.read(|st| {
+            let h = st.diagnostics.host.clone().unwrap_or_default();
+            let rt = st.health.runtime();
+            let os_label = match h.platform.as_str() {
+                "linux" => format!("Linux {}", h.release),
+                "darwin" => format!("macOS {}", h.release),
+                other => format!("{other} {}", h.release),
+            };
+            let mut v = json!({
+                "machineName": h.hostname, "hostname": h.hostname, "platform": h.platform, "release": h.release, "arch": h.arch,
+                "osLabel": os_label, "port": st.settings.listen.port,
+                "nodeVersion": format!("clawgate {} ({})", info.version, info.runtime),
+                "pid": info.pid, "processInstanceId": info.boot_id, "uptimeMs": uptime, "cpuCount": h.cpu_count,
+                "memoryTotalBytes": h.memory_total_bytes, "memoryFreeBytes": h.memory_free_bytes,
+                "eventLoop": st.health.event_loop_json(),
+                "processMemory": {"rssBytes": rt.rss_bytes, "peakRssBytes": rt.peak_rss_bytes},
+                "defaultAgentUtilityModel": {"status": "unavailable"},
+            });
+            if let Some(m) = &h.cpu_model {
+                v["cpuModel"] = json!(m);
+            }
+            if let Some(l) = h.load_average {
+                v["loadAverage"] = json!(l);
+            }
+            if let (Some(total), Some(avail)) = (h.disk_total_bytes, h.disk_available_bytes) {
+                v["disks"] = json!([{"path": h.disk_path, "totalBytes": total, "availableBytes": avail}]);
+                v["diskTotalBytes"] = json!(total);
+                v["diskAvailableBytes"] = json!(avail);
+                v["diskPath"] = json!(h.disk_path);
+            }
+            v
+        })
+    }
+
+    /// clawgate's own activity figures for `status`: runs in flight and finished, config
+    /// reloads and the last one.
+    pub fn activity_json(&self) -> Value {
+        self.read(|st| {
+            let d = &st.diagnostics;
+            json!({
+                "runs": {"active": st.runs.running(), "finished": d.runs_finished},
+                "configReloads": {"applied": d.reloads.0, "failed": d.reloads.1, "last": d.last_reload},
+            })
+        })
+    }
+
+    /// The figures `/metrics` exports.
+    pub fn metrics_figures(&self, now: Instant) -> MetricsFigures {
+        let uptime_ms = self.uptime_ms(now);
+        let pending = self.pending_requests();
+        self.read(|st| {
+            let (total, authed) = st.conns.counts();
+            let rt = st.health.runtime().clone();
+            MetricsFigures {
+                uptime_ms,
+                connections: total as u64,
+                authenticated: authed as u64,
+                pending_requests: pending as u64,
+                runs_active: st.runs.running() as u64,
+                runs_finished: st.diagnostics.runs_finished.clone(),
+                config_reloads: st.diagnostics.reloads,
+                store_problems: st.health.store_warnings().len() as u64,
+                stability_dropped: st.diagnostics.dropped(),
+                draining: st.admission.is_draining(),
+                runtime: rt,
+            }
+        })
     }
 
     /// The `eventLoop` object (health, status, readyz).

@@ -13,6 +13,7 @@ use super::ServerInfo;
 use super::admission::PreauthSlots;
 use super::connections::{Audience, Broadcast, ConnAuth, Connections, Delivery, ToConn};
 use super::devices::{Devices, PairAttempt, PairEvent};
+use super::diagnostics::Diagnostics;
 use super::health::Health;
 use super::presence::{self, Presence};
 use crate::agent::{Outcome, RunSpec, RunState, Runs, Waiter};
@@ -58,6 +59,7 @@ pub(crate) struct HubState {
     pub(crate) health: Health,
     pub(crate) devices: Devices,
     pub(crate) runs: Runs,
+    pub(crate) diagnostics: Diagnostics,
     next_tick: Instant,
     next_health: Instant,
     /// The last `(now, unix_ms)` pair the shell gave: wall-clock ms for an `Instant`.
@@ -81,6 +83,7 @@ impl HubState {
             health: Health::default(),
             devices: Devices::default(),
             runs: Runs::default(),
+            diagnostics: Diagnostics::default(),
             next_tick: now + limits.tick_interval,
             next_health: now + limits.health_interval,
             now_unix: (now, unix_ms),
@@ -307,7 +310,21 @@ impl HubState {
     }
 
     pub(crate) fn begin_run(&mut self, run_id: &str, provider: Option<&str>, model: Option<&str>, unix_ms: u64) {
-        self.run_event(run_id, "lifecycle", json!({"phase": "model", "provider": provider, "model": model}), unix_ms);
+        let spec = self.run_event(run_id, "lifecycle", json!({"phase": "model", "provider": provider, "model": model}), unix_ms);
+        if let Some(run) = self.runs.runs.get_mut(run_id) {
+            run.model = (provider.map(str::to_string), model.map(str::to_string));
+        }
+        if let Some(spec) = spec {
+            let diag = &mut self.diagnostics;
+            diag.record(
+                unix_ms,
+                "session.state",
+                json!({"outcome": "processing", "reason": "run_started", "sessionKey": spec.session_key}),
+            );
+            if provider.is_some() {
+                diag.record(unix_ms, "model.call.started", json!({"provider": provider, "model": model, "runId": run_id}));
+            }
+        }
     }
 
     /// Streamed assistant text: an `agent` assistant event and a `chat` delta, each carrying the
@@ -343,6 +360,20 @@ impl HubState {
         let chat = crate::agent::chat_end(&spec, seq, &outcome, unix_ms);
         self.broadcast("chat", Some(chat.to_string()), false, None, Audience::Everyone);
         let (reply, status, error) = crate::agent::final_reply(&spec, &outcome);
+        let kind = match &outcome {
+            Outcome::Ok { .. } => "model.call.completed",
+            Outcome::Err { .. } => "model.call.failed",
+            Outcome::Aborted { .. } => "run.aborted",
+        };
+        let (provider, model) = self.runs.runs.get(run_id).map(|r| r.model.clone()).unwrap_or_default();
+        let diag = &mut self.diagnostics;
+        let mut fields = json!({"provider": provider, "model": model, "runId": run_id, "durationMs": unix_ms.saturating_sub(started_at), "status": status});
+        if let Some(e) = &error {
+            fields["error"] = json!(e);
+        }
+        diag.record(unix_ms, kind, fields);
+        diag.record(unix_ms, "session.state", json!({"outcome": "idle", "reason": "run_completed", "sessionKey": spec.session_key}));
+        *diag.runs_finished.entry(status.to_string()).or_default() += 1;
         let Some(run) = self.runs.runs.get_mut(run_id) else { return };
         // Finished runs stay for idempotent replays; their streamed text is not needed.
         run.text = String::new();

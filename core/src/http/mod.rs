@@ -6,6 +6,7 @@
 pub mod admin_rpc;
 pub mod control_ui;
 pub mod hooks;
+pub mod metrics;
 
 mod auth;
 pub mod chat;
@@ -409,8 +410,12 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
             kill: bool,
         },
         AdminRpc,
+        /// `GET /metrics` (operator §4).
+        Metrics,
     }
-    let target = if api.openai_enabled() && (path == "/v1/models" || path.starts_with("/v1/models/")) {
+    let target = if path == "/metrics" {
+        Some(Target::Metrics)
+    } else if api.openai_enabled() && (path == "/v1/models" || path.starts_with("/v1/models/")) {
         Some(Target::Models(path.strip_prefix("/v1/models/").map(str::to_string)))
     } else if api.openai_enabled() && path == "/v1/embeddings" {
         Some(Target::Body(ApiRoute::Embeddings, "POST"))
@@ -454,7 +459,7 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
     }
     // Method before auth (spec http §4.2).
     let allowed = match &target {
-        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } => "GET",
+        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } | Target::Metrics => "GET",
         Target::Session { kill: true, .. } | Target::AdminRpc => "POST",
         Target::Body(_, m) => m,
     };
@@ -469,7 +474,7 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
         Err(action) => return action,
     };
     let required = match &target {
-        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } => crate::auth::scopes::READ,
+        Target::Models(_) | Target::StoredResponse(_) | Target::Session { kill: false, .. } | Target::Metrics => crate::auth::scopes::READ,
         Target::Body(..) => crate::auth::scopes::WRITE,
         // The reference's kill route needs admin.
         Target::Session { kill: true, .. } | Target::AdminRpc => crate::auth::scopes::ADMIN,
@@ -479,6 +484,11 @@ fn route_inner(hub: &Arc<Hub>, head: &RequestHead<'_>, now: Instant, unix_ms: u6
     }
     let headers = api_headers(head);
     match target {
+        Target::Metrics => {
+            let body = crate::http::metrics::render(&hub.metrics_figures(now)).into_bytes();
+            let headers = vec![("content-type", crate::http::metrics::CONTENT_TYPE.to_string())];
+            respond(HttpResponse { status: 200, headers, body, close: false })
+        }
         Target::Models(None) => respond(HttpResponse::json(200, crate::openai::models_list(&api.agents).to_string())),
         Target::Models(Some(id)) => match crate::openai::model_get(&api.agents, &id) {
             Ok(v) => respond(HttpResponse::json(200, v.to_string())),

@@ -73,6 +73,9 @@ fn status(hub: &Hub, d: &Dispatch, now: Instant) -> Value {
         "connections": {"total": total, "authenticated": authed, "pendingRequests": hub.pending_requests()},
         "configPath": redact(&info.config_path),
     });
+    if let (Value::Object(activity), Some(o)) = (hub.activity_json(), v.as_object_mut()) {
+        o.extend(activity);
+    }
     let warnings = hub.store_warnings();
     if !warnings.is_empty() {
         v["storeWarnings"] = json!(warnings);
@@ -434,6 +437,14 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         }
         "status" => Ok(status(hub, d, now)),
         "usage.status" => Ok(usage::status(unix_ms)),
+        // Diagnostics (operator §4): system.info's params are closed, the others ignore theirs.
+        "system.info" => validate_params("system.info", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
+            .map(|()| hub.system_info(now)),
+        "diagnostics.lanes" => Ok(hub.lanes(unix_ms)),
+        // The last `heartbeat` event: clawgate runs no heartbeats yet, so there is none (the
+        // reference's answer before its first heartbeat).
+        "last-heartbeat" => Ok(Value::Null),
+        "diagnostics.stability" => Ok(hub.stability(params, unix_ms)),
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
         "channels.status" => return channels::status(hub, params, unix_ms),
         "channels.pairing.list" => return channels::pairing_list(params),
