@@ -1954,6 +1954,30 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O8-device-token-params",
+        "operator §8 (op-devices-token-rename)",
+        "device.token.rotate|revoke and device.pair.rename: unknown devices refused with the reference's words, closed params, label 1–64",
+        &[],
+        cat(vec![
+            connected(A, &[PAIRING]),
+            vec![
+                call(A, "t1", "device.token.rotate", Some(json!({"deviceId": "nope", "role": "operator"}))),
+                err(A, "t1", "INVALID_REQUEST", "device token rotation denied"),
+                call(A, "t2", "device.token.revoke", Some(json!({"deviceId": "nope", "role": "operator"}))),
+                err(A, "t2", "INVALID_REQUEST", "device token revocation denied"),
+                call(A, "t3", "device.pair.rename", Some(json!({"deviceId": "nope", "label": "x"}))),
+                err(A, "t3", "INVALID_REQUEST", "unknown deviceId"),
+                call(A, "t4", "device.token.rotate", Some(json!({"deviceId": "nope"}))),
+                err(A, "t4", "INVALID_REQUEST", "invalid device.token.rotate params: must have required property 'role'"),
+                call(A, "t5", "device.pair.rename", Some(json!({"deviceId": "nope", "label": "x".repeat(65)}))),
+                err(A, "t5", "INVALID_REQUEST", "invalid device.pair.rename params: at /label: must not have more than 64 characters"),
+                call(A, "t6", "device.token.revoke", Some(json!({"deviceId": "nope", "role": "operator", "scopes": []}))),
+                err(A, "t6", "INVALID_REQUEST", "invalid device.token.revoke params: at root: unexpected property 'scopes'"),
+            ],
+        ]),
+    ));
+
     v
 }
 

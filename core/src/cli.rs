@@ -88,6 +88,43 @@ pub enum DevicesCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Rotate a device's token for a role (`device.token.rotate`): the old token stops working
+    /// and the device's sockets close (4001); the new one is handed to the device itself only.
+    Rotate {
+        /// The device id (`devices list`).
+        #[arg(long = "device")]
+        device_id: String,
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Scopes for the new token (repeatable; default: all the pairing approved).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Rotate with an empty scope set.
+        #[arg(long, conflicts_with = "scopes")]
+        no_scopes: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke a device's token for a role (`device.token.revoke`): it stops working and the
+    /// device's sockets close (4001); the device stays paired (it can pair again).
+    Revoke {
+        #[arg(long = "device")]
+        device_id: String,
+        #[arg(long, default_value = "operator")]
+        role: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Give a paired device an operator label (`device.pair.rename`).
+    Rename {
+        #[arg(long = "device")]
+        device_id: String,
+        /// 1–64 characters (trimmed).
+        #[arg(long)]
+        label: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

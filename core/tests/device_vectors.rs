@@ -113,7 +113,7 @@ fn pre_paired(connect: &Value, token: Option<&str>) -> DeviceStore {
     let mut tokens = HashMap::new();
     tokens.insert(
         p["role"].as_str().unwrap_or("operator").to_string(),
-        DeviceToken { token: token.unwrap_or("issued-earlier").to_string(), issued_at_ms: 1, scopes },
+        DeviceToken::issue(token.unwrap_or("issued-earlier").to_string(), 1, scopes),
     );
     let mut store = DeviceStore::default();
     store.devices.insert(
@@ -124,6 +124,7 @@ fn pre_paired(connect: &Value, token: Option<&str>) -> DeviceStore {
             client_id: p["client"]["id"].as_str().unwrap_or_default().to_string(),
             client_mode: p["client"]["mode"].as_str().unwrap_or_default().to_string(),
             display_name: None,
+            operator_label: None,
             platform: None,
             created_at_ms: 1,
             approved_at_ms: 1,

@@ -34,12 +34,12 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
                 .await;
             (reply, None)
         }
-        Call::PersistDevices(reply) => {
+        Call::PersistDevices(reply, close) => {
             let saved = rt.spawn_blocking(move || ctx.save_devices()).await;
             if let Err(e) = &saved {
                 tracing::error!("paired devices not saved: {e}");
             }
-            (Call::devices_persisted(reply, saved.is_ok()), None)
+            (Call::devices_persisted(reply, saved.is_ok()), close)
         }
         Call::LogsTail(p) => {
             let secrets = ctx.hub.settings().secret_values();

@@ -809,5 +809,57 @@ pub async fn devices<R: Runtime>(rt: R, c: clawgate_core::cli::DevicesCommand) -
                 Err(code) => code,
             }
         }
+        DevicesCommand::Rotate { device_id, role, scopes, no_scopes, client } => {
+            let mut params = json!({"deviceId": device_id, "role": role});
+            if no_scopes || !scopes.is_empty() {
+                params["scopes"] = json!(scopes);
+            }
+            match rpc_once(&rt, &client, manage, "device.token.rotate", params).await {
+                Ok(v) => {
+                    if client.json {
+                        print_json(&v)
+                    } else {
+                        println!(
+                            "Rotated the {} token of {}: scopes [{}]",
+                            v["role"].as_str().unwrap_or("?"),
+                            v["deviceId"].as_str().unwrap_or("?"),
+                            str_list(&v["scopes"])
+                        );
+                        match v["token"].as_str() {
+                            Some(t) => println!("New token: {t}"),
+                            None => println!("The new token goes to the device when it pairs again (not shown to other devices)."),
+                        }
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+        DevicesCommand::Revoke { device_id, role, client } => {
+            match rpc_once(&rt, &client, manage, "device.token.revoke", json!({"deviceId": device_id, "role": role})).await {
+                Ok(v) => {
+                    if client.json {
+                        print_json(&v)
+                    } else {
+                        println!("Revoked the {} token of {}", v["role"].as_str().unwrap_or("?"), v["deviceId"].as_str().unwrap_or("?"));
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+        DevicesCommand::Rename { device_id, label, client } => {
+            match rpc_once(&rt, &client, &[scopes::PAIRING], "device.pair.rename", json!({"deviceId": device_id, "label": label})).await {
+                Ok(v) => {
+                    if client.json {
+                        print_json(&v)
+                    } else {
+                        println!("Renamed {} to \"{}\"", v["deviceId"].as_str().unwrap_or("?"), v["label"].as_str().unwrap_or("?"));
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
     }
 }

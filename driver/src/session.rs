@@ -148,7 +148,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     | Call::ConfigWrite(_)
                     | Call::SecretsReload
                     | Call::Store(_)
-                    | Call::PersistDevices(_)
+                    | Call::PersistDevices(..)
                     | Call::LogsTail(_)) => {
                         let (ctx, tx, rt, id) = (self.ctx.clone(), self.tx.clone(), self.rt.clone(), d.request_id.clone());
                         let caller = d.caller.conn_id.clone();

@@ -218,3 +218,106 @@ fn pairings_made_by_the_handshake_survive_kill_9_right_after_the_answer() {
     let list = json_out(&devices_cli(&gw, &["list", "--json"]));
     assert_eq!(list["pending"][0]["requestId"], json!(rid), "{list:#}");
 }
+
+/// Send a request on a raw device socket and read until its response (events skipped).
+fn raw_call(ws: &mut clawgate_tests::rawws::RawWs, id: &str, method: &str, params: Value) -> Value {
+    ws.send_text(&json!({"type": "req", "id": id, "method": method, "params": params}).to_string()).expect("send");
+    loop {
+        let f = clawgate_tests::device::next_json(ws, Duration::from_secs(10));
+        if f["type"] == "res" && f["id"] == id {
+            return f;
+        }
+    }
+}
+
+/// `device.token.rotate|revoke` and `device.pair.rename` (issue 13 item 6; reference captures in
+/// testdata/captures/devices-token/): a device rotating its own token gets it in-band and its
+/// socket closes after the answer; the old token is refused; a revoke (from `clawgate devices
+/// revoke`) closes the live socket and stops the token while the device stays listed; the gateway
+/// secret pairs it again with a new token; a cross-device rotate withholds the token; a rename
+/// reaches pairing-scoped clients; the real OpenClaw CLI drives the same methods.
+#[test]
+fn device_tokens_rotate_revoke_and_rename() {
+    let gw = Gateway::start();
+    let key = DeviceKey::random();
+    let id = key.device_id();
+    let (hello, ws) = ui_connect(gw.addr(), "/", &key, &secret(&gw), None).hello();
+    let t0 = hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+    drop(ws);
+
+    // The device rotates its own token while connected with it: the token comes back in-band,
+    // then its socket closes (it holds the old one).
+    let (_, mut own) = ui_connect(gw.addr(), "/", &key, &UiAuth::DeviceToken(t0.clone()), None).hello();
+    let res = raw_call(&mut own, "r1", "device.token.rotate", json!({"deviceId": id, "role": "operator"}));
+    assert_eq!(res["ok"], true, "{res}");
+    let p = &res["payload"];
+    assert_eq!(p["tokenDelivery"], "in-band", "{p}");
+    let t1 = p["token"].as_str().expect("the new token, to the device itself").to_string();
+    assert_ne!(t1, t0);
+    assert!(p["rotatedAtMs"].as_u64().is_some());
+    assert!(p["scopes"].as_array().is_some_and(|s| s.iter().any(|x| x == "operator.read")), "{p}");
+    assert_eq!(wait_close(&mut own, Duration::from_secs(5)), Some((4001, "device removed".to_string())));
+    let (err, close) = ui_connect(gw.addr(), "/", &key, &UiAuth::DeviceToken(t0), None).rejected();
+    assert_eq!(err["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH", "the old token is refused: {err}");
+    assert_eq!(close.map(|c| c.0), Some(1008));
+
+    // An operator revokes it with clawgate's CLI: the live socket closes, the token stops working.
+    let (_, mut live) = ui_connect(gw.addr(), "/", &key, &UiAuth::DeviceToken(t1.clone()), None).hello();
+    let revoked = json_out(&devices_cli(&gw, &["revoke", "--device", &id, "--json"]));
+    assert_eq!((revoked["deviceId"].clone(), revoked["role"].clone()), (json!(id), json!("operator")), "{revoked}");
+    assert_eq!(wait_close(&mut live, Duration::from_secs(5)), Some((4001, "device removed".to_string())));
+    let (err, _) = ui_connect(gw.addr(), "/", &key, &UiAuth::DeviceToken(t1.clone()), None).rejected();
+    assert_eq!(err["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH", "{err}");
+    let list = json_out(&devices_cli(&gw, &["list", "--json"]));
+    let dev = list["paired"].as_array().unwrap().iter().find(|d| d["deviceId"] == json!(id)).expect("still listed").clone();
+    assert_eq!(dev["tokens"][0]["revokedAtMs"], revoked["revokedAtMs"], "{dev}");
+    // Revoking again is fine (idempotent).
+    json_out(&devices_cli(&gw, &["revoke", "--device", &id, "--json"]));
+
+    // The gateway secret pairs it again, with a new token.
+    let (hello, ws) = ui_connect(gw.addr(), "/", &key, &secret(&gw), None).hello();
+    let t2 = hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+    assert!(t2 != t1 && !t2.is_empty());
+    drop(ws);
+
+    // Rename, seen by a pairing-scoped watcher and in the list.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let mut watcher = rt.block_on(connect_cli(&gw.url(), &gw.token(), &["operator.pairing"])).expect("watcher");
+    let renamed = json_out(&devices_cli(&gw, &["rename", "--device", &id, "--label", "  my laptop  ", "--json"]));
+    assert_eq!(renamed, json!({"deviceId": id, "label": "my laptop"}));
+    let list = rt.block_on(watcher.request("device.pair.list", Some(json!({})), false, Duration::from_secs(10))).unwrap();
+    assert_eq!(events_named(&watcher.events, "device.pair.changed"), vec![json!({})]);
+    let dev = list.payload.unwrap()["paired"].as_array().unwrap().iter().find(|d| d["deviceId"] == json!(id)).unwrap().clone();
+    assert_eq!(dev["operatorLabel"], "my laptop");
+    let out = devices_cli(&gw, &["rename", "--device", &id, "--label", "   "]);
+    assert!(!out.success() && out.stderr.contains("label required"), "{out:?}");
+
+    // Another client rotates it (narrowed): the token is withheld; beyond the approval is refused.
+    let rotated = json_out(&devices_cli(&gw, &["rotate", "--device", &id, "--scope", "operator.read", "--json"]));
+    assert_eq!(rotated["tokenDelivery"], "withheld-cross-device", "{rotated}");
+    assert!(rotated.get("token").is_none());
+    assert_eq!(rotated["scopes"], json!(["operator.read"]));
+    let (err, _) = ui_connect(gw.addr(), "/", &key, &UiAuth::DeviceToken(t2), None).rejected();
+    assert_eq!(err["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH", "{err}");
+    let out = devices_cli(&gw, &["rotate", "--device", &id, "--scope", "operator.bogus"]);
+    assert!(!out.success() && out.stderr.contains("device token rotation denied"), "{out:?}");
+    let out = devices_cli(&gw, &["revoke", "--device", "0000", "--role", "node"]);
+    assert!(!out.success() && out.stderr.contains("device token revocation denied"), "{out:?}");
+
+    // The reference's CLI drives the same methods.
+    let (url, token) = (gw.url(), gw.token());
+    let out = openclaw(
+        &["devices", "rotate", "--device", &id, "--role", "operator", "--json", "--url", &url, "--token", &token],
+        Duration::from_secs(90),
+    );
+    assert!(out.success(), "openclaw devices rotate: {out:?}");
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("openclaw devices rotate --json");
+    assert_eq!(v["deviceId"], json!(id), "{v}");
+    let out = openclaw(
+        &["devices", "revoke", "--device", &id, "--role", "operator", "--json", "--url", &url, "--token", &token],
+        Duration::from_secs(90),
+    );
+    assert!(out.success(), "openclaw devices revoke: {out:?}");
+    let v: Value = serde_json::from_str(out.stdout.trim()).expect("openclaw devices revoke --json");
+    assert!(v["revokedAtMs"].as_u64().is_some(), "{v}");
+}

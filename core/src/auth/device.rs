@@ -197,6 +197,31 @@ pub struct DeviceToken {
     pub token: String,
     pub issued_at_ms: u64,
     pub scopes: Vec<String>,
+    /// The scopes the pairing approved: the ceiling of `device.token.rotate` (unset: `scopes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_scopes: Option<Vec<String>>,
+    /// Last `device.token.rotate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at_ms: Option<u64>,
+    /// `device.token.revoke`: the token no longer authenticates (the device stays paired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<u64>,
+}
+
+impl DeviceToken {
+    /// A fresh token for `scopes`.
+    pub fn issue(token: String, now_unix_ms: u64, scopes: Vec<String>) -> DeviceToken {
+        DeviceToken { token, issued_at_ms: now_unix_ms, scopes, approved_scopes: None, rotated_at_ms: None, revoked_at_ms: None }
+    }
+
+    /// What rotation may grant.
+    pub fn ceiling(&self) -> &[String] {
+        self.approved_scopes.as_deref().unwrap_or(&self.scopes)
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at_ms.is_some()
+    }
 }
 
 /// A paired device.
@@ -209,6 +234,9 @@ pub struct PairedDevice {
     pub client_mode: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The name an operator gave it (`device.pair.rename`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     pub created_at_ms: u64,
@@ -377,7 +405,7 @@ fn covers(granted: &[String], requested: &[String]) -> bool {
 impl DeviceStore {
     /// Check a presented device token for `role` and `scopes`.
     pub fn check_token(&self, device_id: &str, role: Role, scopes: &[String], presented: &str) -> TokenCheck {
-        let Some(t) = self.devices.get(device_id).and_then(|d| d.tokens.get(role.as_str())) else {
+        let Some(t) = self.devices.get(device_id).and_then(|d| d.tokens.get(role.as_str())).filter(|t| !t.is_revoked()) else {
             return TokenCheck::Mismatch;
         };
         if !constant_time_eq(presented.as_bytes(), t.token.as_bytes()) {
@@ -395,7 +423,8 @@ impl DeviceStore {
         if decode_public_key(&d.public_key).as_deref() != Some(public_key) {
             return Err(PairingReason::NotPaired);
         }
-        let Some(t) = d.tokens.get(role.as_str()) else { return Err(PairingReason::RoleUpgrade) };
+        // A revoked token grants nothing: the role pairs again (a new token).
+        let Some(t) = d.tokens.get(role.as_str()).filter(|t| !t.is_revoked()) else { return Err(PairingReason::RoleUpgrade) };
         if role == Role::Operator && !covers(&t.scopes, scopes) {
             return Err(PairingReason::ScopeUpgrade);
         }
@@ -426,6 +455,7 @@ impl DeviceStore {
             client_id: g.client_id.to_string(),
             client_mode: g.client_mode.to_string(),
             display_name: g.display_name.map(str::to_string),
+            operator_label: None,
             platform: g.platform.map(str::to_string),
             created_at_ms: now_unix_ms,
             approved_at_ms: now_unix_ms,
@@ -435,16 +465,21 @@ impl DeviceStore {
         d.public_key = g.public_key.to_string();
         d.approved_at_ms = now_unix_ms;
         d.approved_via = g.via.to_string();
-        let t = d.tokens.entry(g.role.to_string()).or_insert_with(|| DeviceToken {
-            token: new_token,
-            issued_at_ms: now_unix_ms,
-            scopes: Vec::new(),
-        });
+        let t = d.tokens.entry(g.role.to_string()).or_insert_with(|| DeviceToken::issue(new_token.clone(), now_unix_ms, Vec::new()));
+        if t.is_revoked() {
+            // Pairing again after a revoke: a new token for what is approved now.
+            *t = DeviceToken::issue(new_token, now_unix_ms, Vec::new());
+        }
+        let mut approved = t.ceiling().to_vec();
         for s in g.scopes {
             if !t.scopes.contains(s) {
                 t.scopes.push(s.clone());
             }
+            if !approved.contains(s) {
+                approved.push(s.clone());
+            }
         }
+        t.approved_scopes = (approved != t.scopes).then_some(approved);
         let t = t.clone();
         self.pending.retain(|_, r| r.device_id != g.device_id || r.role != g.role);
         t
@@ -483,12 +518,63 @@ impl DeviceStore {
         self.devices.remove(device_id)
     }
 
+    /// `device.pair.rename`: the operator's name for a device (trimmed); `None` for an unknown
+    /// device.
+    pub fn rename(&mut self, device_id: &str, label: &str) -> Option<()> {
+        self.devices.get_mut(device_id)?.operator_label = Some(label.to_string());
+        Some(())
+    }
+
+    /// `device.token.rotate`: a new token for `role` with `scopes` (default: all the pairing
+    /// approved; never beyond it). `None` when refused: unknown device, a role the device was
+    /// not approved for, or scopes beyond the approval. Clears a revoke.
+    pub fn rotate(
+        &mut self,
+        device_id: &str,
+        role: &str,
+        scopes: Option<&[String]>,
+        new_token: String,
+        now_unix_ms: u64,
+    ) -> Option<DeviceToken> {
+        let t = self.devices.get_mut(device_id)?.tokens.get_mut(role)?;
+        let ceiling = t.ceiling().to_vec();
+        // Only scopes the gateway knows, each within the approval (admin's implications included).
+        let known = |r: &[String]| r.iter().all(|s| crate::auth::scopes::OPERATOR_SCOPES.contains(&s.as_str()));
+        let granted: Vec<String> = match scopes {
+            Some(requested) if known(requested) && covers(&ceiling, requested) => requested.to_vec(),
+            Some(_) => return None,
+            None => ceiling.clone(),
+        };
+        let mut granted = granted;
+        granted.sort();
+        granted.dedup();
+        *t = DeviceToken {
+            token: new_token,
+            issued_at_ms: t.issued_at_ms,
+            approved_scopes: (granted != ceiling).then_some(ceiling),
+            scopes: granted,
+            rotated_at_ms: Some(now_unix_ms),
+            revoked_at_ms: None,
+        };
+        Some(t.clone())
+    }
+
+    /// `device.token.revoke`: the role's token stops authenticating (idempotent: a second
+    /// revoke moves `revokedAtMs`). `None` for an unknown device or role.
+    pub fn revoke(&mut self, device_id: &str, role: &str, now_unix_ms: u64) -> Option<u64> {
+        let t = self.devices.get_mut(device_id)?.tokens.get_mut(role)?;
+        t.revoked_at_ms = Some(now_unix_ms);
+        // The secret itself is dropped: nothing could match it again.
+        t.token = String::new();
+        Some(now_unix_ms)
+    }
+
     /// The paired device holding this device token (any role): `(device id, role, scopes)`.
     /// Constant-time per comparison; used for HTTP `Bearer <device token>`.
     pub fn find_token(&self, presented: &str) -> Option<(String, String, Vec<String>)> {
         let mut found = None;
         for d in self.devices.values() {
-            for (role, t) in &d.tokens {
+            for (role, t) in d.tokens.iter().filter(|(_, t)| !t.is_revoked()) {
                 if constant_time_eq(presented.as_bytes(), t.token.as_bytes()) {
                     found = Some((d.device_id.clone(), role.clone(), t.scopes.clone()));
                 }
@@ -604,10 +690,20 @@ pub fn paired_json(d: &PairedDevice) -> Value {
             let t = &d.tokens[*r];
             let mut sorted = t.scopes.clone();
             sorted.sort();
-            json!({"role": r, "scopes": sorted, "createdAtMs": t.issued_at_ms})
+            let mut v = json!({"role": r, "scopes": sorted, "createdAtMs": t.issued_at_ms});
+            if let Some(at) = t.rotated_at_ms {
+                v["rotatedAtMs"] = json!(at);
+            }
+            if let Some(at) = t.revoked_at_ms {
+                v["revokedAtMs"] = json!(at);
+            }
+            v
         })
         .collect();
     let mut v = json!({"deviceId": d.device_id, "publicKey": d.public_key});
+    if let Some(l) = &d.operator_label {
+        v["operatorLabel"] = json!(l);
+    }
     if let Some(p) = &d.platform {
         v["platform"] = json!(p);
     }

@@ -65,6 +65,9 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "device.pair.approve",
     "device.pair.reject",
     "device.pair.remove",
+    "device.pair.rename",
+    "device.token.rotate",
+    "device.token.revoke",
 ];
 
 /// The parts of `connect.params` the gateway acts on (validated against the schema first).

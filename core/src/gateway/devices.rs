@@ -157,6 +157,55 @@ impl Devices {
     }
 }
 
+impl Devices {
+    /// `device.pair.rename` (label trimmed, 1–64 characters by the params schema).
+    pub(crate) fn rename(&mut self, device_id: &str, label: &str) -> Result<(Value, PairEvent), ErrorShape> {
+        let label = label.trim();
+        if label.is_empty() {
+            return Err(ErrorShape::invalid_request("label required"));
+        }
+        self.store.rename(device_id, label).ok_or_else(|| ErrorShape::invalid_request("unknown deviceId"))?;
+        self.generation += 1;
+        Ok((json!({"deviceId": device_id, "label": label}), ("device.pair.changed", json!({}))))
+    }
+
+    /// `device.token.rotate`: the new token goes back in-band only to the device itself (the
+    /// caller authenticated with that device's own token); anyone else learns that it rotated.
+    pub(crate) fn rotate(
+        &mut self,
+        seed: &[u8; 32],
+        device_id: &str,
+        role: &str,
+        scopes: Option<&[String]>,
+        caller: Option<&ConnAuth>,
+        unix_ms: u64,
+    ) -> Result<Value, ErrorShape> {
+        let token = self.random_token(seed, "device-token");
+        let t = self
+            .store
+            .rotate(device_id, role, scopes, token, unix_ms)
+            .ok_or_else(|| ErrorShape::invalid_request("device token rotation denied"))?;
+        self.generation += 1;
+        let mut v = json!({"deviceId": device_id, "role": role, "scopes": t.scopes, "rotatedAtMs": unix_ms});
+        let own = caller.is_some_and(|a| a.method == "device-token" && a.device_id.as_deref() == Some(device_id));
+        if own {
+            v["token"] = json!(t.token);
+            v["tokenDelivery"] = json!("in-band");
+        } else {
+            v["tokenDelivery"] = json!("withheld-cross-device");
+        }
+        Ok(v)
+    }
+
+    /// `device.token.revoke`.
+    pub(crate) fn revoke(&mut self, device_id: &str, role: &str, unix_ms: u64) -> Result<Value, ErrorShape> {
+        let at =
+            self.store.revoke(device_id, role, unix_ms).ok_or_else(|| ErrorShape::invalid_request("device token revocation denied"))?;
+        self.generation += 1;
+        Ok(json!({"deviceId": device_id, "role": role, "revokedAtMs": at}))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +229,69 @@ mod tests {
         assert_eq!(d.reject("nope", 1).unwrap_err().message, "unknown requestId");
         assert_eq!(d.remove("dev", None, &[]).unwrap_err().message, "unknown deviceId");
         assert_eq!(d.generation, 0, "refusals are not changes");
+        assert_eq!(d.rename("dev", "  ").unwrap_err().message, "label required");
+        assert_eq!(d.rename("dev", "x").unwrap_err().message, "unknown deviceId");
+        assert_eq!(d.rotate(&[0; 32], "dev", "operator", None, None, 1).unwrap_err().message, "device token rotation denied");
+        assert_eq!(d.revoke("dev", "operator", 1).unwrap_err().message, "device token revocation denied");
+        assert_eq!(d.generation, 0);
+    }
+
+    fn paired(scopes: &[&str]) -> Devices {
+        let mut d = Devices::default();
+        let token = crate::auth::device::DeviceToken::issue("t0".into(), 1, scopes.iter().map(|s| s.to_string()).collect());
+        let dev = crate::auth::device::PairedDevice {
+            device_id: "dev".into(),
+            public_key: "k".into(),
+            client_id: "cli".into(),
+            client_mode: "cli".into(),
+            display_name: None,
+            operator_label: None,
+            platform: None,
+            created_at_ms: 1,
+            approved_at_ms: 1,
+            approved_via: "local".into(),
+            tokens: [("operator".to_string(), token)].into_iter().collect(),
+        };
+        d.store.devices.insert("dev".into(), dev);
+        d
+    }
+
+    #[test]
+    fn rotation_stays_within_the_approval_and_revocation_stops_the_token() {
+        use crate::auth::device::TokenCheck;
+        let mut d = paired(&["operator.read", "operator.write"]);
+        let narrowed = d.rotate(&[1; 32], "dev", "operator", Some(&["operator.read".to_string()]), None, 5).unwrap();
+        assert_eq!(narrowed["scopes"], json!(["operator.read"]));
+        assert_eq!(narrowed["tokenDelivery"], "withheld-cross-device");
+        assert!(narrowed.get("token").is_none(), "another device never sees the token");
+        let wide = ["operator.admin".to_string()];
+        assert!(d.rotate(&[1; 32], "dev", "operator", Some(&wide), None, 6).is_err(), "beyond the approval");
+        assert!(d.rotate(&[1; 32], "dev", "node", None, None, 6).is_err(), "a role the device does not hold");
+        // Without scopes: back to all that was approved; the device itself gets the token.
+        let own = ConnAuth {
+            role: Role::Operator,
+            scopes: vec![],
+            method: "device-token",
+            origin: None,
+            host: None,
+            local: true,
+            device_id: Some("dev".into()),
+        };
+        let back = d.rotate(&[1; 32], "dev", "operator", None, Some(&own), 7).unwrap();
+        assert_eq!(back["scopes"], json!(["operator.read", "operator.write"]));
+        assert_eq!(back["tokenDelivery"], "in-band");
+        let token = back["token"].as_str().unwrap().to_string();
+        let read = ["operator.read".to_string()];
+        assert!(matches!(d.check_token("dev", Role::Operator, &read, &token), TokenCheck::Ok(_)));
+        assert!(matches!(d.check_token("dev", Role::Operator, &read, "t0"), TokenCheck::Mismatch), "the old token is gone");
+        d.revoke("dev", "operator", 8).unwrap();
+        assert!(matches!(d.check_token("dev", Role::Operator, &read, &token), TokenCheck::Mismatch));
+        assert!(matches!(d.check_token("dev", Role::Operator, &read, ""), TokenCheck::Mismatch));
+        assert_eq!(d.revoke("dev", "operator", 9).unwrap()["revokedAtMs"], 9, "idempotent");
+        assert_eq!(d.store.find_token(""), None);
+        let listed = crate::auth::device::paired_json(&d.store.devices["dev"]);
+        assert_eq!(listed["tokens"][0]["revokedAtMs"], 9);
+        assert_eq!(listed["tokens"][0]["rotatedAtMs"], 7);
+        assert_eq!(d.generation, 4);
     }
 }

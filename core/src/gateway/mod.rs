@@ -294,8 +294,31 @@ impl Hub {
 
     /// `device.pair.remove`: forget the device and revoke its tokens; its open sockets close
     /// with 4001 "device removed".
-    pub fn device_pair_remove(&self, device_id: &str, caller_conn: &str, caller_scopes: &[String]) -> Result<Value, ErrorShape> {
+    /// `true` with the answer: the caller's own socket is the device's and closes after it.
+    pub fn device_pair_remove(&self, device_id: &str, caller_conn: &str, caller_scopes: &[String]) -> Result<(Value, bool), ErrorShape> {
         self.with(|st, _| st.device_pair_remove(device_id, caller_conn, caller_scopes))
+    }
+
+    /// `device.pair.rename` (`device.pair.changed` to pairing-scoped sockets).
+    pub fn device_pair_rename(&self, device_id: &str, label: &str) -> Result<Value, ErrorShape> {
+        self.with(|st, _| st.device_pair_rename(device_id, label))
+    }
+
+    /// `device.token.rotate`: the device's open sockets close with 4001 "device removed".
+    pub fn device_token_rotate(
+        &self,
+        device_id: &str,
+        role: &str,
+        scopes: Option<&[String]>,
+        caller_conn: &str,
+        unix_ms: u64,
+    ) -> Result<(Value, bool), ErrorShape> {
+        self.with(|st, info| st.device_token_rotate(info, device_id, role, scopes, caller_conn, unix_ms))
+    }
+
+    /// `device.token.revoke`: the device's open sockets close with 4001 "device removed".
+    pub fn device_token_revoke(&self, device_id: &str, role: &str, caller_conn: &str, unix_ms: u64) -> Result<(Value, bool), ErrorShape> {
+        self.with(|st, _| st.device_token_revoke(device_id, role, caller_conn, unix_ms))
     }
 
     /// HTTP `Bearer <device token>`: the role and scopes of the paired device holding it.

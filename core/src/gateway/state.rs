@@ -68,6 +68,9 @@ pub(crate) struct HubState {
     pub(crate) outbox: Vec<Delivery>,
 }
 
+/// The close reason of a device's sockets when its tokens change (4001).
+pub(crate) const DEVICE_REMOVED: &str = crate::wire::msg::DEVICE_REMOVED;
+
 impl HubState {
     pub(crate) fn new(settings: Arc<GatewaySettings>, now: Instant, unix_ms: u64) -> HubState {
         let policy = settings.auth.rate_limit;
@@ -239,14 +242,67 @@ impl HubState {
     }
 
     /// `device.pair.remove`; the device's open sockets close with 4001 "device removed".
-    pub(crate) fn device_pair_remove(&mut self, device_id: &str, caller_conn: &str, caller_scopes: &[String]) -> Result<Value, ErrorShape> {
+    pub(crate) fn device_pair_remove(
+        &mut self,
+        device_id: &str,
+        caller_conn: &str,
+        caller_scopes: &[String],
+    ) -> Result<(Value, bool), ErrorShape> {
         let result = self.devices.remove(device_id, self.conns.auth(caller_conn), caller_scopes)?;
+        let close_caller = self.close_device_sockets(device_id, caller_conn);
+        Ok((result, close_caller))
+    }
+
+    /// Close every socket that proved `device_id` (4001 "device removed"). The caller's own is
+    /// left to the caller, which closes it after sending its answer (as the reference does):
+    /// `true` when the caller is one of them.
+    fn close_device_sockets(&mut self, device_id: &str, caller_conn: &str) -> bool {
         let sockets: Vec<String> =
             self.conns.authenticated().filter(|(_, a)| a.device_id.as_deref() == Some(device_id)).map(|(id, _)| id.to_string()).collect();
+        let mut caller = false;
         for id in sockets {
-            self.conns.to(&mut self.outbox, &id, ToConn::Close { code: close_code::CLIENT_INVALIDATED, reason: "device removed" });
+            if id == caller_conn {
+                caller = true;
+                continue;
+            }
+            self.conns.to(&mut self.outbox, &id, ToConn::Close { code: close_code::CLIENT_INVALIDATED, reason: DEVICE_REMOVED });
         }
+        caller
+    }
+
+    pub(crate) fn device_pair_rename(&mut self, device_id: &str, label: &str) -> Result<Value, ErrorShape> {
+        let (result, event) = self.devices.rename(device_id, label)?;
+        self.pair_event(Some(event));
         Ok(result)
+    }
+
+    /// `device.token.rotate`: a new token; the device's sockets close (they hold the old one).
+    pub(crate) fn device_token_rotate(
+        &mut self,
+        info: &ServerInfo,
+        device_id: &str,
+        role: &str,
+        scopes: Option<&[String]>,
+        caller_conn: &str,
+        unix_ms: u64,
+    ) -> Result<(Value, bool), ErrorShape> {
+        let caller = self.conns.auth(caller_conn).cloned();
+        let result = self.devices.rotate(&info.secret_seed, device_id, role, scopes, caller.as_ref(), unix_ms)?;
+        let close_caller = self.close_device_sockets(device_id, caller_conn);
+        Ok((result, close_caller))
+    }
+
+    /// `device.token.revoke`: the token stops working; the device's sockets close.
+    pub(crate) fn device_token_revoke(
+        &mut self,
+        device_id: &str,
+        role: &str,
+        caller_conn: &str,
+        unix_ms: u64,
+    ) -> Result<(Value, bool), ErrorShape> {
+        let result = self.devices.revoke(device_id, role, unix_ms)?;
+        let close_caller = self.close_device_sockets(device_id, caller_conn);
+        Ok((result, close_caller))
     }
 
     pub(crate) fn device_pair_list(&self) -> Value {

@@ -114,7 +114,7 @@ pub enum Call {
     /// The paired-device store changed (`device.pair.approve|reject|remove`): the shell saves
     /// it (atomically, off the reactor) before sending this reply, so an answered approval is
     /// never lost to a crash.
-    PersistDevices(Reply),
+    PersistDevices(Reply, crate::methods::pairing::CloseAfter),
 }
 
 impl Call {
@@ -372,8 +372,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
                 Err(e) => Call::Reply(Reply::err(e)),
             }
         }
-        "device.pair.approve" | "device.pair.reject" | "device.pair.remove" => match crate::methods::pairing::call(hub, d, unix_ms) {
-            Some(reply) => Call::PersistDevices(reply),
+        "device.pair.approve"
+        | "device.pair.reject"
+        | "device.pair.remove"
+        | "device.pair.rename"
+        | "device.token.rotate"
+        | "device.token.revoke" => match crate::methods::pairing::call(hub, d, unix_ms) {
+            Some((reply, close)) => Call::PersistDevices(reply, close),
             None => Call::Reply(state_reply(hub, d, now, unix_ms)),
         },
         "secrets.reload" => match validate_params(
@@ -395,7 +400,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
 /// a socket ([`ServerConnection::complete_run_start`]); `Later` answers come through the sink.
 pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) {
     match dispatch(hub, d, now, unix_ms) {
-        Call::Reply(reply) | Call::PersistDevices(reply) => conn.complete(&d.request_id, reply),
+        Call::Reply(reply) => conn.complete(&d.request_id, reply),
+        Call::PersistDevices(reply, close) => {
+            conn.complete(&d.request_id, reply);
+            if let Some((code, reason)) = close {
+                conn.handle_mail(now, crate::connection::Mail::Close(code, reason.to_string()), 0);
+            }
+        }
         Call::StartRun { reply, run } => {
             conn.complete_run_start(now, &d.request_id, reply);
             run_without_io(hub, &run, now, unix_ms);
@@ -421,8 +432,8 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
 fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
     let params = d.params.as_ref();
     match d.method.as_str() {
-        m if m.starts_with("device.pair.") => {
-            if let Some(reply) = crate::methods::pairing::call(hub, d, unix_ms) {
+        m if m.starts_with("device.pair.") || m.starts_with("device.token.") => {
+            if let Some((reply, _)) = crate::methods::pairing::call(hub, d, unix_ms) {
                 return reply;
             }
         }

@@ -84,6 +84,8 @@ pub mod close_code {
 
 /// Fixed messages and close reasons the reference puts on the wire (spec §7.3, §12).
 pub mod msg {
+    /// The close reason of a device's sockets when its tokens change or it is removed (4001).
+    pub const DEVICE_REMOVED: &str = "device removed";
     /// A `device.pair.*` change could not be written: not acknowledged.
     pub const DEVICES_NOT_SAVED: &str = "paired devices could not be saved; try again";
     /// A `Call` that the dispatcher's caller answers itself was handed to the IO performer.

@@ -40,6 +40,11 @@ pub const SERVER_TEXTS: &[&str] = &[
     r#"{"type":"req","id":"g1","method":"config.get","params":{}}"#,
     r#"{"type":"req","id":"g2","method":"config.get","params":{"x":1}}"#,
     r#"{"type":"req","id":"m1","method":"config.patch","params":{"raw":"{}","baseHash":"x"}}"#,
+    r#"{"type":"req","id":"c2","method":"config.schema.lookup","params":{"path":"models.providers.*.models[].cost"}}"#,
+    r#"{"type":"req","id":"u1","method":"usage.cost","params":{"mode":"specific","utcOffset":"UTC+5:30","days":"3"}}"#,
+    r#"{"type":"req","id":"u2","method":"sessions.usage","params":{"range":"all","key":"main"}}"#,
+    r#"{"type":"req","id":"d1","method":"diagnostics.stability","params":{"limit":2,"type":"x"}}"#,
+    r#"{"type":"req","id":"t1","method":"device.token.rotate","params":{"deviceId":"d","role":"operator","scopes":[]}}"#,
     r#"{"type":"req","id":"a1","method":"agent","params":{"message":"hi","idempotencyKey":"k1"}}"#,
     r#"{"type":"req","id":"n1","method":"no.such.method"}"#,
     r#"{"type":"req","id":"c99","method":"connect","params":{}}"#,
@@ -77,8 +82,18 @@ const CLIENTS: [(&str, &str); 8] = [
 const ROLES: [Option<&str>; 4] = [None, Some("operator"), Some("node"), Some("admin")];
 const SCOPES: [&str; 4] = ["operator.read", "operator.write", "operator.admin", "operator.pairing"];
 const PROTOCOLS: [(u64, u64); 4] = [(4, 4), (3, 3), (1, 99), (5, 6)];
-pub(super) const METHODS: [&str; 16] = [
+pub(super) const METHODS: [&str; 26] = [
     "health",
+    "config.schema.lookup",
+    "usage.cost",
+    "sessions.usage",
+    "system.info",
+    "diagnostics.stability",
+    "diagnostics.lanes",
+    "device.token.rotate",
+    "device.token.revoke",
+    "device.pair.rename",
+    "last-heartbeat",
     "status",
     "system-presence",
     "config.get",
