@@ -1978,6 +1978,62 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O5-sessions-resolve-catalog",
+        "operator §5 (op-sessions-lifecycle, op-sessions-cleanup-catalog)",
+        "sessions.resolve misses with the reference's words and closed params; sessions.catalog.list answers its shape",
+        &[],
+        cat(vec![
+            connected(A, &[READ]),
+            vec![
+                call(A, "r1", "sessions.resolve", Some(json!({"key": "agent:main:nope"}))),
+                err(A, "r1", "INVALID_REQUEST", "No session found: agent:main:nope"),
+                call(A, "r2", "sessions.resolve", Some(json!({"key": "agent:main:main", "x": 1}))),
+                err(A, "r2", "INVALID_REQUEST", "invalid sessions.resolve params: at root: unexpected property 'x'"),
+                call(A, "c1", "sessions.catalog.list", Some(json!({}))),
+                ok_payload(A, "c1", json!({"catalogs": "$array"})),
+                call(A, "c2", "sessions.catalog.list", Some(json!({"limitPerHost": 0}))),
+                err(A, "c2", "INVALID_REQUEST", "invalid sessions.catalog.list params: at /limitPerHost: must be >= 1"),
+            ],
+        ]),
+    ));
+
+    v.push(check(
+        "O7-absent-subsystems",
+        "operator §6–§8 (reference answers for plugins, skills, themes, approvals, memory, nodes, cron)",
+        "views of subsystems a gateway may lack answer their shapes and check params as the reference does",
+        &[],
+        cat(vec![
+            connected(A, &[READ, ADMIN, APPROVALS]),
+            vec![
+                call(A, "a1", "plugins.list", Some(json!({}))),
+                ok_payload(A, "a1", json!({"plugins": "$array", "diagnostics": "$array", "mutationAllowed": "$bool", "generation": "$int"})),
+                call(A, "a2", "plugins.list", Some(json!({"zzz": 1}))),
+                err(A, "a2", "INVALID_REQUEST", "invalid plugins.list params: at root: unexpected property 'zzz'"),
+                call(A, "a3", "tools.github.status", Some(json!({"agentId": "main"}))),
+                err(A, "a3", "INVALID_REQUEST", "invalid tools.github.status params: must have required property 'selectedScope'"),
+                call(A, "a4", "skills.status", Some(json!({"agentId": "nope"}))),
+                err(A, "a4", "INVALID_REQUEST", "unknown agent id \"nope\""),
+                call(A, "a5", "node.list", Some(json!({}))),
+                ok_payload(A, "a5", json!({"ts": "$int", "nodes": "$array"})),
+                call(A, "a6", "cron.runs", Some(json!({"limit": 50}))),
+                ok_payload(A, "a6", json!({"entries": "$array", "total": "$int", "offset": 0, "limit": 50, "hasMore": "$bool"})),
+                call(A, "a7", "cron.status", Some(json!({"zzz": 1}))),
+                err(A, "a7", "INVALID_REQUEST", "invalid cron.status params: at root: unexpected property 'zzz'"),
+                call(A, "a8", "approval.history", Some(json!({"zzz": 1}))),
+                err(A, "a8", "INVALID_REQUEST", "invalid approval.history params"),
+                call(A, "a9", "exec.approval.grants.list", Some(json!({}))),
+                ok_payload(A, "a9", json!({"grants": "$array"})),
+                call(A, "a10", "environments.list", Some(json!({"projection": "profiles"}))),
+                ok_payload(A, "a10", json!({"environments": []})),
+                call(A, "a11", "skills.library.list", Some(json!({"zzz": 1}))),
+                err(A, "a11", "INVALID_REQUEST", "invalid skills.library.list params: at root: unexpected property 'zzz'"),
+                call(A, "a12", "themes.list", Some(json!({}))),
+                ok_payload(A, "a12", json!({"current": {"id": "$string", "mode": "$string"}, "theme": {"id": "$string", "source": "$string"}, "themes": "$array"})),
+            ],
+        ]),
+    ));
+
     v
 }
 

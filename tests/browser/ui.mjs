@@ -143,6 +143,32 @@ async function configScenario(page, info) {
   result.connected = true;
 }
 
+/** Every view of the app's sidebar and of Settings: open it, let it load, screenshot it, and
+ *  note the unknown-method answers and error banners it got (`result.views`). */
+async function walkScenario(page, info) {
+  await waitConnected(page);
+  const links = async (from) => {
+    await page.goto(`${base}${from}`, { waitUntil: 'domcontentloaded', timeout: T });
+    await page.waitForTimeout(2500);
+    return page.evaluate(() => [...document.querySelectorAll('a[href^="/"]')].map((a) => a.getAttribute('href')));
+  };
+  const hrefs = new Set([...(await links('/chat/main')), ...(await links('/settings/appearance'))]);
+  const views = [...hrefs].filter((h) => !/^\/(chat|custodian)\b/.test(h) || h === '/chat/main').sort();
+  result.views = [];
+  for (const href of views) {
+    const before = info.unknownMethods.length;
+    await page.goto(`${base}${href}`, { waitUntil: 'domcontentloaded', timeout: T });
+    await page.waitForTimeout(2500);
+    const text = await bodyText(page);
+    const name = href.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'root';
+    await shot(page, `walk-${name}`);
+    // Error banners the UI draws from a malformed answer (not the honest "scheduler disabled").
+    const malformed = (text.match(/(returned an invalid [^\n]*|Cannot read properties of [^\n]*|is not a function[^\n]*)/) || [null])[0];
+    result.views.push({ href, unknownMethods: info.unknownMethods.slice(before), unknownBanner: /unknown method/i.test(text), malformed });
+  }
+  result.connected = true;
+}
+
 const profile = env.PROFILE;
 const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -185,6 +211,8 @@ try {
     result.connected = true;
   } else if (env.SCENARIO === 'config') {
     await configScenario(page, first);
+  } else if (env.SCENARIO === 'walk') {
+    await walkScenario(page, first);
   } else {
     await waitConnected(page);
     step('first page connected');

@@ -291,3 +291,31 @@ fn official_ui_edits_the_config_with_its_form_and_raw_editor() {
         assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
     }
 }
+
+/// Every view of the official UI's sidebar and Settings, against clawgate: no view gets an
+/// "unknown method" answer or banner (issue 13 item 7; screenshots of each view are kept).
+#[test]
+fn every_sidebar_and_settings_view_loads_without_unknown_methods() {
+    let up = FakeUpstream::start();
+    let gw = gateway(&up, json!({}));
+    let shots = screenshot_dir("walk");
+    let (r, log) = run_ui(
+        &[
+            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
+            ("GATEWAY_TOKEN", gw.token()),
+            ("SCENARIO", "walk".into()),
+            ("SCREENSHOTS", shots.display().to_string()),
+        ],
+        UI_TIMEOUT,
+    );
+    assert_clean(&r, &log, &gw);
+    let views = r["views"].as_array().cloned().unwrap_or_default();
+    assert!(views.len() >= 20, "the walk found the sidebar and settings views: {r:#}");
+    let failing: Vec<&Value> = views
+        .iter()
+        .filter(|v| {
+            v["unknownMethods"].as_array().is_some_and(|a| !a.is_empty()) || v["unknownBanner"] == true || !v["malformed"].is_null()
+        })
+        .collect();
+    assert!(failing.is_empty(), "views with unknown methods: {failing:#?}");
+}

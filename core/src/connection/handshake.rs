@@ -33,6 +33,8 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "agent",
     "agent.wait",
     "sessions.list",
+    "sessions.resolve",
+    "sessions.catalog.list",
     "chat.history",
     "chat.send",
     "chat.abort",
@@ -68,6 +70,23 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "device.pair.rename",
     "device.token.rotate",
     "device.token.revoke",
+    // What clawgate does not host, answered with its true (empty) state (crate::methods::absent).
+    "plugins.list",
+    "plugins.catalog.browse",
+    "environments.list",
+    "webSearch.status",
+    "tools.github.status",
+    "themes.list",
+    "skills.status",
+    "skills.library.list",
+    "exec.approvals.get",
+    "exec.approval.grants.list",
+    "doctor.memory.status",
+    "approval.history",
+    "node.list",
+    "cron.status",
+    "cron.list",
+    "cron.runs",
 ];
 
 /// The parts of `connect.params` the gateway acts on (validated against the schema first).

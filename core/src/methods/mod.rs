@@ -5,7 +5,9 @@
 //! `chat.history` and `tools.invoke` ([`StoreCall`], decided here over
 //! [`crate::sessions::SessionStore`]).
 
+pub mod absent;
 mod channels;
+pub mod lifecycle;
 pub(crate) mod pairing;
 mod run;
 pub mod ui;
@@ -145,6 +147,8 @@ pub enum StoreCall {
     SessionsSubscribeList(SessionListQuery),
     /// `tools.invoke` params (validated by the tool engine).
     ToolsInvoke(Option<Value>),
+    /// `sessions.resolve`.
+    SessionsResolve(crate::methods::lifecycle::Resolve),
     /// `usage.cost`, `sessions.usage`, … (the shell resolves the time zone first:
     /// [`StoreCall::resolve_zone`]).
     Usage(usage::UsageCall),
@@ -170,6 +174,7 @@ impl StoreCall {
         let startup = matches!(self, StoreCall::ChatStartup(_));
         match self {
             StoreCall::Usage(u) => u.run(&api, store, now_ms),
+            StoreCall::SessionsResolve(r) => r.run(store),
             StoreCall::ToolsInvoke(params) => {
                 let version = hub.info().version.clone();
                 tools::ws_invoke(params.as_ref(), &ToolsContext::from_api(&api, &version, now_ms), &StoreHost { store, api: &api })
@@ -338,6 +343,10 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "chat.abort" => Call::Reply(chat_abort(hub, d)),
         "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
         "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        "sessions.resolve" => match crate::methods::lifecycle::parse_resolve(d.params.as_ref(), &hub.settings().api.agents) {
+            Ok(r) => Call::Store(StoreCall::SessionsResolve(r)),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
         m @ ("usage.cost" | "sessions.usage" | "sessions.usage.timeseries" | "sessions.usage.logs") => {
             match usage::parse(m, d.params.as_ref()) {
                 Some(Ok(u)) => Call::Store(StoreCall::Usage(u)),
@@ -448,6 +457,7 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         }
         "status" => Ok(status(hub, d, now)),
         "usage.status" => Ok(usage::status(unix_ms)),
+        "sessions.catalog.list" => crate::methods::lifecycle::catalog_list(params),
         // Diagnostics (operator §4): system.info's params are closed, the others ignore theirs.
         "system.info" => validate_params("system.info", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
             .map(|()| hub.system_info(now)),
@@ -465,6 +475,8 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "models.list" => Ok(models_list(&hub.settings().api)),
         "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
         // The UI's session views and cheap answers; anything else is unknown.
+        m if crate::methods::absent::METHODS.contains(&m) => crate::methods::absent::call(&hub.settings().api, m, params, unix_ms)
+            .unwrap_or_else(|| Err(ErrorShape::invalid_request(format!("unknown method: {m}")))),
         m => match crate::methods::ui::call(&hub.settings().api, m, params, unix_ms) {
             Some(r) => r,
             None => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
