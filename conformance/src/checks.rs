@@ -2034,6 +2034,35 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O5-sessions-mutation-params",
+        "operator §5 (op-sessions-lifecycle, op-sessions-scope)",
+        "sessions.patch|reset|delete check params with the reference's messages; the main session cannot be deleted; scopes as the reference's",
+        &[],
+        cat(vec![
+            connected(A, &[ADMIN]),
+            connected(B, &[READ]),
+            vec![
+                call(A, "m1", "sessions.patch", Some(json!({"key": "agent:main:main", "bogus": 1}))),
+                err(A, "m1", "INVALID_REQUEST", "invalid sessions.patch params: at root: unexpected property 'bogus'"),
+                call(A, "m2", "sessions.patch", Some(json!({"label": "x"}))),
+                err(A, "m2", "INVALID_REQUEST", "invalid sessions.patch params: must have required property 'key'"),
+                call(A, "m3", "sessions.reset", Some(json!({"key": "agent:main:main", "reason": "wipe"}))),
+                err(A, "m3", "INVALID_REQUEST", "invalid sessions.reset params: at /reason: must be equal to constant; at /reason: must match a schema in anyOf"),
+                call(A, "m4", "sessions.delete", Some(json!({}))),
+                err(A, "m4", "INVALID_REQUEST", "invalid sessions.delete params: must have required property 'key'"),
+                call(A, "m5", "sessions.delete", Some(json!({"key": "agent:main:main"}))),
+                err(A, "m5", "INVALID_REQUEST", "Cannot delete the main session (agent:main:main)."),
+                call(B, "m6", "sessions.create", Some(json!({}))),
+                missing_scope(B, "m6", "operator.write"),
+                call(B, "m7", "sessions.reset", Some(json!({"key": "agent:main:main"}))),
+                missing_scope(B, "m7", "operator.admin"),
+                call(B, "m8", "commands.list", Some(json!({}))),
+                ok_payload(B, "m8", json!({"commands": "$array"})),
+            ],
+        ]),
+    ));
+
     v
 }
 

@@ -58,8 +58,14 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
             }
             RunAction::LoadHistory { session_key } => {
                 let ctx2 = ctx.clone();
-                let history =
-                    rt.spawn_blocking(move || ctx2.store().map(|s| crate::persist::history(&s, &session_key)).unwrap_or_default()).await;
+                let (history, session_settings) = rt
+                    .spawn_blocking(move || {
+                        let Some(s) = ctx2.store() else { return (Vec::new(), None) };
+                        let settings = s.get_session(&session_key).ok().flatten().and_then(|x| x.settings);
+                        (crate::persist::history(&s, &session_key), settings)
+                    })
+                    .await;
+                machine.handle_session_settings(session_settings.as_ref());
                 machine.handle_history(&hub.settings(), history, Instant::now(), unix_ms());
             }
             RunAction::Store { meta, entries } => {

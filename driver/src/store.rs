@@ -33,7 +33,7 @@
 //!
 //! * `sessions(key PK, agent_id, session_id, created_ms, updated_ms, label, display_name,
 //!   channel, origin, message_count, last_seq, last_model, last_model_provider, input_tokens,
-//!   output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview)`, indexed
+//!   output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview, settings JSON (v5))`, indexed
 //!   by `updated_ms` and `(agent_id, updated_ms)`;
 //! * `messages(session_key → sessions ON DELETE CASCADE, seq, role, content JSON, tool_calls
 //!   JSON, tool_call_id, run_id, ts_ms, meta JSON (v2), PK(session_key, seq))`; a message's
@@ -59,7 +59,7 @@ use serde_json::Value;
 /// Where the session store lives inside the state dir.
 pub const SESSIONS_DB: &str = "clawgate/sessions.sqlite";
 /// The schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// `PRAGMA application_id` of a clawgate session store (`"CGss"`).
 pub const APPLICATION_ID: i64 = 0x4347_7373;
 
@@ -196,9 +196,12 @@ ALTER TABLE sessions ADD COLUMN run_ended_ms INTEGER;";
 /// v4: messages by time (usage by day: `usage.cost`, `sessions.usage`).
 const SCHEMA_V4: &str = "CREATE INDEX messages_by_ts ON messages(ts_ms);";
 
+/// v5: what operators set on a session (`sessions.create|patch|reset`), a JSON object.
+const SCHEMA_V5: &str = "ALTER TABLE sessions ADD COLUMN settings TEXT;";
+
 const SESSION_COLUMNS: &str = "key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, message_count, \
      last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview, \
-     last_run_id, run_started_ms, run_ended_ms";
+     last_run_id, run_started_ms, run_ended_ms, settings";
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -562,6 +565,85 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// `sessions.create`: a session with no messages yet, unless `key` exists (then it is
+    /// returned as it is: adopted). `true` when created.
+    pub fn create_session(&self, meta: &SessionMeta, settings: &Value) -> Result<(SessionSummary, bool), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE key = ?1");
+        if let Some(existing) = tx.query_row(&sql, [&meta.key], summary_from_row).optional()? {
+            return Ok((existing, false));
+        }
+        tx.execute(
+            "INSERT INTO sessions (key, agent_id, session_id, created_ms, updated_ms, label, display_name, origin, settings) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                meta.key,
+                meta.agent_id,
+                meta.session_id,
+                to_i64(meta.now_ms),
+                meta.label,
+                meta.display_name,
+                meta.origin,
+                settings.to_string()
+            ],
+        )?;
+        let created = tx.query_row(&sql, [&meta.key], summary_from_row)?;
+        tx.commit()?;
+        Ok((created, true))
+    }
+
+    /// `sessions.patch`: set or clear the label (`Some(None)` clears) and merge-patch the
+    /// settings (`null` removes a key). `None` for an unknown session.
+    pub fn patch_session(
+        &self,
+        key: &str,
+        label: Option<Option<&str>>,
+        settings: &Value,
+        now_ms: u64,
+    ) -> Result<Option<SessionSummary>, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some((current, merged)) = settings_patched(&tx, key, settings)? else { return Ok(None) };
+        let label = match label {
+            Some(l) => l.map(str::to_string),
+            None => current.label.clone(),
+        };
+        tx.execute(
+            "UPDATE sessions SET label = ?2, settings = ?3, updated_ms = max(updated_ms, ?4) WHERE key = ?1",
+            params![key, label, merged.to_string(), to_i64(now_ms)],
+        )?;
+        let patched = read_session(&tx, key)?;
+        tx.commit()?;
+        Ok(patched)
+    }
+
+    /// `sessions.reset`: the same key with a new conversation — its messages and stored
+    /// responses go, the token counters and run status are cleared, a new session id; the
+    /// settings are merge-patched with `settings`. `None` for an unknown session.
+    pub fn reset_session(
+        &self,
+        key: &str,
+        new_session_id: &str,
+        settings: &Value,
+        now_ms: u64,
+    ) -> Result<Option<SessionSummary>, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some((_, merged)) = settings_patched(&tx, key, settings)? else { return Ok(None) };
+        tx.execute("DELETE FROM messages WHERE session_key = ?1", [key])?;
+        tx.execute("DELETE FROM responses WHERE session_key = ?1", [key])?;
+        tx.execute(
+            "UPDATE sessions SET session_id = ?2, updated_ms = ?3, message_count = 0, last_seq = 0, input_tokens = 0, output_tokens = 0, \
+             last_total_tokens = 0, status = NULL, aborted_last_run = 0, last_message_preview = NULL, last_run_id = NULL, \
+             run_started_ms = NULL, run_ended_ms = NULL, settings = ?4 WHERE key = ?1",
+            params![key, new_session_id, to_i64(now_ms), merged.to_string()],
+        )?;
+        let reset = read_session(&tx, key)?;
+        tx.commit()?;
+        Ok(reset)
+    }
+
     /// Store (or replace) a `/v1/responses` object.
     pub fn put_response(&self, response: &StoredResponse) -> Result<(), StoreError> {
         let conn = lock(&self.writer);
@@ -636,6 +718,31 @@ impl clawgate_core::sessions::SessionStore for Store {
     fn usage_rows(&self, start_ms: u64, end_ms: u64, limit: usize) -> Result<Vec<UsageRow>, String> {
         self.usage_rows_between(start_ms, end_ms, limit).map_err(|e| e.to_string())
     }
+    fn create(&self, meta: &SessionMeta, settings: &Value) -> Result<(SessionSummary, bool), String> {
+        self.create_session(meta, settings).map_err(|e| e.to_string())
+    }
+    fn patch(&self, key: &str, label: Option<Option<&str>>, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String> {
+        self.patch_session(key, label, settings, now_ms).map_err(|e| e.to_string())
+    }
+    fn reset(&self, key: &str, new_session_id: &str, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String> {
+        self.reset_session(key, new_session_id, settings, now_ms).map_err(|e| e.to_string())
+    }
+    fn delete(&self, key: &str) -> Result<bool, String> {
+        self.delete_session(key).map_err(|e| e.to_string())
+    }
+}
+
+fn read_session(conn: &Connection, key: &str) -> Result<Option<SessionSummary>, StoreError> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE key = ?1");
+    Ok(conn.query_row(&sql, [key], summary_from_row).optional()?)
+}
+
+/// A session and its settings merge-patched with `patch` (RFC 7396: `null` removes a key).
+fn settings_patched(conn: &Connection, key: &str, patch: &Value) -> Result<Option<(SessionSummary, Value)>, StoreError> {
+    let Some(current) = read_session(conn, key)? else { return Ok(None) };
+    let mut merged = current.settings.clone().unwrap_or_else(|| Value::Object(Default::default()));
+    clawgate_core::config::file::merge_patch(&mut merged, patch);
+    Ok(Some((current, merged)))
 }
 
 fn put_response_in(conn: &Connection, r: &StoredResponse) -> Result<(), StoreError> {
@@ -672,6 +779,7 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
             (Some(run_id), Some(s), Some(e)) => Some(LastRun { run_id, started_ms: to_u64(s), ended_ms: to_u64(e) }),
             _ => None,
         },
+        settings: r.get::<_, Option<String>>(21)?.and_then(|t| serde_json::from_str::<Value>(&t).ok()).filter(Value::is_object),
     })
 }
 
@@ -939,7 +1047,10 @@ fn open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, OpenFailu
         if version < 4 {
             tx.execute_batch(SCHEMA_V4)?;
         }
-        // Later versions add their steps here: `if version < 5 { … }`.
+        if version < 5 {
+            tx.execute_batch(SCHEMA_V5)?;
+        }
+        // Later versions add their steps here: `if version < 6 { … }`.
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "session store schema migrated");

@@ -418,7 +418,8 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     }
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch("DROP INDEX messages_by_ts;").unwrap();
+        // Back to the v3 schema: no message-time index (v4), no session settings (v5).
+        c.execute_batch("DROP INDEX messages_by_ts; ALTER TABLE sessions DROP COLUMN settings;").unwrap();
         c.pragma_update(None, "user_version", 3).unwrap();
     }
     let store = Store::open(&path).unwrap();
@@ -437,6 +438,19 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     assert_eq!(rows[3].meta.as_ref().unwrap()["usage"]["totalTokens"], 9);
     let newest = store.usage_rows_between(0, u64::MAX / 2, 2).unwrap();
     assert!(newest.iter().all(|r| r.session_key == "later"), "a limit keeps the newest rows");
+    // v5: session settings are kept, patched and survive a reset.
+    let (s, created) = store.create_session(&meta("fresh", 9_000), &json!({"createdVia": "operator"})).unwrap();
+    assert!(created && s.message_count == 0);
+    let (again, created) = store.create_session(&meta("fresh", 9_500), &json!({})).unwrap();
+    assert!(!created && again.session_id == s.session_id, "an existing key is adopted");
+    let p =
+        store.patch_session("fresh", Some(Some("label")), &json!({"modelOverride": "fake/m", "createdVia": null}), 9_600).unwrap().unwrap();
+    assert_eq!(p.settings, Some(json!({"modelOverride": "fake/m"})));
+    assert_eq!(p.label.as_deref(), Some("label"));
+    let r = store.reset_session("old", "sid-new", &json!({"compactionCount": 0}), 9_700).unwrap().unwrap();
+    assert_eq!((r.session_id.as_str(), r.message_count, r.input_tokens), ("sid-new", 0, 0));
+    assert!(store.history("old", 10).unwrap().is_empty(), "a reset empties the conversation");
+    assert_eq!(store.patch_session("nope", None, &json!({}), 1).unwrap(), None);
 }
 
 #[test]

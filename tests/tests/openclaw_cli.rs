@@ -249,6 +249,24 @@ fn tui_takes_the_next_message_after_a_fast_reply() {
         assert!(!screen.contains("agent is busy"), "{screen}");
     }
     assert_eq!(up.chat_requests().len(), 2, "both messages reached the upstream");
+
+    // The session commands (issue 13 item 5): /model sets the session's model (the next reply
+    // comes from it), /reset starts the conversation over, /new opens a new session.
+    tui.send_line("/model fake/fake-echo");
+    tui.wait_for(Duration::from_secs(30), |s| s.contains("model set to fake/fake-echo"))
+        .unwrap_or_else(|s| panic!("/model did not set the model:\n{s}\n{}", gw.stderr()));
+    tui.send_line("which model now");
+    tui.wait_for(Duration::from_secs(30), |s| s.contains("echo: which model now") && idle(s))
+        .unwrap_or_else(|s| panic!("the patched model did not answer:\n{s}"));
+    tui.send_line("/reset");
+    // The conversation is gone from the screen and the token count is back to zero.
+    tui.wait_for(Duration::from_secs(30), |s| !s.contains("echo: which model now") && s.contains("tokens 0") && idle(s))
+        .unwrap_or_else(|s| panic!("/reset did not reset:\n{s}\n{}", gw.stderr()));
+    tui.send_line("/new");
+    let screen = tui
+        .wait_for(Duration::from_secs(30), |s| s.contains("new session: agent:main:tui-"))
+        .unwrap_or_else(|s| panic!("/new did not open a session:\n{s}\n{}", gw.stderr()));
+    assert!(!screen.contains("failed"), "{screen}");
 }
 
 /// `openclaw channels status` (no `--url`: it reads the gateway from the environment) against a

@@ -54,3 +54,106 @@ async fn resolve_finds_sessions_by_key_and_session_id() {
         json!("invalid sessions.catalog.list params: at /limitPerHost: must be >= 1")
     );
 }
+
+/// `sessions.create|patch|reset|delete` on the store: a created session is adopted on a second
+/// create; a patched model is the one the session's next run uses; a thinking level the
+/// providers cannot take is refused with the reference's wording; reset keeps the key with a new
+/// conversation; delete removes it (the main session cannot be deleted); subscribers hear each
+/// change; `commands.list` names what works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_patch_reset_delete_change_the_stored_session() {
+    let up = FakeUpstream::start();
+    let cfg = json!({
+        "gateway": {"mode": "local"},
+        "models": {"providers": {"fake": up.provider_config("k")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
+    });
+    let gw = GatewayBuilder::new().config(cfg.to_string()).start();
+    let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write", "operator.admin"]).await.expect("connect");
+    let (ok, _) = call(&mut c, "sessions.subscribe", json!({})).await;
+    assert!(ok);
+
+    let (ok, created) = call(&mut c, "sessions.create", json!({"key": "op-test", "label": "op test"})).await;
+    assert!(ok, "{created}");
+    assert_eq!(created["key"], "agent:main:op-test");
+    assert_eq!(created["entry"]["label"], "op test");
+    assert_eq!(created["resolved"], json!({"modelProvider": "fake", "model": "fake-model"}));
+    assert_eq!(created["runStarted"], false);
+    let sid = created["sessionId"].as_str().unwrap().to_string();
+    let (_, again) = call(&mut c, "sessions.create", json!({"key": "op-test"})).await;
+    assert_eq!(again["sessionId"], json!(sid), "an existing key is adopted");
+    assert_eq!(call(&mut c, "sessions.resolve", json!({"label": "op test"})).await.1["key"], "agent:main:op-test");
+
+    // Patch: refused values first, then the model override the next run uses.
+    let (ok, e) = call(&mut c, "sessions.patch", json!({"key": "agent:main:op-test", "thinkingLevel": "low"})).await;
+    assert!(!ok);
+    assert_eq!(e, json!("thinkingLevel \"low\" is not supported for fake/fake-model (use off)"));
+    assert_eq!(
+        call(&mut c, "sessions.patch", json!({"key": "agent:main:op-test", "bogus": 1})).await.1,
+        json!("invalid sessions.patch params: at root: unexpected property 'bogus'")
+    );
+    assert_eq!(
+        call(&mut c, "sessions.patch", json!({"label": "x"})).await.1,
+        json!("invalid sessions.patch params: must have required property 'key'")
+    );
+    let (ok, patched) =
+        call(&mut c, "sessions.patch", json!({"key": "agent:main:op-test", "model": "fake/fake-echo", "label": "renamed", "pinned": true}))
+            .await;
+    assert!(ok, "{patched}");
+    assert_eq!(patched["resolved"], json!({"modelProvider": "fake", "model": "fake-echo"}));
+    assert_eq!(patched["entry"]["label"], "renamed");
+    assert_eq!(patched["entry"]["pinned"], true, "preferences are kept");
+    let res = c.request(
+        "agent",
+        Some(json!({"message": "which model", "idempotencyKey": "lc-1", "sessionKey": "agent:main:op-test"})),
+        true,
+        Duration::from_secs(30),
+    );
+    let res = res.await.expect("final");
+    let text = res.payload.as_ref().unwrap()["result"]["payloads"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.starts_with("echo: which model"), "the patched model (fake-echo) answered: {text}");
+    assert!(up.chat_requests().iter().any(|r| r.body["model"] == "fake-echo"));
+
+    // Reset: same key, new conversation, counters cleared.
+    let (ok, reset) = call(&mut c, "sessions.reset", json!({"key": "agent:main:op-test", "reason": "reset"})).await;
+    assert!(ok, "{reset}");
+    assert_ne!(reset["entry"]["sessionId"], json!(sid), "a new conversation");
+    assert_eq!((reset["entry"]["inputTokens"].clone(), reset["entry"]["totalTokens"].clone()), (json!(0), json!(0)));
+    assert_eq!(reset["resolved"]["model"], "fake-echo", "the override outlives a reset");
+    let (_, history) = call(&mut c, "chat.history", json!({"sessionKey": "agent:main:op-test"})).await;
+    assert_eq!(history["messages"], json!([]), "{history}");
+    assert!(
+        call(&mut c, "sessions.reset", json!({"key": "agent:main:op-test", "reason": "wipe"}))
+            .await
+            .1
+            .as_str()
+            .unwrap()
+            .starts_with("invalid sessions.reset params: at /reason")
+    );
+
+    // Delete, twice; the main session stays.
+    assert_eq!(call(&mut c, "sessions.delete", json!({"key": "agent:main:op-test"})).await.1["deleted"], true);
+    assert_eq!(call(&mut c, "sessions.delete", json!({"key": "agent:main:op-test"})).await.1["deleted"], false);
+    assert_eq!(
+        call(&mut c, "sessions.delete", json!({"key": "agent:main:main"})).await.1,
+        json!("Cannot delete the main session (agent:main:main).")
+    );
+    assert_eq!(
+        call(&mut c, "sessions.resolve", json!({"key": "agent:main:op-test"})).await.1,
+        json!("No session found: agent:main:op-test")
+    );
+    let reasons: Vec<String> = clawgate_tests::ws::events_named(&c.events, "sessions.changed")
+        .iter()
+        .filter(|e| e["sessionKey"] == "agent:main:op-test")
+        .filter_map(|e| e["reason"].as_str().map(str::to_string))
+        .collect();
+    for r in ["create", "patch", "reset", "delete"] {
+        assert!(reasons.iter().any(|x| x == r), "sessions.changed {r} missing: {reasons:?}");
+    }
+    let (_, commands) = call(&mut c, "commands.list", json!({"includeArgs": true})).await;
+    let names: Vec<&str> = commands["commands"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["stop", "reset", "new", "model"]);
+    let mut readonly = connect_cli(&gw.url(), &gw.token(), &["operator.read"]).await.expect("connect");
+    assert_eq!(call(&mut readonly, "sessions.create", json!({})).await.1, json!("missing scope: operator.write"));
+    assert_eq!(call(&mut readonly, "sessions.reset", json!({"key": "main"})).await.1, json!("missing scope: operator.admin"));
+}

@@ -152,6 +152,17 @@ impl RunMachine {
         self.phase = Phase::Done;
     }
 
+    /// The session's stored settings (read with its history): a model override set with
+    /// `sessions.patch` applies when the request named no model of its own.
+    pub fn handle_session_settings(&mut self, session_settings: Option<&Value>) {
+        if self.phase != Phase::LoadingHistory || self.run.model.is_some() {
+            return;
+        }
+        if let Some(m) = session_settings.and_then(|s| s.get("modelOverride")).and_then(Value::as_str) {
+            self.run.model = Some(m.to_string());
+        }
+    }
+
     /// The session's history (OpenAI chat messages) and the settings the run starts with.
     pub fn handle_history(&mut self, settings: &GatewaySettings, history: Vec<Value>, now: Instant, unix_ms: u64) {
         if self.phase != Phase::LoadingHistory {

@@ -39,7 +39,7 @@ impl Devices {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.next_block(seed, label.as_bytes()))
     }
 
-    fn random_uuid(&mut self, seed: &[u8; 32]) -> String {
+    pub(crate) fn random_uuid(&mut self, seed: &[u8; 32]) -> String {
         let d = self.next_block(seed, b"uuid");
         let mut b = [0u8; 16];
         b.copy_from_slice(&d[..16]);

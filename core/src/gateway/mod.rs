@@ -299,6 +299,11 @@ impl Hub {
         self.with(|st, _| st.device_pair_remove(device_id, caller_conn, caller_scopes))
     }
 
+    /// A fresh random UUID (v4) from the process seed (the core has no RNG of its own).
+    pub fn random_uuid(&self) -> String {
+        self.with(|st, info| st.devices.random_uuid(&info.secret_seed))
+    }
+
     /// `device.pair.rename` (`device.pair.changed` to pairing-scoped sockets).
     pub fn device_pair_rename(&self, device_id: &str, label: &str) -> Result<Value, ErrorShape> {
         self.with(|st, _| st.device_pair_rename(device_id, label))

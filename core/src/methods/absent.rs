@@ -19,7 +19,7 @@ use crate::wire::{ErrorShape, details_code};
 /// The params schemas taken verbatim from the reference's (`testdata/operator-schemas.json`).
 pub const OPERATOR_PARAMS: &str = include_str!("../../data/operator-params.json");
 
-fn reference_schema(method: &str) -> Value {
+pub(crate) fn reference_schema(method: &str) -> Value {
     static PARSED: OnceLock<Value> = OnceLock::new();
     let all = PARSED.get_or_init(|| serde_json::from_str(OPERATOR_PARAMS).unwrap_or_default());
     all.get(method).cloned().unwrap_or_else(|| json!({"type": "object"}))
@@ -38,27 +38,7 @@ fn agent_of(api: &ApiConfig, params: Option<&Value>) -> Result<String, ErrorShap
     }
 }
 
-/// The methods answered here, in `features.methods` order.
-pub const METHODS: &[&str] = &[
-    "plugins.list",
-    "plugins.catalog.browse",
-    "environments.list",
-    "webSearch.status",
-    "tools.github.status",
-    "themes.list",
-    "skills.status",
-    "skills.library.list",
-    "exec.approvals.get",
-    "exec.approval.grants.list",
-    "doctor.memory.status",
-    "approval.history",
-    "node.list",
-    "cron.status",
-    "cron.list",
-    "cron.runs",
-];
-
-/// Answer one of [`METHODS`]; `None` for any other method.
+/// Answer a method of a subsystem clawgate does not host; `None` for any other method.
 pub(crate) fn call(api: &ApiConfig, method: &str, params: Option<&Value>, unix_ms: u64) -> Option<Result<Value, ErrorShape>> {
     let ne = json!({"type": "string", "minLength": 1});
     let v = |schema: Value| validate_params(method, &schema, params);

@@ -1,12 +1,13 @@
-//! Session lifecycle methods answered from the store (operator §5): `sessions.resolve` (find a
+//! Session lifecycle methods answered from the store (operator §5): `sessions.create`, `.patch`
+//! (label, model override, thinking level, preferences), `.reset`, `.delete`, `.resolve` (find a
 //! session by key, session id or label) and `sessions.catalog.list` (external session catalogs:
-//! clawgate has none).
+//! clawgate has none). Everything a mutation sets is kept in the store's per-session settings.
 
 use serde_json::{Value, json};
 
 use super::validate_params;
-use crate::config::api::Agents;
-use crate::sessions::{SessionListQuery, SessionStore, resolve_session_key};
+use crate::config::api::{Agents, ApiConfig};
+use crate::sessions::{SessionListQuery, SessionMeta, SessionStore, SessionSummary, resolve_session_key};
 use crate::wire::{ErrorShape, Reply};
 
 /// What `sessions.resolve` looks for.
@@ -106,4 +107,273 @@ pub fn catalog_list(params: Option<&Value>) -> Result<Value, ErrorShape> {
     });
     validate_params("sessions.catalog.list", &schema, params)?;
     Ok(json!({"catalogs": []}))
+}
+
+/// A change to a stored session (`sessions.create|patch|reset|delete`, operator §5), decided
+/// here (params, ids, what the settings become) and carried out on the store off the reactor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    Create { meta: Box<SessionMeta>, settings: Value },
+    Patch { key: String, agent_id: String, label: Option<Option<String>>, settings: Value },
+    Reset { key: String, agent_id: String, new_session_id: String, settings: Value },
+    Delete { key: String, agent_id: String },
+}
+
+/// Patch fields kept in the session's settings as given (beyond label, model and thinking
+/// level, which clawgate checks): the reference's session preferences, so a client that set
+/// one reads it back.
+const KEPT_AS_GIVEN: &[&str] = &[
+    "icon",
+    "color",
+    "category",
+    "statusNote",
+    "attention",
+    "archived",
+    "pinned",
+    "unread",
+    "fastMode",
+    "verboseLevel",
+    "traceLevel",
+    "reasoningLevel",
+    "responseUsage",
+    "sendPolicy",
+    "groupActivation",
+    "autoLabel",
+    "contextWindow",
+];
+
+/// The model a session runs on: its override, else its agent's default.
+pub fn session_model(api: &ApiConfig, agent_id: &str, settings: Option<&Value>) -> (Option<String>, Option<String>) {
+    if let Some((p, m)) = settings.and_then(|s| s.get("modelOverride")).and_then(Value::as_str).and_then(|r| api.split_model(r)) {
+        return (Some(p.id.clone()), Some(m.to_string()));
+    }
+    let d = crate::sessions::agent_model(api, agent_id);
+    (d.model_provider, d.model)
+}
+
+fn check_model(api: &ApiConfig, model: &str) -> Result<(), ErrorShape> {
+    if api.split_model(model).is_some() {
+        return Ok(());
+    }
+    Err(ErrorShape::invalid_request(format!("Unknown model: {model}")))
+}
+
+/// clawgate's providers take no thinking level: only `off`.
+fn check_thinking(level: &str, provider: Option<&str>, model: Option<&str>) -> Result<(), ErrorShape> {
+    if level == "off" {
+        return Ok(());
+    }
+    let target = format!("{}/{}", provider.unwrap_or("?"), model.unwrap_or("?"));
+    Err(ErrorShape::invalid_request(format!("thinkingLevel \"{level}\" is not supported for {target} (use off)")))
+}
+
+fn agent_param(p: &Value, agents: &Agents) -> Result<Option<String>, ErrorShape> {
+    match p.get("agentId").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase()) {
+        Some(a) if !agents.ids.contains(&a) => Err(ErrorShape::invalid_request(format!("Unknown agent id \"{a}\""))),
+        other => Ok(other),
+    }
+}
+
+/// Parse `sessions.create|patch|reset|delete` params. `uuid` gives fresh ids (the hub's).
+pub fn parse_mutation(
+    method: &str,
+    params: Option<&Value>,
+    api: &ApiConfig,
+    now_ms: u64,
+    uuid: &mut dyn FnMut() -> String,
+) -> Result<Mutation, ErrorShape> {
+    validate_params(method, &crate::methods::absent::reference_schema(method), params)?;
+    let empty = json!({});
+    let p = params.unwrap_or(&empty);
+    let agents = &api.agents;
+    let agent = agent_param(p, agents)?;
+    let key_param = p.get("key").and_then(Value::as_str).map(str::trim).filter(|k| !k.is_empty());
+    let resolve = |key: &str| resolve_session_key(key, agent.as_deref(), agents);
+    match method {
+        "sessions.create" => {
+            let agent_id = agent.clone().unwrap_or_else(|| agents.default_agent());
+            let key = match key_param {
+                Some(k) => resolve_session_key(k, Some(&agent_id), agents)?.0,
+                None => format!("agent:{agent_id}:dashboard:{}", uuid()),
+            };
+            let mut settings = serde_json::Map::new();
+            settings.insert("lifecycleRevision".into(), json!(uuid()));
+            settings.insert("createdVia".into(), json!("operator"));
+            if let Some(parent) = p.get("parentSessionKey").and_then(Value::as_str) {
+                settings.insert("parentSessionKey".into(), json!(parent));
+            }
+            if let Some(m) = p.get("model").and_then(Value::as_str) {
+                check_model(api, m)?;
+                settings.insert("modelOverride".into(), json!(m));
+            }
+            if let Some(l) = p.get("thinkingLevel").and_then(Value::as_str) {
+                let (provider, model) = session_model(api, &agent_id, Some(&Value::Object(settings.clone())));
+                check_thinking(l, provider.as_deref(), model.as_deref())?;
+                settings.insert("thinkingLevel".into(), json!(l));
+            }
+            let mut meta = SessionMeta::new(key, agent_id, uuid(), now_ms);
+            meta.label = p.get("label").and_then(Value::as_str).map(str::to_string);
+            meta.display_name = p.get("displayName").and_then(Value::as_str).map(str::to_string);
+            meta.origin = Some("operator".into());
+            Ok(Mutation::Create { meta: Box::new(meta), settings: Value::Object(settings) })
+        }
+        "sessions.patch" => {
+            let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
+            let mut settings = serde_json::Map::new();
+            if let Some(m) = p.get("model") {
+                match m.as_str() {
+                    Some(m) => {
+                        check_model(api, m)?;
+                        settings.insert("modelOverride".into(), json!(m));
+                    }
+                    None => {
+                        settings.insert("modelOverride".into(), Value::Null);
+                    }
+                }
+            }
+            if let Some(l) = p.get("thinkingLevel").and_then(Value::as_str) {
+                let probe = Value::Object(settings.clone());
+                let (provider, model) = session_model(api, &agent_id, Some(&probe));
+                check_thinking(l, provider.as_deref(), model.as_deref())?;
+                settings.insert("thinkingLevel".into(), json!(l));
+            }
+            for k in KEPT_AS_GIVEN {
+                if let Some(v) = p.get(*k) {
+                    settings.insert((*k).to_string(), v.clone());
+                }
+            }
+            let label = p.get("label").map(|l| l.as_str().map(str::to_string));
+            Ok(Mutation::Patch { key, agent_id, label, settings: Value::Object(settings) })
+        }
+        "sessions.reset" => {
+            let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
+            let settings = json!({"lifecycleRevision": uuid(), "sessionStartedAt": now_ms, "compactionCount": 0});
+            Ok(Mutation::Reset { key, agent_id, new_session_id: uuid(), settings })
+        }
+        _ => {
+            let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
+            if key == format!("agent:{agent_id}:main") {
+                return Err(ErrorShape::invalid_request(format!("Cannot delete the main session ({key}).")));
+            }
+            Ok(Mutation::Delete { key, agent_id })
+        }
+    }
+}
+
+/// A stored session as `sessions.create|patch|reset` show it (`entry`).
+pub fn entry(s: &SessionSummary, api: &ApiConfig) -> Value {
+    let (provider, model) = session_model(api, &s.agent_id, s.settings.as_ref());
+    let mut e = json!({
+        "sessionId": s.session_id, "updatedAt": s.updated_ms, "createdAt": s.created_ms,
+        "delivery": {"kind": "none"}, "spawnDepth": 0,
+        "modelOverrideSource": if s.settings.as_ref().is_some_and(|v| v.get("modelOverride").is_some()) { "operator" } else { "default" },
+        "inputTokens": s.input_tokens, "outputTokens": s.output_tokens, "totalTokens": s.last_total_tokens,
+        "abortedLastRun": s.aborted_last_run, "modelProvider": provider, "model": model,
+    });
+    if let Some(l) = &s.label {
+        e["label"] = json!(l);
+    }
+    if let (Some(Value::Object(settings)), Some(o)) = (&s.settings, e.as_object_mut()) {
+        for (k, v) in settings {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    e
+}
+
+fn resolved(s: &SessionSummary, api: &ApiConfig) -> Value {
+    let (provider, model) = session_model(api, &s.agent_id, s.settings.as_ref());
+    json!({"modelProvider": provider, "model": model})
+}
+
+impl Mutation {
+    fn target(&self) -> (&str, &str) {
+        match self {
+            Mutation::Create { meta, .. } => (&meta.key, &meta.agent_id),
+            Mutation::Patch { key, agent_id, .. } | Mutation::Reset { key, agent_id, .. } | Mutation::Delete { key, agent_id } => {
+                (key, agent_id)
+            }
+        }
+    }
+
+    /// Carry it out on `store` (blocking) and tell `sessions.subscribe`rs. A running turn of a
+    /// reset or deleted session is stopped first (its reply would land in a conversation that
+    /// is gone).
+    pub fn run(&self, hub: &crate::gateway::Hub, store: Option<&dyn SessionStore>, now_ms: u64) -> Reply {
+        let Some(store) = store else { return Reply::err(ErrorShape::unavailable("session store unavailable: not open")) };
+        let api = hub.settings().api.clone();
+        let (key, agent_id) = self.target();
+        let unavailable = |e: String| Reply::err(ErrorShape::unavailable(format!("session store unavailable: {e}")));
+        if matches!(self, Mutation::Reset { .. } | Mutation::Delete { .. }) {
+            hub.abort_runs(key, None);
+        }
+        let (reason, row, answer) = match self {
+            Mutation::Create { meta, settings } => match store.create(meta, settings) {
+                Ok((s, _created)) => {
+                    let v = json!({"ok": true, "key": s.key, "sessionId": s.session_id, "entry": entry(&s, &api), "runStarted": false,
+                        "resolved": resolved(&s, &api)});
+                    ("create", Some(s), v)
+                }
+                Err(e) => return unavailable(e),
+            },
+            Mutation::Patch { label, settings, .. } => match store.patch(key, label.as_ref().map(|l| l.as_deref()), settings, now_ms) {
+                Ok(Some(s)) => {
+                    let v = json!({"ok": true, "key": s.key, "entry": entry(&s, &api), "resolved": resolved(&s, &api)});
+                    ("patch", Some(s), v)
+                }
+                Ok(None) => return Reply::err(ErrorShape::invalid_request(format!("No session found: {key}"))),
+                Err(e) => return unavailable(e),
+            },
+            Mutation::Reset { new_session_id, settings, .. } => {
+                // A session reset before its first turn: create it, then reset (same answer).
+                let mut result = store.reset(key, new_session_id, settings, now_ms);
+                if let Ok(None) = result {
+                    let mut meta = SessionMeta::new(key, agent_id, new_session_id.clone(), now_ms);
+                    meta.origin = Some("operator".into());
+                    result = store.create(&meta, settings).map(|(s, _)| Some(s));
+                }
+                match result {
+                    Ok(Some(s)) => {
+                        let v = json!({"ok": true, "key": s.key, "entry": entry(&s, &api), "resolved": resolved(&s, &api)});
+                        ("reset", Some(s), v)
+                    }
+                    Ok(None) => return Reply::err(ErrorShape::invalid_request(format!("No session found: {key}"))),
+                    Err(e) => return unavailable(e),
+                }
+            }
+            // The transcript is removed, not archived (clawgate keeps no archive files).
+            Mutation::Delete { .. } => match store.delete(key) {
+                Ok(deleted) => ("delete", None, json!({"ok": true, "key": key, "deleted": deleted, "archived": []})),
+                Err(e) => return unavailable(e),
+            },
+        };
+        let defaults = crate::sessions::session_defaults(&api);
+        let changed = crate::sessions::sessions_changed_payload(key, agent_id, reason, row.as_ref(), &defaults, now_ms);
+        hub.broadcast_to("sessions.changed", &changed, crate::gateway::Audience::SessionsSubscribers);
+        Reply::Ok(Some(answer))
+    }
+}
+
+/// `commands.list`: the slash commands that work against clawgate — `/new`, `/reset` and
+/// `/model` (the TUI and the Control UI carry them out with `sessions.create|reset|patch`) and
+/// `/stop` (`chat.send` stops the session's runs). In the reference's shape; `includeArgs`
+/// adds the argument lists.
+pub fn commands_list(params: Option<&Value>) -> Result<Value, ErrorShape> {
+    validate_params("commands.list", &crate::methods::absent::reference_schema("commands.list"), params)?;
+    let include_args = params.and_then(|p| p.get("includeArgs")).and_then(Value::as_bool).unwrap_or(false);
+    let command = |name: &str, description: &str, category: &str, args: Option<Value>| {
+        let mut c = json!({"name": name, "nativeName": name, "textAliases": [format!("/{name}")], "description": description,
+            "category": category, "source": "native", "scope": "both", "acceptsArgs": args.is_some() || name == "new" || name == "reset"});
+        if let (true, Some(a)) = (include_args, args) {
+            c["args"] = a;
+        }
+        c
+    };
+    let model_args = json!([{"name": "model", "description": "Model id (provider/model) for this session", "type": "string"}]);
+    Ok(json!({"commands": [
+        command("stop", "Stop the current run.", "session", None),
+        command("reset", "Reset the current session.", "session", None),
+        command("new", "Start a new session.", "session", None),
+        command("model", "Show or set the session's model.", "options", Some(model_args)),
+    ]}))
 }

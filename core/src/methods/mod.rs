@@ -149,6 +149,8 @@ pub enum StoreCall {
     ToolsInvoke(Option<Value>),
     /// `sessions.resolve`.
     SessionsResolve(crate::methods::lifecycle::Resolve),
+    /// `sessions.create|patch|reset|delete`.
+    SessionsMutation(crate::methods::lifecycle::Mutation),
     /// `usage.cost`, `sessions.usage`, … (the shell resolves the time zone first:
     /// [`StoreCall::resolve_zone`]).
     Usage(usage::UsageCall),
@@ -175,6 +177,7 @@ impl StoreCall {
         match self {
             StoreCall::Usage(u) => u.run(&api, store, now_ms),
             StoreCall::SessionsResolve(r) => r.run(store),
+            StoreCall::SessionsMutation(m) => m.run(hub, store, now_ms),
             StoreCall::ToolsInvoke(params) => {
                 let version = hub.info().version.clone();
                 tools::ws_invoke(params.as_ref(), &ToolsContext::from_api(&api, &version, now_ms), &StoreHost { store, api: &api })
@@ -343,6 +346,13 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "chat.abort" => Call::Reply(chat_abort(hub, d)),
         "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
         "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        m @ ("sessions.create" | "sessions.patch" | "sessions.reset" | "sessions.delete") => {
+            let api = hub.settings().api.clone();
+            match crate::methods::lifecycle::parse_mutation(m, d.params.as_ref(), &api, unix_ms, &mut || hub.random_uuid()) {
+                Ok(mutation) => Call::Store(StoreCall::SessionsMutation(mutation)),
+                Err(e) => Call::Reply(Reply::err(e)),
+            }
+        }
         "sessions.resolve" => match crate::methods::lifecycle::parse_resolve(d.params.as_ref(), &hub.settings().api.agents) {
             Ok(r) => Call::Store(StoreCall::SessionsResolve(r)),
             Err(e) => Call::Reply(Reply::err(e)),
@@ -458,6 +468,7 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "status" => Ok(status(hub, d, now)),
         "usage.status" => Ok(usage::status(unix_ms)),
         "sessions.catalog.list" => crate::methods::lifecycle::catalog_list(params),
+        "commands.list" => crate::methods::lifecycle::commands_list(params),
         // Diagnostics (operator §4): system.info's params are closed, the others ignore theirs.
         "system.info" => validate_params("system.info", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
             .map(|()| hub.system_info(now)),
@@ -474,10 +485,11 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "config.schema.lookup" => crate::config::schema::parse_lookup_params(params).and_then(|p| crate::config::schema::lookup(&p)),
         "models.list" => Ok(models_list(&hub.settings().api)),
         "connect" => Err(ErrorShape::invalid_request(msg::CONNECT_ONLY_FIRST)),
-        // The UI's session views and cheap answers; anything else is unknown.
-        m if crate::methods::absent::METHODS.contains(&m) => crate::methods::absent::call(&hub.settings().api, m, params, unix_ms)
-            .unwrap_or_else(|| Err(ErrorShape::invalid_request(format!("unknown method: {m}")))),
-        m => match crate::methods::ui::call(&hub.settings().api, m, params, unix_ms) {
+        // What clawgate does not host, the UI's session views and cheap answers; anything else
+        // is unknown.
+        m => match crate::methods::absent::call(&hub.settings().api, m, params, unix_ms)
+            .or_else(|| crate::methods::ui::call(&hub.settings().api, m, params, unix_ms))
+        {
             Some(r) => r,
             None => Err(ErrorShape::invalid_request(format!("unknown method: {m}"))),
         },

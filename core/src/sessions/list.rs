@@ -193,6 +193,14 @@ pub trait SessionStore {
     /// The transcript rows written in `[start_ms, end_ms]` (usage: no content), oldest first,
     /// at most `limit`.
     fn usage_rows(&self, start_ms: u64, end_ms: u64, limit: usize) -> Result<Vec<UsageRow>, String>;
+    /// A session with no messages yet; an existing key is returned as it is (`false`).
+    fn create(&self, meta: &SessionMeta, settings: &Value) -> Result<(SessionSummary, bool), String>;
+    /// Set/clear the label and merge-patch the settings; `None` for an unknown session.
+    fn patch(&self, key: &str, label: Option<Option<&str>>, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String>;
+    /// A new conversation on the same key (messages gone, counters cleared, new session id).
+    fn reset(&self, key: &str, new_session_id: &str, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String>;
+    /// Remove the session and its messages; `false` when there was none.
+    fn delete(&self, key: &str) -> Result<bool, String>;
 }
 
 /// The model defaults shown beside session rows: the default model of the config.

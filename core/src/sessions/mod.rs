@@ -245,6 +245,7 @@ mod tests {
             aborted_last_run: false,
             last_message_preview: Some("Hello from fake upstream".into()),
             last_run: None,
+            settings: None,
         }
     }
 

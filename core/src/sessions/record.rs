@@ -150,6 +150,10 @@ pub struct SessionSummary {
     pub aborted_last_run: bool,
     pub last_message_preview: Option<String>,
     pub last_run: Option<LastRun>,
+    /// What operators set on the session (`sessions.create|patch|reset`: model override,
+    /// thinking level, lifecycle revision, …), a JSON object; `None` when nothing was set.
+    #[serde(default)]
+    pub settings: Option<Value>,
 }
 
 /// Model defaults reported beside session rows (`defaults` of `sessions.list`/`chat.history`).
