@@ -2059,6 +2059,12 @@ pub fn all() -> Vec<Check> {
                 missing_scope(B, "m7", "operator.admin"),
                 call(B, "m8", "commands.list", Some(json!({}))),
                 ok_payload(B, "m8", json!({"commands": "$array"})),
+                call(A, "m9", "sessions.compact", Some(json!({}))),
+                err(A, "m9", "INVALID_REQUEST", "invalid sessions.compact params: must have required property 'key'"),
+                call(A, "m10", "sessions.compact", Some(json!({"key": "agent:main:main", "maxLines": 0}))),
+                err(A, "m10", "INVALID_REQUEST", "invalid sessions.compact params: at /maxLines: must be >= 1"),
+                call(B, "m11", "sessions.compact", Some(json!({"key": "agent:main:main"}))),
+                missing_scope(B, "m11", "operator.admin"),
             ],
         ]),
     ));

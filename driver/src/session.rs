@@ -145,6 +145,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     // Config writes, secrets reloads and session-store reads run off the reactor;
                     // the answer (and a secrets reload's close) comes back via the mailbox.
                     call @ (Call::ConfigGet
+                    | Call::Compact(_)
                     | Call::ConfigWrite(_)
                     | Call::SecretsReload
                     | Call::Store(_)

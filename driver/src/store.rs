@@ -391,33 +391,8 @@ impl Store {
                 (false, last_seq, count + n)
             }
         };
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO messages (session_key, seq, role, content, tool_calls, tool_call_id, run_id, ts_ms, meta) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for (i, e) in entries.iter().enumerate() {
-                let content = serde_json::to_string(&e.content).map_err(|err| StoreError::Invalid(format!("message content: {err}")))?;
-                let tool_calls = match &e.tool_calls {
-                    Some(t) => Some(serde_json::to_string(t).map_err(|err| StoreError::Invalid(format!("tool_calls: {err}")))?),
-                    None => None,
-                };
-                let meta = match &e.meta {
-                    Some(m) => Some(serde_json::to_string(m).map_err(|err| StoreError::Invalid(format!("message meta: {err}")))?),
-                    None => None,
-                };
-                insert.execute(params![
-                    session.key,
-                    last_seq + 1 + i as i64,
-                    e.role.as_str(),
-                    content,
-                    tool_calls,
-                    e.tool_call_id,
-                    e.run_id,
-                    to_i64(e.ts_ms),
-                    meta,
-                ])?;
-            }
+        for (i, e) in entries.iter().enumerate() {
+            insert_message(&tx, &session.key, last_seq + 1 + i as i64, e)?;
         }
         if let Some(r) = response {
             put_response_in(&tx, r)?;
@@ -644,6 +619,26 @@ impl Store {
         Ok(reset)
     }
 
+    /// `sessions.compact`: the messages before `keep_from_seq` are replaced by `summary` (stored
+    /// just before the kept ones); `compactionCount` goes up. `None` for an unknown session.
+    pub fn compact_session(&self, key: &str, keep_from_seq: u64, summary: &TranscriptEntry) -> Result<Option<SessionSummary>, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(current) = read_session(&tx, key)? else { return Ok(None) };
+        let count = current.settings.as_ref().and_then(|s| s.get("compactionCount")).and_then(Value::as_u64).unwrap_or(0);
+        let Some((_, settings)) = settings_patched(&tx, key, &serde_json::json!({"compactionCount": count + 1}))? else { return Ok(None) };
+        let first = to_i64(keep_from_seq);
+        tx.execute("DELETE FROM messages WHERE session_key = ?1 AND seq < ?2", params![key, first])?;
+        insert_message(&tx, key, first - 1, summary)?;
+        tx.execute(
+            "UPDATE sessions SET message_count = (SELECT COUNT(*) FROM messages WHERE session_key = ?1), settings = ?2 WHERE key = ?1",
+            params![key, settings.to_string()],
+        )?;
+        let compacted = read_session(&tx, key)?;
+        tx.commit()?;
+        Ok(compacted)
+    }
+
     /// Store (or replace) a `/v1/responses` object.
     pub fn put_response(&self, response: &StoredResponse) -> Result<(), StoreError> {
         let conn = lock(&self.writer);
@@ -730,6 +725,25 @@ impl clawgate_core::sessions::SessionStore for Store {
     fn delete(&self, key: &str) -> Result<bool, String> {
         self.delete_session(key).map_err(|e| e.to_string())
     }
+}
+
+/// Write one transcript entry at `seq`.
+fn insert_message(conn: &Connection, key: &str, seq: i64, e: &TranscriptEntry) -> Result<(), StoreError> {
+    let content = serde_json::to_string(&e.content).map_err(|err| StoreError::Invalid(format!("message content: {err}")))?;
+    let tool_calls = match &e.tool_calls {
+        Some(t) => Some(serde_json::to_string(t).map_err(|err| StoreError::Invalid(format!("tool_calls: {err}")))?),
+        None => None,
+    };
+    let meta = match &e.meta {
+        Some(m) => Some(serde_json::to_string(m).map_err(|err| StoreError::Invalid(format!("message meta: {err}")))?),
+        None => None,
+    };
+    conn.prepare(
+        "INSERT INTO messages (session_key, seq, role, content, tool_calls, tool_call_id, run_id, ts_ms, meta) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![key, seq, e.role.as_str(), content, tool_calls, e.tool_call_id, e.run_id, to_i64(e.ts_ms), meta])?;
+    Ok(())
 }
 
 fn read_session(conn: &Connection, key: &str) -> Result<Option<SessionSummary>, StoreError> {

@@ -10,6 +10,16 @@ use clawgate_tests::ws::{IO_TIMEOUT, connect_cli};
 use clawgate_tokio::Tokio;
 use serde_json::{Value, json};
 
+/// A gateway on the fake provider, `primary` its default model.
+fn start(up: &FakeUpstream, primary: &str) -> clawgate_tests::Gateway {
+    let cfg = json!({
+        "gateway": {"mode": "local"},
+        "models": {"providers": {"fake": up.provider_config("k")}},
+        "agents": {"defaults": {"model": {"primary": primary}}},
+    });
+    GatewayBuilder::new().config(cfg.to_string()).start()
+}
+
 async fn call(c: &mut Client<Tokio>, method: &str, params: Value) -> (bool, Value) {
     let f = c.request(method, Some(params), false, IO_TIMEOUT).await.unwrap_or_else(|e| panic!("{method}: {e}"));
     (f.ok, if f.ok { f.payload.unwrap_or_default() } else { json!(f.error.map(|e| e.message)) })
@@ -18,12 +28,7 @@ async fn call(c: &mut Client<Tokio>, method: &str, params: Value) -> (bool, Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolve_finds_sessions_by_key_and_session_id() {
     let up = FakeUpstream::start();
-    let cfg = json!({
-        "gateway": {"mode": "local"},
-        "models": {"providers": {"fake": up.provider_config("k")}},
-        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
-    });
-    let gw = GatewayBuilder::new().config(cfg.to_string()).start();
+    let gw = start(&up, "fake/fake-echo");
     let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write"]).await.expect("connect");
     assert_eq!(call(&mut c, "sessions.resolve", json!({"key": "main"})).await, (false, json!("No session found: agent:main:main")));
     let res = c.request(
@@ -63,12 +68,7 @@ async fn resolve_finds_sessions_by_key_and_session_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_patch_reset_delete_change_the_stored_session() {
     let up = FakeUpstream::start();
-    let cfg = json!({
-        "gateway": {"mode": "local"},
-        "models": {"providers": {"fake": up.provider_config("k")}},
-        "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}},
-    });
-    let gw = GatewayBuilder::new().config(cfg.to_string()).start();
+    let gw = start(&up, "fake/fake-model");
     let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write", "operator.admin"]).await.expect("connect");
     let (ok, _) = call(&mut c, "sessions.subscribe", json!({})).await;
     assert!(ok);
@@ -156,4 +156,52 @@ async fn create_patch_reset_delete_change_the_stored_session() {
     let mut readonly = connect_cli(&gw.url(), &gw.token(), &["operator.read"]).await.expect("connect");
     assert_eq!(call(&mut readonly, "sessions.create", json!({})).await.1, json!("missing scope: operator.write"));
     assert_eq!(call(&mut readonly, "sessions.reset", json!({"key": "main"})).await.1, json!("missing scope: operator.admin"));
+}
+
+/// `sessions.compact`: the provider summarises the older turns; the transcript keeps the
+/// summary and the newest messages, and the next turn is sent the summary instead of the old
+/// messages. Too small a session is refused in the answer (`ok:false`), as the reference does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_replaces_older_turns_with_the_providers_summary() {
+    let up = FakeUpstream::start();
+    let gw = start(&up, "fake/fake-echo");
+    let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write", "operator.admin"]).await.expect("connect");
+    let key = "agent:main:compact-me";
+    turn(&mut c, key, 1).await;
+    let (ok, small) = call(&mut c, "sessions.compact", json!({"key": key})).await;
+    assert!(ok);
+    assert_eq!(small, json!({"ok": false, "key": key, "compacted": false, "reason": "Nothing to compact (session too small)"}));
+    for n in 2..=3 {
+        turn(&mut c, key, n).await;
+    }
+    let before = up.chat_requests().len();
+    let (ok, done) = call(&mut c, "sessions.compact", json!({"key": key, "maxLines": 2})).await;
+    assert!(ok, "{done}");
+    assert_eq!(done, json!({"ok": true, "key": key, "compacted": true, "kept": 2}));
+    let asked = up.chat_requests()[before..].to_vec();
+    assert_eq!(asked.len(), 1, "one summary request");
+    let prompt = asked[0].body.to_string();
+    assert!(
+        prompt.contains("Summarize the conversation") && prompt.contains("fact number 1") && !prompt.contains("fact number 3"),
+        "{prompt}"
+    );
+    let (_, history) = call(&mut c, "chat.history", json!({"sessionKey": key})).await;
+    let messages = history["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "summary + the 2 newest: {history}");
+    assert!(messages[0].to_string().contains("Summary of the earlier conversation"), "{}", messages[0]);
+    assert!(messages[1].to_string().contains("fact number 3"));
+    // The next turn sees the summary and the kept messages, not the old ones.
+    let reply = turn(&mut c, key, 4).await;
+    let sent = up.chat_requests().last().unwrap().body.to_string();
+    assert!(sent.contains("Summary of the earlier conversation") && !sent.contains("fact number 1\""), "{sent}");
+    assert!(reply.starts_with("echo: fact number 4"), "{reply}");
+    let (_, row) = call(&mut c, "sessions.list", json!({})).await;
+    assert!(row["sessions"].as_array().unwrap().iter().any(|s| s["key"] == key));
+}
+
+/// One agent turn on `key` ("fact number <n>"); the reply text.
+async fn turn(c: &mut Client<Tokio>, key: &str, n: usize) -> String {
+    let params = json!({"message": format!("fact number {n}"), "idempotencyKey": format!("cp-{n}"), "sessionKey": key});
+    let res = c.request("agent", Some(params), true, Duration::from_secs(30)).await.expect("final");
+    res.payload.unwrap_or_default()["result"]["payloads"][0]["text"].as_str().unwrap_or_default().to_string()
 }

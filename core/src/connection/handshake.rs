@@ -38,6 +38,7 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "sessions.patch",
     "sessions.reset",
     "sessions.delete",
+    "sessions.compact",
     "commands.list",
     "sessions.catalog.list",
     "chat.history",

@@ -377,3 +377,96 @@ pub fn commands_list(params: Option<&Value>) -> Result<Value, ErrorShape> {
         command("model", "Show or set the session's model.", "options", Some(model_args)),
     ]}))
 }
+
+/// `sessions.compact {key, maxLines?}` (operator §5): the provider summarises the older turns;
+/// the transcript keeps that summary and the newest `maxLines` messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compaction {
+    pub key: String,
+    pub agent_id: String,
+    /// Messages kept as they are (the newest ones).
+    pub keep: usize,
+}
+
+/// Messages kept when `maxLines` is not given.
+pub const COMPACT_KEEP_DEFAULT: usize = 8;
+
+/// What to do with the session's transcript.
+#[derive(Debug)]
+pub enum CompactPlan {
+    /// Answer now (too small, or no provider).
+    Answer(Reply),
+    /// Ask the provider for a summary of the older messages, then store it in their place.
+    Summarize { spec: Box<crate::openai::turn::TurnSpec>, keep_from_seq: u64, kept: usize },
+}
+
+pub fn parse_compact(params: Option<&Value>, agents: &Agents) -> Result<Compaction, ErrorShape> {
+    let ne = json!({"type": "string", "minLength": 1});
+    let schema = json!({"type": "object", "required": ["key"],
+        "properties": {"key": ne, "agentId": ne, "maxLines": {"type": "integer", "minimum": 1}}, "additionalProperties": false});
+    validate_params("sessions.compact", &schema, params)?;
+    let p = params.cloned().unwrap_or_default();
+    let (key, agent_id) = resolve_session_key(p["key"].as_str().unwrap_or_default(), p.get("agentId").and_then(Value::as_str), agents)?;
+    let keep = p.get("maxLines").and_then(Value::as_u64).map_or(COMPACT_KEEP_DEFAULT, |n| n as usize);
+    Ok(Compaction { key, agent_id, keep })
+}
+
+/// The instruction the provider summarises with.
+const SUMMARY_PROMPT: &str = "Summarize the conversation below for your own future reference: the facts, decisions, \
+     open questions and anything the user asked you to remember. Be concise; write it as notes, not as a reply.";
+
+/// The role of the stored summary, and how it introduces itself to later turns.
+pub const SUMMARY_PREFIX: &str = "Summary of the earlier conversation (compacted):\n";
+
+impl Compaction {
+    /// Decide from the stored transcript (oldest first).
+    pub fn plan(
+        &self,
+        api: &ApiConfig,
+        session: Option<&SessionSummary>,
+        entries: &[crate::sessions::TranscriptEntry],
+        id_seed: String,
+    ) -> CompactPlan {
+        let too_small = || {
+            CompactPlan::Answer(Reply::Ok(Some(
+                json!({"ok": false, "key": self.key, "compacted": false, "reason": "Nothing to compact (session too small)"}),
+            )))
+        };
+        if session.is_none() || entries.len() <= self.keep {
+            return too_small();
+        }
+        let split = entries.len() - self.keep;
+        // Never cut between a tool call and its result: keep from the user message at or
+        // before the split.
+        let split = (0..=split).rev().find(|&i| entries[i].role == crate::sessions::Role::User).unwrap_or(split);
+        if split == 0 {
+            return too_small();
+        }
+        let older: Vec<String> = entries[..split].iter().map(|e| format!("{}: {}", e.role.as_str(), e.text())).collect();
+        let model_override = session.and_then(|s| s.settings.as_ref()).and_then(|s| s.get("modelOverride")).and_then(Value::as_str);
+        let (upstream, model, _) = match crate::agent::upstream_for(api, &self.agent_id, model_override) {
+            Ok(u) => u,
+            Err(e) => return CompactPlan::Answer(Reply::err(ErrorShape::unavailable(e.message))),
+        };
+        let spec = crate::openai::turn::TurnSpec {
+            upstream,
+            model,
+            messages: vec![json!({"role": "system", "content": SUMMARY_PROMPT}), json!({"role": "user", "content": older.join("\n\n")})],
+            tools: None,
+            tool_choice: None,
+            sampling: serde_json::Map::new(),
+            id_seed,
+        };
+        CompactPlan::Summarize { spec: Box::new(spec), keep_from_seq: entries[split].seq, kept: entries.len() - split }
+    }
+
+    /// The summary entry that replaces the older messages.
+    pub fn summary_entry(summary: &str, now_ms: u64) -> crate::sessions::TranscriptEntry {
+        crate::sessions::TranscriptEntry::system(format!("{SUMMARY_PREFIX}{}", summary.trim()), now_ms)
+    }
+
+    /// The answer once the summary is stored.
+    pub fn compacted(&self, kept: usize) -> Reply {
+        Reply::Ok(Some(json!({"ok": true, "key": self.key, "compacted": true, "kept": kept})))
+    }
+}

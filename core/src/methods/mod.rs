@@ -106,6 +106,9 @@ pub enum Call {
     /// `config.get`: read the config file now (the shell reads it off the reactor and answers
     /// with [`crate::config::view::get_result`]).
     ConfigGet,
+    /// `sessions.compact`: the shell reads the transcript, asks the provider for a summary of
+    /// the older turns ([`crate::methods::lifecycle::Compaction::plan`]) and stores it.
+    Compact(crate::methods::lifecycle::Compaction),
     /// Re-resolve SecretRefs and swap them in atomically.
     SecretsReload,
     /// Needs the session store (blocking): the shell runs [`StoreCall::run`] off the reactor.
@@ -346,6 +349,10 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "chat.abort" => Call::Reply(chat_abort(hub, d)),
         "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
         "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        "sessions.compact" => match crate::methods::lifecycle::parse_compact(d.params.as_ref(), &hub.settings().api.agents) {
+            Ok(c) => Call::Compact(c),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
         m @ ("sessions.create" | "sessions.patch" | "sessions.reset" | "sessions.delete") => {
             let api = hub.settings().api.clone();
             match crate::methods::lifecycle::parse_mutation(m, d.params.as_ref(), &api, unix_ms, &mut || hub.random_uuid()) {
@@ -439,6 +446,11 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
             let v = crate::config::view::get_result(&s, &hub.info().config_path, crate::config::view::FileOnDisk::Unread);
             conn.complete(&d.request_id, Reply::Ok(Some(v)));
         }
+        // No store in memory: nothing to compact.
+        Call::Compact(c) => match c.plan(&hub.settings().api, None, &[], String::new()) {
+            crate::methods::lifecycle::CompactPlan::Answer(reply) => conn.complete(&d.request_id, reply),
+            crate::methods::lifecycle::CompactPlan::Summarize { .. } => {}
+        },
         Call::ConfigWrite(_) | Call::SecretsReload => {
             let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));
             conn.complete(&d.request_id, Reply::err(e));
