@@ -69,29 +69,32 @@ async fn compact<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, c: clawgate_core::methods::
         return Reply::err(clawgate_core::wire::ErrorShape::unavailable("session store unavailable: not open"));
     };
     let seed = crate::session::os_random::<5>().map(|b| clawgate_core::ids::hex(&b)).unwrap_or_default();
-    let (spec, keep_from_seq, kept) = match c.plan(&settings.api, session.as_ref(), &entries, seed) {
+    let (summary, keep_from_seq, kept) = match c.plan(&settings.api, session.as_ref(), &entries, seed) {
         CompactPlan::Answer(reply) => return reply,
-        CompactPlan::Summarize { spec, keep_from_seq, kept } => (spec, keep_from_seq, kept),
-    };
-    let turn = Turn::new(*spec, TurnPolicy::for_limits(&settings.limits), std::time::Instant::now());
-    let mut outcome: Option<Result<String, String>> = None;
-    crate::runner::drive(rt.clone(), turn, |ev| {
-        match ev {
-            TurnEvent::Finished(r) => outcome = Some(Ok(r.text)),
-            TurnEvent::Failed(e) => outcome = Some(Err(e.message)),
-            _ => {}
+        CompactPlan::Truncate { keep_from_seq, kept } => (None, keep_from_seq, kept),
+        CompactPlan::Summarize { spec, keep_from_seq, kept } => {
+            let turn = Turn::new(*spec, TurnPolicy::for_limits(&settings.limits), std::time::Instant::now());
+            let mut outcome: Option<Result<String, String>> = None;
+            crate::runner::drive(rt.clone(), turn, |ev| {
+                match ev {
+                    TurnEvent::Finished(r) => outcome = Some(Ok(r.text)),
+                    TurnEvent::Failed(e) => outcome = Some(Err(e.message)),
+                    _ => {}
+                }
+                true
+            })
+            .await;
+            match outcome {
+                Some(Ok(text)) if !text.trim().is_empty() => (Some(Compaction::summary_entry(&text, unix_ms())), keep_from_seq, kept),
+                Some(Err(e)) => return Reply::err(clawgate_core::wire::ErrorShape::unavailable(format!("compaction failed: {e}"))),
+                _ => {
+                    return Reply::err(clawgate_core::wire::ErrorShape::unavailable("compaction failed: the provider returned no summary"));
+                }
+            }
         }
-        true
-    })
-    .await;
-    let summary = match outcome {
-        Some(Ok(text)) if !text.trim().is_empty() => text,
-        Some(Err(e)) => return Reply::err(clawgate_core::wire::ErrorShape::unavailable(format!("compaction failed: {e}"))),
-        _ => return Reply::err(clawgate_core::wire::ErrorShape::unavailable("compaction failed: the provider returned no summary")),
     };
     let (ctx2, key) = (ctx.clone(), c.key.clone());
-    let entry = Compaction::summary_entry(&summary, unix_ms());
-    let stored = rt.spawn_blocking(move || ctx2.store().map(|s| s.compact_session(&key, keep_from_seq, &entry))).await;
+    let stored = rt.spawn_blocking(move || ctx2.store().map(|s| s.compact_session(&key, keep_from_seq, summary.as_ref()))).await;
     match stored {
         Some(Ok(Some(row))) => {
             tracing::info!("session {} compacted ({kept} messages kept)", c.key);

@@ -619,9 +619,15 @@ impl Store {
         Ok(reset)
     }
 
-    /// `sessions.compact`: the messages before `keep_from_seq` are replaced by `summary` (stored
-    /// just before the kept ones); `compactionCount` goes up. `None` for an unknown session.
-    pub fn compact_session(&self, key: &str, keep_from_seq: u64, summary: &TranscriptEntry) -> Result<Option<SessionSummary>, StoreError> {
+    /// `sessions.compact`: the messages before `keep_from_seq` go, replaced by `summary` when
+    /// there is one (stored just before the kept ones); `compactionCount` goes up. `None` for an
+    /// unknown session.
+    pub fn compact_session(
+        &self,
+        key: &str,
+        keep_from_seq: u64,
+        summary: Option<&TranscriptEntry>,
+    ) -> Result<Option<SessionSummary>, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(current) = read_session(&tx, key)? else { return Ok(None) };
@@ -629,7 +635,9 @@ impl Store {
         let Some((_, settings)) = settings_patched(&tx, key, &serde_json::json!({"compactionCount": count + 1}))? else { return Ok(None) };
         let first = to_i64(keep_from_seq);
         tx.execute("DELETE FROM messages WHERE session_key = ?1 AND seq < ?2", params![key, first])?;
-        insert_message(&tx, key, first - 1, summary)?;
+        if let Some(summary) = summary {
+            insert_message(&tx, key, first - 1, summary)?;
+        }
         tx.execute(
             "UPDATE sessions SET message_count = (SELECT COUNT(*) FROM messages WHERE session_key = ?1), settings = ?2 WHERE key = ?1",
             params![key, settings.to_string()],

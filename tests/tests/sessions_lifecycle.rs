@@ -158,11 +158,13 @@ async fn create_patch_reset_delete_change_the_stored_session() {
     assert_eq!(call(&mut readonly, "sessions.reset", json!({"key": "main"})).await.1, json!("missing scope: operator.admin"));
 }
 
-/// `sessions.compact`: the provider summarises the older turns; the transcript keeps the
-/// summary and the newest messages, and the next turn is sent the summary instead of the old
-/// messages. Too small a session is refused in the answer (`ok:false`), as the reference does.
+/// `sessions.compact` (`openclaw sessions compact`): without `maxLines` the provider summarises
+/// the older turns — the transcript keeps the summary and the newest 8 messages, and the next
+/// turn is sent the summary instead of the old messages; with `maxLines` the transcript is
+/// truncated to its newest messages, no provider call. Too small a session is refused in the
+/// answer (`ok:false`), as the reference does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compaction_replaces_older_turns_with_the_providers_summary() {
+async fn compaction_summarises_or_truncates_the_stored_transcript() {
     let up = FakeUpstream::start();
     let gw = start(&up, "fake/fake-echo");
     let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write", "operator.admin"]).await.expect("connect");
@@ -171,32 +173,61 @@ async fn compaction_replaces_older_turns_with_the_providers_summary() {
     let (ok, small) = call(&mut c, "sessions.compact", json!({"key": key})).await;
     assert!(ok);
     assert_eq!(small, json!({"ok": false, "key": key, "compacted": false, "reason": "Nothing to compact (session too small)"}));
-    for n in 2..=3 {
+    for n in 2..=5 {
         turn(&mut c, key, n).await;
     }
     let before = up.chat_requests().len();
-    let (ok, done) = call(&mut c, "sessions.compact", json!({"key": key, "maxLines": 2})).await;
+    let (ok, done) = call(&mut c, "sessions.compact", json!({"key": key})).await;
     assert!(ok, "{done}");
-    assert_eq!(done, json!({"ok": true, "key": key, "compacted": true, "kept": 2}));
+    assert_eq!(done, json!({"ok": true, "key": key, "compacted": true, "kept": 8}));
     let asked = up.chat_requests()[before..].to_vec();
     assert_eq!(asked.len(), 1, "one summary request");
     let prompt = asked[0].body.to_string();
     assert!(
-        prompt.contains("Summarize the conversation") && prompt.contains("fact number 1") && !prompt.contains("fact number 3"),
+        prompt.contains("Summarize the conversation") && prompt.contains("fact number 1") && !prompt.contains("fact number 2"),
         "{prompt}"
     );
     let (_, history) = call(&mut c, "chat.history", json!({"sessionKey": key})).await;
     let messages = history["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 3, "summary + the 2 newest: {history}");
+    assert_eq!(messages.len(), 9, "summary + the 8 newest: {history}");
     assert!(messages[0].to_string().contains("Summary of the earlier conversation"), "{}", messages[0]);
-    assert!(messages[1].to_string().contains("fact number 3"));
+    assert!(messages[1].to_string().contains("fact number 2"));
     // The next turn sees the summary and the kept messages, not the old ones.
-    let reply = turn(&mut c, key, 4).await;
+    let reply = turn(&mut c, key, 6).await;
     let sent = up.chat_requests().last().unwrap().body.to_string();
-    assert!(sent.contains("Summary of the earlier conversation") && !sent.contains("fact number 1\""), "{sent}");
-    assert!(reply.starts_with("echo: fact number 4"), "{reply}");
-    let (_, row) = call(&mut c, "sessions.list", json!({})).await;
-    assert!(row["sessions"].as_array().unwrap().iter().any(|s| s["key"] == key));
+    assert!(sent.contains("Summary of the earlier conversation") && !sent.contains("\"fact number 1\""), "{sent}");
+    assert!(reply.starts_with("echo: fact number 6"), "{reply}");
+
+    // Truncation: the newest 2 messages stay, nothing is asked of the provider.
+    let before = up.chat_requests().len();
+    let (ok, cut) = call(&mut c, "sessions.compact", json!({"key": key, "maxLines": 2})).await;
+    assert!(ok, "{cut}");
+    assert_eq!(cut, json!({"ok": true, "key": key, "compacted": true, "kept": 2}));
+    assert_eq!(up.chat_requests().len(), before, "truncation asks no provider");
+    let (_, history) = call(&mut c, "chat.history", json!({"sessionKey": key})).await;
+    let messages = history["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{history}");
+    assert!(messages[0].to_string().contains("fact number 6"));
+
+    // The reference's CLI compacts through the same method.
+    let (url, token) = (gw.url(), gw.token());
+    let out = tokio::task::block_in_place(|| {
+        clawgate_tests::openclaw::openclaw(
+            &["sessions", "compact", key, "--max-lines", "1", "--json", "--url", &url, "--token", &token],
+            Duration::from_secs(90),
+        )
+    });
+    assert!(out.success(), "openclaw sessions compact: {out:?}");
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!((v["compacted"].clone(), v["kept"].clone()), (json!(true), json!(1)), "{v}");
+    let out = tokio::task::block_in_place(|| {
+        clawgate_tests::openclaw::openclaw(
+            &["sessions", "delete", key, "--yes", "--json", "--url", &url, "--token", &token],
+            Duration::from_secs(90),
+        )
+    });
+    assert!(out.success(), "openclaw sessions delete: {out:?}");
+    assert_eq!(call(&mut c, "sessions.resolve", json!({"key": key})).await.1, json!(format!("No session found: {key}")));
 }
 
 /// One agent turn on `key` ("fact number <n>"); the reply text.

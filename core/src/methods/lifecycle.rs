@@ -378,17 +378,21 @@ pub fn commands_list(params: Option<&Value>) -> Result<Value, ErrorShape> {
     ]}))
 }
 
-/// `sessions.compact {key, maxLines?}` (operator §5): the provider summarises the older turns;
-/// the transcript keeps that summary and the newest `maxLines` messages.
+/// `sessions.compact {key, maxLines?}` (operator §5; `openclaw sessions compact [--max-lines]`):
+/// without `maxLines` the provider summarises the older turns and the transcript keeps that
+/// summary and the newest messages; with `maxLines` the transcript is truncated to its newest
+/// `maxLines` messages, no summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compaction {
     pub key: String,
     pub agent_id: String,
     /// Messages kept as they are (the newest ones).
     pub keep: usize,
+    /// `maxLines` given: truncate instead of summarising.
+    pub truncate: bool,
 }
 
-/// Messages kept when `maxLines` is not given.
+/// Messages a summarising compaction keeps as they are.
 pub const COMPACT_KEEP_DEFAULT: usize = 8;
 
 /// What to do with the session's transcript.
@@ -398,6 +402,8 @@ pub enum CompactPlan {
     Answer(Reply),
     /// Ask the provider for a summary of the older messages, then store it in their place.
     Summarize { spec: Box<crate::openai::turn::TurnSpec>, keep_from_seq: u64, kept: usize },
+    /// Drop the messages before `keep_from_seq` (no summary).
+    Truncate { keep_from_seq: u64, kept: usize },
 }
 
 pub fn parse_compact(params: Option<&Value>, agents: &Agents) -> Result<Compaction, ErrorShape> {
@@ -407,8 +413,8 @@ pub fn parse_compact(params: Option<&Value>, agents: &Agents) -> Result<Compacti
     validate_params("sessions.compact", &schema, params)?;
     let p = params.cloned().unwrap_or_default();
     let (key, agent_id) = resolve_session_key(p["key"].as_str().unwrap_or_default(), p.get("agentId").and_then(Value::as_str), agents)?;
-    let keep = p.get("maxLines").and_then(Value::as_u64).map_or(COMPACT_KEEP_DEFAULT, |n| n as usize);
-    Ok(Compaction { key, agent_id, keep })
+    let max_lines = p.get("maxLines").and_then(Value::as_u64).map(|n| n as usize);
+    Ok(Compaction { key, agent_id, keep: max_lines.unwrap_or(COMPACT_KEEP_DEFAULT), truncate: max_lines.is_some() })
 }
 
 /// The instruction the provider summarises with.
@@ -436,6 +442,9 @@ impl Compaction {
             return too_small();
         }
         let split = entries.len() - self.keep;
+        if self.truncate {
+            return CompactPlan::Truncate { keep_from_seq: entries[split].seq, kept: self.keep };
+        }
         // Never cut between a tool call and its result: keep from the user message at or
         // before the split.
         let split = (0..=split).rev().find(|&i| entries[i].role == crate::sessions::Role::User).unwrap_or(split);

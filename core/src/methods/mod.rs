@@ -449,7 +449,7 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
         // No store in memory: nothing to compact.
         Call::Compact(c) => match c.plan(&hub.settings().api, None, &[], String::new()) {
             crate::methods::lifecycle::CompactPlan::Answer(reply) => conn.complete(&d.request_id, reply),
-            crate::methods::lifecycle::CompactPlan::Summarize { .. } => {}
+            crate::methods::lifecycle::CompactPlan::Summarize { .. } | crate::methods::lifecycle::CompactPlan::Truncate { .. } => {}
         },
         Call::ConfigWrite(_) | Call::SecretsReload => {
             let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));
