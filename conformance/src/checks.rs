@@ -2065,6 +2065,10 @@ pub fn all() -> Vec<Check> {
                 err(A, "m10", "INVALID_REQUEST", "invalid sessions.compact params: at /maxLines: must be >= 1"),
                 call(B, "m11", "sessions.compact", Some(json!({"key": "agent:main:main"}))),
                 missing_scope(B, "m11", "operator.admin"),
+                call(A, "m12", "sessions.cleanup", Some(json!({"x": 1}))),
+                err(A, "m12", "INVALID_REQUEST", "invalid sessions.cleanup params: at root: unexpected property 'x'"),
+                call(B, "m13", "sessions.cleanup", Some(json!({}))),
+                missing_scope(B, "m13", "operator.admin"),
             ],
         ]),
     ));

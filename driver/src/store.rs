@@ -49,8 +49,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clawgate_core::sessions::{
-    HistoryPage, LastRun, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse, TranscriptEntry,
-    UsageRow, derive_title, message_id, message_preview,
+    HistoryPage, LastRun, Maintenance, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse,
+    TranscriptEntry, UsageRow, derive_title, message_id, message_preview,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -694,6 +694,24 @@ impl Store {
         Ok(PruneOutcome { sessions, responses })
     }
 
+    /// Bytes the store takes on disk (the database file and its WAL).
+    fn disk_bytes(&self) -> u64 {
+        let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        size(&self.path) + size(Path::new(&wal))
+    }
+
+    /// `sessions.cleanup`: fold the WAL into the database file (the one maintenance the store
+    /// needs: nothing expires, nothing is capped) and report the agent's sessions and the bytes
+    /// on disk before and after.
+    pub fn maintain(&self, agent_id: &str) -> Result<Maintenance, StoreError> {
+        let before = self.disk_bytes();
+        let sessions: i64 = lock(&self.reader).query_row("SELECT COUNT(*) FROM sessions WHERE agent_id = ?1", [agent_id], |r| r.get(0))?;
+        self.checkpoint()?;
+        Ok(Maintenance { sessions: to_u64(sessions), bytes_before: before, bytes_after: self.disk_bytes() })
+    }
+
     /// Fold the WAL back into the database file (e.g. at shutdown). Optional: SQLite also does
     /// this as the WAL grows and when the last connection closes.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
@@ -732,6 +750,9 @@ impl clawgate_core::sessions::SessionStore for Store {
     }
     fn delete(&self, key: &str) -> Result<bool, String> {
         self.delete_session(key).map_err(|e| e.to_string())
+    }
+    fn maintain(&self, agent_id: &str) -> Result<Maintenance, String> {
+        Store::maintain(self, agent_id).map_err(|e| e.to_string())
     }
 }
 

@@ -150,6 +150,21 @@ async fn create_patch_reset_delete_change_the_stored_session() {
     for r in ["create", "patch", "reset", "delete"] {
         assert!(reasons.iter().any(|x| x == r), "sessions.changed {r} missing: {reasons:?}");
     }
+    // Cleanup: nothing expires in clawgate's store; the sweep reports and checkpoints.
+    let (ok, swept) = call(&mut c, "sessions.cleanup", json!({})).await;
+    assert!(ok, "{swept}");
+    assert_eq!((swept["agentId"].clone(), swept["mode"].clone(), swept["applied"].clone()), (json!("main"), json!("enforce"), json!(true)));
+    assert_eq!(swept["beforeCount"], swept["afterCount"], "{swept}");
+    assert!(
+        swept["diskBudget"]["totalBytesBefore"].as_u64() > Some(0) && swept["diskBudget"]["totalBytesAfter"].as_u64() > Some(0),
+        "{swept}"
+    );
+    assert!(swept["storePath"].as_str().is_some_and(|p| p.ends_with("sessions.sqlite")), "{swept}");
+    assert_eq!(
+        call(&mut c, "sessions.cleanup", json!({"x": 1})).await.1,
+        json!("invalid sessions.cleanup params: at root: unexpected property 'x'")
+    );
+    assert_eq!(call(&mut c, "sessions.cleanup", json!({"agent": "nope"})).await.1, json!("Unknown agent id \"nope\""));
     let (_, commands) = call(&mut c, "commands.list", json!({"includeArgs": true})).await;
     let names: Vec<&str> = commands["commands"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(names, ["stop", "reset", "new", "model"]);

@@ -39,6 +39,7 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "sessions.reset",
     "sessions.delete",
     "sessions.compact",
+    "sessions.cleanup",
     "commands.list",
     "sessions.catalog.list",
     "chat.history",

@@ -479,3 +479,54 @@ impl Compaction {
         Reply::Ok(Some(json!({"ok": true, "key": self.key, "compacted": true, "kept": kept})))
     }
 }
+
+/// `sessions.cleanup {agent?, allAgents?, enforce?, …}`: the store's maintenance for one agent
+/// (or all): nothing expires or is capped in clawgate's store, so no session is removed; the
+/// sweep folds the write-ahead log into the database file and reports the bytes on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleanup {
+    pub agents: Vec<String>,
+}
+
+pub fn parse_cleanup(params: Option<&Value>, agents: &Agents) -> Result<Cleanup, ErrorShape> {
+    let ne = json!({"type": "string", "minLength": 1});
+    let schema = json!({"type": "object", "properties": {"agent": ne, "allAgents": {"type": "boolean"}, "enforce": {"type": "boolean"},
+        "activeKey": ne, "fixMissing": {"type": "boolean"}, "fixDmScope": {"type": "boolean"}}, "additionalProperties": false});
+    validate_params("sessions.cleanup", &schema, params)?;
+    let p = params.cloned().unwrap_or_default();
+    if p.get("allAgents").and_then(Value::as_bool) == Some(true) {
+        return Ok(Cleanup { agents: agents.ids.to_vec() });
+    }
+    let agent = match p.get("agent").and_then(Value::as_str).map(|a| a.trim().to_ascii_lowercase()) {
+        Some(a) if !agents.ids.contains(&a) => return Err(ErrorShape::invalid_request(format!("Unknown agent id \"{a}\""))),
+        Some(a) => a,
+        None => agents.default_agent(),
+    };
+    Ok(Cleanup { agents: vec![agent] })
+}
+
+impl Cleanup {
+    pub fn run(&self, store: Option<&dyn SessionStore>) -> Reply {
+        let Some(store) = store else { return Reply::err(ErrorShape::unavailable("session store unavailable: not open")) };
+        let mut reports = Vec::new();
+        for agent in &self.agents {
+            let m = match store.maintain(agent) {
+                Ok(m) => m,
+                Err(e) => return Reply::err(ErrorShape::unavailable(format!("session store unavailable: {e}"))),
+            };
+            reports.push(json!({
+                "agentId": agent, "storePath": store.path(), "mode": "enforce", "dryRun": false,
+                "beforeCount": m.sessions, "afterCount": m.sessions, "missing": 0, "dmScopeRetired": 0, "modelRunPruned": 0,
+                "archived": 0, "capArchived": 0, "pruned": 0, "capped": 0,
+                "unreferencedArtifacts": {"scannedFiles": 0, "removedFiles": 0, "freedBytes": 0},
+                "diskBudget": {"totalBytesBefore": m.bytes_before, "totalBytesAfter": m.bytes_after, "removedFiles": 0, "removedEntries": 0,
+                    "freedBytes": m.bytes_before.saturating_sub(m.bytes_after), "maxBytes": null, "highWaterBytes": null, "overBudget": false},
+                "wouldMutate": false, "applied": true, "appliedCount": m.sessions,
+            }));
+        }
+        match reports.len() {
+            1 => Reply::Ok(reports.pop()),
+            _ => Reply::Ok(Some(json!({"allAgents": true, "agents": reports}))),
+        }
+    }
+}

@@ -154,6 +154,8 @@ pub enum StoreCall {
     SessionsResolve(crate::methods::lifecycle::Resolve),
     /// `sessions.create|patch|reset|delete`.
     SessionsMutation(crate::methods::lifecycle::Mutation),
+    /// `sessions.cleanup`.
+    SessionsCleanup(crate::methods::lifecycle::Cleanup),
     /// `usage.cost`, `sessions.usage`, … (the shell resolves the time zone first:
     /// [`StoreCall::resolve_zone`]).
     Usage(usage::UsageCall),
@@ -181,6 +183,7 @@ impl StoreCall {
             StoreCall::Usage(u) => u.run(&api, store, now_ms),
             StoreCall::SessionsResolve(r) => r.run(store),
             StoreCall::SessionsMutation(m) => m.run(hub, store, now_ms),
+            StoreCall::SessionsCleanup(c) => c.run(store),
             StoreCall::ToolsInvoke(params) => {
                 let version = hub.info().version.clone();
                 tools::ws_invoke(params.as_ref(), &ToolsContext::from_api(&api, &version, now_ms), &StoreHost { store, api: &api })
@@ -349,6 +352,10 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
         "chat.abort" => Call::Reply(chat_abort(hub, d)),
         "tools.catalog" => Call::Reply(tools::ws_catalog(d.params.as_ref(), &hub.settings().api.agents)),
         "tools.invoke" => Call::Store(StoreCall::ToolsInvoke(d.params.clone())),
+        "sessions.cleanup" => match crate::methods::lifecycle::parse_cleanup(d.params.as_ref(), &hub.settings().api.agents) {
+            Ok(c) => Call::Store(StoreCall::SessionsCleanup(c)),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
         "sessions.compact" => match crate::methods::lifecycle::parse_compact(d.params.as_ref(), &hub.settings().api.agents) {
             Ok(c) => Call::Compact(c),
             Err(e) => Call::Reply(Reply::err(e)),

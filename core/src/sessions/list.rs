@@ -201,6 +201,17 @@ pub trait SessionStore {
     fn reset(&self, key: &str, new_session_id: &str, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String>;
     /// Remove the session and its messages; `false` when there was none.
     fn delete(&self, key: &str) -> Result<bool, String>;
+    /// Store maintenance (`sessions.cleanup`) for one agent's sessions.
+    fn maintain(&self, agent_id: &str) -> Result<Maintenance, String>;
+}
+
+/// What a maintenance sweep found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Maintenance {
+    /// The agent's sessions (none is removed: clawgate's store has no expiry or cap).
+    pub sessions: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
 }
 
 /// The model defaults shown beside session rows: the default model of the config.
