@@ -505,7 +505,11 @@ pub fn sessions_usage_result(
     use std::collections::BTreeMap;
     let (start, end) = q.window.bounds(now_ms)?;
     let days = q.window.days(now_ms, rows);
-    let in_window = |r: &&UsageRow| r.ts_ms >= start && r.ts_ms <= end;
+    // The window's rows by session, in one pass (up to 200 000 rows against 1 000 sessions).
+    let mut by_session: BTreeMap<&str, Vec<&UsageRow>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.ts_ms >= start && r.ts_ms <= end) {
+        by_session.entry(r.session_key.as_str()).or_default().push(r);
+    }
     let mut picked: Vec<&SessionSummary> = sessions
         .iter()
         .filter(|s| match &q.key {
@@ -524,7 +528,7 @@ pub fn sessions_usage_result(
     let mut out_sessions = Vec::new();
     let mut active = 0u64;
     for s in &picked {
-        let mine: Vec<&UsageRow> = rows.iter().filter(|r| r.session_key == s.key).filter(in_window).collect();
+        let mine: Vec<&UsageRow> = by_session.remove(s.key.as_str()).unwrap_or_default();
         let mut st = Totals::default();
         let mut sc = Counts::default();
         let mut day_rows: BTreeMap<String, Totals> = BTreeMap::new();
