@@ -147,10 +147,20 @@ async function configScenario(page, info) {
  *  note the unknown-method answers and error banners it got (`result.views`). */
 async function walkScenario(page, info) {
   await waitConnected(page);
+  // A view's links, once its navigation has rendered: the count must hold still for a second
+  // (a fixed wait read a half-built settings sidebar on a loaded machine).
   const links = async (from) => {
     await page.goto(`${base}${from}`, { waitUntil: 'domcontentloaded', timeout: T });
-    await page.waitForTimeout(2500);
-    return page.evaluate(() => [...document.querySelectorAll('a[href^="/"]')].map((a) => a.getAttribute('href')));
+    const read = () => page.evaluate(() => [...document.querySelectorAll('a[href^="/"]')].map((a) => a.getAttribute('href')));
+    let last = [];
+    let stable = 0;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && stable < 2;) {
+      await page.waitForTimeout(500);
+      const now = await read();
+      stable = now.length > 0 && now.length === last.length ? stable + 1 : 0;
+      last = now;
+    }
+    return last;
   };
   const hrefs = new Set([...(await links('/chat/main')), ...(await links('/settings/appearance'))]);
   const views = [...hrefs].filter((h) => !/^\/(chat|custodian)\b/.test(h) || h === '/chat/main').sort();
