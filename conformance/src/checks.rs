@@ -2073,6 +2073,29 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O5-sessions-archive",
+        "operator §5 (sessions archive; the reference's session mutation scope policy)",
+        "the main session cannot be archived; archivedOnly deletes need an archived session and then only write scope; patching beyond the write fields needs admin",
+        &[],
+        cat(vec![
+            connected(A, &[ADMIN]),
+            connected(B, &[READ, WRITE]),
+            vec![
+                call(A, "r1", "sessions.patch", Some(json!({"key": "agent:main:main", "archived": true}))),
+                err(A, "r1", "INVALID_REQUEST", "Cannot archive an agent's main session."),
+                call(B, "r2", "sessions.delete", Some(json!({"key": "agent:main:conformance-none", "archivedOnly": true}))),
+                err(B, "r2", "INVALID_REQUEST", "Session agent:main:conformance-none is not archived. Archive it first, then delete it."),
+                call(B, "r3", "sessions.delete", Some(json!({"key": "agent:main:conformance-none"}))),
+                missing_scope(B, "r3", "operator.admin"),
+                call(B, "r4", "sessions.patch", Some(json!({"key": "agent:main:conformance-none", "verboseLevel": "on"}))),
+                missing_scope(B, "r4", "operator.admin"),
+                call(B, "r5", "sessions.list", Some(json!({"archived": true}))),
+                ok_payload(B, "r5", json!({"sessions": "$array"})),
+            ],
+        ]),
+    ));
+
     v
 }
 

@@ -49,8 +49,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clawgate_core::sessions::{
-    HistoryPage, LastRun, Maintenance, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage, SessionSummary, StoredResponse,
-    TranscriptEntry, UsageRow, derive_title, message_id, message_preview,
+    ArchivedFilter, Expect, Guarded, HistoryPage, LastRun, Maintenance, Role, RunStatus, SessionListQuery, SessionMeta, SessionPage,
+    SessionSummary, StoredResponse, TranscriptEntry, UsageRow, derive_title, message_id, message_preview,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -431,6 +431,11 @@ impl Store {
             let i = arg(SqlValue::Text(l.clone()), &mut args);
             clauses.push(format!("label = ?{i}"));
         }
+        match query.archived {
+            ArchivedFilter::Exclude => clauses.push("json_extract(settings, '$.archivedAt') IS NULL".into()),
+            ArchivedFilter::Only => clauses.push("json_extract(settings, '$.archivedAt') IS NOT NULL".into()),
+            ArchivedFilter::All => {}
+        }
         if let Some(since) = query.updated_since_ms {
             let i = arg(SqlValue::Integer(to_i64(since)), &mut args);
             clauses.push(format!("updated_ms >= ?{i}"));
@@ -529,15 +534,20 @@ impl Store {
         Ok(HistoryPage { entries, total: to_u64(total) })
     }
 
-    /// Delete a session with its messages and stored responses. `false` when it did not exist.
-    pub fn delete_session(&self, key: &str) -> Result<bool, StoreError> {
+    /// Delete a session with its messages and stored responses, if `expect` holds for it.
+    pub fn delete_session(&self, key: &str, expect: &Expect) -> Result<Guarded<()>, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !expect.is_empty()
+            && let Err(why) = expect.check(read_session(&tx, key)?.as_ref())
+        {
+            return Ok(Guarded::Refused(why));
+        }
         tx.execute("DELETE FROM responses WHERE session_key = ?1", [key])?;
         tx.execute("DELETE FROM messages WHERE session_key = ?1", [key])?;
         let n = tx.execute("DELETE FROM sessions WHERE key = ?1", [key])?;
         tx.commit()?;
-        Ok(n > 0)
+        Ok(if n > 0 { Guarded::Done(()) } else { Guarded::Missing })
     }
 
     /// `sessions.create`: a session with no messages yet, unless `key` exists (then it is
@@ -568,18 +578,23 @@ impl Store {
         Ok((created, true))
     }
 
-    /// `sessions.patch`: set or clear the label (`Some(None)` clears) and merge-patch the
-    /// settings (`null` removes a key). `None` for an unknown session.
+    /// `sessions.patch`: if `expect` holds, set or clear the label (`Some(None)` clears) and
+    /// merge-patch the settings (`null` removes a key).
     pub fn patch_session(
         &self,
         key: &str,
+        expect: &Expect,
         label: Option<Option<&str>>,
         settings: &Value,
         now_ms: u64,
-    ) -> Result<Option<SessionSummary>, StoreError> {
+    ) -> Result<Guarded<SessionSummary>, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some((current, merged)) = settings_patched(&tx, key, settings)? else { return Ok(None) };
+        let found = settings_patched(&tx, key, settings)?;
+        if let Err(why) = expect.check(found.as_ref().map(|(s, _)| s)) {
+            return Ok(Guarded::Refused(why));
+        }
+        let Some((current, merged)) = found else { return Ok(Guarded::Missing) };
         let label = match label {
             Some(l) => l.map(str::to_string),
             None => current.label.clone(),
@@ -590,7 +605,7 @@ impl Store {
         )?;
         let patched = read_session(&tx, key)?;
         tx.commit()?;
-        Ok(patched)
+        Ok(patched.map_or(Guarded::Missing, Guarded::Done))
     }
 
     /// `sessions.reset`: the same key with a new conversation — its messages and stored
@@ -742,14 +757,21 @@ impl clawgate_core::sessions::SessionStore for Store {
     fn create(&self, meta: &SessionMeta, settings: &Value) -> Result<(SessionSummary, bool), String> {
         self.create_session(meta, settings).map_err(|e| e.to_string())
     }
-    fn patch(&self, key: &str, label: Option<Option<&str>>, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String> {
-        self.patch_session(key, label, settings, now_ms).map_err(|e| e.to_string())
+    fn patch(
+        &self,
+        key: &str,
+        expect: &Expect,
+        label: Option<Option<&str>>,
+        settings: &Value,
+        now_ms: u64,
+    ) -> Result<Guarded<SessionSummary>, String> {
+        self.patch_session(key, expect, label, settings, now_ms).map_err(|e| e.to_string())
     }
     fn reset(&self, key: &str, new_session_id: &str, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String> {
         self.reset_session(key, new_session_id, settings, now_ms).map_err(|e| e.to_string())
     }
-    fn delete(&self, key: &str) -> Result<bool, String> {
-        self.delete_session(key).map_err(|e| e.to_string())
+    fn delete(&self, key: &str, expect: &Expect) -> Result<Guarded<()>, String> {
+        self.delete_session(key, expect).map_err(|e| e.to_string())
     }
     fn maintain(&self, agent_id: &str) -> Result<Maintenance, String> {
         Store::maintain(self, agent_id).map_err(|e| e.to_string())

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clawgate_core::sessions::{
-    Role, RunStatus, SessionListQuery, SessionMeta, StoredResponse, TranscriptEntry, Usage, chat_history_payload,
-    parse_chat_history_params, to_openai_messages,
+    ArchivedFilter, Expect, Guarded, Refusal, Role, RunStatus, SessionListQuery, SessionMeta, StoredResponse, TranscriptEntry, Usage,
+    chat_history_payload, parse_chat_history_params, to_openai_messages,
 };
 use clawgate_driver::store::{APPLICATION_ID, SCHEMA_VERSION, Store, StoreError, sessions_db_path};
 use serde_json::json;
@@ -152,8 +152,15 @@ fn append_list_history_roundtrip() {
     store.put_response(&r).unwrap();
     assert_eq!(store.get_response("resp_1").unwrap().as_ref(), Some(&r));
     assert_eq!(store.get_response("resp_2").unwrap(), None);
-    assert!(store.delete_session("agent:main:openai-user:conv-42").unwrap());
-    assert!(!store.delete_session("agent:main:openai-user:conv-42").unwrap());
+    let none = Expect::default();
+    let key = "agent:main:openai-user:conv-42";
+    let not_archived = Expect { archived: true, ..Expect::default() };
+    assert_eq!(store.delete_session(key, &not_archived).unwrap(), Guarded::Refused(Refusal::NotArchived));
+    let other = Expect { session_id: Some("another-id".into()), ..Expect::default() };
+    assert_eq!(store.delete_session(key, &other).unwrap(), Guarded::Refused(Refusal::Changed));
+    assert!(store.get_session(key).unwrap().is_some(), "a refused delete leaves the session");
+    assert_eq!(store.delete_session(key, &none).unwrap(), Guarded::Done(()));
+    assert_eq!(store.delete_session(key, &none).unwrap(), Guarded::Missing);
     assert_eq!(store.get_response("resp_1").unwrap(), None, "a session's responses go with it");
     assert!(store.history("agent:main:openai-user:conv-42", 10).unwrap().is_empty());
     drop(store);
@@ -443,14 +450,29 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     assert!(created && s.message_count == 0);
     let (again, created) = store.create_session(&meta("fresh", 9_500), &json!({})).unwrap();
     assert!(!created && again.session_id == s.session_id, "an existing key is adopted");
-    let p =
-        store.patch_session("fresh", Some(Some("label")), &json!({"modelOverride": "fake/m", "createdVia": null}), 9_600).unwrap().unwrap();
+    let any = Expect::default();
+    let patched = store.patch_session("fresh", &any, Some(Some("label")), &json!({"modelOverride": "fake/m", "createdVia": null}), 9_600);
+    let Guarded::Done(p) = patched.unwrap() else { panic!("patch of an existing session") };
     assert_eq!(p.settings, Some(json!({"modelOverride": "fake/m"})));
     assert_eq!(p.label.as_deref(), Some("label"));
     let r = store.reset_session("old", "sid-new", &json!({"compactionCount": 0}), 9_700).unwrap().unwrap();
     assert_eq!((r.session_id.as_str(), r.message_count, r.input_tokens), ("sid-new", 0, 0));
     assert!(store.history("old", 10).unwrap().is_empty(), "a reset empties the conversation");
-    assert_eq!(store.patch_session("nope", None, &json!({}), 1).unwrap(), None);
+    assert_eq!(store.patch_session("nope", &any, None, &json!({}), 1).unwrap(), Guarded::Missing);
+    // Preconditions are checked in the write's own transaction; a refused patch changes nothing.
+    let stale = Expect { session_id: Some(s.session_id.clone()), ..Expect::default() };
+    assert_eq!(store.patch_session("old", &stale, None, &json!({"x": 1}), 9_800).unwrap(), Guarded::Refused(Refusal::Changed));
+    assert_eq!(store.get_session("old").unwrap().unwrap().settings.unwrap().get("x"), None);
+    let current = Expect { session_id: Some("sid-new".into()), ..Expect::default() };
+    assert!(matches!(store.patch_session("old", &current, None, &json!({"archivedAt": 9_900}), 9_900).unwrap(), Guarded::Done(_)));
+    // Archived sessions are listed only when asked for.
+    let listed = |archived| {
+        let q = SessionListQuery { limit: 100, archived, ..SessionListQuery::default() };
+        store.list_sessions(&q).unwrap().sessions.into_iter().map(|s| s.key).collect::<Vec<_>>()
+    };
+    assert!(!listed(ArchivedFilter::Exclude).contains(&"old".to_string()));
+    assert_eq!(listed(ArchivedFilter::Only), ["old"]);
+    assert!(listed(ArchivedFilter::All).contains(&"old".to_string()) && listed(ArchivedFilter::All).len() > 1);
 }
 
 #[test]

@@ -251,3 +251,84 @@ async fn turn(c: &mut Client<Tokio>, key: &str, n: usize) -> String {
     let res = c.request("agent", Some(params), true, Duration::from_secs(30)).await.expect("final");
     res.payload.unwrap_or_default()["result"]["payloads"][0]["text"].as_str().unwrap_or_default().to_string()
 }
+
+/// Archiving (`openclaw sessions archive`, `sessions.patch {archived}`): the session leaves the
+/// default `sessions.list`, shows with `archived:true|"all"`, takes no new run until restored,
+/// and can then be deleted with write scope (`archivedOnly`). Patch and delete preconditions
+/// (`expectedSessionId`, `expectedLifecycleRevision`, `archivedOnly`) are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_hides_a_session_until_restored_and_preconditions_are_checked() {
+    let up = FakeUpstream::start();
+    let gw = start(&up, "fake/fake-echo");
+    let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write", "operator.admin"]).await.expect("connect");
+    let key = "agent:main:to-archive";
+    turn(&mut c, key, 1).await;
+    let keys = |list: &Value| -> Vec<String> {
+        list["sessions"].as_array().unwrap().iter().filter_map(|s| s["key"].as_str().map(str::to_string)).collect()
+    };
+    let (url, token) = (gw.url(), gw.token());
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--json", "--url", &url, "--token", &token]);
+        tokio::task::block_in_place(|| clawgate_tests::openclaw::openclaw(&all, Duration::from_secs(90)))
+    };
+    let out = cli(&["sessions", "archive", key]);
+    assert!(out.success(), "openclaw sessions archive: {out:?}");
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(v["results"][0]["status"], "archived", "{v}");
+    let out = cli(&["sessions", "archive", key]);
+    assert!(out.success(), "{out:?}");
+    assert!(out.stdout.contains("already_archived"), "a second archive is a no-op: {}", out.stdout);
+
+    assert!(!keys(&call(&mut c, "sessions.list", json!({})).await.1).contains(&key.to_string()), "hidden by default");
+    let (_, only) = call(&mut c, "sessions.list", json!({"archived": true})).await;
+    assert_eq!(keys(&only), [key]);
+    assert_eq!(only["sessions"][0]["archived"], true);
+    assert!(only["sessions"][0]["archivedAt"].as_u64().is_some(), "{only}");
+    assert!(keys(&call(&mut c, "sessions.list", json!({"archived": "all"})).await.1).contains(&key.to_string()));
+
+    // No new work in an archived session.
+    let before = up.chat_requests().len();
+    let params = json!({"message": "still there?", "idempotencyKey": "arch-1", "sessionKey": key});
+    let res = c.request("agent", Some(params), true, Duration::from_secs(30)).await.expect("final");
+    let text = format!("{:?} {:?}", res.payload, res.error);
+    assert!(text.contains("is archived. Restore it before starting new work."), "{text}");
+    assert_eq!(up.chat_requests().len(), before, "the provider is not asked");
+    assert_eq!(
+        call(&mut c, "sessions.patch", json!({"key": "main", "archived": true})).await.1,
+        json!("Cannot archive an agent's main session.")
+    );
+
+    // Preconditions: a stale session id is refused with the reason clients retry on.
+    let (_, resolved) = call(&mut c, "sessions.resolve", json!({"key": key})).await;
+    assert_eq!(resolved["key"], key);
+    let stale = c
+        .request("sessions.patch", Some(json!({"key": key, "archived": false, "expectedSessionId": "not-this-one"})), false, IO_TIMEOUT)
+        .await
+        .unwrap();
+    let err = stale.error.expect("refused");
+    assert_eq!(err.message, format!("Session {key} changed before patch. Retry."));
+    assert_eq!(err.details, Some(json!({"reason": "session-changed"})));
+    let (ok, restored) = call(&mut c, "sessions.patch", json!({"key": key, "archived": false})).await;
+    assert!(ok && restored["entry"].get("archivedAt").is_none(), "{restored}");
+    assert!(keys(&call(&mut c, "sessions.list", json!({})).await.1).contains(&key.to_string()), "restored");
+    assert!(turn(&mut c, key, 2).await.starts_with("echo: fact number 2"), "a restored session runs again");
+
+    // Deleting: `archivedOnly` needs an archived session, and then write scope suffices.
+    let mut writer = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write"]).await.expect("connect");
+    let archived_only = json!({"key": key, "archivedOnly": true});
+    assert_eq!(call(&mut writer, "sessions.delete", json!({"key": key})).await.1, json!("missing scope: operator.admin"));
+    assert_eq!(
+        call(&mut writer, "sessions.delete", archived_only.clone()).await.1,
+        json!(format!("Session {key} is not archived. Archive it first, then delete it."))
+    );
+    let (ok, _) = call(&mut writer, "sessions.patch", json!({"key": key, "archived": true})).await;
+    assert!(ok, "archiving needs write scope only");
+    assert_eq!(
+        call(&mut writer, "sessions.patch", json!({"key": key, "verboseLevel": "on"})).await.1,
+        json!("missing scope: operator.admin")
+    );
+    let (ok, deleted) = call(&mut writer, "sessions.delete", archived_only).await;
+    assert!(ok && deleted["deleted"] == true, "{deleted}");
+    assert_eq!(call(&mut c, "sessions.resolve", json!({"key": key})).await.1, json!(format!("No session found: {key}")));
+}

@@ -154,8 +154,16 @@ impl RunMachine {
 
     /// The session's stored settings (read with its history): a model override set with
     /// `sessions.patch` applies when the request named no model of its own.
+    /// An archived session takes no new runs until it is restored (operator §5).
     pub fn handle_session_settings(&mut self, session_settings: Option<&Value>) {
-        if self.phase != Phase::LoadingHistory || self.run.model.is_some() {
+        if self.phase != Phase::LoadingHistory {
+            return;
+        }
+        if session_settings.and_then(|s| s.get("archivedAt")).is_some_and(|t| !t.is_null()) {
+            let key = self.run.session_key.clone();
+            return self.fail_at_once(format!("Session \"{key}\" is archived. Restore it before starting new work."));
+        }
+        if self.run.model.is_some() {
             return;
         }
         if let Some(m) = session_settings.and_then(|s| s.get("modelOverride")).and_then(Value::as_str) {

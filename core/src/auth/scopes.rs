@@ -135,7 +135,56 @@ fn dynamic_scope(method: &str, default: &str, params: Option<&Value>) -> String 
         "fs.listDir" if p("nodeId").is_some() => ADMIN.into(),
         "environments.list" if p("runtimeId").is_some() => WRITE.into(),
         "channels.pairing.approve" if p("bootstrapCommandOwner").is_some() => ADMIN.into(),
+        "sessions.patch" | "sessions.create" | "sessions.delete" => session_mutation_scope(method, default, params),
         _ => default.to_string(),
+    }
+}
+
+/// Session mutations that reach beyond the session's own presentation and model need admin
+/// (the reference's `resolveBaseSessionMutationRequiredScope`, 2026.9.6): a patch of any other
+/// field, a create with execution settings, a delete of a session that is not archived.
+fn session_mutation_scope(method: &str, default: &str, params: Option<&Value>) -> String {
+    const PATCH_FIELDS: &[&str] = &[
+        "label",
+        "autoLabel",
+        "icon",
+        "color",
+        "category",
+        "boardFace",
+        "boardPresentation",
+        "pinned",
+        "archived",
+        "unread",
+        "model",
+        "agentRuntime",
+        "thinkingLevel",
+        "fastMode",
+        "permissionMode",
+        "key",
+        "agentId",
+        "expectedSessionId",
+        "expectedLifecycleRevision",
+        "expectedPermissionMode",
+        "expectedMarkedUnreadAt",
+    ];
+    const DELETE_FIELDS: &[&str] = &["key", "agentId", "deleteTranscript", "expectedSessionId", "archivedOnly"];
+    let Some(Value::Object(p)) = params else { return default.to_string() };
+    let full_access = p.get("permissionMode").and_then(Value::as_str) == Some("full");
+    let admin = match method {
+        "sessions.patch" => full_access || p.contains_key("sandboxMode") || p.keys().any(|k| !PATCH_FIELDS.contains(&k.as_str())),
+        "sessions.create" => {
+            full_access
+                || p.get("incognito").and_then(Value::as_bool) == Some(true)
+                || ["execNode", "toolOverrides"].iter().any(|k| p.contains_key(*k))
+        }
+        _ => p.get("archivedOnly").and_then(Value::as_bool) != Some(true) || p.keys().any(|k| !DELETE_FIELDS.contains(&k.as_str())),
+    };
+    if admin {
+        ADMIN.to_string()
+    } else if method == "sessions.delete" {
+        WRITE.to_string()
+    } else {
+        default.to_string()
     }
 }
 
@@ -260,6 +309,19 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn session_mutations_need_admin_beyond_their_write_fields() {
+        let scope = |m: &str, p: serde_json::Value| required_scope(m, Some(&p));
+        assert_eq!(scope("sessions.patch", json!({"key": "k", "archived": true, "expectedSessionId": "s"})), WRITE);
+        assert_eq!(scope("sessions.patch", json!({"key": "k", "verboseLevel": "on"})), ADMIN);
+        assert_eq!(scope("sessions.patch", json!({"key": "k", "permissionMode": "full"})), ADMIN);
+        assert_eq!(scope("sessions.create", json!({"label": "x"})), WRITE);
+        assert_eq!(scope("sessions.create", json!({"execNode": "n"})), ADMIN);
+        assert_eq!(scope("sessions.delete", json!({"key": "k"})), ADMIN);
+        assert_eq!(scope("sessions.delete", json!({"key": "k", "archivedOnly": true})), WRITE);
+        assert_eq!(scope("sessions.delete", json!({"key": "k", "archivedOnly": true, "x": 1})), ADMIN);
     }
 
     #[test]

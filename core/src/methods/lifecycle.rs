@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::validate_params;
 use crate::config::api::{Agents, ApiConfig};
-use crate::sessions::{SessionListQuery, SessionMeta, SessionStore, SessionSummary, resolve_session_key};
+use crate::sessions::{
+    ArchivedFilter, Expect, Guarded, Refusal, SessionListQuery, SessionMeta, SessionStore, SessionSummary, resolve_session_key,
+};
 use crate::wire::{ErrorShape, Reply};
 
 /// What `sessions.resolve` looks for.
@@ -75,6 +77,7 @@ impl Resolve {
                     agent_id: agent.clone().map(|a| a.to_ascii_lowercase()),
                     label: by_label.then(|| id.clone()),
                     search: (!by_label).then(|| id.clone()),
+                    archived: ArchivedFilter::All,
                     ..SessionListQuery::default()
                 };
                 store.list(&query).map(|page| {
@@ -114,9 +117,9 @@ pub fn catalog_list(params: Option<&Value>) -> Result<Value, ErrorShape> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
     Create { meta: Box<SessionMeta>, settings: Value },
-    Patch { key: String, agent_id: String, label: Option<Option<String>>, settings: Value },
+    Patch { key: String, agent_id: String, expect: Expect, label: Option<Option<String>>, settings: Value },
     Reset { key: String, agent_id: String, new_session_id: String, settings: Value },
-    Delete { key: String, agent_id: String },
+    Delete { key: String, agent_id: String, expect: Expect },
 }
 
 /// Patch fields kept in the session's settings as given (beyond label, model and thinking
@@ -128,7 +131,6 @@ const KEPT_AS_GIVEN: &[&str] = &[
     "category",
     "statusNote",
     "attention",
-    "archived",
     "pinned",
     "unread",
     "fastMode",
@@ -165,6 +167,21 @@ fn check_thinking(level: &str, provider: Option<&str>, model: Option<&str>) -> R
     }
     let target = format!("{}/{}", provider.unwrap_or("?"), model.unwrap_or("?"));
     Err(ErrorShape::invalid_request(format!("thinkingLevel \"{level}\" is not supported for {target} (use off)")))
+}
+
+/// The preconditions of a patch or delete (`expectedSessionId`, `expectedLifecycleRevision`,
+/// `archivedOnly`).
+fn expect_param(p: &Value) -> Expect {
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    Expect {
+        session_id: text("expectedSessionId"),
+        lifecycle_revision: text("expectedLifecycleRevision"),
+        archived: p.get("archivedOnly").and_then(Value::as_bool).unwrap_or(false),
+    }
+}
+
+fn is_main_session(key: &str, agent_id: &str) -> bool {
+    key == format!("agent:{agent_id}:main") || key == "global"
 }
 
 fn agent_param(p: &Value, agents: &Agents) -> Result<Option<String>, ErrorShape> {
@@ -242,8 +259,22 @@ pub fn parse_mutation(
                     settings.insert((*k).to_string(), v.clone());
                 }
             }
+            // Archiving hides the session from `sessions.list` (unless asked for) and refuses new
+            // runs in it; `archived:false` restores it.
+            match p.get("archived").and_then(Value::as_bool) {
+                Some(true) if is_main_session(&key, &agent_id) => {
+                    return Err(ErrorShape::invalid_request("Cannot archive an agent's main session."));
+                }
+                Some(true) => {
+                    settings.insert("archivedAt".into(), json!(now_ms));
+                }
+                Some(false) => {
+                    settings.insert("archivedAt".into(), Value::Null);
+                }
+                None => {}
+            }
             let label = p.get("label").map(|l| l.as_str().map(str::to_string));
-            Ok(Mutation::Patch { key, agent_id, label, settings: Value::Object(settings) })
+            Ok(Mutation::Patch { key, agent_id, expect: expect_param(p), label, settings: Value::Object(settings) })
         }
         "sessions.reset" => {
             let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
@@ -252,10 +283,10 @@ pub fn parse_mutation(
         }
         _ => {
             let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
-            if key == format!("agent:{agent_id}:main") {
+            if is_main_session(&key, &agent_id) {
                 return Err(ErrorShape::invalid_request(format!("Cannot delete the main session ({key}).")));
             }
-            Ok(Mutation::Delete { key, agent_id })
+            Ok(Mutation::Delete { key, agent_id, expect: expect_param(p) })
         }
     }
 }
@@ -290,7 +321,7 @@ impl Mutation {
     fn target(&self) -> (&str, &str) {
         match self {
             Mutation::Create { meta, .. } => (&meta.key, &meta.agent_id),
-            Mutation::Patch { key, agent_id, .. } | Mutation::Reset { key, agent_id, .. } | Mutation::Delete { key, agent_id } => {
+            Mutation::Patch { key, agent_id, .. } | Mutation::Reset { key, agent_id, .. } | Mutation::Delete { key, agent_id, .. } => {
                 (key, agent_id)
             }
         }
@@ -316,14 +347,17 @@ impl Mutation {
                 }
                 Err(e) => return unavailable(e),
             },
-            Mutation::Patch { label, settings, .. } => match store.patch(key, label.as_ref().map(|l| l.as_deref()), settings, now_ms) {
-                Ok(Some(s)) => {
-                    let v = json!({"ok": true, "key": s.key, "entry": entry(&s, &api), "resolved": resolved(&s, &api)});
-                    ("patch", Some(s), v)
+            Mutation::Patch { expect, label, settings, .. } => {
+                match store.patch(key, expect, label.as_ref().map(|l| l.as_deref()), settings, now_ms) {
+                    Ok(Guarded::Done(s)) => {
+                        let v = json!({"ok": true, "key": s.key, "entry": entry(&s, &api), "resolved": resolved(&s, &api)});
+                        ("patch", Some(s), v)
+                    }
+                    Ok(Guarded::Missing) => return Reply::err(ErrorShape::invalid_request(format!("No session found: {key}"))),
+                    Ok(Guarded::Refused(why)) => return Reply::err(refusal(why, key, "patch")),
+                    Err(e) => return unavailable(e),
                 }
-                Ok(None) => return Reply::err(ErrorShape::invalid_request(format!("No session found: {key}"))),
-                Err(e) => return unavailable(e),
-            },
+            }
             Mutation::Reset { new_session_id, settings, .. } => {
                 // A session reset before its first turn: create it, then reset (same answer).
                 let mut result = store.reset(key, new_session_id, settings, now_ms);
@@ -342,8 +376,12 @@ impl Mutation {
                 }
             }
             // The transcript is removed, not archived (clawgate keeps no archive files).
-            Mutation::Delete { .. } => match store.delete(key) {
-                Ok(deleted) => ("delete", None, json!({"ok": true, "key": key, "deleted": deleted, "archived": []})),
+            Mutation::Delete { expect, .. } => match store.delete(key, expect) {
+                Ok(Guarded::Refused(why)) => return Reply::err(refusal(why, key, "deletion")),
+                Ok(done) => {
+                    let deleted = matches!(done, Guarded::Done(()));
+                    ("delete", None, json!({"ok": true, "key": key, "deleted": deleted, "archived": []}))
+                }
                 Err(e) => return unavailable(e),
             },
         };
@@ -351,6 +389,16 @@ impl Mutation {
         let changed = crate::sessions::sessions_changed_payload(key, agent_id, reason, row.as_ref(), &defaults, now_ms);
         hub.broadcast_to("sessions.changed", &changed, crate::gateway::Audience::SessionsSubscribers);
         Reply::Ok(Some(answer))
+    }
+}
+
+/// The reference's answers when a mutation's preconditions fail (`reason: "session-changed"`
+/// lets a client re-read and retry).
+fn refusal(why: Refusal, key: &str, what: &str) -> ErrorShape {
+    match why {
+        Refusal::Changed => ErrorShape::invalid_request(format!("Session {key} changed before {what}. Retry."))
+            .with_details(json!({"reason": "session-changed"})),
+        Refusal::NotArchived => ErrorShape::invalid_request(format!("Session {key} is not archived. Archive it first, then delete it.")),
     }
 }
 

@@ -90,7 +90,11 @@ impl UsageCall {
                         s.session(&key).map_err(unavailable)?.into_iter().collect()
                     }
                     (Some(s), None) => {
-                        let query = SessionListQuery { limit: MAX_USAGE_SESSIONS, ..SessionListQuery::default() };
+                        let query = SessionListQuery {
+                            limit: MAX_USAGE_SESSIONS,
+                            archived: crate::sessions::ArchivedFilter::All,
+                            ..SessionListQuery::default()
+                        };
                         s.list(&query).map_err(unavailable)?.sessions
                     }
                 };

@@ -48,6 +48,29 @@ fn sessions_list_schema() -> Value {
     })
 }
 
+/// Which sessions `sessions.list` shows by their archive state (`archived`: absent or `false`,
+/// `true`, `"all"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchivedFilter {
+    /// Only sessions that are not archived (the default).
+    #[default]
+    Exclude,
+    /// Only archived sessions.
+    Only,
+    /// Both.
+    All,
+}
+
+impl ArchivedFilter {
+    pub fn admits(self, s: &SessionSummary) -> bool {
+        match self {
+            ArchivedFilter::Exclude => s.archived_at().is_none(),
+            ArchivedFilter::Only => s.archived_at().is_some(),
+            ArchivedFilter::All => true,
+        }
+    }
+}
+
 /// What `sessions.list` asks the store for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionListQuery {
@@ -62,7 +85,8 @@ pub struct SessionListQuery {
     pub search: Option<String>,
     /// Only sessions updated at or after this time (`activeMinutes`).
     pub updated_since_ms: Option<u64>,
-    /// The query cannot match anything (`spawnedBy`, `archived:true`: we keep no such sessions).
+    pub archived: ArchivedFilter,
+    /// The query cannot match anything (`spawnedBy`, `pinned`: we keep no such sessions).
     pub match_nothing: bool,
     pub include_derived_titles: bool,
     pub include_last_message: bool,
@@ -86,11 +110,15 @@ pub fn parse_sessions_list_params(params: Option<&Value>, agents: &Agents, now_m
         label: p.get("label").and_then(Value::as_str).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
         search,
         updated_since_ms,
-        // No spawned, archived, pinned, grouped, project or board sessions are kept here.
+        archived: match p.get("archived") {
+            Some(Value::Bool(true)) => ArchivedFilter::Only,
+            Some(Value::String(_)) => ArchivedFilter::All,
+            _ => ArchivedFilter::Exclude,
+        },
+        // No spawned, pinned, grouped, project or board sessions are kept here.
         match_nothing: ["spawnedBy", "projectId", "workspaceDir", "group", "creatorId", "ownerId", "involvingProfileId", "profileRelation"]
             .iter()
             .any(|k| p.get(*k).is_some())
-            || flag("archived")
             || flag("pinned")
             || flag("hasBoard"),
         include_derived_titles: flag("includeDerivedTitles"),
@@ -136,6 +164,8 @@ pub fn session_row(s: &SessionSummary, defaults: &SessionDefaults, derived_title
     put("createdAt", json!(s.created_ms));
     put("sessionId", json!(s.session_id));
     put("abortedLastRun", json!(s.aborted_last_run));
+    put("archived", json!(s.archived_at().is_some()));
+    put("archivedAt", s.archived_at().map_or(Value::Null, |t| json!(t)));
     put("inputTokens", json!(s.input_tokens));
     put("outputTokens", json!(s.output_tokens));
     if s.last_total_tokens > 0 {
@@ -195,14 +225,71 @@ pub trait SessionStore {
     fn usage_rows(&self, start_ms: u64, end_ms: u64, limit: usize) -> Result<Vec<UsageRow>, String>;
     /// A session with no messages yet; an existing key is returned as it is (`false`).
     fn create(&self, meta: &SessionMeta, settings: &Value) -> Result<(SessionSummary, bool), String>;
-    /// Set/clear the label and merge-patch the settings; `None` for an unknown session.
-    fn patch(&self, key: &str, label: Option<Option<&str>>, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String>;
+    /// If `expect` holds for the session (checked in the same transaction), set/clear the
+    /// label and merge-patch the settings.
+    fn patch(
+        &self,
+        key: &str,
+        expect: &Expect,
+        label: Option<Option<&str>>,
+        settings: &Value,
+        now_ms: u64,
+    ) -> Result<Guarded<SessionSummary>, String>;
     /// A new conversation on the same key (messages gone, counters cleared, new session id).
     fn reset(&self, key: &str, new_session_id: &str, settings: &Value, now_ms: u64) -> Result<Option<SessionSummary>, String>;
-    /// Remove the session and its messages; `false` when there was none.
-    fn delete(&self, key: &str) -> Result<bool, String>;
+    /// If `expect` holds for the session (checked in the same transaction), remove it and its
+    /// messages.
+    fn delete(&self, key: &str, expect: &Expect) -> Result<Guarded<()>, String>;
     /// Store maintenance (`sessions.cleanup`) for one agent's sessions.
     fn maintain(&self, agent_id: &str) -> Result<Maintenance, String>;
+}
+
+/// Preconditions a client puts on a session mutation (`expectedSessionId`,
+/// `expectedLifecycleRevision`, `archivedOnly`): the session must still be the one it read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expect {
+    pub session_id: Option<String>,
+    pub lifecycle_revision: Option<String>,
+    /// `sessions.delete {archivedOnly:true}`: only an archived session may go.
+    pub archived: bool,
+}
+
+/// Why a mutation's preconditions failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Another request replaced, reset or deleted the session since the client read it.
+    Changed,
+    /// `archivedOnly`, and the session is not archived.
+    NotArchived,
+}
+
+impl Expect {
+    pub fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
+
+    /// Does the session as stored now (`None`: there is none) meet the preconditions?
+    pub fn check(&self, current: Option<&SessionSummary>) -> Result<(), Refusal> {
+        if self.archived && current.and_then(SessionSummary::archived_at).is_none() {
+            return Err(Refusal::NotArchived);
+        }
+        let id_moved = self.session_id.as_ref().is_some_and(|id| current.map(|s| &s.session_id) != Some(id));
+        let revision_moved =
+            self.lifecycle_revision.as_deref().is_some_and(|r| current.and_then(SessionSummary::lifecycle_revision) != Some(r));
+        if id_moved || revision_moved {
+            return Err(Refusal::Changed);
+        }
+        Ok(())
+    }
+}
+
+/// What a guarded mutation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guarded<T> {
+    Done(T),
+    /// No such session (and no precondition said there had to be one).
+    Missing,
+    Refused(Refusal),
 }
 
 /// What a maintenance sweep found and did.

@@ -156,6 +156,23 @@ pub struct SessionSummary {
     pub settings: Option<Value>,
 }
 
+impl SessionSummary {
+    /// A setting the operator stored on the session (`sessions.create|patch|reset`).
+    pub fn setting(&self, name: &str) -> Option<&Value> {
+        self.settings.as_ref().and_then(|s| s.get(name))
+    }
+
+    /// When the session was archived (`sessions.patch {archived:true}`), unix ms.
+    pub fn archived_at(&self) -> Option<u64> {
+        self.setting("archivedAt").and_then(Value::as_u64)
+    }
+
+    /// The revision `sessions.create|reset` stamped (`expectedLifecycleRevision` checks it).
+    pub fn lifecycle_revision(&self) -> Option<&str> {
+        self.setting("lifecycleRevision").and_then(Value::as_str)
+    }
+}
+
 /// Model defaults reported beside session rows (`defaults` of `sessions.list`/`chat.history`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionDefaults {
