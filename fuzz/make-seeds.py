@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VECTORS = HERE.parent / "testdata" / "vectors" / "ws"
-TARGETS = ["frame", "server_connection", "client_connection", "config", "http"]
+TARGETS = ["frame", "server_connection", "client_connection", "config", "http", "cron"]
 
 PREAUTH_MAX = 64 * 1024
 POSTAUTH_MAX = 25 * 1024 * 1024
@@ -276,6 +276,37 @@ def lines(*fields):
     return "\n".join("~" if f is None else f for f in fields).encode()
 
 
+CRON_METHODS = ["cron.status", "cron.list", "cron.get", "cron.add", "cron.update", "cron.remove", "cron.run",
+                "cron.runs", "cron.scratch.get", "cron.scratch.set"]
+
+
+def hand_cron_seeds():
+    """`cron` target: method byte, hour byte, params JSON, NUL, a stored job row (JSON)."""
+    def seed(method, hours, params, row=None):
+        out = bytes([CRON_METHODS.index(method), hours]) + compact(params).encode()
+        if row is not None:
+            out += b"\0" + compact(row).encode()
+        return out
+    every = {"name": "e", "schedule": {"kind": "every", "everyMs": 60000}, "sessionTarget": "isolated", "wakeMode": "now",
+             "payload": {"kind": "agentTurn", "message": "hi"}}
+    paris = dict(every, schedule={"kind": "cron", "expr": "30 2 * * *", "tz": "Europe/Paris", "staggerMs": 30000})
+    row = {"id": "r", "spec": every, "createdAtMs": 1796637600000, "updatedAtMs": 1796637600000,
+           "state": {"nextRunAtMs": 1796637660000, "runningAtMs": 1796637600000, "runningRunId": "cron:r:1"}}
+    at_row = dict(row, spec=dict(every, schedule={"kind": "at", "at": "2026-12-07T10:00:00Z"}), state={"nextRunAtMs": 1796637600000})
+    return {
+        "hand-cron-add-every": seed("cron.add", 0, every),
+        "hand-cron-add-cron-tz": seed("cron.add", 5, paris),
+        "hand-cron-add-bad-expr": seed("cron.add", 0, dict(every, schedule={"kind": "cron", "expr": "61 * * * *"})),
+        "hand-cron-add-main-event": seed("cron.add", 0, dict(every, sessionTarget="main", payload={"kind": "systemEvent", "text": "t"}, overlap="queue")),
+        "hand-cron-update": seed("cron.update", 1, {"id": "j", "patch": {"enabled": False, "schedule": {"kind": "at", "at": "2026-12-08T00:00:00Z"}}}),
+        "hand-cron-run-force": seed("cron.run", 0, {"id": "j", "mode": "force"}, row),
+        "hand-cron-run-due": seed("cron.run", 2, {"jobId": "j", "mode": "due"}, at_row),
+        "hand-cron-scratch": seed("cron.scratch.set", 0, {"id": "j", "content": "notes", "expectedRevision": 0}),
+        "hand-cron-list": seed("cron.list", 0, {"includeDisabled": True, "compact": True, "sortBy": "name"}, row),
+        "hand-cron-remove": seed("cron.remove", 0, {"id": "j"}),
+    }
+
+
 def hand_config_seeds():
     # cli port, env port, cfg port, profile, cli bind, cfg bind, custom host, bindable mask,
     # cli mode/token/password, cfg mode/token/password, env mode/token/password,
@@ -440,6 +471,8 @@ def main():
         add("config", name, data)
     for name, data in hand_http_seeds(captures).items():
         add("http", name, data)
+    for name, data in hand_cron_seeds().items():
+        add("cron", name, data)
 
     for target, files in corpus.items():
         d = args.out / target

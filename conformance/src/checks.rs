@@ -2090,8 +2090,87 @@ pub fn all() -> Vec<Check> {
                 missing_scope(B, "r3", "operator.admin"),
                 call(B, "r4", "sessions.patch", Some(json!({"key": "agent:main:conformance-none", "verboseLevel": "on"}))),
                 missing_scope(B, "r4", "operator.admin"),
-                call(B, "r5", "sessions.list", Some(json!({"archived": true}))),
-                ok_payload(B, "r5", json!({"sessions": "$array"})),
+            ],
+        ]),
+    ));
+
+    let main_every = json!({"name": "op every", "schedule": {"kind": "every", "everyMs": 3_600_000}, "sessionTarget": "main",
+        "wakeMode": "next-heartbeat", "payload": {"kind": "systemEvent", "text": "tick from cron"}});
+    let with = |k: &str, val: Value| {
+        let mut p = main_every.clone();
+        p[k] = val;
+        p
+    };
+    v.push(check(
+        "O6-cron-params",
+        "operator §6.1–6.2 (op-cron-add-invalid, op-cron-scope)",
+        "cron.* check params, schedules and payload rules with the reference's messages; unknown jobs answer CRON_JOB_NOT_FOUND; writes need admin",
+        &[],
+        cat(vec![
+            connected(A, &[READ, WRITE, ADMIN]),
+            connected(B, &[READ]),
+            vec![
+                call(A, "c1", "cron.add", Some(json!({"name": "x"}))),
+                err(A, "c1", "INVALID_REQUEST", "invalid cron.add params: must have required property 'schedule'"),
+                call(A, "c2", "cron.add", Some(with("schedule", json!({"kind": "cron", "expr": "not a cron"})))),
+                err(A, "c2", "INVALID_REQUEST", "invalid cron.add params: CronPattern: invalid configuration format ('not a cron'), exactly five, six, or seven space separated parts are required."),
+                call(A, "c3", "cron.add", Some(with("schedule", json!({"kind": "cron", "expr": "0 9 * * *", "tz": "Mars/Base"})))),
+                err(A, "c3", "INVALID_REQUEST", "invalid cron.add params: CronDate: Failed to convert date to timezone 'Mars/Base'. This may happen with invalid timezone names or dates. Original error: toTZ: Invalid timezone 'Mars/Base' or date. Please provide a valid IANA timezone (e.g., 'America/New_York', 'Europe/Stockholm'). Original error: Invalid time zone specified: Mars/Base"),
+                call(A, "c4", "cron.add", Some(with("schedule", json!({"kind": "at", "at": "tomorrow-ish"})))),
+                err(A, "c4", "INVALID_REQUEST", "Invalid schedule.at: expected ISO-8601 timestamp (got tomorrow-ish)"),
+                call(A, "c5", "cron.add", Some(with("payload", json!({"kind": "agentTurn", "message": "x"})))),
+                err(A, "c5", "INVALID_REQUEST", "invalid cron.add params: main cron jobs require payload.kind=\"systemEvent\" or \"script\""),
+                call(A, "c6", "cron.add", Some(with("extra", json!(1)))),
+                err(A, "c6", "INVALID_REQUEST", "invalid cron.add params: at root: unexpected property 'extra'"),
+                call(A, "c7", "cron.update", Some(json!({"id": "nope", "patch": {"enabled": true}}))),
+                err(A, "c7", "INVALID_REQUEST", "Automation not found: nope. List automations and retry with a current job id. For cross-session management, use a fresh authenticated configured channel owner or Control UI administrator turn or the Automations page."),
+                call(A, "c8", "cron.run", Some(json!({"id": "nope"}))),
+                err(A, "c8", "INVALID_REQUEST", "Automation not found: nope. List automations and retry with a current job id. For cross-session management, use a fresh authenticated configured channel owner or Control UI administrator turn or the Automations page."),
+                call(A, "c9", "cron.get", Some(json!({"id": "nope"}))),
+                err(A, "c9", "INVALID_REQUEST", "cron job not found: nope. List automations and retry with a current job id. For cross-session management, use a fresh authenticated configured channel owner or Control UI administrator turn or the Automations page."),
+                call(A, "c10", "cron.runs", Some(json!({"id": "a/b"}))),
+                err(A, "c10", "INVALID_REQUEST", "invalid cron.runs params: at /id: must match pattern \"^[^/\\\\]+$\""),
+                call(A, "c11", "cron.list", Some(json!({"limit": 500}))),
+                err(A, "c11", "INVALID_REQUEST", "invalid cron.list params: at /limit: must be <= 200"),
+                call(B, "c12", "cron.add", Some(main_every.clone())),
+                missing_scope(B, "c12", "operator.admin"),
+                call(B, "c13", "cron.scratch.get", Some(json!({"id": "x"}))),
+                missing_scope(B, "c13", "operator.admin"),
+                call(B, "c14", "cron.status", Some(json!({}))),
+                ok_payload(B, "c14", json!({"enabled": "$bool", "storage": "sqlite", "jobs": "$int"})),
+            ],
+        ]),
+    ));
+
+    v.push(check(
+        "O6-cron-crud",
+        "operator §6.2 (op-cron-crud, op-cron-run-agentturn)",
+        "cron.add answers the job (anchor, next run, revision, delivery preview) and emits `cron` added; get/update/scratch/run due/remove behave as the reference's",
+        &[],
+        cat(vec![
+            connected(A, &[READ, WRITE, ADMIN]),
+            vec![
+                call(A, "d1", "cron.add", Some(main_every.clone())),
+                ok_payload(A, "d1", json!({"id": "$string", "name": "op every", "enabled": true, "createdAtMs": "$int",
+                    "schedule": {"kind": "every", "everyMs": 3_600_000, "anchorMs": "$int"}, "sessionTarget": "main",
+                    "payload": {"kind": "systemEvent", "text": "tick from cron"}, "state": {"nextRunAtMs": "$int"},
+                    "configRevision": "$string", "nextRunAtMs": "$int", "deliveryPreview": {"label": "not requested", "detail": "not requested"}}))
+                .save("JOB", "/payload/id"),
+                event(A, "cron").with(json!({"payload": {"jobId": "$JOB", "action": "added", "job": {"name": "op every"}}})),
+                call(A, "d2", "cron.get", Some(json!({"jobId": "$JOB"}))),
+                ok_payload(A, "d2", json!({"id": "$JOB", "name": "op every", "configRevision": "$string"})),
+                call(A, "d3", "cron.update", Some(json!({"id": "$JOB", "patch": {"enabled": false, "description": "paused"}}))),
+                ok_payload(A, "d3", json!({"id": "$JOB", "enabled": false, "description": "paused", "state": {"scheduleActivatedAtMs": "$int"}})),
+                call(A, "d4", "cron.scratch.set", Some(json!({"id": "$JOB", "content": "notes"}))),
+                ok_payload(A, "d4", json!({"ok": true, "scratch": {"content": "notes", "revision": 1, "updatedAtMs": "$int"}, "currentRevision": 1, "maxBytes": 262144})),
+                call(A, "d5", "cron.scratch.set", Some(json!({"id": "$JOB", "content": "notes2", "expectedRevision": 0}))),
+                ok_payload(A, "d5", json!({"ok": false, "reason": "revision-conflict", "currentRevision": 1})),
+                call(A, "d6", "cron.run", Some(json!({"id": "$JOB", "mode": "due"}))),
+                ok_payload(A, "d6", json!({"ok": true, "ran": false, "processInstanceId": "$string"})),
+                call(A, "d7", "cron.remove", Some(json!({"id": "$JOB"}))),
+                ok_payload(A, "d7", json!({"ok": true, "removed": true})),
+                call(A, "d8", "cron.remove", Some(json!({"jobId": "$JOB"}))),
+                err(A, "d8", "INVALID_REQUEST", "Automation not found: $JOB. List automations and retry with a current job id. For cross-session management, use a fresh authenticated configured channel owner or Control UI administrator turn or the Automations page."),
             ],
         ]),
     ));

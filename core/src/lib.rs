@@ -21,6 +21,7 @@ pub mod agent;
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod cron;
 pub mod gateway;
 pub mod http;
 pub mod logs;

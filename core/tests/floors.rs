@@ -22,6 +22,8 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("sessions", &["sessions"]),
     ("tools", &["tools"]),
     ("agent", &["agent"]),
+    // Cron jobs, their schedules and the scheduler (on virtual time).
+    ("cron", &["cron"]),
     ("gateway", &["gateway"]),
     ("connection", &["connection"]),
     ("methods", &["methods"]),

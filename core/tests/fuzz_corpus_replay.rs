@@ -64,6 +64,11 @@ fn config_corpus() {
 }
 
 #[test]
+fn cron_corpus() {
+    replay("cron", fuzzing::cron);
+}
+
+#[test]
 fn http_corpus() {
     let base = Instant::now();
     replay("http", |d| fuzzing::http(base, d));

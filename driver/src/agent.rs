@@ -34,6 +34,13 @@ impl RunControl for Stop {
 
 /// Run one agent run to its end.
 pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
+    execute_for_outcome(rt, ctx, run).await;
+}
+
+/// Run one agent run to its end; how it ended (`None` only if the machine stopped without
+/// saying, which it does not).
+pub async fn execute_for_outcome<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) -> Option<clawgate_core::agent::Outcome> {
+    let mut ended = None;
     let hub = ctx.hub.clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let stop = Arc::new(Stop { fired: AtomicBool::new(false), tx: Mutex::new(Some(stop_tx)) });
@@ -47,6 +54,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
         match action {
             RunAction::Notify(n) => {
                 if let clawgate_core::agent::RunNotice::Finish(outcome) = &n {
+                    ended = Some(outcome.clone());
                     let status = match outcome {
                         clawgate_core::agent::Outcome::Ok { .. } => "ok",
                         clawgate_core::agent::Outcome::Err { .. } => "error",
@@ -101,6 +109,7 @@ pub async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec) {
             }
         }
     }
+    ended
 }
 
 /// Append `entries` to the run's session in one transaction; `Err` (why) when they could not be

@@ -46,6 +46,7 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
             let secrets = ctx.hub.settings().secret_values();
             (rt.spawn_blocking(move || crate::logfile::tail(&p, &secrets)).await, None)
         }
+        Call::Cron(c) => (crate::cron::call(rt, &ctx, c).await, None),
         Call::Reply(_) | Call::StartRun { .. } | Call::Later => (Call::answered_by_caller(), None),
     }
 }

@@ -41,12 +41,19 @@ pub struct Ctx {
     devices_writable: std::sync::atomic::AtomicBool,
     /// Connections that have not sent a request head yet (bounded: [`crate::admission`]).
     pub pending_heads: Arc<crate::admission::PendingHeads>,
+    /// The cron scheduler and its shell.
+    pub cron: crate::cron::CronService,
+}
+
+fn hub_boot_id(hub: &Hub) -> String {
+    hub.info().boot_id.clone()
 }
 
 impl Ctx {
     pub fn new(hub: Arc<Hub>, config: Arc<Mutex<ConfigRuntime>>, state_dir: String) -> Ctx {
         Ctx {
             pending_heads: crate::admission::PendingHeads::new(None),
+            cron: crate::cron::CronService::new(hub_boot_id(&hub)),
             hub,
             config,
             store: std::sync::OnceLock::new(),
@@ -54,6 +61,11 @@ impl Ctx {
             devices_saved: Mutex::new(None),
             devices_writable: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// The state dir (where the stores live).
+    pub fn state_dir(&self) -> &str {
+        &self.state_dir
     }
 
     /// Note how a session-store write went: a failure shows in `health`/`status` as a degraded
@@ -403,6 +415,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
         }
     });
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
+    rt.spawn(crate::cron::run(rt.clone(), ctx.clone()));
     let (control_tx, mut control_rx) = unbounded();
     rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx));
 

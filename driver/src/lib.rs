@@ -11,6 +11,7 @@ pub mod calls;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod cron;
 pub mod daemon;
 pub mod logfile;
 pub mod net;

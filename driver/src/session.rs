@@ -147,6 +147,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     call @ (Call::ConfigGet
                     | Call::Compact(_)
                     | Call::ConfigWrite(_)
+                    | Call::Cron(_)
                     | Call::SecretsReload
                     | Call::Store(_)
                     | Call::PersistDevices(..)

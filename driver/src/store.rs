@@ -39,7 +39,9 @@
 //!   JSON, tool_call_id, run_id, ts_ms, meta JSON (v2), PK(session_key, seq))`; a message's
 //!   `__openclaw.id` is derived from the session id and `seq` ([`message_id`]), not stored;
 //!   indexed by `ts_ms` (v4);
-//! * `responses(id PK, session_key, agent_id, owner, session_key_header, created_ms, body JSON)`.
+//! * `responses(id PK, session_key, agent_id, owner, session_key_header, created_ms, body JSON)`;
+//! * `cron_jobs(id PK, body JSON, updated_ms)` and `cron_runs(seq PK, job_id, ts_ms, status, body
+//!   JSON)`, the newest [`CRON_RUNS_PER_JOB`] entries per job (v6).
 //!
 //! Migrations run in one transaction from the stored `user_version` up to [`SCHEMA_VERSION`].
 
@@ -59,7 +61,7 @@ use serde_json::Value;
 /// Where the session store lives inside the state dir.
 pub const SESSIONS_DB: &str = "clawgate/sessions.sqlite";
 /// The schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 /// `PRAGMA application_id` of a clawgate session store (`"CGss"`).
 pub const APPLICATION_ID: i64 = 0x4347_7373;
 
@@ -198,6 +200,14 @@ const SCHEMA_V4: &str = "CREATE INDEX messages_by_ts ON messages(ts_ms);";
 
 /// v5: what operators set on a session (`sessions.create|patch|reset`), a JSON object.
 const SCHEMA_V5: &str = "ALTER TABLE sessions ADD COLUMN settings TEXT;";
+
+/// v6: cron jobs (the job as JSON, [`clawgate_core::cron::Job`]) and their run history.
+const SCHEMA_V6: &str = "CREATE TABLE cron_jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE cron_runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX cron_runs_by_job ON cron_runs(job_id, seq);";
+
+/// Run history kept per job (older entries are dropped as new ones come).
+pub const CRON_RUNS_PER_JOB: i64 = 500;
 
 const SESSION_COLUMNS: &str = "key, agent_id, session_id, created_ms, updated_ms, label, display_name, channel, origin, message_count, \
      last_model, last_model_provider, input_tokens, output_tokens, last_total_tokens, status, aborted_last_run, last_message_preview, \
@@ -736,6 +746,114 @@ impl Store {
     }
 }
 
+/// One write of the cron scheduler's outputs (applied together in one transaction).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CronWrite {
+    /// Insert or replace a job row.
+    Job { id: String, body: String, updated_ms: u64 },
+    /// Delete a job with its history.
+    Delete(String),
+    /// Append a run history entry.
+    Run { job_id: String, ts_ms: u64, status: String, body: String },
+}
+
+impl Store {
+    /// Every stored cron job: `(id, JSON body)`.
+    pub fn cron_jobs(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare("SELECT id, body FROM cron_jobs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Apply the scheduler's writes atomically, in order.
+    pub fn cron_write(&self, writes: &[CronWrite]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for w in writes {
+            match w {
+                CronWrite::Job { id, body, updated_ms } => {
+                    tx.prepare("INSERT OR REPLACE INTO cron_jobs (id, body, updated_ms) VALUES (?1, ?2, ?3)")?.execute(params![
+                        id,
+                        body,
+                        to_i64(*updated_ms)
+                    ])?;
+                }
+                CronWrite::Delete(id) => {
+                    tx.execute("DELETE FROM cron_jobs WHERE id = ?1", [id])?;
+                    tx.execute("DELETE FROM cron_runs WHERE job_id = ?1", [id])?;
+                }
+                CronWrite::Run { job_id, ts_ms, status, body } => {
+                    tx.prepare("INSERT INTO cron_runs (job_id, ts_ms, status, body) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+                        job_id,
+                        to_i64(*ts_ms),
+                        status,
+                        body
+                    ])?;
+                    tx.prepare(
+                        "DELETE FROM cron_runs WHERE job_id = ?1 AND seq <= (SELECT seq FROM cron_runs WHERE job_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                    )?
+                    .execute(params![job_id, CRON_RUNS_PER_JOB])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Run history entries (JSON bodies) matching the filters, newest first (or oldest first),
+    /// one page, with the total before paging.
+    pub fn cron_runs(&self, q: &clawgate_core::methods::cron::RunsQuery) -> Result<(Vec<String>, usize), StoreError> {
+        let mut clauses = Vec::new();
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(id) = &q.job_id {
+            args.push(SqlValue::Text(id.clone()));
+            clauses.push(format!("job_id = ?{}", args.len()));
+        }
+        let mut any_of = |column: &str, values: &[String], args: &mut Vec<SqlValue>| {
+            if values.is_empty() {
+                return;
+            }
+            let marks: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    args.push(SqlValue::Text(v.clone()));
+                    format!("?{}", args.len())
+                })
+                .collect();
+            clauses.push(format!("{column} IN ({})", marks.join(", ")));
+        };
+        any_of("status", &q.statuses, &mut args);
+        any_of("json_extract(body, '$.deliveryStatus')", &q.delivery_statuses, &mut args);
+        if let Some(text) = &q.query {
+            args.push(SqlValue::Text(text.clone()));
+            let i = args.len();
+            clauses.push(format!(
+                "(instr(lower(coalesce(json_extract(body, '$.summary'), '')), ?{i}) > 0 OR instr(lower(coalesce(json_extract(body, '$.error'), '')), ?{i}) > 0 OR instr(lower(coalesce(json_extract(body, '$.jobName'), '')), ?{i}) > 0)"
+            ));
+        }
+        let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let order = if q.ascending { "ASC" } else { "DESC" };
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction()?;
+        let total: i64 = tx.query_row(&format!("SELECT COUNT(*) FROM cron_runs{filter}"), params_from_iter(args.iter()), |r| r.get(0))?;
+        let li = args.len() + 1;
+        args.push(SqlValue::Integer(to_i64(q.limit as u64)));
+        args.push(SqlValue::Integer(to_i64(q.offset as u64)));
+        let bodies = {
+            let mut stmt =
+                tx.prepare(&format!("SELECT body FROM cron_runs{filter} ORDER BY seq {order} LIMIT ?{li} OFFSET ?{}", li + 1))?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.finish()?;
+        Ok((bodies, usize::try_from(total).unwrap_or(0)))
+    }
+}
+
 /// The core's view of the store (`sessions.list`, `chat.history`, the built-in tools, the
 /// session HTTP routes).
 impl clawgate_core::sessions::SessionStore for Store {
@@ -1115,7 +1233,10 @@ fn open_writer(path: &Path, opts: &StoreOptions) -> Result<Connection, OpenFailu
         if version < 5 {
             tx.execute_batch(SCHEMA_V5)?;
         }
-        // Later versions add their steps here: `if version < 6 { … }`.
+        if version < 6 {
+            tx.execute_batch(SCHEMA_V6)?;
+        }
+        // Later versions add their steps here: `if version < 7 { … }`.
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tracing::info!(path = %path.display(), from = version, to = SCHEMA_VERSION, "session store schema migrated");

@@ -12,7 +12,7 @@ use clawgate_core::sessions::{
     ArchivedFilter, Expect, Guarded, Refusal, Role, RunStatus, SessionListQuery, SessionMeta, StoredResponse, TranscriptEntry, Usage,
     chat_history_payload, parse_chat_history_params, to_openai_messages,
 };
-use clawgate_driver::store::{APPLICATION_ID, SCHEMA_VERSION, Store, StoreError, sessions_db_path};
+use clawgate_driver::store::{APPLICATION_ID, CRON_RUNS_PER_JOB, CronWrite, SCHEMA_VERSION, Store, StoreError, sessions_db_path};
 use serde_json::json;
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -425,8 +425,12 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     }
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        // Back to the v3 schema: no message-time index (v4), no session settings (v5).
-        c.execute_batch("DROP INDEX messages_by_ts; ALTER TABLE sessions DROP COLUMN settings;").unwrap();
+        // Back to the v3 schema: no message-time index (v4), no session settings (v5), no cron
+        // tables (v6).
+        c.execute_batch(
+            "DROP INDEX messages_by_ts; ALTER TABLE sessions DROP COLUMN settings; DROP TABLE cron_runs; DROP TABLE cron_jobs;",
+        )
+        .unwrap();
         c.pragma_update(None, "user_version", 3).unwrap();
     }
     let store = Store::open(&path).unwrap();
@@ -459,6 +463,33 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     assert_eq!((r.session_id.as_str(), r.message_count, r.input_tokens), ("sid-new", 0, 0));
     assert!(store.history("old", 10).unwrap().is_empty(), "a reset empties the conversation");
     assert_eq!(store.patch_session("nope", &any, None, &json!({}), 1).unwrap(), Guarded::Missing);
+    // v6: cron jobs and their run history, written together; the history is capped per job and
+    // goes with its job.
+    let mut writes = vec![CronWrite::Job { id: "j1".into(), body: r#"{"id":"j1"}"#.into(), updated_ms: 1 }];
+    for n in 0..(CRON_RUNS_PER_JOB + 5) {
+        let status = if n % 2 == 0 { "ok" } else { "error" };
+        let body = json!({"n": n, "status": status, "summary": format!("run {n}")}).to_string();
+        writes.push(CronWrite::Run { job_id: "j1".into(), ts_ms: n as u64, status: status.into(), body });
+    }
+    store.cron_write(&writes).unwrap();
+    assert_eq!(store.cron_jobs().unwrap(), [("j1".to_string(), r#"{"id":"j1"}"#.to_string())]);
+    let q = |statuses: Vec<String>, query: Option<&str>| clawgate_core::methods::cron::RunsQuery {
+        job_id: Some("j1".into()),
+        statuses,
+        query: query.map(str::to_string),
+        limit: 3,
+        ..Default::default()
+    };
+    let (page, total) = store.cron_runs(&q(vec![], None)).unwrap();
+    assert_eq!(total, CRON_RUNS_PER_JOB as usize, "capped");
+    assert!(page[0].contains(&format!("\"n\":{}", CRON_RUNS_PER_JOB + 4)), "newest first: {page:?}");
+    let (_, errors) = store.cron_runs(&q(vec!["error".into()], None)).unwrap();
+    assert_eq!(errors, CRON_RUNS_PER_JOB as usize / 2);
+    let (found, n) = store.cron_runs(&q(vec![], Some("run 7"))).unwrap();
+    assert!(n >= 1 && found.iter().all(|b| b.contains("run 7")), "{found:?}");
+    store.cron_write(&[CronWrite::Delete("j1".into())]).unwrap();
+    assert!(store.cron_jobs().unwrap().is_empty());
+    assert_eq!(store.cron_runs(&q(vec![], None)).unwrap().1, 0);
     // Preconditions are checked in the write's own transaction; a refused patch changes nothing.
     let stale = Expect { session_id: Some(s.session_id.clone()), ..Expect::default() };
     assert_eq!(store.patch_session("old", &stale, None, &json!({"x": 1}), 9_800).unwrap(), Guarded::Refused(Refusal::Changed));

@@ -107,7 +107,30 @@ pub struct ApiConfig {
     pub control_ui_base_path: String,
     /// Everything the Control UI reads (`gateway.controlUi.*`: root, basePath, …).
     pub control_ui: UiConfig,
+    /// `cron.*` (operator §6).
+    pub cron: CronConfig,
     pub warnings: Vec<String>,
+}
+
+/// `cron.enabled` (default true: scheduled jobs fire) and `cron.skipMissedJobs` (default false:
+/// a recurring fire missed while the gateway was down runs once after start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronConfig {
+    pub enabled: bool,
+    pub skip_missed_jobs: bool,
+}
+
+impl Default for CronConfig {
+    fn default() -> Self {
+        CronConfig { enabled: true, skip_missed_jobs: false }
+    }
+}
+
+impl CronConfig {
+    pub fn from_config(cfg: &Value) -> CronConfig {
+        let flag = |p: &str| cfg.pointer(p).and_then(Value::as_bool);
+        CronConfig { enabled: flag("/cron/enabled").unwrap_or(true), skip_missed_jobs: flag("/cron/skipMissedJobs").unwrap_or(false) }
+    }
 }
 
 impl Default for ApiConfig {
@@ -288,6 +311,7 @@ impl ApiConfig {
             control_ui_enabled: control_ui.enabled,
             control_ui_base_path: control_ui.base_path.clone(),
             control_ui,
+            cron: CronConfig::from_config(cfg),
             warnings,
         }
     }

@@ -219,6 +219,8 @@ pub const USED_KEYS: &[&str] = &[
     "memory.search.remote.baseUrl",
     "memory.search.remote.apiKey",
     "hooks.enabled",
+    "cron.enabled",
+    "cron.skipMissedJobs",
     "hooks.token",
     "hooks.path",
     "plugins.entries.admin-http-rpc.enabled",

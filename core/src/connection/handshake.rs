@@ -93,7 +93,14 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "node.list",
     "cron.status",
     "cron.list",
+    "cron.get",
+    "cron.add",
+    "cron.update",
+    "cron.remove",
+    "cron.run",
     "cron.runs",
+    "cron.scratch.get",
+    "cron.scratch.set",
 ];
 
 /// The parts of `connect.params` the gateway acts on (validated against the schema first).

@@ -630,6 +630,12 @@ impl Hub {
         self.with(|st, _| f(&mut st.runs))
     }
 
+    /// The cron scheduler, under the hub's lock (quick, in-memory operations only: the shell
+    /// drains its outputs here and performs them outside).
+    pub fn with_cron<T>(&self, f: impl FnOnce(&mut crate::cron::Scheduler) -> T) -> T {
+        self.with(|st, _| f(&mut st.cron))
+    }
+
     // ---- session-event subscriptions ---------------------------------------------------
 
     /// `sessions.subscribe`: this socket receives `sessions.changed`. `false` when the socket

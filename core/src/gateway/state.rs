@@ -60,6 +60,8 @@ pub(crate) struct HubState {
     pub(crate) devices: Devices,
     pub(crate) runs: Runs,
     pub(crate) diagnostics: Diagnostics,
+    /// The cron scheduler (operator §6); the shell drives it through [`super::Hub::with_cron`].
+    pub(crate) cron: crate::cron::Scheduler,
     next_tick: Instant,
     next_health: Instant,
     /// The last `(now, unix_ms)` pair the shell gave: wall-clock ms for an `Instant`.
@@ -87,6 +89,7 @@ impl HubState {
             devices: Devices::default(),
             runs: Runs::default(),
             diagnostics: Diagnostics::default(),
+            cron: crate::cron::Scheduler::new(),
             next_tick: now + limits.tick_interval,
             next_health: now + limits.health_interval,
             now_unix: (now, unix_ms),

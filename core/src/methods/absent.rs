@@ -44,21 +44,27 @@ pub(crate) fn call(api: &ApiConfig, method: &str, params: Option<&Value>, unix_m
     let v = |schema: Value| validate_params(method, &schema, params);
     Some(match method {
         // No plugins are installed: the admin RPC route is built in, not a plugin.
-        "plugins.list" => v(closed(json!({}))).map(|()| json!({"plugins": [], "diagnostics": [], "mutationAllowed": false, "generation": 0})),
+        "plugins.list" => {
+            v(closed(json!({}))).map(|()| json!({"plugins": [], "diagnostics": [], "mutationAllowed": false, "generation": 0}))
+        }
         // No plugin catalog to browse.
-        "plugins.catalog.browse" => v(closed(json!({"intent": {"type": "string"}, "category": {"type": "string"}, "query": {"type": "string"},
+        "plugins.catalog.browse" => {
+            v(closed(json!({"intent": {"type": "string"}, "category": {"type": "string"}, "query": {"type": "string"},
             "searchSource": {"type": "string"}, "cursor": {"type": "string"}, "pageSize": {"type": "integer", "minimum": 1}})))
-        .map(|()| json!({"items": []})),
+            .map(|()| json!({"items": []}))
+        }
         // Agent turns run on the gateway itself: that one environment exists.
-        "environments.list" => v(closed(json!({"projection": {"type": "string"}, "includeDesktopSetup": {"type": "boolean"}, "runtimeId": {"type": "string"}})))
-            .map(|()| {
-                if params.and_then(|p| p.get("projection")).and_then(Value::as_str) == Some("profiles") {
-                    return json!({"environments": []});
-                }
-                json!({"environments": [{"id": "gateway", "type": "local", "label": "Gateway local", "status": "available",
+        "environments.list" => v(closed(
+            json!({"projection": {"type": "string"}, "includeDesktopSetup": {"type": "boolean"}, "runtimeId": {"type": "string"}}),
+        ))
+        .map(|()| {
+            if params.and_then(|p| p.get("projection")).and_then(Value::as_str) == Some("profiles") {
+                return json!({"environments": []});
+            }
+            json!({"environments": [{"id": "gateway", "type": "local", "label": "Gateway local", "status": "available",
                     "platform": std::env::consts::OS, "sessionHost": true, "trust": "persistent",
                     "capabilities": ["agent.run", "sessions", "tools"]}]})
-            }),
+        }),
         "webSearch.status" => v(closed(json!({"agentId": ne}))).and_then(|()| agent_of(api, params)).map(|agent| {
             let m = crate::sessions::agent_model(api, &agent);
             json!({
@@ -87,9 +93,9 @@ pub(crate) fn call(api: &ApiConfig, method: &str, params: Option<&Value>, unix_m
             let claw = json!({"id": "claw", "name": "Claw", "source": "builtin", "modes": ["light", "dark"]});
             json!({"current": {"id": "claw", "mode": "system", "scope": "browser", "overrides": {}}, "theme": claw, "themes": [claw]})
         }),
-        "skills.status" => v(closed(json!({"agentId": ne}))).and_then(|()| agent_of(api, params)).map(|agent| {
-            json!({"workspaceDir": null, "managedSkillsDir": null, "agentId": agent, "skills": []})
-        }),
+        "skills.status" => v(closed(json!({"agentId": ne})))
+            .and_then(|()| agent_of(api, params))
+            .map(|agent| json!({"workspaceDir": null, "managedSkillsDir": null, "agentId": agent, "skills": []})),
         "skills.library.list" => v(closed(json!({"scope": {"type": "string"}, "agentId": ne, "sessionKey": ne}))).map(|()| {
             json!({"entries": [], "profileId": null, "multipleProfiles": false, "defaultTarget": "unavailable",
                 "canManageWorkspace": false, "defaultSelectionLimit": 64})
@@ -113,25 +119,6 @@ pub(crate) fn call(api: &ApiConfig, method: &str, params: Option<&Value>, unix_m
                 .map_err(|_| ErrorShape::invalid_request("invalid approval.history params"))
         }
         "node.list" => v(reference_schema(method)).map(|()| json!({"ts": unix_ms, "nodes": []})),
-        // No scheduler yet: nothing scheduled, nothing run.
-        "cron.status" => v(reference_schema(method)).map(|()| {
-            json!({"enabled": false, "triggersEnabled": false, "storage": "none", "jobs": 0, "nextWakeAtMs": null})
-        }),
-        "cron.list" => v(reference_schema(method)).map(|()| {
-            let (offset, limit) = page(params);
-            // The revision of an empty job set (the UI requires one).
-            let revision = crate::config::file::hash_value(&json!([]));
-            json!({"jobs": [], "snapshotRevision": revision, "total": 0, "offset": offset, "limit": limit, "hasMore": false, "nextOffset": null})
-        }),
-        "cron.runs" => v(reference_schema(method)).map(|()| {
-            let (offset, limit) = page(params);
-            json!({"entries": [], "total": 0, "offset": offset, "limit": limit, "hasMore": false, "nextOffset": null})
-        }),
         _ => return None,
     })
-}
-
-fn page(params: Option<&Value>) -> (u64, u64) {
-    let n = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_u64);
-    (n("offset").unwrap_or(0), n("limit").unwrap_or(50))
 }

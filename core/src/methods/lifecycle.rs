@@ -331,7 +331,16 @@ impl Mutation {
     /// reset or deleted session is stopped first (its reply would land in a conversation that
     /// is gone).
     pub fn run(&self, hub: &crate::gateway::Hub, store: Option<&dyn SessionStore>, now_ms: u64) -> Reply {
-        let Some(store) = store else { return Reply::err(ErrorShape::unavailable("session store unavailable: not open")) };
+        let Some(store) = store else {
+            // No store: no session — a precondition that needs one fails as it would on an
+            // empty store.
+            if let Mutation::Patch { key, expect, .. } | Mutation::Delete { key, expect, .. } = self
+                && let Err(why) = expect.check(None)
+            {
+                return Reply::err(refusal(why, key, if matches!(self, Mutation::Patch { .. }) { "patch" } else { "deletion" }));
+            }
+            return Reply::err(ErrorShape::unavailable("session store unavailable: not open"));
+        };
         let api = hub.settings().api.clone();
         let (key, agent_id) = self.target();
         let unavailable = |e: String| Reply::err(ErrorShape::unavailable(format!("session store unavailable: {e}")));

@@ -7,6 +7,7 @@
 
 pub mod absent;
 mod channels;
+pub mod cron;
 pub mod lifecycle;
 pub(crate) mod pairing;
 mod run;
@@ -120,6 +121,9 @@ pub enum Call {
     /// it (atomically, off the reactor) before sending this reply, so an answered approval is
     /// never lost to a crash.
     PersistDevices(Reply, crate::methods::pairing::CloseAfter),
+    /// `cron.*`: the shell applies it to its scheduler and performs the scheduler's outputs
+    /// (persisting before answering), or reads the run history (`cron.runs`).
+    Cron(cron::CronCall),
 }
 
 impl Call {
@@ -367,6 +371,10 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
                 Err(e) => Call::Reply(Reply::err(e)),
             }
         }
+        m if crate::cron::METHODS.contains(&m) => match cron::parse(m, d.params.as_ref()) {
+            Ok(c) => Call::Cron(c),
+            Err(e) => Call::Reply(Reply::err(e)),
+        },
         "sessions.resolve" => match crate::methods::lifecycle::parse_resolve(d.params.as_ref(), &hub.settings().api.agents) {
             Ok(r) => Call::Store(StoreCall::SessionsResolve(r)),
             Err(e) => Call::Reply(Reply::err(e)),
@@ -458,6 +466,39 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
             crate::methods::lifecycle::CompactPlan::Answer(reply) => conn.complete(&d.request_id, reply),
             crate::methods::lifecycle::CompactPlan::Summarize { .. } | crate::methods::lifecycle::CompactPlan::Truncate { .. } => {}
         },
+        // In memory: the hub's scheduler, with no store (nothing survives the process) and no
+        // agent runs (a started run ends at once, failed).
+        Call::Cron(cron::CronCall::Runs(q)) => conn.complete(&d.request_id, Reply::Ok(Some(cron::runs_result(&q, Vec::new(), 0)))),
+        Call::Cron(c) => {
+            let settings = hub.settings();
+            let boot_id = hub.info().boot_id.clone();
+            let new_id = hub.random_uuid();
+            let (reply, outs) = hub.with_cron(|s| {
+                let mut env = cron::CronEnv {
+                    api: &settings.api,
+                    zones: crate::cron::Zones::utc_only(),
+                    now_ms: unix_ms,
+                    new_id,
+                    process_id: &boot_id,
+                    store_path: "",
+                };
+                let reply = c.apply(s, &mut env).map_or_else(Reply::err, |v| Reply::Ok(Some(v)));
+                let mut outs = Vec::new();
+                while let Some(o) = s.poll_output() {
+                    if let crate::cron::CronOutput::Start(r) = &o {
+                        s.handle_finished(&r.job.id, &r.run_id, crate::cron::RunResult::failed("runs need the gateway process"), unix_ms);
+                    }
+                    outs.push(o);
+                }
+                (reply, outs)
+            });
+            for o in outs {
+                if let crate::cron::CronOutput::Event(payload) = o {
+                    hub.broadcast_to("cron", &payload, crate::gateway::Audience::Everyone);
+                }
+            }
+            conn.complete(&d.request_id, reply);
+        }
         Call::ConfigWrite(_) | Call::SecretsReload => {
             let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));
             conn.complete(&d.request_id, Reply::err(e));

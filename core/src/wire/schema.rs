@@ -328,6 +328,12 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
         "^[a-f0-9]{64}$" => s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         // `config.schema.lookup` paths (operator §2.3).
         "^[A-Za-z0-9_./\\[\\]\\-*]+$" => !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./[]-*".contains(&b)),
+        // Cron job ids in `cron.runs` (operator §6.2): no path separators.
+        "^[^/\\\\]+$" => !s.is_empty() && !s.contains(['/', '\\']),
+        // Non-blank names and destinations.
+        "\\S" => s.chars().any(|c| !c.is_whitespace()),
+        // `sessionTarget: "session:<key>"`.
+        "^session:.+" => s.strip_prefix("session:").is_some_and(|rest| !rest.is_empty() && !rest.starts_with('\n')),
         // Unknown patterns are not enforced rather than wrongly rejecting input.
         _ => true,
     }
@@ -337,6 +343,14 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_cron_patterns_are_enforced() {
+        assert!(!pattern_matches("^[^/\\\\]+$", "a/b") && !pattern_matches("^[^/\\\\]+$", "a\\b"));
+        assert!(pattern_matches("^[^/\\\\]+$", "job-1"));
+        assert!(!pattern_matches("\\S", " \t") && pattern_matches("\\S", " x"));
+        assert!(pattern_matches("^session:.+", "session:agent:main:x") && !pattern_matches("^session:.+", "session:"));
+    }
 
     #[test]
     fn reports_in_reference_order() {

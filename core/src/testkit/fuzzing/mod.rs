@@ -12,6 +12,7 @@
 //! | [`server_connection`] | a `Hub` and up to two interleaved `ServerConnection`s driven by an op list on virtual time, with the output invariants checked after every op |
 //! | [`client_connection`] | `ClientConnection` fed server texts, responses to its own requests and timeouts |
 //! | [`config`] | port / bind / auth resolution, the startup auth gate, state dir and config path resolution; the JSON5 config file: `config_file::{parse_json5, load, merge_patch, plan_write}` |
+//! | [`cron`] | `cron.*` params parsed and applied to a scheduler, a stored job row deserialised and scheduled; the scheduler then driven through its deadlines |
 //! | [`http`] | `http::route` on arbitrary request heads, `RequestFacts::from_headers`, `attribute`, `IpNet::parse`, `check_origin` |
 //!
 //! # Input encodings
@@ -138,12 +139,14 @@ pub(super) fn unix_at(base: Instant, now: Instant) -> u64 {
 
 mod client_connection;
 mod config;
+mod cron;
 mod frame;
 mod http;
 mod server_connection;
 
 pub use client_connection::client_connection;
 pub use config::config;
+pub use cron::cron;
 pub use frame::frame;
 pub use http::http;
 use server_connection::{METHODS, params_choice};

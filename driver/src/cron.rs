@@ -1,0 +1,274 @@
+//! The cron shell (operator §6): holds the core's [`Scheduler`], loads its jobs from the store,
+//! sleeps until its deadline, and performs what it says — persisting job rows and run history
+//! in one transaction *before* starting the runs that follow (so a crash can neither fire a slot
+//! twice nor lose a run), starting agent runs, broadcasting `cron` events. `cron.*` calls are
+//! applied here too, and answered once their writes are durable.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clawgate_core::Reply;
+use clawgate_core::cron::{CronOutput, Job, RunStart, Scheduler, Zones, plan_run, run_result};
+use clawgate_core::gateway::Audience;
+use clawgate_core::methods::cron::{CronCall, CronEnv, runs_result};
+use clawgate_core::wire::ErrorShape;
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
+
+use crate::daemon::Ctx;
+use crate::rt::Runtime;
+use crate::session::unix_ms;
+use crate::store::CronWrite;
+
+/// What the shell keeps beside the hub's scheduler.
+pub struct CronService {
+    /// Jobs loaded from the store (once, before the first call or fire).
+    loaded: Mutex<bool>,
+    /// Nudges the timer task when a call changed the schedule.
+    wake: UnboundedSender<()>,
+    wake_rx: Mutex<Option<UnboundedReceiver<()>>>,
+    /// `processInstanceId`: this process's id (a `cron.run` for another is refused).
+    pub process_id: String,
+    /// Whether any job was ever loaded or added (the store is then open).
+    active: AtomicBool,
+}
+
+fn zones() -> Zones<'static> {
+    Zones { host: jiff::tz::TimeZone::system(), lookup: &|name| jiff::tz::db().get(name).ok() }
+}
+
+impl CronService {
+    pub fn new(process_id: String) -> CronService {
+        let (wake, rx) = unbounded();
+        CronService { loaded: Mutex::new(false), wake, wake_rx: Mutex::new(Some(rx)), process_id, active: AtomicBool::new(false) }
+    }
+}
+
+/// Load the stored jobs into the scheduler once (blocking). A store that does not exist yet
+/// has no jobs and is not created; a job row that does not parse is skipped (and kept).
+fn ensure_loaded(ctx: &Ctx) {
+    let svc = &ctx.cron;
+    let mut loaded = svc.loaded.lock().unwrap_or_else(|p| p.into_inner());
+    if *loaded {
+        return;
+    }
+    let settings = ctx.hub.settings();
+    let mut jobs = Vec::new();
+    if crate::store::sessions_db_path(ctx.state_dir()).exists() {
+        if let Some(store) = ctx.store() {
+            match store.cron_jobs() {
+                Ok(rows) => {
+                    for (id, body) in rows {
+                        match serde_json::from_str::<Job>(&body).map_err(|e| e.to_string()).and_then(|mut j| {
+                            j.compile(&zones()).map_err(|e| e.to_string())?;
+                            Ok(j)
+                        }) {
+                            Ok(j) => jobs.push(j),
+                            Err(e) => tracing::error!(job = %id, "cron job not loaded (its row is kept): {e}"),
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("cron jobs not loaded: {e}"),
+            }
+        }
+    }
+    if !jobs.is_empty() {
+        svc.active.store(true, Ordering::SeqCst);
+        tracing::info!(jobs = jobs.len(), "cron jobs loaded");
+    }
+    let cfg = settings.api.cron;
+    ctx.hub.with_cron(|s| {
+        s.configure(cfg.enabled, cfg.skip_missed_jobs);
+        s.load(jobs, unix_ms());
+    });
+    *loaded = true;
+}
+
+fn drain(s: &mut Scheduler) -> Vec<CronOutput> {
+    std::iter::from_fn(|| s.poll_output()).collect()
+}
+
+/// Perform the scheduler's outputs: the writes first (one transaction), then the events and the
+/// runs. Runs are not started when their rows could not be written (each is recorded as not
+/// started instead). `Err` when the writes failed.
+fn perform<R: Runtime>(
+    rt: &R,
+    ctx: &Arc<Ctx>,
+    outs: Vec<CronOutput>,
+) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+    let (rt, ctx) = (rt.clone(), ctx.clone());
+    async move {
+        let mut writes = Vec::new();
+        for o in &outs {
+            match o {
+                CronOutput::Persist(j) => match serde_json::to_string(j) {
+                    Ok(body) => writes.push(CronWrite::Job { id: j.id.clone(), body, updated_ms: j.updated_at_ms }),
+                    Err(e) => tracing::error!(job = %j.id, "cron job not serialised: {e}"),
+                },
+                CronOutput::Delete(id) => writes.push(CronWrite::Delete(id.clone())),
+                CronOutput::Record(r) => writes.push(CronWrite::Run {
+                    job_id: r.job_id.clone(),
+                    ts_ms: r.ts,
+                    status: r.status.as_str().to_string(),
+                    body: r.body.to_string(),
+                }),
+                CronOutput::Start(_) | CronOutput::Event(_) => {}
+            }
+        }
+        let written = if writes.is_empty() {
+            Ok(())
+        } else {
+            ctx.cron.active.store(true, Ordering::SeqCst);
+            let ctx2 = ctx.clone();
+            rt.spawn_blocking(move || match ctx2.store() {
+                Some(store) => store.cron_write(&writes).map_err(|e| e.to_string()),
+                None => Err("the store is not available".to_string()),
+            })
+            .await
+        };
+        if let Err(e) = &written {
+            tracing::error!("cron store not written: {e}");
+        }
+        let mut refused = Vec::new();
+        for o in outs {
+            match o {
+                CronOutput::Event(payload) => ctx.hub.broadcast_to("cron", &payload, Audience::Everyone),
+                CronOutput::Start(start) if written.is_ok() => {
+                    rt.spawn(execute(rt.clone(), ctx.clone(), *start));
+                }
+                CronOutput::Start(start) => refused.push(start),
+                _ => {}
+            }
+        }
+        if !refused.is_empty() {
+            let why = format!("not started: the cron store could not be written ({})", written.as_ref().err().cloned().unwrap_or_default());
+            let more = ctx.hub.with_cron(|s| {
+                for r in &refused {
+                    s.handle_finished(&r.job.id, &r.run_id, clawgate_core::cron::RunResult::failed(why.clone()), unix_ms());
+                }
+                drain(s)
+            });
+            // Best effort: the next write may work; never loop on a failing store.
+            let _ = Box::pin(perform(&rt, &ctx, more.into_iter().filter(|o| !matches!(o, CronOutput::Start(_))).collect())).await;
+        }
+        written
+    }
+}
+
+/// Execute one run as an agent run, with the job's timeout; report its end to the scheduler.
+async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, start: RunStart) {
+    let agents = ctx.hub.settings().api.agents.clone();
+    let plan = plan_run(&start, &agents, ctx.hub.random_uuid());
+    tracing::info!(job = %start.job.id, run = %start.run_id, session = %plan.spec.session_key, "cron run started");
+    let (outcome, timed_out) = match ctx.hub.start_unowned_run(plan.spec.clone(), Instant::now(), unix_ms()) {
+        Ok(run) => {
+            let deadline = Instant::now() + Duration::from_millis(plan.timeout_ms);
+            let runner = Box::pin(crate::agent::execute_for_outcome(rt.clone(), ctx.clone(), run));
+            match select(runner, rt.sleep_until(deadline)).await {
+                Either::Left((o, _)) => (o, false),
+                Either::Right((_, runner)) => {
+                    // Stop it and wait for it to end as aborted.
+                    ctx.hub.abort_runs(&plan.spec.session_key, Some(&plan.spec.run_id));
+                    (runner.await, true)
+                }
+            }
+        }
+        Err(_) => (Some(clawgate_core::agent::Outcome::Err { message: "a run with this id is already in flight".into() }), false),
+    };
+    let result = run_result(&plan, outcome.as_ref(), timed_out);
+    tracing::info!(job = %start.job.id, run = %start.run_id, status = result.status.as_str(), "cron run ended");
+    let outs = ctx.hub.with_cron(|s| {
+        s.handle_finished(&start.job.id, &start.run_id, result, unix_ms());
+        drain(s)
+    });
+    let _ = perform(&rt, &ctx, outs).await;
+    let _ = ctx.cron.wake.unbounded_send(());
+}
+
+/// The timer: sleep until the scheduler's deadline (or a change), fire what is due.
+pub async fn run<R: Runtime>(rt: R, ctx: Arc<Ctx>) {
+    let Some(mut wake) = ctx.cron.wake_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let ctx2 = ctx.clone();
+    rt.spawn_blocking(move || ensure_loaded(&ctx2)).await;
+    loop {
+        let cfg = ctx.hub.settings().api.cron;
+        let outs = ctx.hub.with_cron(|s| {
+            s.configure(cfg.enabled, cfg.skip_missed_jobs);
+            s.handle_timeout(unix_ms());
+            drain(s)
+        });
+        if !outs.is_empty() {
+            let _ = perform(&rt, &ctx, outs).await;
+        }
+        let deadline = ctx.hub.with_cron(|s| s.poll_timeout(unix_ms()));
+        match deadline {
+            // The wall clock says when; the monotonic clock sleeps (re-checked on waking).
+            Some(at) => {
+                let sleep = rt.sleep_until(Instant::now() + Duration::from_millis(at.saturating_sub(unix_ms())));
+                if let Either::Left((None, _)) = select(wake.next(), sleep).await {
+                    return;
+                }
+            }
+            None => {
+                if wake.next().await.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Carry out a `cron.*` call.
+pub async fn call<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: CronCall) -> Reply {
+    let ctx2 = ctx.clone();
+    rt.spawn_blocking(move || ensure_loaded(&ctx2)).await;
+    if let CronCall::Runs(q) = call {
+        let ctx2 = ctx.clone();
+        return rt
+            .spawn_blocking(move || {
+                if !crate::store::sessions_db_path(ctx2.state_dir()).exists() {
+                    return Reply::Ok(Some(runs_result(&q, Vec::new(), 0)));
+                }
+                match ctx2.store().map(|s| s.cron_runs(&q)) {
+                    Some(Ok((bodies, total))) => {
+                        let entries = bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
+                        Reply::Ok(Some(runs_result(&q, entries, total)))
+                    }
+                    Some(Err(e)) => Reply::err(ErrorShape::unavailable(format!("cron store unavailable: {e}"))),
+                    None => Reply::err(ErrorShape::unavailable("cron store unavailable: not open")),
+                }
+            })
+            .await;
+    }
+    let settings = ctx.hub.settings();
+    let store_path = crate::store::sessions_db_path(ctx.state_dir()).display().to_string();
+    let new_id = ctx.hub.random_uuid();
+    let zones = zones();
+    let (answer, outs) = ctx.hub.with_cron(|s| {
+        let mut env =
+            CronEnv { api: &settings.api, zones, now_ms: unix_ms(), new_id, process_id: &ctx.cron.process_id, store_path: &store_path };
+        let answer = call.apply(s, &mut env);
+        (answer, drain(s))
+    });
+    let changed = !outs.is_empty();
+    let written = perform(rt, ctx, outs).await;
+    if changed {
+        let _ = ctx.cron.wake.unbounded_send(());
+    }
+    match (answer, written) {
+        (Err(e), _) => Reply::err(e),
+        (Ok(v), Ok(())) => Reply::Ok(Some(v)),
+        (Ok(_), Err(e)) => {
+            // The change is not durable: go back to what the store has.
+            let ctx2 = ctx.clone();
+            rt.spawn_blocking(move || {
+                *ctx2.cron.loaded.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                ensure_loaded(&ctx2);
+            })
+            .await;
+            Reply::err(ErrorShape::unavailable(format!("cron store unavailable: {e}")))
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Thin wrapper: the body is `clawgate_core::testkit::fuzzing::cron` (also replayed on stable by
+//! `core/tests/fuzz_corpus_replay.rs`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| clawgate_core::testkit::fuzzing::cron(data));

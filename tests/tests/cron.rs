@@ -1,0 +1,320 @@
+//! Cron end to end (issue 14; operator §6): the real `openclaw cron` CLI manages jobs on a real
+//! gateway, jobs really fire against the loopback fake provider and their runs show in
+//! `cron runs`; restarts with real processes — a fire due while the gateway was down runs once
+//! after start, a run cut short by `kill -9` is recorded as interrupted and not run again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clawgate_driver::client::Client;
+use clawgate_tests::openclaw::openclaw;
+use clawgate_tests::process::TempDir;
+use clawgate_tests::upstream::FakeUpstream;
+use clawgate_tests::ws::{IO_TIMEOUT, connect_cli};
+use clawgate_tests::{Gateway, GatewayBuilder};
+use clawgate_tokio::Tokio;
+use serde_json::{Value, json};
+
+const ADMIN: &[&str] = &["operator.read", "operator.write", "operator.admin"];
+
+fn config(up: &FakeUpstream) -> String {
+    let mut provider = up.provider_config("k");
+    provider["models"].as_array_mut().unwrap().push(json!({"id": "fake-slow"}));
+    json!({
+        "gateway": {"mode": "local"},
+        "models": {"providers": {"fake": provider}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
+    })
+    .to_string()
+}
+
+fn start(up: &FakeUpstream, home: &Arc<TempDir>, port: u16) -> Gateway {
+    GatewayBuilder::new().home(home.clone()).port(port).token("cron-test-token").config(config(up)).start()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+async fn rpc(c: &mut Client<Tokio>, method: &str, params: Value) -> Value {
+    let f = c.request(method, Some(params), false, IO_TIMEOUT).await.unwrap_or_else(|e| panic!("{method}: {e}"));
+    assert!(f.ok, "{method}: {:?}", f.error);
+    f.payload.unwrap_or_default()
+}
+
+async fn rpc_err(c: &mut Client<Tokio>, method: &str, params: Value) -> clawgate_core::wire::ErrorShape {
+    let f = c.request(method, Some(params), false, IO_TIMEOUT).await.unwrap_or_else(|e| panic!("{method}: {e}"));
+    f.error.unwrap_or_else(|| panic!("{method} answered ok: {:?}", f.payload))
+}
+
+/// `cron.runs` entries of one job, oldest first.
+async fn runs(c: &mut Client<Tokio>, id: &str) -> Vec<Value> {
+    let r = rpc(c, "cron.runs", json!({"id": id, "limit": 200, "sortDir": "asc"})).await;
+    r["entries"].as_array().cloned().unwrap_or_default()
+}
+
+/// Wait until `id` has at least `n` runs recorded.
+async fn wait_runs(c: &mut Client<Tokio>, id: &str, n: usize, within: Duration) -> Vec<Value> {
+    let until = Instant::now() + within;
+    loop {
+        let r = runs(c, id).await;
+        if r.len() >= n || Instant::now() > until {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cli(gw: &Gateway, args: &[&str]) -> clawgate_tests::process::CmdOutput {
+    let (url, token) = (gw.url(), gw.token());
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--url", &url, "--token", &token]);
+    tokio::task::block_in_place(|| openclaw(&all, Duration::from_secs(90)))
+}
+
+fn json_out(out: &clawgate_tests::process::CmdOutput) -> Value {
+    let text = out.stdout.trim();
+    let start = text.find(['{', '[']).unwrap_or(0);
+    serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openclaw_cron_cli_manages_a_job_that_really_fires() {
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("cron-cli"));
+    let gw = start(&up, &home, clawgate_tests::process::free_port());
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+
+    let out =
+        cli(&gw, &["cron", "add", "--name", "cli-job", "--every", "2s", "--session", "isolated", "--message", "cron says hi", "--json"]);
+    assert!(out.success(), "openclaw cron add: {out:?}");
+    let added = json_out(&out);
+    let id = added["id"].as_str().or_else(|| added["job"]["id"].as_str()).unwrap_or_else(|| panic!("{added}")).to_string();
+
+    // It fires on its own, against the provider, and the run is in the history.
+    let fired = wait_runs(&mut c, &id, 2, Duration::from_secs(20)).await;
+    assert!(fired.len() >= 2, "two fires in 20 s: {fired:?}");
+    let first = &fired[0];
+    assert_eq!(first["status"], "ok", "{first}");
+    assert!(first["summary"].as_str().unwrap_or_default().contains("cron says hi"), "{first}");
+    assert_eq!((first["provider"].clone(), first["model"].clone()), (json!("fake"), json!("fake-echo")));
+    let session = first["sessionKey"].as_str().unwrap();
+    assert!(session.starts_with(&format!("agent:main:cron:{id}:run:")), "{session}");
+    assert!(up.chat_requests().iter().any(|r| r.body.to_string().contains("cron says hi")));
+    let a = fired[0]["runAtMs"].as_u64().unwrap();
+    let b = fired[1]["runAtMs"].as_u64().unwrap();
+    assert!((1_500..=4_000).contains(&(b - a)), "fires 2 s apart: {a} {b}");
+
+    let out = cli(&gw, &["cron", "list", "--json"]);
+    assert!(out.success(), "openclaw cron list: {out:?}");
+    assert!(out.stdout.contains(&id), "{}", out.stdout);
+    let out = cli(&gw, &["cron", "status", "--json"]);
+    assert!(out.success(), "openclaw cron status: {out:?}");
+    let status = json_out(&out);
+    assert_eq!(status["jobs"], 1, "{status}");
+    assert_eq!(status["enabled"], true);
+
+    // Disable: it stops firing; a forced run still runs.
+    let out = cli(&gw, &["cron", "disable", &id]);
+    assert!(out.success(), "openclaw cron disable: {out:?}");
+    let settled = runs(&mut c, &id).await.len();
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let after = runs(&mut c, &id).await.len();
+    assert!(after <= settled + 1, "a disabled job does not keep firing ({settled} → {after})");
+    let out = cli(&gw, &["cron", "run", &id]);
+    assert!(out.success(), "openclaw cron run: {out:?}");
+    let forced = wait_runs(&mut c, &id, after + 1, Duration::from_secs(20)).await;
+    let last = forced.last().unwrap();
+    assert!(last["runId"].as_str().unwrap().starts_with(&format!("manual:{id}:")), "{last}");
+    assert_eq!(last["status"], "ok");
+
+    let out = cli(&gw, &["cron", "runs", "--id", &id]);
+    assert!(out.success(), "openclaw cron runs: {out:?}");
+    assert!(out.stdout.contains("manual:"), "{}", out.stdout);
+
+    // Edit (every hour), enable: the next fire is an hour away.
+    let out = cli(&gw, &["cron", "edit", &id, "--every", "1h"]);
+    assert!(out.success(), "openclaw cron edit: {out:?}");
+    let out = cli(&gw, &["cron", "enable", &id]);
+    assert!(out.success(), "openclaw cron enable: {out:?}");
+    let job = rpc(&mut c, "cron.get", json!({"id": id})).await;
+    assert_eq!(job["schedule"]["everyMs"], 3_600_000, "{job}");
+    assert_eq!(job["enabled"], true);
+    let next = job["state"]["nextRunAtMs"].as_u64().unwrap();
+    assert!(next > now_ms() + 3_500_000, "{job}");
+
+    let out = cli(&gw, &["cron", "rm", &id]);
+    assert!(out.success(), "openclaw cron rm: {out:?}");
+    let e = rpc_err(&mut c, "cron.get", json!({"id": id})).await;
+    assert_eq!(e.details.unwrap()["code"], "CRON_JOB_NOT_FOUND");
+    assert!(runs(&mut c, &id).await.is_empty(), "its history goes with it");
+    // Every change reached the socket as a `cron` event.
+    let actions: Vec<String> = clawgate_tests::ws::events_named(&c.events, "cron")
+        .iter()
+        .filter(|e| e["jobId"] == id.as_str())
+        .filter_map(|e| e["action"].as_str().map(str::to_string))
+        .collect();
+    for a in ["added", "started", "finished", "updated", "removed"] {
+        assert!(actions.iter().any(|x| x == a), "cron {a} event missing: {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_validate_like_the_reference_and_scratch_keeps_revisions() {
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("cron-methods"));
+    let gw = start(&up, &home, clawgate_tests::process::free_port());
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    let main_every = json!({"name": "op every", "schedule": {"kind": "every", "everyMs": 3_600_000}, "sessionTarget": "main",
+        "wakeMode": "next-heartbeat", "payload": {"kind": "systemEvent", "text": "tick from cron"}});
+    let mut bad = main_every.clone();
+    bad["schedule"] = json!({"kind": "cron", "expr": "not a cron"});
+    assert_eq!(
+        rpc_err(&mut c, "cron.add", bad.clone()).await.message,
+        "invalid cron.add params: CronPattern: invalid configuration format ('not a cron'), exactly five, six, or seven space separated parts are required."
+    );
+    bad["schedule"] = json!({"kind": "at", "at": "tomorrow-ish"});
+    assert_eq!(
+        rpc_err(&mut c, "cron.add", bad.clone()).await.message,
+        "Invalid schedule.at: expected ISO-8601 timestamp (got tomorrow-ish)"
+    );
+    bad["schedule"] = json!({"kind": "cron", "expr": "0 9 * * *", "tz": "Mars/Base"});
+    assert!(
+        rpc_err(&mut c, "cron.add", bad)
+            .await
+            .message
+            .starts_with("invalid cron.add params: CronDate: Failed to convert date to timezone 'Mars/Base'.")
+    );
+    let mut agent_on_main = main_every.clone();
+    agent_on_main["payload"] = json!({"kind": "agentTurn", "message": "x"});
+    assert_eq!(
+        rpc_err(&mut c, "cron.add", agent_on_main).await.message,
+        "invalid cron.add params: main cron jobs require payload.kind=\"systemEvent\" or \"script\""
+    );
+    let mut extra = main_every.clone();
+    extra["extra"] = json!(1);
+    assert_eq!(rpc_err(&mut c, "cron.add", extra).await.message, "invalid cron.add params: at root: unexpected property 'extra'");
+    assert_eq!(rpc_err(&mut c, "cron.list", json!({"limit": 500})).await.message, "invalid cron.list params: at /limit: must be <= 200");
+
+    let job = rpc(&mut c, "cron.add", main_every).await;
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(job["deliveryPreview"], json!({"label": "not requested", "detail": "not requested"}));
+    assert!(job["configRevision"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(job["schedule"]["anchorMs"], job["createdAtMs"], "the anchor defaults to creation");
+    let due = rpc(&mut c, "cron.run", json!({"id": id, "mode": "due"})).await;
+    assert_eq!((due["ran"].clone(), due["reason"].clone()), (json!(false), json!("not-due")));
+
+    assert_eq!(
+        rpc(&mut c, "cron.scratch.get", json!({"id": id})).await,
+        json!({"scratch": null, "currentRevision": 0, "maxBytes": 262144})
+    );
+    let set = rpc(&mut c, "cron.scratch.set", json!({"id": id, "content": "notes"})).await;
+    assert_eq!((set["ok"].clone(), set["scratch"]["revision"].clone(), set["currentRevision"].clone()), (json!(true), json!(1), json!(1)));
+    let conflict = rpc(&mut c, "cron.scratch.set", json!({"jobId": id, "content": "notes2", "expectedRevision": 0})).await;
+    assert_eq!(conflict, json!({"ok": false, "reason": "revision-conflict", "currentRevision": 1}));
+
+    let e = rpc_err(&mut c, "cron.remove", json!({"jobId": "nope"})).await;
+    assert!(e.message.starts_with("Automation not found: nope. "), "{}", e.message);
+    assert_eq!(e.details, Some(json!({"code": "CRON_JOB_NOT_FOUND", "jobId": "nope"})));
+    let mut reader = connect_cli(&gw.url(), &gw.token(), &["operator.read"]).await.expect("connect");
+    assert_eq!(rpc_err(&mut reader, "cron.run", json!({"id": id})).await.message, "missing scope: operator.admin");
+    assert_eq!(rpc(&mut reader, "cron.status", json!({})).await["jobs"], 1);
+
+    // The main-session system event runs as a turn of the agent's main session.
+    let run = rpc(&mut c, "cron.run", json!({"id": id})).await;
+    assert_eq!(run["enqueued"], true);
+    let done = wait_runs(&mut c, &id, 1, Duration::from_secs(20)).await;
+    assert_eq!(done[0]["sessionKey"], "agent:main:main", "{done:?}");
+    assert!(done[0]["summary"].as_str().unwrap().contains("tick from cron"), "{done:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_due_while_the_gateway_was_down_runs_once_after_start() {
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("cron-downtime"));
+    let port = clawgate_tests::process::free_port();
+    let mut gw = start(&up, &home, port);
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    // Hourly, the next fire 3 s from now.
+    let anchor = now_ms() + 3_000 - 3_600_000;
+    let job = rpc(
+        &mut c,
+        "cron.add",
+        json!({"name": "hourly", "schedule": {"kind": "every", "everyMs": 3_600_000, "anchorMs": anchor}, "sessionTarget": "isolated",
+            "wakeMode": "now", "payload": {"kind": "agentTurn", "message": "missed while down"}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_string();
+    drop(c);
+    gw.stop();
+    tokio::time::sleep(Duration::from_millis(5_000)).await;
+    assert!(up.chat_requests().is_empty(), "nothing ran while down");
+    let gw = start(&up, &home, port);
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    let r = wait_runs(&mut c, &id, 1, Duration::from_secs(20)).await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["status"], "ok");
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(runs(&mut c, &id).await.len(), 1, "exactly once");
+    let n = up.chat_requests().iter().filter(|q| q.body.to_string().contains("missed while down")).count();
+    assert_eq!(n, 1);
+    let next = rpc(&mut c, "cron.get", json!({"id": id})).await["state"]["nextRunAtMs"].as_u64().unwrap();
+    assert_eq!(next, anchor + 2 * 3_600_000, "the next slot after now, no backfill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_run_leaves_an_interrupted_record_and_no_duplicate() {
+    let up = FakeUpstream::start();
+    up.set_slow_ms(60_000);
+    let home = Arc::new(TempDir::new("cron-kill"));
+    let port = clawgate_tests::process::free_port();
+    let gw = start(&up, &home, port);
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    let at = now_ms() + 1_000;
+    let job = rpc(
+        &mut c,
+        "cron.add",
+        json!({"name": "once", "schedule": {"kind": "at", "at": format!("{}", jiff_iso(at))}, "sessionTarget": "isolated",
+            "wakeMode": "now", "payload": {"kind": "agentTurn", "message": "slow work", "model": "fake/fake-slow"}}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_string();
+    let until = Instant::now() + Duration::from_secs(20);
+    while up.chat_requests().is_empty() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(up.chat_requests().len(), 1, "the run reached the provider");
+    gw.signal(libc::SIGKILL);
+    drop(c);
+    drop(gw);
+    up.set_slow_ms(0);
+    let gw = start(&up, &home, port);
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    let r = wait_runs(&mut c, &id, 1, Duration::from_secs(10)).await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["status"], "error");
+    assert!(r[0]["error"].as_str().unwrap().starts_with("interrupted"), "{}", r[0]);
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(up.chat_requests().len(), 1, "not run again");
+    let job = rpc(&mut c, "cron.get", json!({"id": id})).await;
+    assert_eq!(job["enabled"], false, "the one-shot is spent: {job}");
+    assert_eq!(job["state"]["lastRunStatus"], "error");
+}
+
+/// An RFC 3339 UTC time for `ms`.
+fn jiff_iso(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (d, s) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = d as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, (s % 3600) / 60, s % 60, ms % 1000)
+}
