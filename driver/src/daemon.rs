@@ -114,7 +114,8 @@ impl Ctx {
                                     "store": "sessions", "state": "recovered", "path": path.display().to_string(),
                                     "movedTo": r.moved_to.display().to_string(), "error": r.reason,
                                     "recovered": {"sessions": r.salvaged.sessions, "messages": r.salvaged.messages,
-                                                  "responses": r.salvaged.responses},
+                                                  "responses": r.salvaged.responses, "cronJobs": r.salvaged.cron_jobs,
+                                                  "cronRuns": r.salvaged.cron_runs},
                                     "ts": crate::session::unix_ms(),
                                 }),
                             );

@@ -275,10 +275,12 @@ impl Store {
                 });
                 tracing::error!(
                     moved_to = %aside.display(),
-                    "session store recovered from the damaged copy: {} session(s), {} message(s), {} stored response(s)",
+                    "session store recovered from the damaged copy: {} session(s), {} message(s), {} stored response(s), {} cron job(s), {} cron run(s)",
                     salvaged.sessions,
                     salvaged.messages,
-                    salvaged.responses
+                    salvaged.responses,
+                    salvaged.cron_jobs,
+                    salvaged.cron_runs
                 );
                 recovery = Some(Recovery { reason, moved_to: aside, salvaged });
                 fresh
@@ -1063,13 +1065,16 @@ pub struct Salvaged {
     pub sessions: u64,
     pub messages: u64,
     pub responses: u64,
+    /// Cron jobs and run history entries (v6).
+    pub cron_jobs: u64,
+    pub cron_runs: u64,
 }
 
 /// Rows of a rowid table past the last readable `max(rowid)` tried before giving up.
 const SALVAGE_ROWID_SLACK: i64 = 1000;
 
-/// Copy every readable row of the damaged store at `aside` into `fresh`: sessions and stored
-/// responses by rowid (a row on a bad page fails alone), each session's messages by `seq`
+/// Copy every readable row of the damaged store at `aside` into `fresh`: sessions, stored
+/// responses, cron jobs and their run history by rowid (a row on a bad page fails alone), each session's messages by `seq`
 /// (in one query, or one by one when that query meets the damage). A file that is not a
 /// clawgate store gives nothing. Session counters are recomputed from what came back.
 fn salvage_into(aside: &Path, fresh: &mut Connection) -> Result<Salvaged, StoreError> {
@@ -1094,7 +1099,12 @@ fn salvage_into(aside: &Path, fresh: &mut Connection) -> Result<Salvaged, StoreE
         let sql = format!("INSERT OR IGNORE INTO {table} ({}) VALUES ({marks})", names.join(", "));
         tx.execute(&sql, params_from_iter(values)).map(|n| n > 0).unwrap_or(false)
     };
-    for (table, count) in [("sessions", &mut out.sessions), ("responses", &mut out.responses)] {
+    for (table, count) in [
+        ("sessions", &mut out.sessions),
+        ("responses", &mut out.responses),
+        ("cron_jobs", &mut out.cron_jobs),
+        ("cron_runs", &mut out.cron_runs),
+    ] {
         let max: i64 =
             old.query_row(&format!("SELECT max(rowid) FROM {table}"), [], |r| r.get::<_, Option<i64>>(0)).ok().flatten().unwrap_or(0);
         let mut misses = 0;

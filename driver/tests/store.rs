@@ -393,10 +393,14 @@ fn one_bad_page_loses_only_its_rows() {
         for i in 0..300 {
             store.append_turn(&meta(&format!("k{i}"), i), &turn(i, 200)).unwrap();
         }
+        let jobs: Vec<CronWrite> =
+            (0..20).map(|i| CronWrite::Job { id: format!("job-{i}"), body: format!("{{\"id\":\"job-{i}\"}}"), updated_ms: 1 }).collect();
+        store.cron_write(&jobs).unwrap();
         store.checkpoint().unwrap();
     }
     let mut bytes = fs::read(&path).unwrap();
     let pages = bytes.len() / 4096;
+    // A page of messages in the middle (the cron rows were written last, in the last pages).
     let victim = pages / 2;
     for b in &mut bytes[4096 * victim..4096 * (victim + 1)] {
         *b = 0x5A;
@@ -408,6 +412,8 @@ fn one_bad_page_loses_only_its_rows() {
     let listed = store.list_sessions(&SessionListQuery { limit: 1000, ..Default::default() }).unwrap().total_count;
     assert!(listed >= 280, "only {listed} of 300 sessions salvaged after one bad page ({:?})", r.salvaged);
     assert!(r.salvaged.messages >= 500, "{:?}", r.salvaged);
+    assert_eq!(r.salvaged.cron_jobs, 20, "cron jobs come back too: {:?}", r.salvaged);
+    assert_eq!(store.cron_jobs().unwrap().len(), 20);
 }
 
 /// A v3 store (before the message-time index) migrates to the current schema with its rows,
