@@ -123,7 +123,7 @@ impl Shell {
                     self.running.insert(r.job.id.clone(), (r.run_id.clone(), r.run_at_ms));
                 }
                 CronOutput::Record(r) => self.records.push(r.body),
-                CronOutput::Event(_) => {}
+                CronOutput::Event(_) | CronOutput::Heartbeat(_) => {}
             }
         }
     }

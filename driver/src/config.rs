@@ -351,6 +351,7 @@ pub async fn watch<R: Runtime>(
     hub: Arc<Hub>,
     cfg: Arc<Mutex<ConfigRuntime>>,
     control: futures_channel::mpsc::UnboundedSender<Control>,
+    evaluated: futures_channel::mpsc::UnboundedSender<()>,
 ) {
     let (mut paths, start) = {
         let c = cfg.lock().unwrap_or_else(|p| p.into_inner());
@@ -376,6 +377,9 @@ pub async fn watch<R: Runtime>(
                 if let Some(a) = action {
                     let _ = control.unbounded_send(a);
                 }
+                // Whoever follows the settings (the cron timer: heartbeats, `cron.enabled`)
+                // looks again.
+                let _ = evaluated.unbounded_send(());
                 let new_paths = watched_paths(&cfg);
                 deb = Debouncer::new(baseline(&before, &paths, &new_paths));
                 paths = new_paths;

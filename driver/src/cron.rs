@@ -40,6 +40,11 @@ fn zones() -> Zones<'static> {
 }
 
 impl CronService {
+    /// Wakes the cron timer (after a config reload: heartbeats and `cron.enabled` follow it).
+    pub fn waker(&self) -> UnboundedSender<()> {
+        self.wake.clone()
+    }
+
     pub fn new(process_id: String) -> CronService {
         let (wake, rx) = unbounded();
         CronService { loaded: Mutex::new(false), wake, wake_rx: Mutex::new(Some(rx)), process_id, active: AtomicBool::new(false) }
@@ -114,7 +119,7 @@ fn perform<R: Runtime>(
                     status: r.status.as_str().to_string(),
                     body: r.body.to_string(),
                 }),
-                CronOutput::Start(_) | CronOutput::Event(_) => {}
+                CronOutput::Start(_) | CronOutput::Event(_) | CronOutput::Heartbeat(_) => {}
             }
         }
         let written = if writes.is_empty() {
@@ -135,6 +140,7 @@ fn perform<R: Runtime>(
         for o in outs {
             match o {
                 CronOutput::Event(payload) => ctx.hub.broadcast_to("cron", &payload, Audience::Everyone),
+                CronOutput::Heartbeat(payload) => ctx.hub.broadcast_to("heartbeat", &payload, Audience::Everyone),
                 CronOutput::Start(start) if written.is_ok() => {
                     rt.spawn(execute(rt.clone(), ctx.clone(), *start));
                 }
@@ -157,12 +163,36 @@ fn perform<R: Runtime>(
     }
 }
 
+/// The minute of the day now in `zone` (else the host's zone).
+fn local_minute(zone: Option<&str>) -> Option<u32> {
+    let tz = match zone {
+        Some(z) => jiff::tz::db().get(z).ok()?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let now = jiff::Timestamp::now().to_zoned_datetime(tz);
+    Some(now.hour() as u32 * 60 + now.minute() as u32)
+}
+
 /// Execute one run as an agent run, with the job's timeout; report its end to the scheduler.
 async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, start: RunStart) {
+    if start.job.payload().get("kind").and_then(serde_json::Value::as_str) == Some("heartbeat") {
+        return heartbeat(rt, ctx, start).await;
+    }
     let agents = ctx.hub.settings().api.agents.clone();
     let plan = plan_run(&start, &agents, ctx.hub.random_uuid());
     tracing::info!(job = %start.job.id, run = %start.run_id, session = %plan.spec.session_key, "cron run started");
-    let (outcome, timed_out) = match ctx.hub.start_unowned_run(plan.spec.clone(), Instant::now(), unix_ms()) {
+    let (outcome, timed_out) = agent_turn(&rt, &ctx, &plan).await;
+    let result = run_result(&plan, outcome.as_ref(), timed_out);
+    finish(&rt, &ctx, &start, result, None).await;
+}
+
+/// Run the planned agent turn, stopped after its timeout: how it ended, and whether it timed out.
+async fn agent_turn<R: Runtime>(
+    rt: &R,
+    ctx: &Arc<Ctx>,
+    plan: &clawgate_core::cron::CronRun,
+) -> (Option<clawgate_core::agent::Outcome>, bool) {
+    match ctx.hub.start_unowned_run(plan.spec.clone(), Instant::now(), unix_ms()) {
         Ok(run) => {
             let deadline = Instant::now() + Duration::from_millis(plan.timeout_ms);
             let runner = Box::pin(crate::agent::execute_for_outcome(rt.clone(), ctx.clone(), run));
@@ -176,15 +206,59 @@ async fn execute<R: Runtime>(rt: R, ctx: Arc<Ctx>, start: RunStart) {
             }
         }
         Err(_) => (Some(clawgate_core::agent::Outcome::Err { message: "a run with this id is already in flight".into() }), false),
-    };
-    let result = run_result(&plan, outcome.as_ref(), timed_out);
+    }
+}
+
+/// Report a run's end to the scheduler (and a heartbeat's event), perform what follows.
+async fn finish<R: Runtime>(
+    rt: &R,
+    ctx: &Arc<Ctx>,
+    start: &RunStart,
+    result: clawgate_core::cron::RunResult,
+    heartbeat: Option<serde_json::Value>,
+) {
     tracing::info!(job = %start.job.id, run = %start.run_id, status = result.status.as_str(), "cron run ended");
     let outs = ctx.hub.with_cron(|s| {
         s.handle_finished(&start.job.id, &start.run_id, result, unix_ms());
+        if let Some(event) = heartbeat {
+            s.record_heartbeat(event);
+        }
         drain(s)
     });
-    let _ = perform(&rt, &ctx, outs).await;
+    let _ = perform(rt, ctx, outs).await;
     let _ = ctx.cron.wake.unbounded_send(());
+}
+
+/// A due heartbeat: skipped (disabled, quiet hours, no route) or a turn in its session.
+async fn heartbeat<R: Runtime>(rt: R, ctx: Arc<Ctx>, start: RunStart) {
+    use clawgate_core::cron::heartbeat::{HeartbeatPlan, outcome, plan};
+    let settings = ctx.hub.settings();
+    let enabled = ctx.hub.with_cron(|s| s.heartbeats_enabled());
+    match plan(&start, &settings.api, enabled, unix_ms(), ctx.hub.random_uuid(), &local_minute) {
+        HeartbeatPlan::Skip { result, event } => finish(&rt, &ctx, &start, result, Some(event)).await,
+        HeartbeatPlan::Run(run) => {
+            let began = Instant::now();
+            let (ended, _) = agent_turn(&rt, &ctx, &run).await;
+            let (result, event) = outcome(&run, ended.as_ref(), began.elapsed().as_millis() as u64, unix_ms());
+            finish(&rt, &ctx, &start, result, Some(event)).await;
+        }
+    }
+}
+
+/// Keep the managed heartbeat jobs in step with the config (at start and after a reload).
+async fn sync_heartbeats<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, synced: &mut Option<Vec<(String, u64)>>) {
+    let desired: Vec<(String, u64)> = ctx.hub.settings().api.heartbeats.iter().map(|(a, h)| (a.clone(), h.every_ms)).collect();
+    if synced.as_ref() == Some(&desired) {
+        return;
+    }
+    let fresh: Vec<String> = desired.iter().map(|_| ctx.hub.random_uuid()).collect();
+    let outs = ctx.hub.with_cron(|s| {
+        s.sync_heartbeats(&desired, fresh, unix_ms());
+        drain(s)
+    });
+    if perform(rt, ctx, outs).await.is_ok() {
+        *synced = Some(desired);
+    }
 }
 
 /// The timer: sleep until the scheduler's deadline (or a change), fire what is due.
@@ -192,7 +266,9 @@ pub async fn run<R: Runtime>(rt: R, ctx: Arc<Ctx>) {
     let Some(mut wake) = ctx.cron.wake_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     let ctx2 = ctx.clone();
     rt.spawn_blocking(move || ensure_loaded(&ctx2)).await;
+    let mut synced = None;
     loop {
+        sync_heartbeats(&rt, &ctx, &mut synced).await;
         let cfg = ctx.hub.settings().api.cron;
         let outs = ctx.hub.with_cron(|s| {
             s.configure(cfg.enabled, cfg.skip_missed_jobs);

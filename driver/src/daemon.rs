@@ -418,7 +418,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     rt.spawn(sampler::run(rt.clone(), hub.clone()));
     rt.spawn(crate::cron::run(rt.clone(), ctx.clone()));
     let (control_tx, mut control_rx) = unbounded();
-    rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx));
+    rt.spawn(shellcfg::watch(rt.clone(), hub.clone(), ctx.config.clone(), control_tx, ctx.cron.waker()));
 
     let mut signal = rt.shutdown_signal();
     let reason = loop {
@@ -452,6 +452,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
                     }
                 }
                 hub.replace_settings(r.settings);
+                let _ = ctx.cron.waker().unbounded_send(());
                 // Sockets of the previous generation reconnect under the new settings.
                 hub.shutdown_all("gateway restarting");
                 tracing::info!("gateway restarted in process ({})", reasons.join(", "));

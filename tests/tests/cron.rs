@@ -318,3 +318,83 @@ fn jiff_iso(ms: u64) -> String {
     let year = if month <= 2 { y + 1 } else { y };
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, (s % 3600) / 60, s % 60, ms % 1000)
 }
+
+/// Heartbeats from `agents.defaults.heartbeat` (issue 14 item 4): a managed job per agent,
+/// listed by `cron.list`; each beat is a turn of the main session with the configured prompt
+/// and ends with a `heartbeat` event (`last-heartbeat`); `openclaw system heartbeat disable`
+/// makes the next beats skip; the job follows the config (a reload without the heartbeat
+/// removes it) and is not edited as a job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_beat_on_their_cadence_and_follow_the_config() {
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("cron-heartbeat"));
+    let mut provider = up.provider_config("k");
+    provider["models"].as_array_mut().unwrap().push(json!({"id": "fake-slow"}));
+    let mut cfg = json!({
+        "gateway": {"mode": "local"},
+        "models": {"providers": {"fake": provider}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"},
+            "heartbeat": {"every": "2s", "target": "none", "prompt": "heartbeat check"}}},
+    });
+    let gw = GatewayBuilder::new().home(home.clone()).token("cron-test-token").config(cfg.to_string()).start();
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut beat = Value::Null;
+    while Instant::now() < until {
+        beat = rpc(&mut c, "last-heartbeat", json!({})).await;
+        if !beat.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The echo reply has content beyond an acknowledgement: with target none it stays in the
+    // session and the beat says so (the reference's `target-none` skip, with a preview).
+    assert_eq!((beat["status"].clone(), beat["reason"].clone()), (json!("skipped"), json!("target-none")), "{beat}");
+    assert!(beat["preview"].as_str().unwrap_or_default().contains("heartbeat check"), "{beat}");
+    assert!(beat["ts"].as_u64().is_some() && beat["durationMs"].as_u64().is_some(), "{beat}");
+    let asked = up.chat_requests();
+    assert!(asked.iter().any(|r| r.body.to_string().contains("heartbeat check")), "the prompt reached the provider");
+    let list = rpc(&mut c, "cron.list", json!({"includeDisabled": true})).await;
+    let job =
+        list["jobs"].as_array().unwrap().iter().find(|j| j["declarationKey"] == "heartbeat:main").cloned().expect("heartbeat job listed");
+    assert_eq!((job["name"].clone(), job["payload"]["kind"].clone()), (json!("heartbeat-main"), json!("heartbeat")), "{job}");
+    assert_eq!(job["schedule"]["everyMs"], 2_000);
+    let id = job["id"].as_str().unwrap().to_string();
+    let e = rpc_err(&mut c, "cron.update", json!({"id": id, "patch": {"enabled": false}})).await;
+    assert!(e.message.contains("follows agents.*.heartbeat"), "{}", e.message);
+    let history = wait_runs(&mut c, &id, 1, Duration::from_secs(10)).await;
+    assert_eq!(history[0]["status"], "ok", "{history:?}");
+    assert_eq!(history[0]["sessionKey"], "agent:main:main");
+    assert!(clawgate_tests::ws::events_named(&c.events, "heartbeat").iter().any(|e| e["reason"] == "target-none"));
+
+    // Disabled from the reference's CLI: the next beats skip, no model call.
+    let out = cli(&gw, &["system", "heartbeat", "disable", "--json"]);
+    assert!(out.success(), "openclaw system heartbeat disable: {out:?}");
+    assert_eq!(json_out(&out), json!({"ok": true, "enabled": false}));
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = rpc(&mut c, "last-heartbeat", json!({})).await;
+        if last["status"] == "skipped" {
+            assert_eq!(last["reason"], "disabled", "{last}");
+            break;
+        }
+        assert!(Instant::now() < until, "no skipped beat after disabling: {last}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = cli(&gw, &["system", "heartbeat", "last", "--json"]);
+    assert!(out.success(), "openclaw system heartbeat last: {out:?}");
+    assert_eq!(json_out(&out)["reason"], "disabled");
+
+    // The heartbeat leaves the config: its job goes (hot reload).
+    cfg["agents"]["defaults"].as_object_mut().unwrap().remove("heartbeat");
+    std::fs::write(gw.config_path(), serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = rpc(&mut c, "cron.list", json!({"includeDisabled": true})).await;
+        if list["jobs"].as_array().unwrap().iter().all(|j| j["declarationKey"] != "heartbeat:main") {
+            break;
+        }
+        assert!(Instant::now() < until, "the heartbeat job outlived its config: {list}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -109,6 +109,9 @@ pub struct ApiConfig {
     pub control_ui: UiConfig,
     /// `cron.*` (operator §6).
     pub cron: CronConfig,
+    /// Agents with a heartbeat configured (`agents.defaults.heartbeat`, merged under
+    /// `agents.entries.<id>.heartbeat`), by agent id.
+    pub heartbeats: BTreeMap<String, HeartbeatConfig>,
     pub warnings: Vec<String>,
 }
 
@@ -123,6 +126,98 @@ pub struct CronConfig {
 impl Default for CronConfig {
     fn default() -> Self {
         CronConfig { enabled: true, skip_missed_jobs: false }
+    }
+}
+
+/// One agent's heartbeat (`agents.*.heartbeat`): a periodic agent turn in its heartbeat session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    pub every_ms: u64,
+    /// `activeHours`: `(start minute of day, end minute of day, IANA zone)`; `end` may be 1440.
+    pub active_hours: Option<(u32, u32, Option<String>)>,
+    pub session: Option<String>,
+    pub prompt: Option<String>,
+    /// `owner` (the default), `last`, `none` or a channel id.
+    pub target: String,
+    pub model: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A duration like `30m`, `1h`, `1h30m`, `45s`, `500ms`, `2d` (a bare number is minutes).
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(n) = t.parse::<u64>() {
+        return n.checked_mul(60_000);
+    }
+    let mut total: u64 = 0;
+    let mut rest = t.as_str();
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        let n: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = match &rest[..unit_len] {
+            "ms" => 1.0,
+            "s" | "sec" | "secs" => 1_000.0,
+            "m" | "min" | "mins" => 60_000.0,
+            "h" | "hr" | "hrs" => 3_600_000.0,
+            "d" | "day" | "days" => 86_400_000.0,
+            _ => return None,
+        };
+        rest = rest[unit_len..].trim_start();
+        total = total.checked_add((n * unit).round() as u64)?;
+    }
+    Some(total)
+}
+
+/// `HH:MM` as minutes of the day (`24:00` is 1440).
+fn minute_of_day(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+}
+
+impl HeartbeatConfig {
+    /// The heartbeats of the configured agents: an agent has one when a heartbeat object is
+    /// configured for it (or for all, in `agents.defaults`) with a non-zero `every` (default
+    /// 30m). clawgate starts none unasked: with no channel, the reference's default target
+    /// (`owner`) would only ever skip.
+    pub fn from_config(cfg: &Value, agents: &Agents) -> BTreeMap<String, HeartbeatConfig> {
+        let defaults = cfg.pointer("/agents/defaults/heartbeat").and_then(Value::as_object);
+        let mut out = BTreeMap::new();
+        for id in &agents.ids {
+            let own = cfg.pointer(&format!("/agents/entries/{}/heartbeat", seg(id))).and_then(Value::as_object);
+            if defaults.is_none() && own.is_none() {
+                continue;
+            }
+            let get = |k: &str| own.and_then(|o| o.get(k)).or_else(|| defaults.and_then(|d| d.get(k)));
+            let text = |k: &str| get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+            let every_ms = text("every").map_or(Some(1_800_000), |e| parse_duration_ms(&e)).unwrap_or(0);
+            if every_ms == 0 {
+                continue;
+            }
+            let active_hours = get("activeHours").and_then(|h| {
+                let start = minute_of_day(h.get("start")?.as_str()?)?;
+                let end = minute_of_day(h.get("end")?.as_str()?)?;
+                Some((start, end, h.get("timezone").and_then(Value::as_str).map(str::to_string)))
+            });
+            out.insert(
+                id.clone(),
+                HeartbeatConfig {
+                    every_ms,
+                    active_hours,
+                    session: text("session"),
+                    prompt: text("prompt"),
+                    target: text("target").unwrap_or_else(|| "owner".into()),
+                    model: text("model"),
+                    timeout_seconds: get("timeoutSeconds").and_then(Value::as_u64),
+                },
+            );
+        }
+        out
     }
 }
 
@@ -295,6 +390,7 @@ impl ApiConfig {
             None
         };
         let control_ui = UiConfig::from_config(cfg);
+        let heartbeats = HeartbeatConfig::from_config(cfg, &agents);
         ApiConfig {
             agents,
             agent_configs,
@@ -312,6 +408,7 @@ impl ApiConfig {
             control_ui_base_path: control_ui.base_path.clone(),
             control_ui,
             cron: CronConfig::from_config(cfg),
+            heartbeats,
             warnings,
         }
     }

@@ -219,6 +219,8 @@ pub const USED_KEYS: &[&str] = &[
     "memory.search.remote.baseUrl",
     "memory.search.remote.apiKey",
     "hooks.enabled",
+    "agents.defaults.heartbeat",
+    "agents.entries.*.heartbeat",
     "cron.enabled",
     "cron.skipMissedJobs",
     "hooks.token",

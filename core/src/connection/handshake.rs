@@ -15,6 +15,7 @@ pub const ADVERTISED_METHODS: &[&str] = &[
     "diagnostics.lanes",
     "diagnostics.stability",
     "last-heartbeat",
+    "set-heartbeats",
     "logs.tail",
     "usage.status",
     "usage.cost",

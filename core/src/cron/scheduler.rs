@@ -111,6 +111,8 @@ pub enum CronOutput {
     Record(Box<RunRecord>),
     /// Broadcast a `cron` event with this payload (read scope).
     Event(Value),
+    /// Broadcast a `heartbeat` event with this payload (it is also `last-heartbeat` now).
+    Heartbeat(Value),
 }
 
 /// `cron.run` modes.
@@ -135,6 +137,10 @@ pub struct Scheduler {
     /// `cron.enabled`: scheduled fires happen (manual runs always do).
     paused: bool,
     skip_missed: bool,
+    /// `set-heartbeats {enabled:false}`: due heartbeats are skipped.
+    heartbeats_off: bool,
+    /// The last `heartbeat` event (`last-heartbeat`).
+    last_heartbeat: Option<Value>,
 }
 
 fn backoff(errors: u32) -> u64 {
@@ -486,6 +492,62 @@ impl Scheduler {
         };
         self.jobs.insert(id.to_string(), job);
         Some(answer)
+    }
+
+    /// `set-heartbeats`.
+    pub fn set_heartbeats(&mut self, enabled: bool) {
+        self.heartbeats_off = !enabled;
+    }
+
+    pub fn heartbeats_enabled(&self) -> bool {
+        !self.heartbeats_off
+    }
+
+    /// The last `heartbeat` event, if any (`last-heartbeat`).
+    pub fn last_heartbeat(&self) -> Option<&Value> {
+        self.last_heartbeat.as_ref()
+    }
+
+    /// A heartbeat ended with this event: keep it and have the shell broadcast it.
+    pub fn record_heartbeat(&mut self, event: Value) {
+        self.last_heartbeat = Some(event.clone());
+        self.out.push_back(CronOutput::Heartbeat(event));
+    }
+
+    /// Make the managed heartbeat jobs match the config: `desired` is `(agent, every ms)` of each
+    /// agent with a heartbeat; `fresh_ids` names jobs that must be created (one per desired
+    /// agent is enough). A changed cadence keeps its anchor; a removed heartbeat's job goes.
+    pub fn sync_heartbeats(&mut self, desired: &[(String, u64)], mut fresh_ids: Vec<String>, now_ms: u64) {
+        use super::heartbeat::{heartbeat_agent, job_spec};
+        let existing: Vec<(String, String)> =
+            self.jobs.values().filter_map(|j| heartbeat_agent(&j.spec).map(|a| (a.to_string(), j.id.clone()))).collect();
+        for (agent, id) in &existing {
+            match desired.iter().find(|(a, _)| a == agent) {
+                None => {
+                    self.remove(id);
+                }
+                Some((_, every)) => {
+                    let Some(job) = self.jobs.get(id) else { continue };
+                    if job.spec.get("schedule").and_then(|s| s.get("everyMs")).and_then(Value::as_u64) != Some(*every) {
+                        let mut job = job.clone();
+                        let anchor = job.spec.get("schedule").and_then(|s| s.get("anchorMs")).and_then(Value::as_u64).unwrap_or(now_ms);
+                        job.spec.insert("schedule".into(), json!({"kind": "every", "everyMs": every, "anchorMs": anchor}));
+                        if job.compile(&super::Zones::utc_only()).is_ok() {
+                            self.update(job, now_ms);
+                        }
+                    }
+                }
+            }
+        }
+        for (agent, every) in desired {
+            if existing.iter().any(|(a, _)| a == agent) {
+                continue;
+            }
+            let Some(id) = fresh_ids.pop() else { return };
+            if let Ok(job) = Job::new(id, job_spec(agent, *every, now_ms), now_ms, &super::Zones::utc_only()) {
+                self.add(job, now_ms);
+            }
+        }
     }
 
     /// Replace the job's scratch (`cron.scratch.set`): `Err(current revision)` on a revision

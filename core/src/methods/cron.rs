@@ -174,6 +174,18 @@ fn delivery_preview(spec: &Map<String, Value>) -> Value {
     }
 }
 
+/// A heartbeat's job follows the config (`agents.*.heartbeat`): it is not edited or removed
+/// as a job (the reference's rule: "edit agents.*.heartbeat, not the automation job").
+fn managed_refusal(job: &Job) -> Result<(), ErrorShape> {
+    match crate::cron::heartbeat::heartbeat_agent(&job.spec) {
+        Some(agent) => Err(ErrorShape::invalid_request(format!(
+            "{} is the heartbeat of agent \"{agent}\": it follows agents.*.heartbeat in the config; change the heartbeat there",
+            job.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What [`CronCall::apply`] needs from the shell.
 pub struct CronEnv<'a> {
     pub api: &'a ApiConfig,
@@ -274,6 +286,7 @@ impl CronCall {
             }
             CronCall::Update { id, patch } => {
                 let mut job = s.job(&id).cloned().ok_or_else(|| not_found(&id, false))?;
+                managed_refusal(&job)?;
                 for (k, v) in patch {
                     // `state` patches are the scheduler's own business; nulls clear a field.
                     match (k.as_str(), v) {
@@ -291,11 +304,10 @@ impl CronCall {
                 s.update(job, now).ok_or_else(|| not_found(&id, false))
             }
             CronCall::Remove(id) => {
-                if s.remove(&id) {
-                    Ok(json!({"ok": true, "removed": true}))
-                } else {
-                    Err(not_found(&id, false))
+                if let Some(job) = s.job(&id) {
+                    managed_refusal(job)?;
                 }
+                if s.remove(&id) { Ok(json!({"ok": true, "removed": true})) } else { Err(not_found(&id, false)) }
             }
             CronCall::Run { id, mode, expected_process } => {
                 if expected_process.as_deref().is_some_and(|p| p != env.process_id) {

@@ -493,8 +493,12 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
                 (reply, outs)
             });
             for o in outs {
-                if let crate::cron::CronOutput::Event(payload) = o {
-                    hub.broadcast_to("cron", &payload, crate::gateway::Audience::Everyone);
+                match o {
+                    crate::cron::CronOutput::Event(payload) => hub.broadcast_to("cron", &payload, crate::gateway::Audience::Everyone),
+                    crate::cron::CronOutput::Heartbeat(payload) => {
+                        hub.broadcast_to("heartbeat", &payload, crate::gateway::Audience::Everyone)
+                    }
+                    _ => {}
                 }
             }
             conn.complete(&d.request_id, reply);
@@ -533,9 +537,15 @@ fn state_reply(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Reply {
         "system.info" => validate_params("system.info", &json!({"type":"object","properties":{},"additionalProperties":false}), params)
             .map(|()| hub.system_info(now)),
         "diagnostics.lanes" => Ok(hub.lanes(unix_ms)),
-        // The last `heartbeat` event: clawgate runs no heartbeats yet, so there is none (the
-        // reference's answer before its first heartbeat).
-        "last-heartbeat" => Ok(Value::Null),
+        // The last `heartbeat` event (null before the first, as the reference).
+        "last-heartbeat" => Ok(hub.with_cron(|s| s.last_heartbeat().cloned()).unwrap_or(Value::Null)),
+        "set-heartbeats" => match params.and_then(|p| p.get("enabled")).and_then(Value::as_bool) {
+            Some(enabled) => {
+                hub.with_cron(|s| s.set_heartbeats(enabled));
+                Ok(json!({"ok": true, "enabled": enabled}))
+            }
+            None => Err(ErrorShape::invalid_request("invalid set-heartbeats params: enabled (boolean) required")),
+        },
         "diagnostics.stability" => Ok(hub.stability(params, unix_ms)),
         "system-presence" => Ok(Value::Array(hub.presence_list(now, unix_ms))),
         "channels.status" => return channels::status(hub, params, unix_ms),
