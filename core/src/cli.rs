@@ -46,6 +46,9 @@ pub enum Command {
     /// Device pairing: list requests and paired devices, approve, reject, remove.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Scheduled agent runs: list, add, edit, remove, run jobs and read their run history.
+    #[command(subcommand)]
+    Cron(CronCommand),
     /// Write a systemd user unit that runs this gateway (`Restart=always`,
     /// `RestartPreventExitStatus=78`).
     Install(InstallArgs),
@@ -58,6 +61,128 @@ pub enum ConfigCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// When a job fires (one of).
+#[derive(Debug, Args, Clone, Default)]
+pub struct CronScheduleArgs {
+    /// Every interval: `10s`, `5m`, `1h`, `1d`.
+    #[arg(long, conflicts_with_all = ["cron", "at"])]
+    pub every: Option<String>,
+    /// A cron expression (5 fields, or 6 with seconds first).
+    #[arg(long, conflicts_with = "at")]
+    pub cron: Option<String>,
+    /// One shot: an ISO 8601 time (offset-less is UTC), or a delay from now like `20m`.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// IANA time zone of `--cron` (default: the gateway host's).
+    #[arg(long, requires = "cron")]
+    pub tz: Option<String>,
+}
+
+/// What a job does and how (`cron add` / `cron edit`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct CronJobArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Agent turn message (an `isolated` job unless --session says otherwise).
+    #[arg(long, conflicts_with = "system_event")]
+    pub message: Option<String>,
+    /// A system event for the agent's main session.
+    #[arg(long)]
+    pub system_event: Option<String>,
+    /// Session target: `isolated`, `main`, or `session:<key>`.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Model for the agent turn (`provider/model`).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Stop a run after this many seconds.
+    #[arg(long)]
+    pub timeout_seconds: Option<u64>,
+    /// A fire due while the previous run is going: `skip` (default) or `queue` (one more run).
+    #[arg(long)]
+    pub overlap: Option<String>,
+    /// Skip a fire missed while the gateway was down when it is older than this (`2h`).
+    #[arg(long)]
+    pub stale_after: Option<String>,
+    #[command(flatten)]
+    pub schedule: CronScheduleArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// Scheduler status (`cron.status`).
+    Status(ClientArgs),
+    /// List jobs (`cron.list`).
+    List {
+        /// Include disabled jobs.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Add a job (`cron.add`).
+    Add {
+        #[command(flatten)]
+        job: CronJobArgs,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+        /// Delete a one-shot job after it succeeded.
+        #[arg(long)]
+        delete_after_run: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change a job (`cron.update`).
+    Edit {
+        id: String,
+        #[command(flatten)]
+        job: CronJobArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a job and its run history (`cron.remove`).
+    Rm {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run a job now (`cron.run`); `--due` only if it is due.
+    Run {
+        id: String,
+        #[arg(long)]
+        due: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run history (`cron.runs`), newest first.
+    Runs {
+        /// One job's runs (default: all jobs').
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Enable a job (`cron.update {enabled:true}`).
+    Enable {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Disable a job (`cron.update {enabled:false}`).
+    Disable {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 

@@ -863,3 +863,28 @@ pub async fn devices<R: Runtime>(rt: R, c: clawgate_core::cli::DevicesCommand) -
         }
     }
 }
+
+/// `clawgate cron …`: one `cron.*` request (the core builds it); JSON with `--json`, else a table
+/// for `list` and the answer as JSON for the rest.
+pub async fn cron<R: Runtime>(rt: R, c: clawgate_core::cli::CronCommand) -> i32 {
+    use clawgate_core::cron::cli::{list_table, request};
+    let (method, params, client) = match request(&c, crate::session::unix_ms()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("clawgate cron: {e}");
+            return 2;
+        }
+    };
+    let scope = scopes::required_scope(method, Some(&params));
+    match rpc_once(&rt, client, &[scope.as_str()], method, params).await {
+        Ok(v) => {
+            if !client.json && method == "cron.list" {
+                print!("{}", list_table(&v));
+            } else {
+                print_json(&v);
+            }
+            0
+        }
+        Err(code) => code,
+    }
+}

@@ -398,3 +398,52 @@ async fn heartbeats_beat_on_their_cadence_and_follow_the_config() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// clawgate's own `cron` subcommands (issue 14 item 5) against a running gateway: add (with
+/// clawgate's `--overlap`), list (table and JSON), edit, disable/enable, run, runs, status, rm;
+/// a bad flag is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clawgate_cron_subcommands_manage_jobs() {
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("cron-own-cli"));
+    let gw = start(&up, &home, clawgate_tests::process::free_port());
+    let (url, token) = (gw.url(), gw.token());
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = vec!["cron"];
+        all.extend(args);
+        all.extend(["--url", &url, "--token", &token]);
+        tokio::task::block_in_place(|| clawgate_tests::process::run_clawgate(home.path(), &all, &[]))
+    };
+    let out = run(&["add", "--name", "own-cli", "--every", "1h", "--message", "from clawgate cron", "--overlap", "queue", "--json"]);
+    assert!(out.success(), "clawgate cron add: {out:?}");
+    let job = json_out(&out);
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!((job["overlap"].clone(), job["schedule"]["everyMs"].clone()), (json!("queue"), json!(3_600_000)), "{job}");
+    let out = run(&["list"]);
+    assert!(out.success() && out.stdout.contains(&id) && out.stdout.contains("every 3600000 ms"), "{out:?}");
+    let out = run(&["edit", &id, "--cron", "0 9 * * 1", "--tz", "Europe/Paris", "--json"]);
+    assert!(out.success(), "clawgate cron edit: {out:?}");
+    assert_eq!(json_out(&out)["schedule"], json!({"kind": "cron", "expr": "0 9 * * 1", "tz": "Europe/Paris"}));
+    assert!(run(&["disable", &id]).success());
+    let out = run(&["list", "--json"]);
+    assert!(!out.stdout.contains(&id), "a disabled job is listed only with --all: {}", out.stdout);
+    assert!(run(&["list", "--all", "--json"]).stdout.contains(&id));
+    assert!(run(&["enable", &id]).success());
+    let out = run(&["run", &id, "--json"]);
+    assert!(out.success(), "clawgate cron run: {out:?}");
+    assert_eq!(json_out(&out)["enqueued"], true);
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    wait_runs(&mut c, &id, 1, Duration::from_secs(20)).await;
+    let out = run(&["runs", "--id", &id, "--json"]);
+    assert!(out.success(), "{out:?}");
+    let runs = json_out(&out);
+    assert_eq!(runs["entries"][0]["status"], "ok", "{runs}");
+    assert!(runs["entries"][0]["summary"].as_str().unwrap().contains("from clawgate cron"));
+    let out = run(&["status", "--json"]);
+    assert_eq!(json_out(&out)["jobs"], 1, "{out:?}");
+    let out = run(&["add", "--name", "x", "--every", "soon", "--message", "y"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("--every: not a duration"), "{}", out.stderr);
+    assert!(run(&["rm", &id]).success());
+    assert_eq!(json_out(&run(&["status", "--json"]))["jobs"], 0);
+}

@@ -3,6 +3,7 @@
 //! schedules, `job` is the stored job and its wire shapes, `scheduler` the state machine the
 //! shells drive (`handle_timeout`, `poll_timeout`, `poll_output`, `handle_finished`).
 
+pub mod cli;
 pub mod heartbeat;
 pub mod job;
 pub mod run;
