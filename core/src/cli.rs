@@ -48,7 +48,7 @@ pub enum Command {
     Devices(DevicesCommand),
     /// Scheduled agent runs: list, add, edit, remove, run jobs and read their run history.
     #[command(subcommand)]
-    Cron(CronCommand),
+    Cron(Box<CronCommand>),
     /// Write a systemd user unit that runs this gateway (`Restart=always`,
     /// `RestartPreventExitStatus=78`).
     Install(InstallArgs),

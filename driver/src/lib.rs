@@ -86,6 +86,6 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,
         Command::Install(a) => commands::install(a),
         Command::Devices(c) => commands::devices(rt, c).await,
-        Command::Cron(c) => commands::cron(rt, c).await,
+        Command::Cron(c) => commands::cron(rt, *c).await,
     }
 }

@@ -1,11 +1,12 @@
 // Drives the official OpenClaw Control UI (served by clawgate) in Debian's headless Chromium.
 // Run by tests/tests/control_ui_browser.rs; prints one JSON line with what it saw.
 //
-// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen | config),
+// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen | config | walk | automations),
 //      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
 //      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced),
 //      EXPECT_TEXT and EXPECT_STATE (screen; an empty GATEWAY_TOKEN opens the page without `#token=`),
-//      FORM_MODEL_NAME, RAW_FIND and RAW_REPLACE (config), EXPECT_USAGE_TOKENS (chat: the Usage view's token figure).
+//      FORM_MODEL_NAME, RAW_FIND and RAW_REPLACE (config), EXPECT_USAGE_TOKENS (chat: the Usage view's token figure),
+//      EXPECT_JOB, NEW_JOB, JOB_MESSAGE, EVERY_SECONDS and EXPECT_SUMMARY (automations).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -179,6 +180,95 @@ async function walkScenario(page, info) {
   result.connected = true;
 }
 
+/** Wait until the page's text passes `want` (a string it must contain, or a predicate); the
+ *  text, or null after `timeout`. */
+async function textShown(page, want, timeout = T) {
+  const test = typeof want === 'string' ? (t) => t.includes(want) : want;
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const t = await bodyText(page);
+    if (test(t)) return t;
+    if (Date.now() > deadline) return null;
+    await page.waitForTimeout(250);
+  }
+}
+
+/** The Automations view (cron jobs): the job made over RPC beforehand is listed, a new one is
+ *  created from the UI's own form (an agent turn in an isolated session every EVERY_SECONDS s),
+ *  and its runs show — in the list's last-run column, the Run history tab and the job's own page.
+ *  env: EXPECT_JOB, NEW_JOB, JOB_MESSAGE, EVERY_SECONDS, EXPECT_SUMMARY. */
+async function automationsScenario(page, info) {
+  await waitConnected(page);
+  const main = () => page.evaluate(() => (document.querySelector('main') || document.body).innerText);
+  await page.goto(`${base}/automations`, { waitUntil: 'domcontentloaded', timeout: T });
+  await page.getByRole('button', { name: 'New automation' }).waitFor({ state: 'visible', timeout: T });
+  result.jobListed = (await textShown(page, env.EXPECT_JOB)) !== null;
+  step(`job ${env.EXPECT_JOB} listed: ${result.jobListed}`);
+  result.listText = (await main()).slice(0, 3000);
+  await shot(page, 'automations-1-list');
+
+  // The form: prompt, name, "Interval" every N seconds; the rest as the UI defaults them
+  // (agent main, isolated session, delivery none).
+  await page.getByRole('button', { name: 'New automation' }).click();
+  const prompt = page.locator('#cron-payload-text');
+  await prompt.waitFor({ state: 'visible', timeout: T });
+  await prompt.fill(env.JOB_MESSAGE);
+  await page.locator('#cron-name').fill(env.NEW_JOB);
+  await page.getByRole('radio', { name: 'Interval' }).click({ timeout: 10_000 });
+  await page.locator('#cron-every-amount').fill(env.EVERY_SECONDS);
+  await page.getByRole('button', { name: /^Unit:/ }).click();
+  await page.getByRole('option', { name: 'Seconds' }).click();
+  const summary = `Runs every ${env.EVERY_SECONDS} seconds`;
+  result.formSummaryShown = (await textShown(page, summary, 10_000)) !== null;
+  result.formText = (await main()).slice(0, 3000);
+  step(`form filled (${summary}: ${result.formSummaryShown})`);
+  await page.locator('#cron-every-amount').scrollIntoViewIfNeeded();
+  await shot(page, 'automations-2-form');
+  await page.getByRole('button', { name: 'Create automation', exact: true }).click();
+  result.created = await answered(page, info, 'cron.add', 1);
+  step(`created with cron.add: ${result.created}`);
+  // Back on the list: the new job, its schedule, then a last run.
+  result.newJobListed = (await textShown(page, env.NEW_JOB)) !== null;
+  await shot(page, 'automations-3-created');
+  // The list row's last-run cell: titled with the run's status (`OK`), a check glyph, its time.
+  const lastRun = () => page.evaluate((name) => {
+    const row = [...document.querySelectorAll('.cron-table__row')].find((r) => r.querySelector('.cron-table__name')?.innerText.includes(name));
+    const last = row?.querySelector('.cron-table__last-run');
+    return row ? { row: row.innerText, status: last?.getAttribute('title') || null, okGlyph: !!last?.querySelector('.cron-last-glyph--ok') } : null;
+  }, env.NEW_JOB);
+  for (const deadline = Date.now() + T; Date.now() < deadline;) {
+    result.newJobRow = await lastRun();
+    if (result.newJobRow?.status) break;
+    await page.waitForTimeout(250);
+  }
+  result.lastRunShown = result.newJobRow?.status === 'OK' && result.newJobRow.okGlyph;
+  result.listAfterText = (await main()).slice(0, 3000);
+  step(`the list shows the new job's last run: ${result.lastRunShown}`);
+  await shot(page, 'automations-4-list-last-run');
+
+  // Run history (all jobs): a finished run of the new job, with the reply's summary.
+  await page.getByRole('tab', { name: 'Run history' }).click();
+  const ran = await textShown(page, (t) => t.includes(`${env.NEW_JOB} · OK`) && t.includes(env.EXPECT_SUMMARY));
+  result.runsShown = ran !== null;
+  result.runsText = (await main()).slice(0, 3000);
+  step(`run history shows an OK run: ${result.runsShown}`);
+  await shot(page, 'automations-5-run-history');
+
+  // The job's own page: its settings as saved, and its own run history.
+  await page.getByRole('tab', { name: 'All', exact: true }).click();
+  await page.getByText(env.NEW_JOB, { exact: true }).first().click();
+  await page.getByRole('button', { name: 'Run now', exact: true }).waitFor({ state: 'visible', timeout: T });
+  result.jobPageShowsSchedule = (await textShown(page, `Every ${env.EVERY_SECONDS}s`)) !== null;
+  result.jobPromptValue = await page.locator('#cron-payload-text').inputValue().catch(() => null);
+  await shot(page, 'automations-6-job-settings');
+  await page.getByRole('tab', { name: 'Run history' }).click();
+  result.jobRunsShown = (await textShown(page, env.EXPECT_SUMMARY)) !== null;
+  result.jobRunsText = (await main()).slice(0, 3000);
+  step(`the job's page shows its runs: ${result.jobRunsShown}`);
+  await shot(page, 'automations-7-job-run-history');
+  result.connected = true;
+}
+
 const profile = env.PROFILE;
 const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -223,6 +313,8 @@ try {
     await configScenario(page, first);
   } else if (env.SCENARIO === 'walk') {
     await walkScenario(page, first);
+  } else if (env.SCENARIO === 'automations') {
+    await automationsScenario(page, first);
   } else {
     await waitConnected(page);
     step('first page connected');

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clawgate_tests::browser::{control_ui_dir, run_ui, screenshot_dir};
 use clawgate_tests::proxy::ForwardingProxy;
 use clawgate_tests::upstream::FakeUpstream;
+use clawgate_tests::ws::{IO_TIMEOUT, connect_cli};
 use clawgate_tests::{Gateway, GatewayBuilder, clawgate_bin};
 use serde_json::{Value, json};
 
@@ -318,4 +319,102 @@ fn every_sidebar_and_settings_view_loads_without_unknown_methods() {
         })
         .collect();
     assert!(failing.is_empty(), "views with unknown methods: {failing:#?}");
+}
+
+/// One call on a fresh operator (admin) connection: the answer's payload.
+fn rpc(gw: &Gateway, method: &str, params: Value) -> Value {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    rt.block_on(async {
+        let mut c = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write", "operator.admin"]).await.expect("connect");
+        let f = c.request(method, Some(params), false, IO_TIMEOUT).await.unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert!(f.ok, "{method}: {:?}", f.error);
+        f.payload.unwrap_or_default()
+    })
+}
+
+/// The Automations view (cron, issue 14): it lists a job made over RPC, creates one from its
+/// own form (an agent turn in an isolated session every 3 s), and shows that job's runs — which
+/// really ran on the gateway, against the provider.
+#[test]
+fn the_automations_view_lists_creates_and_shows_runs_of_jobs() {
+    let up = FakeUpstream::start();
+    let gw = gateway(&up, json!({}));
+    let nightly = rpc(
+        &gw,
+        "cron.add",
+        json!({"name": "nightly report", "schedule": {"kind": "cron", "expr": "0 3 * * *"}, "sessionTarget": "isolated",
+            "wakeMode": "now", "payload": {"kind": "agentTurn", "message": "report"}}),
+    );
+    let tag = clawgate_tests::random_hex(3);
+    let name = format!("form job {tag}");
+    let message = format!("ping from the automations form {tag}");
+    let shots = screenshot_dir("automations");
+    let (r, log) = run_ui(
+        &[
+            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
+            ("GATEWAY_TOKEN", gw.token()),
+            ("SCENARIO", "automations".into()),
+            ("SCREENSHOTS", shots.display().to_string()),
+            ("EXPECT_JOB", "nightly report".into()),
+            ("NEW_JOB", name.clone()),
+            ("JOB_MESSAGE", message.clone()),
+            ("EVERY_SECONDS", "3".into()),
+            // fake-echo answers `echo: <message> (messages: 1)`: the run's summary.
+            ("EXPECT_SUMMARY", format!("echo: {message}")),
+        ],
+        UI_TIMEOUT,
+    );
+    assert_clean(&r, &log, &gw);
+    for page in r["pages"].as_array().expect("pages") {
+        assert_eq!(page["unknownMethods"], json!([]), "{page:#}");
+        let failed: Vec<(&String, &Value)> = page["calls"]
+            .as_object()
+            .map(|calls| calls.iter().filter(|(_, c)| c["failed"].as_array().is_some_and(|f| !f.is_empty())).collect())
+            .unwrap_or_default();
+        assert!(failed.is_empty(), "calls the gateway refused: {failed:#?}");
+    }
+    assert!(r["pages"][0]["calls"]["cron.runs"]["ok"].as_u64() >= Some(1), "the view read the runs: {r:#}");
+    assert_eq!(r["connected"], true, "{r:#}");
+    assert_eq!(r["jobListed"], true, "the job made over RPC is listed: {r:#}");
+    assert_eq!(r["formSummaryShown"], true, "the form reads back the 3 s interval: {r:#}");
+    assert_eq!(r["created"], true, "the form's cron.add was accepted: {r:#}");
+    assert_eq!(r["newJobListed"], true, "{r:#}");
+    assert_eq!(r["lastRunShown"], true, "the list shows the new job's last run as OK: {r:#}");
+    assert_eq!(r["runsShown"], true, "Run history shows an OK run with the reply: {r:#}");
+    assert_eq!(r["jobPageShowsSchedule"], true, "the job's page shows `Every 3s`: {r:#}");
+    assert_eq!(r["jobPromptValue"], json!(message), "the job's page shows its prompt: {r:#}");
+    assert_eq!(r["jobRunsShown"], true, "the job's own Run history shows the run: {r:#}");
+    let list = r["listText"].as_str().unwrap_or_default();
+    assert!(list.contains("Cron 0 3 * * *") && !list.contains("unknown method"), "{list}");
+
+    // On the gateway: the job as the form made it, and its runs.
+    let jobs = rpc(&gw, "cron.list", json!({"includeDisabled": true}))["jobs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(jobs.len(), 2, "{jobs:#?}");
+    let job = jobs.iter().find(|j| j["name"] == name.as_str()).unwrap_or_else(|| panic!("no job {name}: {jobs:#?}"));
+    assert_eq!(job["schedule"]["kind"], "every", "{job:#}");
+    assert_eq!(job["schedule"]["everyMs"], 3_000, "{job:#}");
+    assert_eq!(job["sessionTarget"], "isolated", "{job:#}");
+    assert_eq!(job["payload"], json!({"kind": "agentTurn", "message": message}), "{job:#}");
+    assert_eq!((job["enabled"].clone(), job["agentId"].clone()), (json!(true), json!("main")), "{job:#}");
+    assert_eq!(job["delivery"]["mode"], "none", "{job:#}");
+    let id = job["id"].as_str().expect("job id");
+    let runs = rpc(&gw, "cron.runs", json!({"id": id, "limit": 200}))["entries"].as_array().cloned().unwrap_or_default();
+    let ok = runs.iter().find(|e| e["status"] == "ok").unwrap_or_else(|| panic!("no ok run: {runs:#?}"));
+    assert!(ok["summary"].as_str().unwrap_or_default().contains(&format!("echo: {message}")), "{ok:#}");
+    assert!(ok["sessionKey"].as_str().unwrap_or_default().starts_with(&format!("agent:main:cron:{id}:run:")), "{ok:#}");
+    assert!(up.chat_requests().iter().any(|q| q.body.to_string().contains(&message)), "the provider got the job's message");
+    let nightly_id = nightly["id"].as_str().expect("nightly id");
+    let nightly_runs = rpc(&gw, "cron.runs", json!({"id": nightly_id}))["entries"].clone();
+    assert_eq!(nightly_runs, json!([]), "the nightly job did not run");
+    for f in [
+        "automations-1-list.png",
+        "automations-2-form.png",
+        "automations-3-created.png",
+        "automations-4-list-last-run.png",
+        "automations-5-run-history.png",
+        "automations-6-job-settings.png",
+        "automations-7-job-run-history.png",
+    ] {
+        assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
+    }
 }

@@ -447,3 +447,58 @@ async fn clawgate_cron_subcommands_manage_jobs() {
     assert!(run(&["rm", &id]).success());
     assert_eq!(json_out(&run(&["status", "--json"]))["jobs"], 0);
 }
+
+/// 50 jobs firing every second for a minute (issue 14): 50 × 60 fires, each slot of each job
+/// exactly once (an agent turn, or — when the previous run of the job still runs — a `skipped`
+/// entry), none twice, each on its second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_jobs_every_second_for_a_minute_fire_once_per_slot() {
+    const JOBS: usize = 50;
+    const SECONDS: u64 = 60;
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("cron-load"));
+    let gw = start(&up, &home, clawgate_tests::process::free_port());
+    let mut c = connect_cli(&gw.url(), &gw.token(), ADMIN).await.expect("connect");
+    let mut ids = Vec::new();
+    for i in 0..JOBS {
+        let job = rpc(
+            &mut c,
+            "cron.add",
+            json!({"name": format!("load-{i}"), "schedule": {"kind": "cron", "expr": "* * * * * *"}, "sessionTarget": "isolated",
+                "wakeMode": "now", "payload": {"kind": "agentTurn", "message": format!("load {i}")}}),
+        )
+        .await;
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    // The window: the whole seconds after every job was added.
+    let from = (now_ms() / 1000 + 1) * 1000;
+    let to = from + SECONDS * 1000;
+    tokio::time::sleep(Duration::from_millis(to + 1_500 - now_ms())).await;
+    for id in &ids {
+        rpc(&mut c, "cron.update", json!({"id": id, "patch": {"enabled": false}})).await;
+    }
+    // Let the last runs finish and be recorded.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let mut fires = 0;
+    let mut ran = 0;
+    for id in &ids {
+        let entries = runs(&mut c, id).await;
+        let in_window: Vec<&Value> = entries
+            .iter()
+            .filter(|e| {
+                e["runId"].as_str().and_then(|r| r.rsplit(':').next()?.parse::<u64>().ok()).is_some_and(|s| (from..to).contains(&s))
+            })
+            .collect();
+        let slots: Vec<u64> = in_window.iter().map(|e| e["runId"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()).collect();
+        let unique: std::collections::BTreeSet<&u64> = slots.iter().collect();
+        assert_eq!(unique.len(), slots.len(), "job {id}: a slot fired twice: {slots:?}");
+        assert!(slots.iter().all(|s| s % 1000 == 0), "job {id}: fires on whole seconds: {slots:?}");
+        assert_eq!(slots.len() as u64, SECONDS, "job {id}: {} of {SECONDS} slots ({slots:?})", slots.len());
+        fires += slots.len();
+        ran += in_window.iter().filter(|e| e["status"] == "ok").count();
+    }
+    assert_eq!(fires, JOBS * SECONDS as usize);
+    // Most fires run (a fire meeting its job's previous run still going is recorded skipped).
+    assert!(ran * 10 >= fires * 9, "{ran} of {fires} fires ran");
+    eprintln!("fires {fires}, ran {ran}, provider requests {}", up.chat_requests().len());
+}

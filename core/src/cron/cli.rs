@@ -142,13 +142,16 @@ pub fn list_table(v: &Value) -> String {
         let s = &j["schedule"];
         let schedule = match s["kind"].as_str() {
             Some("every") => format!("every {} ms", s["everyMs"]),
-            Some("cron") => format!("cron {}{}", s["expr"].as_str().unwrap_or(""), s["tz"].as_str().map(|z| format!(" {z}")).unwrap_or_default()),
+            Some("cron") => {
+                format!("cron {}{}", s["expr"].as_str().unwrap_or(""), s["tz"].as_str().map(|z| format!(" {z}")).unwrap_or_default())
+            }
             Some("at") => format!("at {}", s["at"].as_str().unwrap_or("")),
             other => other.unwrap_or("?").to_string(),
         };
-        let next = j["nextRunAtMs"].as_u64().map_or_else(|| if j["enabled"] == false { "disabled".into() } else { "-".into() }, |n| {
-            super::schedule::iso_utc(n).as_str().unwrap_or_default().to_string()
-        });
+        let next = j["nextRunAtMs"].as_u64().map_or_else(
+            || if j["enabled"] == false { "disabled".into() } else { "-".into() },
+            |n| super::schedule::iso_utc(n).as_str().unwrap_or_default().to_string(),
+        );
         let last = j["state"]["lastRunStatus"].as_str().unwrap_or("-");
         out.push_str(&format!(
             "{:<36}  {:<24}  {:<22}  {:<24}  {}\n",
@@ -171,7 +174,7 @@ mod tests {
         let mut argv = vec!["clawgate", "cron"];
         argv.extend(args);
         match crate::cli::Cli::try_parse_from(argv).unwrap().command {
-            crate::cli::Command::Cron(c) => c,
+            crate::cli::Command::Cron(c) => *c,
             other => panic!("{other:?}"),
         }
     }
@@ -185,13 +188,20 @@ mod tests {
             json!({"name": "n", "schedule": {"kind": "every", "everyMs": 300_000}, "sessionTarget": "isolated",
                 "payload": {"kind": "agentTurn", "message": "hi"}, "overlap": "queue", "enabled": true, "wakeMode": "now"})
         );
-        let (_, p, _) = request(&parse(&["add", "--name", "e", "--cron", "0 9 * * 1", "--tz", "Europe/Paris", "--system-event", "ping"]), 0).unwrap();
+        let (_, p, _) =
+            request(&parse(&["add", "--name", "e", "--cron", "0 9 * * 1", "--tz", "Europe/Paris", "--system-event", "ping"]), 0).unwrap();
         assert_eq!(p["schedule"], json!({"kind": "cron", "expr": "0 9 * * 1", "tz": "Europe/Paris"}));
         assert_eq!((p["sessionTarget"].clone(), p["payload"]["kind"].clone()), (json!("main"), json!("systemEvent")));
         let (_, p, _) = request(&parse(&["add", "--name", "o", "--at", "20m", "--message", "x"]), 1_796_637_600_000).unwrap();
         assert_eq!(p["schedule"]["at"], "2026-12-07T10:20:00.000Z");
         let (m, p, _) = request(&parse(&["edit", "abc", "--every", "1h", "--stale-after", "2h"]), 0).unwrap();
-        assert_eq!((m, p), ("cron.update", json!({"id": "abc", "patch": {"schedule": {"kind": "every", "everyMs": 3_600_000}, "staleAfterMs": 7_200_000}})));
+        assert_eq!(
+            (m, p),
+            (
+                "cron.update",
+                json!({"id": "abc", "patch": {"schedule": {"kind": "every", "everyMs": 3_600_000}, "staleAfterMs": 7_200_000}})
+            )
+        );
         assert_eq!(request(&parse(&["runs"]), 0).unwrap().1, json!({"limit": 50, "scope": "all"}));
         assert!(request(&parse(&["add", "--name", "n", "--message", "x"]), 0).unwrap_err().contains("--every"));
         assert!(request(&parse(&["edit", "abc"]), 0).unwrap_err().contains("nothing to change"));
