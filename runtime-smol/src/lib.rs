@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod blocking;
+
 use clawgate_driver::rt::{AcceptFuture, BoxFuture, Runtime};
 use smol::Executor;
 use smol::net::{TcpListener, TcpStream};
@@ -93,13 +95,13 @@ impl Runtime for Smol {
     }
 
     fn spawn_blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> BoxFuture<T> {
-        Box::pin(smol::unblock(f))
+        Box::pin(blocking::unblock(f))
     }
 }
 
 /// Parse the command line, run it on a single-threaded smol executor, return the exit code.
 ///
-/// One thread serves every socket (blocking work goes to smol's blocking pool): the light
+/// One thread serves every socket (blocking work goes to [`blocking`]'s pool): the light
 /// variant trades multi-core throughput for fewer threads and no cross-thread hops. With the
 /// executor shared by several threads, async-io's reactor is driven by whichever thread is idle,
 /// so accept → upgrade → session and every wake-up hopped between threads (5.5 context switches

@@ -42,9 +42,21 @@ impl ScheduleError {
 /// A parsed schedule, ready to search.
 #[derive(Debug, Clone)]
 pub enum Schedule {
-    At { at_ms: u64 },
-    Every { every_ms: u64, anchor_ms: u64 },
-    Cron { cron: Box<Cron>, zone: TimeZone, stagger_ms: u64 },
+    At {
+        at_ms: u64,
+    },
+    Every {
+        every_ms: u64,
+        anchor_ms: u64,
+    },
+    /// The expression is checked when the schedule is parsed and compiled again for each search:
+    /// a compiled pattern holds a byte per possible value of each field (5 KB, most of it the
+    /// years), too much to keep for every job of a large schedule.
+    Cron {
+        expr: String,
+        zone: TimeZone,
+        stagger_ms: u64,
+    },
 }
 
 /// Time zones by IANA name (the shell's database) and the gateway host's own zone (a cron
@@ -94,11 +106,8 @@ impl Schedule {
                     Some(name) => (zones.lookup)(name).ok_or_else(|| ScheduleError::Zone(name.to_string()))?,
                     None => zones.host.clone(),
                 };
-                Ok(Schedule::Cron {
-                    cron: Box::new(parse_cron(expr)?),
-                    zone,
-                    stagger_ms: v.get("staggerMs").and_then(Value::as_u64).unwrap_or(0),
-                })
+                parse_cron(expr)?;
+                Ok(Schedule::Cron { expr: expr.to_string(), zone, stagger_ms: v.get("staggerMs").and_then(Value::as_u64).unwrap_or(0) })
             }
             other => Err(ScheduleError::Unsupported(other.to_string())),
         }
@@ -116,7 +125,8 @@ impl Schedule {
                 let steps = (after_ms - anchor_ms) / every_ms + 1;
                 anchor_ms.checked_add(steps.checked_mul(*every_ms)?)
             }
-            Schedule::Cron { cron, zone, stagger_ms } => {
+            Schedule::Cron { expr, zone, stagger_ms } => {
+                let cron = parse_cron(expr).ok()?;
                 let offset = if *stagger_ms > 0 { spread % stagger_ms } else { 0 };
                 // Search from the slot the offset belongs to, so a staggered fire is found once.
                 let base = after_ms.saturating_sub(offset);
