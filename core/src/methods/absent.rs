@@ -1,8 +1,7 @@
 //! What the Control UI and CLI ask about subsystems clawgate does not host (issue 13 item 7,
 //! operator §6–§8): plugins, skills, themes, web search, GitHub tools, exec approvals, agent
-//! memory, cron jobs (until the scheduler lands) and nodes (until nodes land). Each answer is
-//! the reference's result shape describing clawgate's true state — nothing installed, nothing
-//! configured, nothing scheduled — so the views render their empty state instead of an error
+//! memory and nodes (until nodes land). Each answer is the reference's result shape describing
+//! clawgate's true state — nothing installed, nothing configured — so the views render their empty state instead of an error
 //! banner. Nothing here is invented: where the reference lists what it ships (bundled plugins,
 //! skills, themes, search providers), clawgate lists nothing because it ships none.
 //! Params are checked as the reference checks them (captured in testdata/operator-schemas.json
