@@ -815,6 +815,10 @@ impl Store {
             args.push(SqlValue::Text(id.clone()));
             clauses.push(format!("job_id = ?{}", args.len()));
         }
+        if let Some(run) = &q.run_id {
+            args.push(SqlValue::Text(run.clone()));
+            clauses.push(format!("json_extract(body, '$.runId') = ?{}", args.len()));
+        }
         let mut any_of = |column: &str, values: &[String], args: &mut Vec<SqlValue>| {
             if values.is_empty() {
                 return;

@@ -491,6 +491,10 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     assert!(page[0].contains(&format!("\"n\":{}", CRON_RUNS_PER_JOB + 4)), "newest first: {page:?}");
     let (_, errors) = store.cron_runs(&q(vec!["error".into()], None)).unwrap();
     assert_eq!(errors, CRON_RUNS_PER_JOB as usize / 2);
+    let mut one = q(vec![], None);
+    one.run_id = Some("r-42".into());
+    store.cron_write(&[CronWrite::Run { job_id: "j1".into(), ts_ms: 1, status: "ok".into(), body: r#"{"runId":"r-42"}"#.into() }]).unwrap();
+    assert_eq!(store.cron_runs(&one).unwrap(), (vec![r#"{"runId":"r-42"}"#.to_string()], 1), "by run id");
     let (found, n) = store.cron_runs(&q(vec![], Some("run 7"))).unwrap();
     assert!(n >= 1 && found.iter().all(|b| b.contains("run 7")), "{found:?}");
     store.cron_write(&[CronWrite::Delete("j1".into())]).unwrap();

@@ -121,8 +121,12 @@ async fn the_openclaw_cron_cli_manages_a_job_that_really_fires() {
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     let after = runs(&mut c, &id).await.len();
     assert!(after <= settled + 1, "a disabled job does not keep firing ({settled} → {after})");
-    let out = cli(&gw, &["cron", "run", &id]);
-    assert!(out.success(), "openclaw cron run: {out:?}");
+    // `cron run --wait` polls `cron.runs` for its own run id until the run is recorded.
+    let out = cli(&gw, &["cron", "run", &id, "--wait", "--poll-interval", "500ms"]);
+    assert!(out.success(), "openclaw cron run --wait: {out:?}");
+    let waited = json_out(&out);
+    assert_eq!((waited["completed"].clone(), waited["status"].clone()), (json!(true), json!("ok")), "{waited}");
+    assert_eq!(waited["run"]["runId"], waited["runId"], "the run it waited for: {waited}");
     let forced = wait_runs(&mut c, &id, after + 1, Duration::from_secs(20)).await;
     let last = forced.last().unwrap();
     assert!(last["runId"].as_str().unwrap().starts_with(&format!("manual:{id}:")), "{last}");

@@ -112,6 +112,7 @@ fn run_for(agent: &str, hb: &HeartbeatConfig, start: &RunStart, session_uuid: St
         },
         timeout_ms,
         delivery_status: "not-requested",
+        delivery_required: false,
     }
 }
 
@@ -177,6 +178,7 @@ mod tests {
             },
             timeout_ms: 1,
             delivery_status: "not-requested",
+            delivery_required: false,
         };
         let ended = text.map(|t| Outcome::Ok { text: t.to_string(), meta: json!({}) });
         outcome(&run, ended.as_ref(), 5, 9).1

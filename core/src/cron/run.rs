@@ -21,6 +21,8 @@ pub struct CronRun {
     /// `not-requested`, or `not-delivered` when the job asked for channel delivery (clawgate
     /// hosts no channel: the reply stays in the session).
     pub delivery_status: &'static str,
+    /// See [`RunResult::delivery_required`].
+    pub delivery_required: bool,
 }
 
 /// Plan the agent run of `start`. `session_uuid` names a fresh session (isolated jobs get one
@@ -49,7 +51,13 @@ pub fn plan_run(start: &RunStart, agents: &Agents, session_uuid: String) -> Cron
         .and_then(Value::as_f64)
         .filter(|s| *s > 0.0)
         .map_or(DEFAULT_RUN_TIMEOUT_MS, |s| (s * 1000.0).min(u64::MAX as f64) as u64);
-    let wants_channel = job.spec.get("delivery").and_then(|d| d.get("mode")).and_then(Value::as_str).is_some_and(|m| m != "none");
+    let delivery = job.spec.get("delivery");
+    let field = |k: &str| delivery.and_then(|d| d.get(k)).and_then(Value::as_str);
+    let wants_channel = field("mode").is_some_and(|m| m != "none");
+    // `openclaw cron add` asks every isolated agent turn for a fallback announce to the last
+    // chat (`channel: "last"`, no `to`): with no chat at all there is nothing it was meant for.
+    let explicit = field("mode") == Some("webhook") || field("to").is_some() || field("channel").is_some_and(|c| c != "last");
+    let best_effort = delivery.and_then(|d| d.get("bestEffort")).and_then(Value::as_bool).unwrap_or(false);
     CronRun {
         spec: RunSpec {
             run_id: start.run_id.clone(),
@@ -61,6 +69,7 @@ pub fn plan_run(start: &RunStart, agents: &Agents, session_uuid: String) -> Cron
         },
         timeout_ms,
         delivery_status: if wants_channel { "not-delivered" } else { "not-requested" },
+        delivery_required: wants_channel && explicit && !best_effort,
     }
 }
 
@@ -70,10 +79,12 @@ pub fn run_result(plan: &CronRun, outcome: Option<&Outcome>, timed_out: bool) ->
     r.session_key = Some(plan.spec.session_key.clone());
     r.session_id = Some(plan.spec.session_id.clone());
     r.delivery_status = plan.delivery_status;
+    r.delivery_required = plan.delivery_required;
     match outcome {
         Some(Outcome::Ok { text, meta }) => {
             r.status = RunStatus::Ok;
-            r.error = (plan.delivery_status == "not-delivered")
+            r.error = plan
+                .delivery_required
                 .then(|| "channel delivery is not available: clawgate hosts no channels (the reply is in the job's session)".to_string());
             r.summary = Some(text.clone());
             let m = &meta["agentMeta"];
@@ -93,4 +104,44 @@ pub fn run_result(plan: &CronRun, outcome: Option<&Outcome>, timed_out: bool) ->
         None => {}
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cron::{Job, Zones};
+
+    fn plan_for(delivery: Option<Value>) -> CronRun {
+        let mut spec = json!({"name": "n", "schedule": {"kind": "every", "everyMs": 1000}, "sessionTarget": "isolated",
+            "payload": {"kind": "agentTurn", "message": "hi", "timeoutSeconds": 5}});
+        if let Some(d) = delivery {
+            spec["delivery"] = d;
+        }
+        let job = Job::new("j".into(), spec.as_object().cloned().unwrap_or_default(), 0, &Zones::utc_only()).unwrap();
+        let start = RunStart { job, run_id: "r".into(), run_at_ms: 0 };
+        let agents = Agents { ids: vec!["main".into()], default: Some("main".into()) };
+        plan_run(&start, &agents, "u".into())
+    }
+
+    #[test]
+    fn sessions_timeouts_and_what_delivery_means_without_channels() {
+        let none = plan_for(None);
+        assert_eq!((none.spec.session_key.as_str(), none.timeout_ms), ("agent:main:cron:j:run:u", 5_000));
+        assert_eq!((none.delivery_status, none.delivery_required), ("not-requested", false));
+        // The CLI's default fallback announce: nothing delivered, but the run is complete.
+        let fallback = plan_for(Some(json!({"mode": "announce", "channel": "last"})));
+        assert_eq!((fallback.delivery_status, fallback.delivery_required), ("not-delivered", false));
+        let explicit = plan_for(Some(json!({"mode": "announce", "channel": "telegram", "to": "123"})));
+        assert_eq!((explicit.delivery_status, explicit.delivery_required), ("not-delivered", true));
+        let best_effort = plan_for(Some(json!({"mode": "webhook", "to": "http://x", "bestEffort": true})));
+        assert!(!best_effort.delivery_required);
+        let ok = Outcome::Ok {
+            text: "done".into(),
+            meta: json!({"agentMeta": {"provider": "p", "model": "m", "usage": {"input": 2, "output": 3}}}),
+        };
+        let r = run_result(&explicit, Some(&ok), false);
+        assert_eq!((r.status, r.usage.clone()), (RunStatus::Ok, Some(json!({"input_tokens": 2, "output_tokens": 3, "total_tokens": 5}))));
+        assert!(r.error.unwrap().contains("hosts no channels"));
+        assert_eq!(run_result(&fallback, Some(&ok), false).error, None);
+    }
 }

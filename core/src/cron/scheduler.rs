@@ -62,6 +62,9 @@ pub struct RunResult {
     pub session_key: Option<String>,
     /// `not-requested`, or `not-delivered` when the job asked for a channel (none is hosted).
     pub delivery_status: &'static str,
+    /// The job named a destination (not just the CLI's fallback announce to `last`) without
+    /// `bestEffort`: a run that could not deliver is not complete (`completionStatus: failed`).
+    pub delivery_required: bool,
 }
 
 impl RunResult {
@@ -76,6 +79,7 @@ impl RunResult {
             session_id: None,
             session_key: None,
             delivery_status: "not-requested",
+            delivery_required: false,
         }
     }
 }
@@ -331,7 +335,7 @@ impl Scheduler {
             RunStatus::Skipped => st.consecutive_skipped += 1,
         }
         let completion = match r.status {
-            RunStatus::Ok if r.delivery_status == "not-delivered" => "failed",
+            RunStatus::Ok if r.delivery_status == "not-delivered" && r.delivery_required => "failed",
             RunStatus::Ok => "succeeded",
             RunStatus::Error => "failed",
             RunStatus::Skipped => "unknown",

@@ -56,6 +56,8 @@ pub enum CronCall {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RunsQuery {
     pub job_id: Option<String>,
+    /// One run (`openclaw cron run --wait` polls for its run id).
+    pub run_id: Option<String>,
     pub statuses: Vec<String>,
     pub delivery_statuses: Vec<String>,
     pub query: Option<String>,
@@ -110,6 +112,7 @@ pub fn parse(method: &str, params: Option<&Value>) -> Result<CronCall, ErrorShap
             let id = job_id(p);
             CronCall::Runs(RunsQuery {
                 job_id: (!scope_all && !id.is_empty()).then_some(id),
+                run_id: text("runId"),
                 statuses: list("status", "statuses"),
                 delivery_statuses: list("deliveryStatus", "deliveryStatuses"),
                 query: text("query").map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()),
