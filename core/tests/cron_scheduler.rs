@@ -114,7 +114,7 @@ impl Shell {
                 CronOutput::Persist(j) => {
                     self.persisted.insert(j.id.clone(), *j);
                 }
-                CronOutput::Delete(id) => {
+                CronOutput::Delete(id) | CronOutput::Retire(id) => {
                     self.persisted.remove(&id);
                 }
                 CronOutput::Start(r) => {
@@ -304,4 +304,38 @@ fn an_idle_scheduler_asks_for_no_wake_and_a_far_job_for_few() {
     }
     // One wake per WALL_CLOCK_RECHECK_MS (10 min) at most: ≤ 6 an hour.
     assert!(wakes <= 7 * 24 * 6 + 1, "{wakes}");
+}
+
+#[test]
+fn a_one_shot_disables_after_its_run_or_goes_keeping_its_history() {
+    let t0 = ms("2026-12-07T09:00:00Z");
+    let mut s = Scheduler::new();
+    let keep = job("keep", json!({"kind": "at", "at": "2026-12-07T09:00:05Z"}), t0);
+    let mut gone = job("gone", json!({"kind": "at", "at": "2026-12-07T09:00:05Z"}), t0);
+    gone.spec.insert("deleteAfterRun".into(), json!(true));
+    s.add(keep, t0);
+    s.add(gone, t0);
+    while s.poll_output().is_some() {}
+    s.handle_timeout(t0 + 5_000);
+    let mut started = Vec::new();
+    while let Some(o) = s.poll_output() {
+        if let CronOutput::Start(r) = o {
+            started.push((r.job.id.clone(), r.run_id.clone()));
+        }
+    }
+    assert_eq!(started.len(), 2);
+    let mut outs = Vec::new();
+    for (id, run) in started {
+        s.handle_finished(&id, &run, RunResult { status: RunStatus::Ok, ..RunResult::failed("") }, t0 + 6_000);
+        while let Some(o) = s.poll_output() {
+            outs.push(o);
+        }
+    }
+    assert!(outs.iter().any(|o| matches!(o, CronOutput::Retire(id) if id == "gone")), "retired, its history kept");
+    assert!(!outs.iter().any(|o| matches!(o, CronOutput::Delete(_))));
+    assert!(outs.iter().filter(|o| matches!(o, CronOutput::Record(_))).count() == 2, "both runs recorded");
+    let kept = s.job("keep").unwrap();
+    assert!(!kept.enabled() && kept.state.next_run_at_ms.is_none(), "a spent one-shot is disabled");
+    assert!(s.job("gone").is_none());
+    assert_eq!(s.poll_timeout(t0 + 6_000), None, "nothing left to wake for");
 }

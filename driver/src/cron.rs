@@ -113,6 +113,7 @@ fn perform<R: Runtime>(
                     Err(e) => tracing::error!(job = %j.id, "cron job not serialised: {e}"),
                 },
                 CronOutput::Delete(id) => writes.push(CronWrite::Delete(id.clone())),
+                CronOutput::Retire(id) => writes.push(CronWrite::Retire(id.clone())),
                 CronOutput::Record(r) => writes.push(CronWrite::Run {
                     job_id: r.job_id.clone(),
                     ts_ms: r.ts,

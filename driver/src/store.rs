@@ -755,6 +755,8 @@ pub enum CronWrite {
     Job { id: String, body: String, updated_ms: u64 },
     /// Delete a job with its history.
     Delete(String),
+    /// Delete a job, keep its history (`cron.runs {scope:"all"}` still shows its runs).
+    Retire(String),
     /// Append a run history entry.
     Run { job_id: String, ts_ms: u64, status: String, body: String },
 }
@@ -783,6 +785,9 @@ impl Store {
                         body,
                         to_i64(*updated_ms)
                     ])?;
+                }
+                CronWrite::Retire(id) => {
+                    tx.execute("DELETE FROM cron_jobs WHERE id = ?1", [id])?;
                 }
                 CronWrite::Delete(id) => {
                     tx.execute("DELETE FROM cron_jobs WHERE id = ?1", [id])?;

@@ -497,7 +497,10 @@ fn a_v3_store_migrates_and_usage_rows_read_by_time() {
     assert_eq!(store.cron_runs(&one).unwrap(), (vec![r#"{"runId":"r-42"}"#.to_string()], 1), "by run id");
     let (found, n) = store.cron_runs(&q(vec![], Some("run 7"))).unwrap();
     assert!(n >= 1 && found.iter().all(|b| b.contains("run 7")), "{found:?}");
-    store.cron_write(&[CronWrite::Delete("j1".into())]).unwrap();
+    store.cron_write(&[CronWrite::Retire("j1".into())]).unwrap();
+    assert!(store.cron_jobs().unwrap().is_empty());
+    assert!(store.cron_runs(&q(vec![], None)).unwrap().1 > 0, "a retired job's history stays");
+    store.cron_write(&[CronWrite::Job { id: "j1".into(), body: "{}".into(), updated_ms: 2 }, CronWrite::Delete("j1".into())]).unwrap();
     assert!(store.cron_jobs().unwrap().is_empty());
     assert_eq!(store.cron_runs(&q(vec![], None)).unwrap().1, 0);
     // Preconditions are checked in the write's own transaction; a refused patch changes nothing.

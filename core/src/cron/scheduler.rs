@@ -109,6 +109,8 @@ pub enum CronOutput {
     Persist(Box<Job>),
     /// Delete this job's row (and its history and scratch).
     Delete(String),
+    /// Delete this job's row but keep its run history (a one-shot done with `deleteAfterRun`).
+    Retire(String),
     /// Start this run; report its end with [`Scheduler::handle_finished`].
     Start(Box<RunStart>),
     /// Append to the run history.
@@ -390,7 +392,7 @@ impl Scheduler {
         };
         if !recurring {
             if result.status == RunStatus::Ok && job.delete_after_run() {
-                self.out.push_back(CronOutput::Delete(job.id.clone()));
+                self.out.push_back(CronOutput::Retire(job.id.clone()));
                 self.out.push_back(CronOutput::Event(json!({"jobId": job.id, "action": "removed", "job": job.event_json()})));
                 return;
             }

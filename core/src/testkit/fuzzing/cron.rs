@@ -23,7 +23,7 @@ fn settle(s: &mut Scheduler, now: u64) {
                 let status = if r.run_id.len() % 2 == 0 { RunStatus::Ok } else { RunStatus::Error };
                 s.handle_finished(&r.job.id, &r.run_id, RunResult { status, ..RunResult::failed("fuzz") }, now);
             }
-            CronOutput::Delete(_) | CronOutput::Record(_) | CronOutput::Event(_) | CronOutput::Heartbeat(_) => {}
+            CronOutput::Delete(_) | CronOutput::Retire(_) | CronOutput::Record(_) | CronOutput::Event(_) | CronOutput::Heartbeat(_) => {}
         }
     }
 }
