@@ -4,14 +4,13 @@
 //! twice nor lose a run), starting agent runs, broadcasting `cron` events. `cron.*` calls are
 //! applied here too, and answered once their writes are durable.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clawgate_core::Reply;
-use clawgate_core::cron::{CronOutput, Job, RunStart, Scheduler, Zones, plan_run, run_result};
+use clawgate_core::cron::{CronOutput, Job, RunStart, Zones, plan_run, run_result};
 use clawgate_core::gateway::Audience;
-use clawgate_core::methods::cron::{CronCall, CronEnv, runs_result};
+use clawgate_core::methods::cron::{CronCall, apply_on_hub, runs_result};
 use clawgate_core::wire::ErrorShape;
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::StreamExt;
@@ -31,8 +30,6 @@ pub struct CronService {
     wake_rx: Mutex<Option<UnboundedReceiver<()>>>,
     /// `processInstanceId`: this process's id (a `cron.run` for another is refused).
     pub process_id: String,
-    /// Whether any job was ever loaded or added (the store is then open).
-    active: AtomicBool,
 }
 
 fn zones() -> Zones<'static> {
@@ -47,7 +44,7 @@ impl CronService {
 
     pub fn new(process_id: String) -> CronService {
         let (wake, rx) = unbounded();
-        CronService { loaded: Mutex::new(false), wake, wake_rx: Mutex::new(Some(rx)), process_id, active: AtomicBool::new(false) }
+        CronService { loaded: Mutex::new(false), wake, wake_rx: Mutex::new(Some(rx)), process_id }
     }
 }
 
@@ -65,9 +62,11 @@ fn ensure_loaded(ctx: &Ctx) {
         if let Some(store) = ctx.store() {
             match store.cron_jobs() {
                 Ok(rows) => {
+                    // The host's zone is read once, not once per job.
+                    let zones = zones();
                     for (id, body) in rows {
                         match serde_json::from_str::<Job>(&body).map_err(|e| e.to_string()).and_then(|mut j| {
-                            j.compile(&zones()).map_err(|e| e.to_string())?;
+                            j.compile(&zones).map_err(|e| e.to_string())?;
                             Ok(j)
                         }) {
                             Ok(j) => jobs.push(j),
@@ -80,7 +79,6 @@ fn ensure_loaded(ctx: &Ctx) {
         }
     }
     if !jobs.is_empty() {
-        svc.active.store(true, Ordering::SeqCst);
         tracing::info!(jobs = jobs.len(), "cron jobs loaded");
     }
     let cfg = settings.api.cron;
@@ -89,10 +87,6 @@ fn ensure_loaded(ctx: &Ctx) {
         s.load(jobs, unix_ms());
     });
     *loaded = true;
-}
-
-fn drain(s: &mut Scheduler) -> Vec<CronOutput> {
-    std::iter::from_fn(|| s.poll_output()).collect()
 }
 
 /// Perform the scheduler's outputs: the writes first (one transaction), then the events and the
@@ -126,7 +120,6 @@ fn perform<R: Runtime>(
         let written = if writes.is_empty() {
             Ok(())
         } else {
-            ctx.cron.active.store(true, Ordering::SeqCst);
             let ctx2 = ctx.clone();
             rt.spawn_blocking(move || match ctx2.store() {
                 Some(store) => store.cron_write(&writes).map_err(|e| e.to_string()),
@@ -155,7 +148,7 @@ fn perform<R: Runtime>(
                 for r in &refused {
                     s.handle_finished(&r.job.id, &r.run_id, clawgate_core::cron::RunResult::failed(why.clone()), unix_ms());
                 }
-                drain(s)
+                s.drain_outputs()
             });
             // Best effort: the next write may work; never loop on a failing store.
             let _ = Box::pin(perform(&rt, &ctx, more.into_iter().filter(|o| !matches!(o, CronOutput::Start(_))).collect())).await;
@@ -224,7 +217,7 @@ async fn finish<R: Runtime>(
         if let Some(event) = heartbeat {
             s.record_heartbeat(event);
         }
-        drain(s)
+        s.drain_outputs()
     });
     let _ = perform(rt, ctx, outs).await;
     let _ = ctx.cron.wake.unbounded_send(());
@@ -255,7 +248,7 @@ async fn sync_heartbeats<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, synced: &mut Option
     let fresh: Vec<String> = desired.iter().map(|_| ctx.hub.random_uuid()).collect();
     let outs = ctx.hub.with_cron(|s| {
         s.sync_heartbeats(&desired, fresh, unix_ms());
-        drain(s)
+        s.drain_outputs()
     });
     if perform(rt, ctx, outs).await.is_ok() {
         *synced = Some(desired);
@@ -274,7 +267,7 @@ pub async fn run<R: Runtime>(rt: R, ctx: Arc<Ctx>) {
         let outs = ctx.hub.with_cron(|s| {
             s.configure(cfg.enabled, cfg.skip_missed_jobs);
             s.handle_timeout(unix_ms());
-            drain(s)
+            s.drain_outputs()
         });
         if !outs.is_empty() {
             let _ = perform(&rt, &ctx, outs).await;
@@ -319,16 +312,8 @@ pub async fn call<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: CronCall) -> Reply {
             })
             .await;
     }
-    let settings = ctx.hub.settings();
     let store_path = crate::store::sessions_db_path(ctx.state_dir()).display().to_string();
-    let new_id = ctx.hub.random_uuid();
-    let zones = zones();
-    let (answer, outs) = ctx.hub.with_cron(|s| {
-        let mut env =
-            CronEnv { api: &settings.api, zones, now_ms: unix_ms(), new_id, process_id: &ctx.cron.process_id, store_path: &store_path };
-        let answer = call.apply(s, &mut env);
-        (answer, drain(s))
-    });
+    let (answer, outs) = apply_on_hub(&ctx.hub, call, zones(), unix_ms(), &ctx.cron.process_id, &store_path);
     let changed = !outs.is_empty();
     let written = perform(rt, ctx, outs).await;
     if changed {

@@ -17,12 +17,17 @@ use serde_json::{Value, json};
 
 const ADMIN: &[&str] = &["operator.read", "operator.write", "operator.admin"];
 
-fn config(up: &FakeUpstream) -> String {
+/// The fake provider's config, with its slow model listed too.
+fn provider(up: &FakeUpstream) -> Value {
     let mut provider = up.provider_config("k");
     provider["models"].as_array_mut().unwrap().push(json!({"id": "fake-slow"}));
+    provider
+}
+
+fn config(up: &FakeUpstream) -> String {
     json!({
         "gateway": {"mode": "local"},
-        "models": {"providers": {"fake": provider}},
+        "models": {"providers": {"fake": provider(up)}},
         "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
     })
     .to_string()
@@ -278,7 +283,7 @@ async fn kill_9_mid_run_leaves_an_interrupted_record_and_no_duplicate() {
     let job = rpc(
         &mut c,
         "cron.add",
-        json!({"name": "once", "schedule": {"kind": "at", "at": format!("{}", jiff_iso(at))}, "sessionTarget": "isolated",
+        json!({"name": "once", "schedule": {"kind": "at", "at": clawgate_core::cron::schedule::iso_utc(at)}, "sessionTarget": "isolated",
             "wakeMode": "now", "payload": {"kind": "agentTurn", "message": "slow work", "model": "fake/fake-slow"}}),
     )
     .await;
@@ -305,24 +310,6 @@ async fn kill_9_mid_run_leaves_an_interrupted_record_and_no_duplicate() {
     assert_eq!(job["state"]["lastRunStatus"], "error");
 }
 
-/// An RFC 3339 UTC time for `ms`.
-fn jiff_iso(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (d, s) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = d as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, (s % 3600) / 60, s % 60, ms % 1000)
-}
-
 /// Heartbeats from `agents.defaults.heartbeat` (issue 14 item 4): a managed job per agent,
 /// listed by `cron.list`; each beat is a turn of the main session with the configured prompt
 /// and ends with a `heartbeat` event (`last-heartbeat`); `openclaw system heartbeat disable`
@@ -332,11 +319,9 @@ fn jiff_iso(ms: u64) -> String {
 async fn heartbeats_beat_on_their_cadence_and_follow_the_config() {
     let up = FakeUpstream::start();
     let home = Arc::new(TempDir::new("cron-heartbeat"));
-    let mut provider = up.provider_config("k");
-    provider["models"].as_array_mut().unwrap().push(json!({"id": "fake-slow"}));
     let mut cfg = json!({
         "gateway": {"mode": "local"},
-        "models": {"providers": {"fake": provider}},
+        "models": {"providers": {"fake": provider(&up)}},
         "agents": {"defaults": {"model": {"primary": "fake/fake-echo"},
             "heartbeat": {"every": "2s", "target": "none", "prompt": "heartbeat check"}}},
     });

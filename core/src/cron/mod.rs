@@ -14,17 +14,3 @@ pub use job::{Job, JobState, Overlap, SCRATCH_MAX_BYTES, Scratch};
 pub use run::{CronRun, DEFAULT_RUN_TIMEOUT_MS, plan_run, run_result};
 pub use schedule::{Schedule, ScheduleError, Zones, parse_at};
 pub use scheduler::{CronOutput, RunMode, RunRecord, RunResult, RunStart, RunStatus, Scheduler, WALL_CLOCK_RECHECK_MS};
-
-/// The `cron.*` methods (operator §6.2).
-pub const METHODS: [&str; 10] = [
-    "cron.status",
-    "cron.list",
-    "cron.get",
-    "cron.add",
-    "cron.update",
-    "cron.remove",
-    "cron.run",
-    "cron.runs",
-    "cron.scratch.get",
-    "cron.scratch.set",
-];

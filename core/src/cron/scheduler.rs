@@ -179,8 +179,7 @@ impl Scheduler {
             let mut changed = false;
             if let Some(started) = job.state.running_at_ms.take() {
                 let run_id = job.state.running_run_id.take().unwrap_or_default();
-                let mut result = RunResult::failed("interrupted: the gateway stopped before this run finished");
-                result.summary = None;
+                let result = RunResult::failed("interrupted: the gateway stopped before this run finished");
                 self.settle(&mut job, &run_id, started, None, &result, now_ms);
                 if job.schedule().is_some_and(|s| !s.is_recurring()) {
                     job.spec.insert("enabled".into(), json!(false));
@@ -264,6 +263,11 @@ impl Scheduler {
         self.out.pop_front()
     }
 
+    /// Every pending output, in order.
+    pub fn drain_outputs(&mut self) -> Vec<CronOutput> {
+        self.out.drain(..).collect()
+    }
+
     /// Start every job whose fire is due at `now_ms`.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         if self.paused {
@@ -320,8 +324,8 @@ impl Scheduler {
         RunRecord { job_id: job.id.clone(), ts: now_ms, status: RunStatus::Skipped, body }
     }
 
-    /// Fold a run's end into the job's state and history.
-    fn settle(&mut self, job: &mut Job, run_id: &str, started: u64, duration: Option<u64>, r: &RunResult, now_ms: u64) {
+    /// Fold a run's end into the job's state and history; the history entry's body.
+    fn settle(&mut self, job: &mut Job, run_id: &str, started: u64, duration: Option<u64>, r: &RunResult, now_ms: u64) -> Value {
         let st = &mut job.state;
         st.last_run_at_ms = Some(started);
         st.last_run_status = Some(r.status.as_str().to_string());
@@ -365,7 +369,13 @@ impl Scheduler {
         put("sessionId", json!(r.session_id));
         put("sessionKey", json!(r.session_key));
         put("jobName", json!(job.name()));
-        self.out.push_back(CronOutput::Record(Box::new(RunRecord { job_id: job.id.clone(), ts: now_ms, status: r.status, body })));
+        self.out.push_back(CronOutput::Record(Box::new(RunRecord {
+            job_id: job.id.clone(),
+            ts: now_ms,
+            status: r.status,
+            body: body.clone(),
+        })));
+        body
     }
 
     /// A run started by [`CronOutput::Start`] ended.
@@ -385,11 +395,7 @@ impl Scheduler {
             let earliest = now_ms.saturating_add(backoff(errors));
             job.state.next_run_at_ms = job.state.next_run_at_ms.map(|n| n.max(earliest));
         }
-        self.settle(&mut job, run_id, started, Some(now_ms.saturating_sub(started)), &result, now_ms);
-        let record_body = match self.out.back() {
-            Some(CronOutput::Record(r)) => r.body.clone(),
-            _ => json!({}),
-        };
+        let record_body = self.settle(&mut job, run_id, started, Some(now_ms.saturating_sub(started)), &result, now_ms);
         if !recurring {
             if result.status == RunStatus::Ok && job.delete_after_run() {
                 self.out.push_back(CronOutput::Retire(job.id.clone()));

@@ -339,6 +339,26 @@ impl CronCall {
     }
 }
 
+/// Apply `call` to the hub's scheduler (under its lock, briefly) and take the outputs it left
+/// for the shell to perform. The one path both the driver and the in-memory harness use; the
+/// job id a `cron.add` gets is made here, before the lock (`Hub::random_uuid` takes it too).
+pub fn apply_on_hub(
+    hub: &crate::gateway::Hub,
+    call: CronCall,
+    zones: Zones<'_>,
+    now_ms: u64,
+    process_id: &str,
+    store_path: &str,
+) -> (Result<Value, ErrorShape>, Vec<crate::cron::CronOutput>) {
+    let settings = hub.settings();
+    let new_id = hub.random_uuid();
+    hub.with_cron(|s| {
+        let mut env = CronEnv { api: &settings.api, zones, now_ms, new_id, process_id, store_path };
+        let answer = call.apply(s, &mut env);
+        (answer, s.drain_outputs())
+    })
+}
+
 /// The `cron.runs` answer for one page of entries out of `total`.
 pub fn runs_result(q: &RunsQuery, entries: Vec<Value>, total: usize) -> Value {
     let next = q.offset + entries.len();

@@ -371,7 +371,7 @@ pub fn dispatch(hub: &Hub, d: &Dispatch, now: Instant, unix_ms: u64) -> Call {
                 Err(e) => Call::Reply(Reply::err(e)),
             }
         }
-        m if crate::cron::METHODS.contains(&m) => match cron::parse(m, d.params.as_ref()) {
+        m if m.starts_with("cron.") && ADVERTISED_METHODS.contains(&m) => match cron::parse(m, d.params.as_ref()) {
             Ok(c) => Call::Cron(c),
             Err(e) => Call::Reply(Reply::err(e)),
         },
@@ -470,28 +470,20 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
         // agent runs (a started run ends at once, failed).
         Call::Cron(cron::CronCall::Runs(q)) => conn.complete(&d.request_id, Reply::Ok(Some(cron::runs_result(&q, Vec::new(), 0)))),
         Call::Cron(c) => {
-            let settings = hub.settings();
             let boot_id = hub.info().boot_id.clone();
-            let new_id = hub.random_uuid();
-            let (reply, outs) = hub.with_cron(|s| {
-                let mut env = cron::CronEnv {
-                    api: &settings.api,
-                    zones: crate::cron::Zones::utc_only(),
-                    now_ms: unix_ms,
-                    new_id,
-                    process_id: &boot_id,
-                    store_path: "",
-                };
-                let reply = c.apply(s, &mut env).map_or_else(Reply::err, |v| Reply::Ok(Some(v)));
-                let mut outs = Vec::new();
-                while let Some(o) = s.poll_output() {
-                    if let crate::cron::CronOutput::Start(r) = &o {
-                        s.handle_finished(&r.job.id, &r.run_id, crate::cron::RunResult::failed("runs need the gateway process"), unix_ms);
-                    }
-                    outs.push(o);
+            let (answer, mut outs) = cron::apply_on_hub(hub, c, crate::cron::Zones::utc_only(), unix_ms, &boot_id, "");
+            // No agent runs here: a started run ends at once, failed.
+            let mut i = 0;
+            while i < outs.len() {
+                if let crate::cron::CronOutput::Start(r) = &outs[i] {
+                    let (job, run) = (r.job.id.clone(), r.run_id.clone());
+                    outs.extend(hub.with_cron(|s| {
+                        s.handle_finished(&job, &run, crate::cron::RunResult::failed("runs need the gateway process"), unix_ms);
+                        s.drain_outputs()
+                    }));
                 }
-                (reply, outs)
-            });
+                i += 1;
+            }
             for o in outs {
                 match o {
                     crate::cron::CronOutput::Event(payload) => hub.broadcast_to("cron", &payload, crate::gateway::Audience::Everyone),
@@ -501,7 +493,7 @@ pub fn perform_without_io(conn: &mut ServerConnection, hub: &Hub, d: &Dispatch, 
                     _ => {}
                 }
             }
-            conn.complete(&d.request_id, reply);
+            conn.complete(&d.request_id, answer.map_or_else(Reply::err, |v| Reply::Ok(Some(v))));
         }
         Call::ConfigWrite(_) | Call::SecretsReload => {
             let e = ErrorShape::unavailable(format!("{} needs the gateway process", d.method));

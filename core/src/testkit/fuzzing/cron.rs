@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::config::api::ApiConfig;
-use crate::cron::{CronOutput, Job, METHODS, RunResult, RunStatus, Scheduler, Zones};
+use crate::cron::{CronOutput, Job, RunResult, RunStatus, Scheduler, Zones};
 use crate::methods::cron::{CronCall, CronEnv, parse};
 
 /// Perform a scheduler's outputs as a shell would (runs end at once, alternately ok and
@@ -34,7 +34,8 @@ fn settle(s: &mut Scheduler, now: u64) {
 /// after its row is persisted; the scheduler's deadline is never in the past once it has fired
 /// what was due.
 pub fn cron(data: &[u8]) {
-    let method = METHODS[data.first().copied().unwrap_or(0) as usize % METHODS.len()];
+    let methods: Vec<&str> = crate::methods::ADVERTISED_METHODS.iter().copied().filter(|m| m.starts_with("cron.")).collect();
+    let method = methods[data.first().copied().unwrap_or(0) as usize % methods.len()];
     let now = 1_796_637_600_000 + u64::from(data.get(1).copied().unwrap_or(0)) * 3_600_000;
     let rest = data.get(2..).unwrap_or_default();
     let (params, row) = match rest.iter().position(|b| *b == 0) {
