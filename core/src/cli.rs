@@ -8,6 +8,12 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "clawgate", version, about = "A wire-compatible OpenClaw Gateway: one port for the WebSocket control protocol and HTTP.")]
 pub struct Cli {
+    /// The dev profile: state dir `~/.openclaw-dev`, port 19001 (config-auth-reload §1.2).
+    #[arg(long, global = true)]
+    pub dev: bool,
+    /// A named profile: state dir `~/.openclaw-<name>`, its own config, unit and port.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,9 +55,53 @@ pub enum Command {
     /// Scheduled agent runs: list, add, edit, remove, run jobs and read their run history.
     #[command(subcommand)]
     Cron(Box<CronCommand>),
-    /// Write a systemd user unit that runs this gateway (`Restart=always`,
-    /// `RestartPreventExitStatus=78`).
+    /// Install the gateway as a service: a systemd unit (user, or --system), recording the
+    /// effective port and config path; `--platform launchd|windows` writes those definitions.
     Install(InstallArgs),
+    /// Stop and remove the installed service.
+    Uninstall(ServiceArgs),
+    /// Start the installed service.
+    Start(ServiceArgs),
+    /// Stop the installed service (`--disable`: and do not start it at login/boot).
+    Stop(StopArgs),
+    /// Restart the installed service through its supervisor (never stop+start by hand).
+    Restart(ServiceArgs),
+    /// Audit the install: config, state-dir permissions, service drift, token file mode,
+    /// stale locks, store integrity; `--fix` repairs what is safe.
+    Doctor(DoctorArgs),
+}
+
+/// Which service a lifecycle command acts on.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ServiceArgs {
+    /// The system-wide unit (`/etc/systemd/system`) rather than the user's.
+    #[arg(long)]
+    pub system: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct StopArgs {
+    /// Also disable it (not started at login/boot until `start`).
+    #[arg(long)]
+    pub disable: bool,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct DoctorArgs {
+    /// Repair what is safe to repair, and say what changed.
+    #[arg(long)]
+    pub fix: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Check the system-wide unit rather than the user's.
+    #[arg(long)]
+    pub system: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,13 +310,26 @@ pub enum SecretsCommand {
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct InstallArgs {
-    /// Where to write the unit (default: ~/.config/systemd/user/clawgate.service).
+    /// Replace an existing definition (after a port or config path change).
+    #[arg(long)]
+    pub force: bool,
+    /// A system-wide service (systemd system unit, LaunchDaemon, boot task) instead of the user's.
+    #[arg(long)]
+    pub system: bool,
+    /// The account a --system service runs as (default: the invoking user).
+    #[arg(long, requires = "system")]
+    pub user: Option<String>,
+    /// Port to record (default: the gateway's resolved port: OPENCLAW_GATEWAY_PORT, gateway.port,
+    /// the profile's, 18789).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// `systemd` (default on Linux), `launchd` (a plist) or `windows` (a Task Scheduler XML).
+    #[arg(long, value_parser = ["systemd", "launchd", "windows"])]
+    pub platform: Option<String>,
+    /// Write the definition here instead of the platform's place.
     #[arg(long)]
     pub unit_path: Option<String>,
-    /// Extra arguments for `run` in `ExecStart` (e.g. `--port 18789`).
-    #[arg(long, allow_hyphen_values = true, num_args = 0..)]
-    pub run_args: Vec<String>,
-    /// Print the unit instead of writing it.
+    /// Print the definition instead of writing it.
     #[arg(long)]
     pub print: bool,
 }
@@ -378,6 +441,12 @@ pub struct StatusArgs {
     /// Exit non-zero unless a read RPC (`status`) succeeds.
     #[arg(long = "require-rpc")]
     pub require_rpc: bool,
+    /// Also scan the host for other gateway-like services and stale installs.
+    #[arg(long)]
+    pub deep: bool,
+    /// Inspect the system-wide unit rather than the user's.
+    #[arg(long)]
+    pub system: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod ids;
 pub mod limits;
+pub mod markup;
 pub mod wire;
 
 pub mod agent;
@@ -27,6 +28,7 @@ pub mod http;
 pub mod logs;
 pub mod methods;
 pub mod openai;
+pub mod service;
 pub mod sessions;
 /// Fixtures and the fuzz target bodies (`fuzz/` and the stable corpus replay test).
 #[cfg(feature = "testkit")]

@@ -12,9 +12,10 @@ use std::path::Path;
 /// Floors, bottom first. Within a floor, modules may use each other.
 const FLOORS: &[(&str, &[&str])] = &[
     // Vocabulary: frames, error shapes and codes, `Reply`, ids, limits, the CLI's flags.
-    ("wire", &["wire", "ids", "limits", "cli"]),
+    ("wire", &["wire", "ids", "limits", "cli", "markup"]),
     ("auth", &["auth"]),
     ("config", &["config"]),
+    ("service", &["service"]),
     // The log file's lines, names and rolling, and `logs.tail`.
     ("logs", &["logs"]),
     // The OpenAI wire formats and the upstream exchange (`Turn`) that speaks them.

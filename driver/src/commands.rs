@@ -373,7 +373,9 @@ fn hello_scopes(hello: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `status [--require-rpc]`: connect as the backend helper and call `status`.
+/// `status [--require-rpc] [--deep]`: the runbook's lines — Service (the unit and what
+/// systemd says), Runtime (the gateway owning the state dir: pid, uptime, address), the
+/// connectivity probe (a `status` RPC as the backend helper) and the capability it was granted.
 pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
     let timeout = Duration::from_millis(a.client.timeout.max(1));
     let (i, t) = target::resolve(&a.client);
@@ -384,7 +386,12 @@ pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
             return 1;
         }
     };
-    let mut o = ClientOptions::backend(&[scopes::READ], "gateway:status");
+    let state_dir = crate::state::state_dir();
+    let service = crate::lifecycle::inspect_service(&rt, a.system).await;
+    let runtime = crate::lifecycle::inspect_runtime(&state_dir);
+    // Every operator scope the credentials may hold: `Capability:` then says what they allow
+    // (a shared secret is granted all; the answer is read with `operator.read`).
+    let mut o = ClientOptions::backend(&[scopes::ADMIN, scopes::READ, scopes::WRITE], "gateway:status");
     o.token = t.token.as_ref().map(|c| c.secret.expose().to_string());
     o.password = t.password.as_ref().map(|c| c.secret.expose().to_string());
     o.connect_timeout = timeout;
@@ -413,21 +420,56 @@ pub async fn status<R: Runtime>(rt: R, a: StatusArgs) -> i32 {
             });
             (rpc, if ok || !a.require_rpc { 0 } else { 1 }, None)
         }
-        Err(e) => (json!({"ok": false, "url": url, "error": e.to_string()}), 1, Some(e)),
+        Err(e) => (json!({"ok": false, "kind": "connect", "capability": "unknown", "url": url, "error": e.to_string()}), 1, Some(e)),
     };
+    let config_exists = std::path::Path::new(&i.config_path).exists();
+    let deep = a.deep.then(|| {
+        let own_unit = crate::lifecycle::unit_path(a.system);
+        let port = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
+        let ports: Vec<u16> = [Some(clawgate_core::config::DEFAULT_PORT), Some(clawgate_core::service::profile::DEV_PORT), port]
+            .into_iter()
+            .flatten()
+            .collect();
+        crate::lifecycle::deep_scan(&own_unit, &ports, &state_dir)
+    });
     if a.client.json {
-        print_json(&json!({"gateway": {"probeUrl": url, "urlSource": t.source.as_str(), "portSource": t.port_source}, "rpc": rpc}));
+        let mut out = json!({
+            "service": service,
+            "runtime": runtime,
+            "config": {"path": i.config_path, "exists": config_exists},
+            "stateDir": state_dir,
+            "gateway": {"probeUrl": url, "urlSource": t.source.as_str(), "portSource": t.port_source},
+            "rpc": rpc,
+        });
+        if let Some(d) = deep {
+            out["deep"] = d;
+        }
+        print_json(&out);
     } else {
+        use clawgate_core::service::report;
+        for l in report::service_lines(&service) {
+            println!("{l}");
+        }
+        println!("Config: {} ({})", i.config_path, if config_exists { "exists" } else { "missing" });
+        println!("State dir: {state_dir}");
         println!("Probe target: {url} ({})", t.source.as_str());
+        println!();
+        println!("{}", report::runtime_line(&runtime));
+        if rpc["ok"] == json!(true) {
+            println!("Connectivity probe: ok");
+        } else {
+            println!("Connectivity probe: failed - {}", rpc.get("error").and_then(Value::as_str).unwrap_or("unknown error"));
+        }
         if let Some(v) = rpc.get("version").and_then(Value::as_str) {
             println!("Gateway version: {v}");
         }
-        if rpc["ok"] == json!(true) {
-            println!("Read probe: ok");
-        } else {
-            println!("Read probe: failed - {}", rpc.get("error").and_then(Value::as_str).unwrap_or("unknown error"));
-        }
         println!("Capability: {}", rpc.get("capability").and_then(Value::as_str).unwrap_or("unknown").replace('_', "-"));
+        if let Some(d) = &deep {
+            println!();
+            for l in crate::lifecycle::deep_text(d) {
+                println!("{l}");
+            }
+        }
         if let Some(e) = &failure {
             eprintln!();
             print_connect_error(e, &t, &i.config_path, false);
@@ -485,7 +527,7 @@ pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
                 "urlSource": t.source.as_str(),
                 "connect": {"ok": true, "rpcOk": rpc_ok, "scopeLimited": scopes.is_empty(), "latencyMs": latency, "error": first_err},
                 "auth": {"role": hello.pointer("/auth/role"), "scopes": scopes, "capability": capability(&scopes)},
-                "server": {"version": hello.pointer("/server/version"), "buildId": hello.pointer("/server/buildId"), "connId": hello.pointer("/server/connId")},
+                "server": {"version": hello.pointer("/server/version"), "buildId": hello.pointer("/server/buildId"), "bootId": hello.pointer("/server/bootId"), "connId": hello.pointer("/server/connId")},
                 "health": reads.get("health"),
             })
         }
@@ -496,6 +538,14 @@ pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
         }
     };
     let ok = result["ok"] == json!(true);
+    let others = probe_other_gateways(&rt, &url, &t, timeout).await;
+    let identities = gateway_identities(&result, &others);
+    let mut result = result;
+    result["targets"] = json!(others);
+    result["identities"] = json!(identities.distinct);
+    if identities.warn {
+        result["warning"] = json!("multiple reachable gateway identities");
+    }
     if a.json {
         print_json(&result);
     } else {
@@ -505,6 +555,7 @@ pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
         if ok {
             println!("Capability: {}", result.pointer("/auth/capability").and_then(Value::as_str).unwrap_or("unknown").replace('_', "-"));
             println!("Gateway version: {}", result.pointer("/server/version").and_then(Value::as_str).unwrap_or("unknown"));
+            println!("Gateway identity: bootId {}", result.pointer("/server/bootId").and_then(Value::as_str).unwrap_or("unknown"));
             match result.pointer("/connect/error").and_then(Value::as_str) {
                 None => println!("Read probe: ok"),
                 Some(e) => println!("Read probe: failed - {e}"),
@@ -512,8 +563,92 @@ pub async fn probe<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
         } else if let Some(e) = &failure {
             print_connect_error(e, &t, &i.config_path, false);
         }
+        for o in &others {
+            let who = match (o["bootId"].as_str(), o["error"].as_str()) {
+                (Some(b), _) => format!("bootId {b}"),
+                (None, Some(e)) => format!("identity not proven ({e})"),
+                _ => "identity not proven".into(),
+            };
+            println!("Also reachable: {} ({}): {who}", o["url"].as_str().unwrap_or(""), o["source"].as_str().unwrap_or(""));
+        }
+        if identities.warn {
+            println!(
+                "Warning: multiple reachable gateway identities ({} distinct{}). If that is intended, give each gateway its own port, config, state dir and workspace (--profile NAME); otherwise stop the extra one.",
+                identities.distinct.len(),
+                if identities.unproven > 0 { format!(", {} unproven", identities.unproven) } else { String::new() }
+            );
+        }
     }
     if ok { 0 } else { 1 }
+}
+
+/// Other gateways a probe can see on this host: the default and dev ports, and the ports of
+/// gateways owning other state dirs (their locks say; their kept tokens prove who they are).
+/// Connection refused means nobody is there and is not listed.
+async fn probe_other_gateways<R: Runtime>(rt: &R, primary: &str, t: &Target, timeout: Duration) -> Vec<Value> {
+    let primary_port = primary.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
+    let mut candidates: Vec<(u16, String, Option<String>)> = Vec::new();
+    for d in crate::lifecycle::state_dirs() {
+        // Only a live owner's port: a stale record's port may belong to anything now.
+        if d.pointer("/owner/status").and_then(Value::as_str) != Some("running") {
+            continue;
+        }
+        if let (Some(port), Some(path)) = (d.pointer("/owner/port").and_then(Value::as_u64), d["path"].as_str()) {
+            let token = crate::state::read_token(path).ok().flatten();
+            candidates.push((port as u16, format!("state dir {path}"), token));
+        }
+    }
+    for (port, source) in
+        [(clawgate_core::config::DEFAULT_PORT, "default port"), (clawgate_core::service::profile::DEV_PORT, "dev profile port")]
+    {
+        candidates.push((port, source.to_string(), None));
+    }
+    let mut seen: Vec<u16> = primary_port.into_iter().collect();
+    let mut out = Vec::new();
+    for (port, source, token) in candidates {
+        if seen.contains(&port) {
+            continue;
+        }
+        seen.push(port);
+        let url = format!("ws://127.0.0.1:{port}");
+        let mut o = ClientOptions::backend(&[scopes::READ], "clawgate probe");
+        o.token = token.or_else(|| t.token.as_ref().map(|c| c.secret.expose().to_string()));
+        o.password = t.password.as_ref().map(|c| c.secret.expose().to_string());
+        o.connect_timeout = timeout.min(Duration::from_secs(2));
+        match Client::connect(rt, &url, o, &Vec::new()).await {
+            Ok(c) => {
+                let boot = c.hello.pointer("/server/bootId").cloned();
+                c.close().await;
+                out.push(json!({"url": url, "source": source, "bootId": boot}));
+            }
+            Err(ClientError::Connect(_)) | Err(ClientError::Url(..)) => {}
+            Err(e) => out.push(json!({"url": url, "source": source, "bootId": null, "error": e.to_string()})),
+        }
+    }
+    out
+}
+
+/// The distinct gateways among the answers (by `bootId`); an answer without one cannot be
+/// proven to be the same gateway.
+struct Identities {
+    distinct: Vec<String>,
+    unproven: usize,
+    warn: bool,
+}
+
+fn gateway_identities(primary: &Value, others: &[Value]) -> Identities {
+    let mut distinct: Vec<String> = Vec::new();
+    let mut unproven = 0;
+    let answers = primary.pointer("/server/bootId").into_iter().chain(others.iter().map(|o| &o["bootId"]));
+    for b in answers {
+        match b.as_str() {
+            Some(b) if !distinct.iter().any(|d| d == b) => distinct.push(b.to_string()),
+            Some(_) => {}
+            None => unproven += 1,
+        }
+    }
+    let warn = distinct.len() + unproven > 1;
+    Identities { distinct, unproven, warn }
 }
 
 /// `auth-token`: print the token the local gateway accepts with this config and environment —
@@ -622,55 +757,6 @@ pub async fn secrets_reload<R: Runtime>(rt: R, a: ClientArgs) -> i32 {
         }
         Err(e) => {
             eprintln!("secrets.reload failed: {e}");
-            1
-        }
-    }
-}
-
-/// The systemd user unit for this binary (the reference's runbook policy: restart always,
-/// except on exit 78 — a config error a restart cannot fix). Only what works in a user unit:
-/// no ordering against `network-online.target` (a system target the user manager cannot see).
-/// Restart-kind config edits restart in process and never exit, so `RestartSec` only paces
-/// crash restarts; five crashes within a minute stop the loop.
-pub fn systemd_unit(exe: &str, run_args: &[String]) -> String {
-    let args = if run_args.is_empty() { String::new() } else { format!(" {}", run_args.join(" ")) };
-    format!(
-        "[Unit]\nDescription=clawgate (OpenClaw-compatible gateway)\nStartLimitIntervalSec=60\nStartLimitBurst=5\n\n[Service]\nExecStart={exe} run --supervised{args}\nRestart=always\nRestartSec=1\nRestartPreventExitStatus=78\nTimeoutStopSec=30\nKillMode=mixed\n\n[Install]\nWantedBy=default.target\n"
-    )
-}
-
-/// `install`: write the systemd user unit (atomically).
-pub fn install(a: clawgate_core::cli::InstallArgs) -> i32 {
-    let exe = match std::env::current_exe() {
-        Ok(p) => p.display().to_string(),
-        Err(e) => {
-            eprintln!("cannot find this executable: {e}");
-            return 1;
-        }
-    };
-    let unit = systemd_unit(&exe, &a.run_args);
-    if a.print {
-        print!("{unit}");
-        return 0;
-    }
-    let path = a.unit_path.clone().unwrap_or_else(|| {
-        let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
-        format!("{home}/.config/systemd/user/clawgate.service")
-    });
-    let p = std::path::Path::new(&path);
-    if let Some(dir) = p.parent() {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("cannot create {}: {e}", dir.display());
-            return 1;
-        }
-    }
-    match crate::state::write_atomic(p, unit.as_bytes(), 0o644) {
-        Ok(()) => {
-            println!("wrote {path}\nenable it with: systemctl --user daemon-reload && systemctl --user enable --now clawgate");
-            0
-        }
-        Err(e) => {
-            eprintln!("cannot write {path}: {e}");
             1
         }
     }

@@ -304,6 +304,10 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     for w in &resolved.warnings {
         tracing::warn!("{w}");
     }
+    // Own the state dir before answering on any port (§8.1): a second gateway is refused here.
+    let mut state_lock =
+        crate::instance::StateLock::acquire(&rt, &cfg_rt.state_dir, (resolved.port, resolved.plan.mode.as_str()), started_unix, supervised)
+            .await?;
     let listeners = bind_all(&rt, &resolved.plan, resolved.port, supervised).await?;
     let info = ServerInfo {
         version: clawgate_core::VERSION.to_string(),
@@ -439,6 +443,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
                     match bind_all(&rt, &r.plan, r.port, false).await {
                         Ok(ls) => {
                             let _ = state::write_run_file(&state_dir, r.port, r.plan.mode.as_str());
+                            state_lock.set_address(r.port, r.plan.mode.as_str());
                             let fresh = listen(&rt, &ctx, ls);
                             listening = fresh;
                             let mut c = ctx.config.lock().unwrap_or_else(|p| p.into_inner());
@@ -471,6 +476,7 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     if let Err(e) = ctx.save_devices() {
         tracing::warn!("paired devices not saved: {e}");
     }
+    drop(state_lock);
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -13,6 +13,8 @@ pub mod commands;
 pub mod config;
 pub mod cron;
 pub mod daemon;
+pub mod instance;
+pub mod lifecycle;
 pub mod logfile;
 pub mod net;
 pub mod persist;
@@ -62,6 +64,16 @@ pub fn init_logging(verbose: bool, json: bool) {
     };
 }
 
+/// What runs before the shell starts its runtime (one thread still): `--dev` / `--profile`
+/// become the environment every later rule reads (config-auth-reload §1.2). `Err` is the exit
+/// code, the message already printed.
+pub fn prepare(cli: &Cli) -> Result<(), i32> {
+    instance::apply_profile(cli.dev, cli.profile.as_deref()).map_err(|e| {
+        eprintln!("{e}");
+        1
+    })
+}
+
 /// Run one parsed command line; returns the process exit code.
 pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
     match cli.command {
@@ -84,7 +96,12 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::AuthToken => commands::auth_token(),
         Command::Config(clawgate_core::cli::ConfigCommand::Validate { json }) => commands::config_validate(json),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,
-        Command::Install(a) => commands::install(a),
+        Command::Install(a) => lifecycle::install(rt, a).await,
+        Command::Uninstall(a) => lifecycle::uninstall(rt, a).await,
+        Command::Start(a) => lifecycle::start(rt, a).await,
+        Command::Stop(a) => lifecycle::stop(rt, a).await,
+        Command::Restart(a) => lifecycle::restart(rt, a).await,
+        Command::Doctor(a) => lifecycle::doctor(rt, a).await,
         Command::Devices(c) => commands::devices(rt, c).await,
         Command::Cron(c) => commands::cron(rt, *c).await,
     }

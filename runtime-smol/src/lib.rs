@@ -108,6 +108,9 @@ impl Runtime for Smol {
 /// and 0.3 CPU migrations per handshake vs 2.3 and 0.01 for the tokio shell; see BENCHMARKS.md).
 pub fn main_entry() -> i32 {
     let cli = clawgate_core::cli::Cli::parse_as("clawgate-lite");
+    if let Err(code) = clawgate_driver::prepare(&cli) {
+        return code;
+    }
     let ex = Arc::new(Executor::new());
     let rt = Smol::new(ex.clone(), 1);
     smol::block_on(ex.run(clawgate_driver::main_with(rt, cli)))

@@ -110,6 +110,9 @@ impl Runtime for Tokio {
 /// Parse the command line, run it on a multi-thread tokio runtime, return the exit code.
 pub fn main_entry() -> i32 {
     let cli = clawgate_core::cli::Cli::parse_as("clawgate");
+    if let Err(code) = clawgate_driver::prepare(&cli) {
+        return code;
+    }
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,

@@ -53,7 +53,7 @@ fn call_health_status_probe_and_auth_token() {
     assert!(out.success(), "{}", out.stdout);
     let st = json(&out);
     assert_eq!(st["rpc"]["ok"], true);
-    assert_eq!(st["rpc"]["capability"], "read_only");
+    assert_eq!(st["rpc"]["capability"], "admin", "a shared token allows every operator scope: {st}");
     assert_eq!(st["rpc"]["version"], env!("CARGO_PKG_VERSION"));
 
     assert_eq!(st["gateway"]["probeUrl"], format!("ws://127.0.0.1:{}", gw.addr().port()), "{st}");

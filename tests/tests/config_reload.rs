@@ -765,7 +765,7 @@ fn config_validate_and_install_print() {
     // a real start, but `config validate` must not.
     assert!(!home.path().join("state/clawgate/gateway.token").exists(), "config validate created the kept token");
 
-    // install --print: RestartPreventExitStatus=78 and ExecStart=<binary> run --supervised.
+    // install --print: RestartPreventExitStatus=78 and ExecStart=<binary> run --supervised --port N.
     let home = TempDir::new("install");
     let out = run_clawgate(home.path(), &["install", "--print"], &[]);
     assert_eq!(out.code, Some(0), "{out:?}");
@@ -786,8 +786,8 @@ fn config_validate_and_install_print() {
     let v = run_command(&mut verify, std::time::Duration::from_secs(60));
     assert!(v.success() && v.stderr.trim().is_empty(), "systemd-analyze --user verify: {v:?}\n{}", out.stdout);
     assert!(
-        lines.iter().any(|l| *l == format!("ExecStart={exe} run --supervised")),
-        "ExecStart={exe} run --supervised in:\n{}",
+        lines.iter().any(|l| *l == format!("ExecStart={exe} run --supervised --port 18789")),
+        "ExecStart={exe} run --supervised --port 18789 in:\n{}",
         out.stdout
     );
     assert!(!home.path().join(".config/systemd/user/clawgate.service").exists(), "--print writes nothing");

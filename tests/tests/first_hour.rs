@@ -331,8 +331,10 @@ fn refusals_name_the_cause_and_the_fix() {
     fails(&approve, "approve an unknown id", &["unknown requestId no-such-request", "clawgate devices list"]);
     let reject = cli(&h, &["devices", "reject", "no-such-request"], &[]);
     fails(&reject, "reject an unknown id", &["unknown requestId"]);
-    // Port in use: the fix names the flags.
-    let busy = cli(&h, &["run", "--port", &gw.port.to_string()], &[]);
+    // Port in use (by a gateway of another state dir: one of the same state dir is refused
+    // earlier, by the state dir's lock): the fix names the flags.
+    let other = TempDir::new("first-hour-busy");
+    let busy = cli(other.path(), &["run", "--port", &gw.port.to_string()], &[]);
     assert_eq!(busy.code, Some(1), "{busy:?}");
     assert!(busy.stderr.contains("already listening") && busy.stderr.contains("--port"), "{}", busy.stderr);
 }

@@ -337,16 +337,8 @@ pub fn startup_auth_gate(auth: &ResolvedAuth, plan: &BindPlan) -> Result<bool, S
 /// Resolve the state dir from the environment (config-auth-reload §1.1).
 /// `exists` reports whether a directory exists.
 pub fn resolve_state_dir(env: impl Fn(&str) -> Option<String>, os_home: Option<String>, exists: impl Fn(&str) -> bool) -> String {
-    let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "undefined" && s != "null");
-    // A blank OS home counts as unset too (falls back to the cwd), never as an empty home.
-    let os_home = clean(os_home);
-    let home = clean(env("OPENCLAW_HOME"))
-        .map(|h| expand_home(&h, os_home.as_deref()))
-        .or_else(|| clean(env("HOME")))
-        .or_else(|| clean(env("USERPROFILE")))
-        .or(os_home.clone())
-        .unwrap_or_else(|| ".".into());
-    if let Some(sd) = clean(env("OPENCLAW_STATE_DIR")) {
+    let home = resolve_home(&env, os_home);
+    if let Some(sd) = clean_env_value(env("OPENCLAW_STATE_DIR")) {
         return expand_home(&sd, Some(&home));
     }
     let primary = format!("{home}/.openclaw");
@@ -358,6 +350,23 @@ pub fn resolve_state_dir(env: impl Fn(&str) -> Option<String>, os_home: Option<S
         return legacy;
     }
     primary
+}
+
+/// Blank, `"undefined"` and `"null"` count as unset (§1.1).
+fn clean_env_value(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "undefined" && s != "null")
+}
+
+/// The effective home (§1.1): `OPENCLAW_HOME` → `HOME` → `USERPROFILE` → the OS home → `.`.
+pub fn resolve_home(env: impl Fn(&str) -> Option<String>, os_home: Option<String>) -> String {
+    // A blank OS home counts as unset too (falls back to the cwd), never as an empty home.
+    let os_home = clean_env_value(os_home);
+    clean_env_value(env("OPENCLAW_HOME"))
+        .map(|h| expand_home(&h, os_home.as_deref()))
+        .or_else(|| clean_env_value(env("HOME")))
+        .or_else(|| clean_env_value(env("USERPROFILE")))
+        .or(os_home)
+        .unwrap_or_else(|| ".".into())
 }
 
 fn expand_home(p: &str, home: Option<&str>) -> String {

@@ -508,21 +508,6 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
     out
 }
 
-fn escape_html(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 /// Remove ` name="…"` attributes from an open tag.
 fn strip_attribute(tag: &str, name: &str) -> String {
     let pat = format!(" {name}=\"");
@@ -547,7 +532,8 @@ pub fn rewrite_index(html: &str, base_path: &str, terminal_enabled: bool) -> Str
     let Some(gt) = rewritten[open..].find('>').map(|i| open + i) else { return rewritten };
     let tag = strip_attribute(&strip_attribute(&rewritten[open..=gt], BUILD_ID_ATTRIBUTE), BASE_PATH_ATTRIBUTE);
     let tag = strip_attribute(&tag, TERMINAL_ENABLED_ATTRIBUTE);
-    let attrs = format!(" {BASE_PATH_ATTRIBUTE}=\"{}\" {TERMINAL_ENABLED_ATTRIBUTE}=\"{terminal_enabled}\"", escape_html(base_path));
+    let attrs =
+        format!(" {BASE_PATH_ATTRIBUTE}=\"{}\" {TERMINAL_ENABLED_ATTRIBUTE}=\"{terminal_enabled}\"", crate::markup::escape(base_path));
     let tag = format!("{}{attrs}{}", &tag[..5], &tag[5..]);
     format!("{}{tag}{}", &rewritten[..open], &rewritten[gt + 1..])
 }
@@ -580,7 +566,7 @@ pub enum Unavailable {
 pub fn unavailable_page(why: &Unavailable, base_path: &str) -> String {
     let (title, detail) = match why {
         Unavailable::NotConfigured => ("The Control UI is not configured", String::from("clawgate does not bundle the Control UI.")),
-        Unavailable::BadRoot { .. } => ("The Control UI directory cannot be served", escape_html(&why.to_string())),
+        Unavailable::BadRoot { .. } => ("The Control UI directory cannot be served", crate::markup::escape(&why.to_string())),
     };
     format!(
         "<!doctype html>\n<html lang=\"en\" {BASE_PATH_ATTRIBUTE}=\"{bp}\">\n<head><meta charset=\"utf-8\"><title>clawgate — {title}</title>\n\
@@ -592,7 +578,7 @@ pub fn unavailable_page(why: &Unavailable, base_path: &str) -> String {
          <p>Find it with <code>npm root -g</code> (then <code>openclaw/dist/control-ui</code>). \
          Then open this page again with <code>#token=&lt;gateway token&gt;</code> (<code>clawgate auth-token</code> prints it).</p>\n\
          </body>\n</html>\n",
-        bp = escape_html(base_path),
+        bp = crate::markup::escape(base_path),
     )
 }
 

@@ -37,7 +37,13 @@ pub fn config(data: &[u8]) {
     }
     if let Some(p) = &profile {
         let _ = fnv1a32(p.as_bytes());
+        // `--profile`: refused, or environment values naming the profile's own state dir.
+        let dev = p.len() % 2 == 1;
+        if let Ok(vars) = crate::service::profile::profile_env(dev, Some(p.as_str()), |_| None, "/h") {
+            assert!(vars.is_empty() || vars[0].0 == "OPENCLAW_PROFILE");
+        }
     }
+    service_files(file.as_deref().unwrap_or_default(), cli_port.as_deref().unwrap_or_default());
 
     let mask = get(7).and_then(|s| s.bytes().next()).unwrap_or(0);
     let custom = get(6);
@@ -246,4 +252,36 @@ fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
             );
         }
     }
+}
+
+/// What the gateway reads back from its own files on a host (issue 15): a state dir's lock
+/// record and an installed systemd unit. Any text parses without a panic, and a unit written
+/// from what was read back reads back the same.
+fn service_files(text: &str, word: &str) {
+    use crate::service::{ServiceSpec, lock::LockRecord, unit};
+    if let Some(r) = LockRecord::parse(text.as_bytes()) {
+        assert_eq!(LockRecord::parse(r.to_json().as_bytes()), Some(r));
+    }
+    let installed = unit::parse_systemd_unit(text);
+    let spec = ServiceSpec {
+        profile: installed.profile.clone().filter(|p| crate::config::valid_profile_name(p)),
+        exe: installed.exe.clone().unwrap_or_else(|| format!("/bin/{word}")),
+        port: installed.port.unwrap_or(18789),
+        config_path: installed.config_path.clone().unwrap_or_else(|| word.to_string()),
+        state_dir: installed.state_dir.clone().unwrap_or_default(),
+        system: word.len() % 2 == 0,
+        user: Some(word.to_string()),
+        home: word.to_string(),
+    };
+    let _ = unit::drift(&installed, &spec);
+    let again = unit::parse_systemd_unit(&unit::systemd_unit(&spec));
+    // Values with line breaks cannot survive a line-based file; everything else round-trips.
+    if ![&spec.exe, &spec.config_path, &spec.state_dir].iter().any(|v| v.contains(['\n', '\r'])) {
+        assert_eq!(again.exe.as_deref(), Some(spec.exe.as_str()), "{text:?}");
+        assert_eq!(again.port, Some(spec.port));
+        assert_eq!(again.config_path.as_deref(), Some(spec.config_path.as_str()), "{text:?}");
+        assert_eq!(again.state_dir.as_deref(), Some(spec.state_dir.as_str()), "{text:?}");
+    }
+    let _ = crate::service::platforms::launchd_plist(&spec);
+    let _ = crate::service::platforms::windows_task_xml(&spec);
 }

@@ -11,7 +11,7 @@
 //! | [`frame`] | `wire::parse_request` (lossy UTF-8 text), and on JSON: every protocol schema, `schema::validate` with the input as schema, `handshake::parse_connect_params` / `negotiate` / `resolve_role`, `scopes::authorize`, the client's `ServerFrame` parsing |
 //! | [`server_connection`] | a `Hub` and up to two interleaved `ServerConnection`s driven by an op list on virtual time, with the output invariants checked after every op |
 //! | [`client_connection`] | `ClientConnection` fed server texts, responses to its own requests and timeouts |
-//! | [`config`] | port / bind / auth resolution, the startup auth gate, state dir and config path resolution; the JSON5 config file: `config_file::{parse_json5, load, merge_patch, plan_write}` |
+//! | [`config`] | port / bind / auth resolution, the startup auth gate, state dir and config path resolution, `--profile`; the JSON5 config file: `config_file::{parse_json5, load, merge_patch, plan_write}`; the service files read back (`service::lock::LockRecord::parse`, `service::unit::parse_systemd_unit`, with a write/read round trip) |
 //! | [`cron`] | `cron.*` params parsed and applied to a scheduler, a stored job row deserialised and scheduled; the scheduler then driven through its deadlines |
 //! | [`http`] | `http::route` on arbitrary request heads, `RequestFacts::from_headers`, `attribute`, `IpNet::parse`, `check_origin` |
 //!
