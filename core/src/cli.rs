@@ -306,6 +306,98 @@ pub enum DevicesCommand {
 pub enum SecretsCommand {
     /// Ask the running gateway to re-resolve its SecretRefs (`secrets.reload`).
     Reload(ClientArgs),
+    /// Read-only scan for plaintext credentials, unresolved refs and store residue.
+    Audit(SecretsAuditArgs),
+    /// The gateway-wide team secret store (usable as `{source: "store"}` SecretRefs).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct SecretsAuditArgs {
+    /// Exit 1 when there are findings (2 for unresolved refs, always).
+    #[arg(long)]
+    pub check: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run exec providers to check exec refs (skipped otherwise).
+    #[arg(long = "allow-exec")]
+    pub allow_exec: bool,
+}
+
+/// `secrets store …` (exit 2: refused input or disclosure; 3: no such name).
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// List entries (secret values never shown).
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Tab-separated: name, kind, env value, allowed hosts.
+        #[arg(long)]
+        plain: bool,
+        #[arg(long, default_value = "team")]
+        scope: String,
+    },
+    /// Create or update one entry. A secret's value comes from stdin, --value-file or the
+    /// no-echo prompt, never from --value.
+    Set {
+        name: String,
+        /// `secret` or `env` (default: from the name; `_API_KEY`, `_TOKEN`, `_PASSWORD`,
+        /// `_PRIVATE_KEY`, `_SECRET` make a secret).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Literal value (env kind only).
+        #[arg(long)]
+        value: Option<String>,
+        /// Read the value from a file; `-` for stdin.
+        #[arg(long = "value-file")]
+        value_file: Option<String>,
+        /// Allow substitution only for this exact host (repeatable).
+        #[arg(long = "allow-host")]
+        allow_host: Vec<String>,
+        /// Remove all allowed hosts.
+        #[arg(long = "clear-allowed-hosts")]
+        clear_allowed_hosts: bool,
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        #[arg(long, default_value = "team")]
+        scope: String,
+    },
+    /// Print an env entry's value (secret entries are write-only).
+    Get {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        plain: bool,
+        #[arg(long, default_value = "team")]
+        scope: String,
+    },
+    /// Remove entries (a missing name is not an error).
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        #[arg(long, default_value = "team")]
+        scope: String,
+    },
+    /// Import dotenv assignments from a file or stdin.
+    Import {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        #[arg(long, default_value = "team")]
+        scope: String,
+    },
 }
 
 #[derive(Debug, Args, Default, Clone)]

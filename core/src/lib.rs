@@ -28,6 +28,7 @@ pub mod http;
 pub mod logs;
 pub mod methods;
 pub mod openai;
+pub mod secrets;
 pub mod service;
 pub mod sessions;
 /// Fixtures and the fuzz target bodies (`fuzz/` and the stable corpus replay test).

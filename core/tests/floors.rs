@@ -15,6 +15,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("wire", &["wire", "ids", "limits", "cli", "markup"]),
     ("auth", &["auth"]),
     ("config", &["config"]),
+    ("secrets", &["secrets"]),
     ("service", &["service"]),
     // The log file's lines, names and rolling, and `logs.tail`.
     ("logs", &["logs"]),

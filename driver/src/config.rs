@@ -80,8 +80,22 @@ pub fn load_file(path: &str) -> Result<Option<(LoadedConfig, String)>, ConfigErr
 pub struct ShellSecretIo;
 
 impl SecretIo for ShellSecretIo {
+    /// The process environment, then `<stateDir>/.env` (config-auth-reload §1.3: a lower
+    /// source that never overrides the process's).
     fn env(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        std::env::var(name).ok().filter(|v| !v.is_empty()).or_else(|| {
+            let path = Path::new(&state::state_dir()).join(".env");
+            let bytes = state::read_regular(&path, 4 * 1024 * 1024).ok()?;
+            clawgate_core::secrets::dotenv::parse(&String::from_utf8_lossy(&bytes))
+                .into_iter()
+                .rev()
+                .find(|a| a.name == name)
+                .map(|a| a.value)
+        })
+    }
+
+    fn store(&mut self, name: &str) -> Option<String> {
+        crate::secrets::lookup(&state::state_dir(), name)
     }
 
     fn read_private_file(&mut self, path: &str, max: usize) -> Result<String, String> {

@@ -21,6 +21,7 @@ pub mod persist;
 pub mod rt;
 pub mod runner;
 pub mod sampler;
+pub mod secrets;
 pub mod service;
 pub mod session;
 pub mod state;
@@ -96,6 +97,8 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::AuthToken => commands::auth_token(),
         Command::Config(clawgate_core::cli::ConfigCommand::Validate { json }) => commands::config_validate(json),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,
+        Command::Secrets(clawgate_core::cli::SecretsCommand::Audit(a)) => secrets::audit(a),
+        Command::Secrets(clawgate_core::cli::SecretsCommand::Store(c)) => secrets::store(c),
         Command::Install(a) => lifecycle::install(rt, a).await,
         Command::Uninstall(a) => lifecycle::uninstall(rt, a).await,
         Command::Start(a) => lifecycle::start(rt, a).await,

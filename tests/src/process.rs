@@ -177,12 +177,17 @@ impl CmdOutput {
 
 /// Run `cmd` to completion (stdin closed, output captured in temp files), killing it after `timeout`.
 pub fn run_command(cmd: &mut Command, timeout: Duration) -> CmdOutput {
+    run_command_with_stdin(cmd, Stdio::null(), timeout)
+}
+
+/// [`run_command`] with `stdin` (e.g. a file) as the child's standard input.
+pub fn run_command_with_stdin(cmd: &mut Command, stdin: Stdio, timeout: Duration) -> CmdOutput {
     let dir = TempDir::new("cmd");
     let out_path = dir.path().join("stdout");
     let err_path = dir.path().join("stderr");
     let started = Instant::now();
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(fs::File::create(&out_path).expect("stdout file"))
         .stderr(fs::File::create(&err_path).expect("stderr file"))
         .spawn()

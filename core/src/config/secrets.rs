@@ -15,6 +15,8 @@ pub enum SecretSource {
     Env,
     File,
     Exec,
+    /// The gateway-wide team secret store in the state dir (issue 16).
+    Store,
 }
 
 impl SecretSource {
@@ -23,6 +25,7 @@ impl SecretSource {
             SecretSource::Env => "env",
             SecretSource::File => "file",
             SecretSource::Exec => "exec",
+            SecretSource::Store => "store",
         }
     }
     fn parse(s: &str) -> Option<SecretSource> {
@@ -30,6 +33,7 @@ impl SecretSource {
             "env" => Some(SecretSource::Env),
             "file" => Some(SecretSource::File),
             "exec" => Some(SecretSource::Exec),
+            "store" => Some(SecretSource::Store),
             _ => None,
         }
     }
@@ -49,6 +53,11 @@ pub const DEFAULT_PROVIDER: &str = "default";
 fn valid_env_id(id: &str) -> bool {
     let mut c = id.chars();
     matches!(c.next(), Some('A'..='Z')) && id.len() <= 128 && c.all(|x| x.is_ascii_uppercase() || x.is_ascii_digit() || x == '_')
+}
+
+/// A team secret store name (`^[A-Z][A-Z0-9_]{0,127}$`), which is also a store ref's id.
+pub fn valid_store_name(name: &str) -> bool {
+    valid_env_id(name)
 }
 
 fn valid_provider(p: &str) -> bool {
@@ -85,7 +94,7 @@ impl SecretRef {
             .get("source")
             .and_then(Value::as_str)
             .and_then(SecretSource::parse)
-            .ok_or("SecretRef source must be \"env\", \"file\" or \"exec\"")?;
+            .ok_or("SecretRef source must be \"env\", \"file\", \"exec\" or \"store\"")?;
         let provider = o.get("provider").and_then(Value::as_str).unwrap_or(DEFAULT_PROVIDER).to_string();
         if !valid_provider(&provider) {
             return Err(format!("invalid SecretRef provider \"{provider}\""));
@@ -95,6 +104,7 @@ impl SecretRef {
             SecretSource::Env => valid_env_id(&id),
             SecretSource::File => id == "value" || id.starts_with('/'),
             SecretSource::Exec => valid_exec_id(&id),
+            SecretSource::Store => valid_store_name(&id),
         };
         if !ok {
             return Err(format!("invalid {} SecretRef id \"{id}\"", source.as_str()));
@@ -166,7 +176,7 @@ pub fn providers(config: &Value) -> Result<HashMap<String, (SecretSource, Provid
                 timeout: p.get("timeoutMs").and_then(Value::as_u64).map_or(EXEC_TIMEOUT, Duration::from_millis),
                 max_output_bytes: p.get("maxOutputBytes").and_then(Value::as_u64).map_or(EXEC_MAX_OUTPUT, |x| x as usize),
             },
-            "env" => continue,
+            "env" | "store" => continue,
             other => return Err(format!("secrets.providers.{alias}.source must be \"env\", \"file\" or \"exec\" (got \"{other}\")")),
         };
         out.insert(alias.clone(), (SecretSource::parse(source).unwrap_or(SecretSource::File), provider));
@@ -227,6 +237,11 @@ pub trait SecretIo {
     fn read_private_file(&mut self, path: &str, max: usize) -> Result<String, String>;
     /// Run `command args`, write `stdin`, return stdout (bounded by `timeout` and `max`).
     fn run(&mut self, command: &str, args: &[String], stdin: &str, timeout: Duration, max: usize) -> Result<String, String>;
+    /// A live entry of the team secret store (`None`: no such entry, or no store).
+    fn store(&mut self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }
 
 /// Why a secret could not be resolved (never contains the value).
@@ -252,6 +267,9 @@ pub fn resolve(
                 .filter(|v| !v.is_empty())
                 .map(Secret::new)
                 .ok_or_else(|| fail(format!("Environment variable \"{}\" is missing or empty.", r.id)))
+        }
+        SecretSource::Store => {
+            io.store(&r.id).map(Secret::new).ok_or_else(|| fail(format!("Secret store entry \"{}\" was not found.", r.id)))
         }
         SecretSource::File | SecretSource::Exec => {
             let (source, provider) = providers

@@ -44,6 +44,7 @@ pub fn config(data: &[u8]) {
         }
     }
     service_files(file.as_deref().unwrap_or_default(), cli_port.as_deref().unwrap_or_default());
+    secrets_files(file.as_deref().unwrap_or_default());
 
     let mask = get(7).and_then(|s| s.bytes().next()).unwrap_or(0);
     let custom = get(6);
@@ -257,6 +258,25 @@ fn config_file(text: &str, env: &dyn Fn(&str) -> Option<String>) {
 /// What the gateway reads back from its own files on a host (issue 15): a state dir's lock
 /// record and an installed systemd unit. Any text parses without a panic, and a unit written
 /// from what was read back reads back the same.
+/// Secrets operations on file text (issue 16): a `.env` file parsed as dotenv and scanned by
+/// the audit, the text as a config the audit walks; values never reach the report.
+fn secrets_files(text: &str) {
+    use crate::secrets::{audit, dotenv};
+    for a in dotenv::parse(text) {
+        assert!(!a.name.is_empty() && a.line >= 1);
+    }
+    let config = crate::config::file::parse_json5("fuzz.json5", text).ok();
+    let envs = [audit::EnvFile { path: "/s/.env".into(), text: text.to_string() }];
+    let store = [("K".to_string(), "v".to_string())];
+    let input =
+        audit::Input { config_path: "/s/openclaw.json", config: config.as_ref(), env_files: &envs, store: &store, allow_exec: true };
+    let r = audit::audit(&input, &mut |r| if r.id.len() % 2 == 0 { Ok(format!("resolved-{}", r.id)) } else { Err("missing".into()) });
+    let json = serde_json::to_string(&r).unwrap_or_default();
+    assert!(!json.contains("resolved-"), "a resolved value reached the report");
+    let _ = audit::text(&r);
+    assert!(matches!(audit::exit_code(&r, true), 0..=2));
+}
+
 fn service_files(text: &str, word: &str) {
     use crate::service::{ServiceSpec, lock::LockRecord, unit};
     if let Some(r) = LockRecord::parse(text.as_bytes()) {

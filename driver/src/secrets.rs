@@ -1,0 +1,523 @@
+//! `secrets audit` and `secrets store` (issue 16): the IO half of `clawgate_core::secrets`.
+//!
+//! The team store is a SQLite file, `<stateDir>/clawgate/secrets.sqlite` (mode 0600), with the
+//! reference's `secret_store_entries` table; a state dir the reference gateway used brings its
+//! entries along (read once from `<stateDir>/state/openclaw.sqlite` when clawgate's store is
+//! first created). Values are kept as the reference keeps them: plaintext in a private file.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use clawgate_core::cli::{SecretsAuditArgs, StoreCommand};
+use clawgate_core::config::secrets::{self, SecretIo};
+use clawgate_core::secrets::audit::{self, EnvFile};
+use clawgate_core::secrets::dotenv;
+use clawgate_core::secrets::store::{self, Entry, Incoming, Kind, StoreError};
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::{Value, json};
+
+use crate::config::ShellSecretIo;
+use crate::session::unix_ms;
+use crate::state;
+
+/// Soft-deleted rows are purged after this long.
+const PURGE_AFTER_MS: u64 = 30 * 24 * 3600 * 1000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS secret_store_entries (
+    scope_kind TEXT NOT NULL CHECK (scope_kind IN ('team', 'identity')),
+    scope_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('secret', 'env')),
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    updated_by TEXT,
+    deleted_at_ms INTEGER,
+    allowed_hosts TEXT,
+    CHECK ((scope_kind = 'team' AND scope_id = '') OR (scope_kind = 'identity' AND length(scope_id) > 0)),
+    PRIMARY KEY (scope_kind, scope_id, name)
+) STRICT;
+";
+
+pub fn store_path(state_dir: &str) -> PathBuf {
+    Path::new(state_dir).join("clawgate/secrets.sqlite")
+}
+
+/// The reference gateway's shared state database, where its store lives.
+fn reference_store_path(state_dir: &str) -> PathBuf {
+    Path::new(state_dir).join("state/openclaw.sqlite")
+}
+
+fn live_rows(conn: &Connection) -> rusqlite::Result<Vec<Entry>> {
+    let mut st = conn.prepare(
+        "SELECT name, kind, value, created_at_ms, updated_at_ms, COALESCE(updated_by, ''), allowed_hosts
+         FROM secret_store_entries WHERE scope_kind = 'team' AND scope_id = '' AND deleted_at_ms IS NULL ORDER BY name",
+    )?;
+    let rows = st.query_map([], |r| {
+        let hosts: Option<String> = r.get(6)?;
+        Ok(Entry {
+            name: r.get(0)?,
+            kind: if r.get::<_, String>(1)? == "secret" { Kind::Secret } else { Kind::Env },
+            value: r.get(2)?,
+            created_at_ms: r.get::<_, i64>(3)?.max(0) as u64,
+            updated_at_ms: r.get::<_, i64>(4)?.max(0) as u64,
+            updated_by: r.get(5)?,
+            allowed_hosts: hosts.and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default(),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Open the store for writing, creating it (private) on first use.
+fn open_rw(state_dir: &str) -> Result<Connection, String> {
+    let path = store_path(state_dir);
+    let fresh = !path.exists();
+    if fresh {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // Created private before SQLite opens it (its -wal/-shm files copy these permissions).
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    }
+    let conn = Connection::open(&path).map_err(|e| format!("cannot open the secret store {}: {e}", path.display()))?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        let cutoff = unix_ms().saturating_sub(PURGE_AFTER_MS) as i64;
+        conn.execute("DELETE FROM secret_store_entries WHERE deleted_at_ms IS NOT NULL AND deleted_at_ms < ?1", [cutoff])?;
+        Ok(())
+    };
+    setup().map_err(|e| format!("the secret store {} is not usable: {e}", path.display()))?;
+    if fresh {
+        import_reference_store(state_dir, &conn);
+    }
+    Ok(conn)
+}
+
+/// A state dir the reference gateway used keeps its team store in its shared database: bring
+/// the live team rows over once (read-only on the reference's file).
+fn import_reference_store(state_dir: &str, conn: &Connection) {
+    let path = reference_store_path(state_dir);
+    if !path.exists() {
+        return;
+    }
+    let Ok(src) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX) else { return };
+    let Ok(rows) = live_rows(&src) else { return };
+    for e in &rows {
+        let hosts = (!e.allowed_hosts.is_empty()).then(|| serde_json::to_string(&e.allowed_hosts).unwrap_or_default());
+        let _ = conn.execute(
+            "INSERT OR IGNORE INTO secret_store_entries (scope_kind, scope_id, name, value, kind, created_at_ms, updated_at_ms, updated_by, allowed_hosts)
+             VALUES ('team', '', ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.name, e.value, e.kind.as_str(), e.created_at_ms as i64, e.updated_at_ms as i64, e.updated_by, hosts],
+        );
+    }
+    if !rows.is_empty() {
+        tracing::info!("imported {} team secret store entries from {}", rows.len(), path.display());
+    }
+}
+
+/// The live entries, without creating a store that does not exist.
+pub fn read_entries(state_dir: &str) -> Result<Vec<Entry>, String> {
+    let path = store_path(state_dir);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| format!("cannot open the secret store {}: {e}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    live_rows(&conn).map_err(|e| format!("the secret store {} is not usable: {e}", path.display()))
+}
+
+/// One live entry's value (for `{source: "store"}` refs).
+pub fn lookup(state_dir: &str, name: &str) -> Option<String> {
+    read_entries(state_dir).ok()?.into_iter().find(|e| e.name == name).map(|e| e.value)
+}
+
+fn fail(e: &StoreError, json_out: bool) -> i32 {
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": false, "error": {"type": "cli_error", "message": e.to_string()}}))
+                .unwrap_or_default()
+        );
+    } else {
+        eprintln!("{e}");
+    }
+    e.exit_code()
+}
+
+fn io_fail(message: &str) -> i32 {
+    eprintln!("{message}");
+    1
+}
+
+fn read_stdin() -> Result<Vec<u8>, StoreError> {
+    let mut buf = Vec::new();
+    std::io::stdin().take((store::MAX_VALUE_BYTES + 3) as u64).read_to_end(&mut buf).map_err(|_| StoreError::EmptyImport)?;
+    Ok(buf)
+}
+
+/// The value of `set`: `--value` (env only), `--value-file`, piped stdin, or a no-echo prompt.
+fn incoming_value(name: &str, kind: Kind, value: Option<String>, value_file: Option<&str>) -> Result<Result<String, String>, StoreError> {
+    if let Some(v) = value {
+        if kind == Kind::Secret {
+            return Err(StoreError::ValueFlagForSecret);
+        }
+        return Ok(Ok(v));
+    }
+    match value_file {
+        Some("-") => return store::stdin_value(&read_stdin()?).map(Ok),
+        Some(path) => {
+            return Ok(state::read_regular(Path::new(path), store::MAX_VALUE_BYTES + 1)
+                .map_err(|e| format!("cannot read {path}: {e}"))
+                .map(|b| String::from_utf8_lossy(&b).into_owned()));
+        }
+        None => {}
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(format!("Value for {name}: ")).map_err(|e| format!("cannot read the value: {e}")));
+    }
+    store::stdin_value(&read_stdin()?).map(Ok)
+}
+
+/// Ask before a bulk change on a terminal; refuse without `--yes` elsewhere.
+fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+fn write_entry(conn: &Connection, name: &str, kind: Kind, value: &str) -> rusqlite::Result<()> {
+    let now = unix_ms() as i64;
+    conn.execute(
+        "INSERT INTO secret_store_entries (scope_kind, scope_id, name, value, kind, created_at_ms, updated_at_ms, updated_by)
+         VALUES ('team', '', ?1, ?2, ?3, ?4, ?4, 'cli')
+         ON CONFLICT (scope_kind, scope_id, name) DO UPDATE SET value = excluded.value, kind = excluded.kind,
+           updated_at_ms = excluded.updated_at_ms, updated_by = 'cli', deleted_at_ms = NULL",
+        params![name, value, kind.as_str(), now],
+    )?;
+    Ok(())
+}
+
+/// `secrets store …`.
+pub fn store(c: StoreCommand) -> i32 {
+    let state_dir = state::state_dir();
+    match c {
+        StoreCommand::List { json: j, plain, scope } => {
+            if let Err(e) = store::check_scope(&scope) {
+                return fail(&e, j);
+            }
+            if j && plain {
+                eprintln!("Choose either --json or --plain, not both.");
+                return 2;
+            }
+            let entries = match read_entries(&state_dir) {
+                Ok(e) => e,
+                Err(e) => return io_fail(&e),
+            };
+            if j {
+                println!("{}", serde_json::to_string_pretty(&store::list_json(&entries)).unwrap_or_default());
+            } else if plain {
+                print!("{}", store::list_plain(&entries));
+            } else {
+                print!("{}", store::list_text(&entries));
+            }
+            0
+        }
+        StoreCommand::Get { name, json: j, plain, scope } => {
+            if j && plain {
+                eprintln!("Choose either --json or --plain, not both.");
+                return 2;
+            }
+            if let Err(e) = store::check_scope(&scope).and_then(|_| store::check_name(&name)) {
+                return fail(&e, j);
+            }
+            let entries = match read_entries(&state_dir) {
+                Ok(e) => e,
+                Err(e) => return io_fail(&e),
+            };
+            match entries.into_iter().find(|e| e.name == name) {
+                None => fail(&StoreError::NotFound(name), j),
+                Some(e) if e.kind == Kind::Secret => fail(&StoreError::WriteOnly(name), j),
+                Some(e) => {
+                    if j {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&json!({"name": e.name, "kind": "env", "value": e.value})).unwrap_or_default()
+                        );
+                    } else if plain {
+                        println!("{}", e.value);
+                    } else {
+                        println!("{}={}", e.name, e.value);
+                    }
+                    0
+                }
+            }
+        }
+        StoreCommand::Set { name, kind, value, value_file, allow_host, clear_allowed_hosts, dry_run, scope } => {
+            let checked = store::check_scope(&scope)
+                .and_then(|_| store::check_name(&name))
+                .and_then(|_| kind.as_deref().map_or(Ok(Kind::detect(&name)), Kind::parse));
+            let kind = match checked {
+                Ok(k) => k,
+                Err(e) => return fail(&e, false),
+            };
+            let hosts: Result<Vec<String>, StoreError> = allow_host.iter().map(|h| store::normalize_host(h)).collect();
+            let hosts = match hosts {
+                Ok(h) => h,
+                Err(e) => return fail(&e, false),
+            };
+            let existing = match read_entries(&state_dir) {
+                Ok(e) => e.into_iter().find(|e| e.name == name),
+                Err(e) => return io_fail(&e),
+            };
+            let policy_only = (!hosts.is_empty() || clear_allowed_hosts) && value.is_none() && value_file.is_none();
+            if policy_only {
+                if existing.is_none() {
+                    return fail(&StoreError::NotFound(name), false);
+                }
+                if dry_run {
+                    println!("Would update allowed hosts of {name}.");
+                    return 0;
+                }
+                return match open_rw(&state_dir).and_then(|conn| set_hosts(&conn, &name, &hosts).map_err(|e| e.to_string())) {
+                    Ok(()) if hosts.is_empty() => {
+                        println!("Cleared allowed hosts of {name}.");
+                        0
+                    }
+                    Ok(()) => {
+                        println!("Allowed {name} for {}.", hosts.join(", "));
+                        0
+                    }
+                    Err(e) => io_fail(&e),
+                };
+            }
+            let raw = match incoming_value(&name, kind, value, value_file.as_deref()) {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return io_fail(&e),
+                Err(e) => return fail(&e, false),
+            };
+            let usable = existing.as_ref().is_some_and(|e| !e.value.contains(clawgate_core::config::settings::REDACTED));
+            let value = match store::check_value(&name, kind, raw, usable) {
+                Ok(Incoming::Store(v)) => v,
+                Ok(Incoming::KeepExisting) => {
+                    println!("Skipped redacted value for {name}; existing entry unchanged.");
+                    return 0;
+                }
+                Err(e) => return fail(&e, false),
+            };
+            if dry_run {
+                match kind {
+                    Kind::Secret => println!("Would write {name} (secret)."),
+                    Kind::Env => println!("Would set {name} (env)."),
+                }
+                return 0;
+            }
+            let written = open_rw(&state_dir).and_then(|conn| {
+                write_entry(&conn, &name, kind, &value).map_err(|e| e.to_string())?;
+                if !hosts.is_empty() || clear_allowed_hosts {
+                    set_hosts(&conn, &name, &hosts).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            });
+            match written {
+                Ok(()) => {
+                    println!("Stored {name} ({}).", kind.as_str());
+                    if crate::state::read_run_file(&state_dir).is_some() {
+                        println!("Run `clawgate secrets reload` so a config that references {name} picks it up.");
+                    }
+                    0
+                }
+                Err(e) => io_fail(&e),
+            }
+        }
+        StoreCommand::Rm { names, yes, dry_run, scope } => {
+            if let Err(e) = store::check_scope(&scope) {
+                return fail(&e, false);
+            }
+            if let Some(e) = names.iter().find_map(|n| store::check_name(n).err()) {
+                return fail(&e, false);
+            }
+            let what = store::entries_word(names.len());
+            if dry_run {
+                println!("Would remove {what}.");
+                return 0;
+            }
+            if !yes && !confirm(&format!("Remove {what}?")) {
+                eprintln!("Remove {what}? Re-run with --yes in non-interactive mode.");
+                return 2;
+            }
+            let now = unix_ms() as i64;
+            let removed = open_rw(&state_dir).and_then(|conn| {
+                for n in &names {
+                    conn.execute(
+                        "UPDATE secret_store_entries SET deleted_at_ms = ?2, updated_at_ms = ?2 WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1 AND deleted_at_ms IS NULL",
+                        params![n, now],
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            });
+            match removed {
+                Ok(()) => {
+                    println!("Removed {what}.");
+                    0
+                }
+                Err(e) => io_fail(&e),
+            }
+        }
+        StoreCommand::Import { from, kind, yes, dry_run, scope } => {
+            if let Err(e) = store::check_scope(&scope) {
+                return fail(&e, false);
+            }
+            let forced = match kind.as_deref().map(Kind::parse).transpose() {
+                Ok(k) => k,
+                Err(e) => return fail(&e, false),
+            };
+            let text = match from.as_deref() {
+                None | Some("-") => match read_import_stdin() {
+                    Ok(t) => t,
+                    Err(e) => return io_fail(&e),
+                },
+                Some(p) => match state::read_regular(Path::new(p), 16 * 1024 * 1024) {
+                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Err(e) => return io_fail(&format!("cannot read {p}: {e}")),
+                },
+            };
+            let assignments = dotenv::parse(&text);
+            if assignments.is_empty() {
+                return fail(&StoreError::EmptyImport, false);
+            }
+            let existing = match read_entries(&state_dir) {
+                Ok(e) => e,
+                Err(e) => return io_fail(&e),
+            };
+            let mut plan = Vec::new();
+            let mut skipped = Vec::new();
+            for a in assignments {
+                let k = forced.unwrap_or_else(|| Kind::detect(&a.name));
+                if let Err(e) = store::check_name(&a.name) {
+                    return fail(&e, false);
+                }
+                let usable = existing.iter().any(|e| e.name == a.name && !e.value.contains(clawgate_core::config::settings::REDACTED));
+                match store::check_value(&a.name, k, a.value, usable) {
+                    Ok(Incoming::Store(v)) => plan.push((a.name, k, v)),
+                    Ok(Incoming::KeepExisting) => skipped.push(a.name),
+                    Err(e) => return fail(&e, false),
+                }
+            }
+            for n in &skipped {
+                println!("Skipped redacted value for {n}; existing entry unchanged.");
+            }
+            let what = store::entries_word(plan.len());
+            if dry_run {
+                println!("Would import {what}.");
+                return 0;
+            }
+            if !yes && !confirm(&format!("Import {what}?")) {
+                eprintln!("Import {what}? Re-run with --yes in non-interactive mode.");
+                return 2;
+            }
+            let written = open_rw(&state_dir).and_then(|mut conn| {
+                let tx = conn.transaction().map_err(|e| e.to_string())?;
+                for (n, k, v) in &plan {
+                    write_entry(&tx, n, *k, v).map_err(|e| e.to_string())?;
+                }
+                tx.commit().map_err(|e| e.to_string())
+            });
+            match written {
+                Ok(()) => {
+                    println!("Imported {what}.");
+                    0
+                }
+                Err(e) => io_fail(&e),
+            }
+        }
+    }
+}
+
+fn read_import_stdin() -> Result<String, String> {
+    let mut buf = Vec::new();
+    std::io::stdin().take(16 * 1024 * 1024).read_to_end(&mut buf).map_err(|e| format!("cannot read stdin: {e}"))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn set_hosts(conn: &Connection, name: &str, hosts: &[String]) -> rusqlite::Result<()> {
+    let value = (!hosts.is_empty()).then(|| serde_json::to_string(hosts).unwrap_or_default());
+    conn.execute(
+        "UPDATE secret_store_entries SET allowed_hosts = ?2, updated_at_ms = ?3 WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1 AND deleted_at_ms IS NULL",
+        params![name, value, unix_ms() as i64],
+    )?;
+    Ok(())
+}
+
+/// The `.env` files the audit reads: the state dir's and the config's directory's (once when
+/// they are the same file).
+fn env_files(state_dir: &str, config_path: &str) -> Vec<EnvFile> {
+    let mut paths: Vec<PathBuf> = vec![Path::new(state_dir).join(".env")];
+    if let Some(dir) = Path::new(config_path).parent() {
+        paths.push(dir.join(".env"));
+    }
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut out = Vec::new();
+    for p in paths {
+        let Ok(canon) = std::fs::canonicalize(&p) else { continue };
+        if seen.contains(&canon) {
+            continue;
+        }
+        seen.push(canon);
+        if let Ok(b) = state::read_regular(&p, 4 * 1024 * 1024) {
+            out.push(EnvFile {
+                path: std::path::absolute(&p).unwrap_or(p).display().to_string(),
+                text: String::from_utf8_lossy(&b).into_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// `secrets audit [--check] [--json] [--allow-exec]`.
+pub fn audit(a: SecretsAuditArgs) -> i32 {
+    let state_dir = state::state_dir();
+    let config_path = state::config_path(&state_dir);
+    let config_abs = std::path::absolute(&config_path).map(|p| p.display().to_string()).unwrap_or(config_path.clone());
+    let loaded = crate::config::load_file(&config_path);
+    let empty = Value::Object(Default::default());
+    let (source, resolved) = match &loaded {
+        Ok(Some((c, _))) => (Some(&c.source), Some(&c.resolved)),
+        Ok(None) => (Some(&empty), Some(&empty)),
+        Err(_) => (None, None),
+    };
+    let store_entries: Vec<(String, String)> =
+        read_entries(&state_dir).unwrap_or_default().into_iter().map(|e| (e.name, e.value)).collect();
+    let envs = env_files(&state_dir, &config_path);
+    let providers = resolved.map(secrets::providers);
+    let mut io = ShellSecretIo;
+    let mut resolve = |r: &secrets::SecretRef| -> Result<String, String> {
+        let providers = match &providers {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("the config is invalid".into()),
+        };
+        let v = secrets::resolve(&secrets::SecretInput::Ref(r.clone()), providers, &mut io as &mut dyn SecretIo).map_err(|e| e.0)?;
+        Ok(v.expose().to_string())
+    };
+    let input =
+        audit::Input { config_path: &config_abs, config: source, env_files: &envs, store: &store_entries, allow_exec: a.allow_exec };
+    let report = audit::audit(&input, &mut resolve);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", audit::text(&report));
+    }
+    audit::exit_code(&report, a.check)
+}

@@ -1,0 +1,352 @@
+//! Secrets operations (issue 16) against the reference CLI as the oracle: the same state dir
+//! copied twice, `openclaw-ref secrets audit` on one copy and `clawgate secrets audit` on the
+//! other, the reports compared (status, counts, and each finding's code, severity, file, path,
+//! provider); the team store's commands compared output for output; and a running gateway
+//! resolving a `{source: "store"}` ref and an env ref that only `<stateDir>/.env` holds.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use clawgate_tests::openclaw::{ensure_installed, openclaw_ref_dir, openclaw_ref_script};
+use clawgate_tests::process::{base_env, run_command_with_stdin};
+use clawgate_tests::upstream::FakeUpstream;
+use clawgate_tests::{CmdOutput, GatewayBuilder, TempDir, clawgate_bin};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cli {
+    Reference,
+    Clawgate,
+}
+
+/// Run a CLI with HOME `home`, state dir `<home>/.openclaw`, optional stdin.
+fn cli(which: Cli, home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> CmdOutput {
+    let mut cmd = match which {
+        Cli::Reference => {
+            ensure_installed();
+            let mut c = Command::new(openclaw_ref_script());
+            base_env(&mut c, home);
+            c.env("OPENCLAW_REF_DIR", openclaw_ref_dir());
+            c
+        }
+        Cli::Clawgate => {
+            let mut c = Command::new(clawgate_bin());
+            base_env(&mut c, home);
+            c
+        }
+    };
+    cmd.env("OPENCLAW_STATE_DIR", home.join(".openclaw")).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let input = match stdin {
+        Some(bytes) => {
+            let input = home.join(format!("stdin-{}", clawgate_tests::random_hex(4)));
+            std::fs::write(&input, bytes).unwrap();
+            Stdio::from(std::fs::File::open(&input).unwrap())
+        }
+        None => Stdio::null(),
+    };
+    run_command_with_stdin(&mut cmd, input, Duration::from_secs(120))
+}
+
+/// A state dir: `openclaw.json` (with `{{HOME}}` replaced), extra files, modes.
+struct Case {
+    config: &'static str,
+    files: Vec<(&'static str, String, u32)>,
+}
+
+fn build(case: &Case, label: &str) -> TempDir {
+    let home = TempDir::new(label);
+    let sd = home.path().join(".openclaw");
+    std::fs::create_dir_all(&sd).unwrap();
+    let h = home.path().display().to_string();
+    std::fs::write(sd.join("openclaw.json"), case.config.replace("{{HOME}}", &h)).unwrap();
+    for (rel, text, mode) in &case.files {
+        let p = home.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text.replace("{{HOME}}", &h)).unwrap();
+        set_mode(&p, *mode);
+    }
+    home
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// What must match between the two reports: everything but file-provider and exec error
+/// wording (each gateway words its own IO errors) and the reference-only auth-profile store.
+fn comparable(report: &Value, home: &Path) -> Value {
+    let h = home.display().to_string();
+    let strip = |s: &str| s.replace(&h, "$HOME");
+    let findings: Vec<Value> = report["findings"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|f| {
+            let msg = f["message"].as_str().unwrap_or_default();
+            // Plaintext, residue and env wording is the reference's; file/exec errors are ours.
+            let keep_message = matches!(f["code"].as_str(), Some("PLAINTEXT_FOUND" | "STORE_PLAINTEXT_RESIDUE"))
+                || msg.contains("Environment variable")
+                || msg.contains("Config is invalid");
+            json!({
+                "code": f["code"], "severity": f["severity"], "file": strip(f["file"].as_str().unwrap_or_default()),
+                "jsonPath": f["jsonPath"], "provider": f.get("provider"),
+                "message": if keep_message { json!(strip(msg)) } else { Value::Null },
+            })
+        })
+        .collect();
+    let files: Vec<String> = report["filesScanned"].as_array().unwrap_or(&Vec::new()).iter().filter_map(Value::as_str).map(strip).collect();
+    json!({"version": report["version"], "status": report["status"], "resolution": report["resolution"], "summary": report["summary"], "findings": findings, "filesScanned": files})
+}
+
+fn parse(out: &CmdOutput) -> Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
+}
+
+/// Audit one case with both CLIs (`--json`, then `--check`), each on its own copy.
+fn differential(label: &str, case: &Case, extra: &[&str], env: &[(&str, &str)], prepare: &dyn Fn(Cli, &Path)) -> Value {
+    let mut reports = Vec::new();
+    for which in [Cli::Reference, Cli::Clawgate] {
+        let home = build(case, &format!("{label}-{which:?}"));
+        prepare(which, home.path());
+        let mut args = vec!["secrets", "audit", "--json"];
+        args.extend_from_slice(extra);
+        let out = cli(which, home.path(), &args, env, None);
+        let report = comparable(&parse(&out), home.path());
+        let mut check = vec!["secrets", "audit", "--check"];
+        check.extend_from_slice(extra);
+        let checked = cli(which, home.path(), &check, env, None);
+        reports.push((which, report, out.code, checked.code, checked.stdout.lines().next().unwrap_or_default().to_string()));
+    }
+    let (r, c) = (&reports[0], &reports[1]);
+    assert_eq!(c.1, r.1, "{label}: clawgate's report (left) differs from the reference's (right)");
+    assert_eq!((c.2, c.3), (r.2, r.3), "{label}: exit codes (--json, --check)");
+    assert_eq!(c.4, r.4, "{label}: the human summary line");
+    r.1.clone()
+}
+
+const PROVIDER: &str = r#"baseUrl: "https://api.openai.com/v1", models: []"#;
+
+fn no_prep(_: Cli, _: &Path) {}
+
+#[test]
+fn audit_plaintext_unresolved_and_resolved_env_refs_match_the_reference() {
+    let plain = Case {
+        config: r#"{gateway: {mode: "local", auth: {mode: "token", token: "plain-token-1234"}},
+            models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-plain-123", models: []}}}}"#,
+        files: vec![],
+    };
+    let r = differential("plain", &plain, &[], &[], &no_prep);
+    assert_eq!(r["status"], "findings");
+    assert_eq!(r["summary"]["plaintextCount"], 2);
+
+    let missing = Case {
+        config: r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [],
+            apiKey: {source: "env", provider: "default", id: "MISSING_KEY_X"}}}}}"#,
+        files: vec![],
+    };
+    let r = differential("missing", &missing, &[], &[], &no_prep);
+    assert_eq!(r["findings"][0]["code"], "REF_UNRESOLVED");
+
+    let set = Case { config: missing.config, files: vec![] };
+    let r = differential("set", &set, &[], &[("MISSING_KEY_X", "sk-from-env")], &no_prep);
+    assert_eq!((r["status"].as_str(), r["resolution"]["refsChecked"].as_u64()), (Some("clean"), Some(1)));
+
+    let invalid = Case { config: r#"{gateway: {mode: "local"}, bogusKey: 1}"#, files: vec![] };
+    let r = differential("invalid", &invalid, &[], &[], &no_prep);
+    assert_eq!(r["findings"][0]["jsonPath"], "<root>");
+    let _ = PROVIDER;
+}
+
+#[test]
+fn audit_env_files_file_refs_and_exec_consent_match_the_reference() {
+    let dotenv = Case {
+        config: r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-plain-123", models: []}}}}"#,
+        files: vec![(
+            ".openclaw/.env",
+            "# comment\nOPENAI_API_KEY=sk-env-123\nLOG_LEVEL=debug\nANTHROPIC_API_KEY=\"sk-ant-xyz\"\nexport GITHUB_TOKEN=ghp_abc\nFOO_PASSWORD=\nMY_SECRET=s1\n".into(),
+            0o600,
+        )],
+    };
+    let r = differential("dotenv", &dotenv, &[], &[], &no_prep);
+    assert_eq!(r["summary"]["plaintextCount"], 4, "{r:#}");
+
+    // An env ref whose only source is the state dir's .env resolves (and the line is residue).
+    let envref = Case {
+        config: r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [],
+            apiKey: {source: "env", provider: "default", id: "OPENAI_API_KEY"}}}}}"#,
+        files: vec![(".openclaw/.env", "OPENAI_API_KEY=sk-env-123\n".into(), 0o600)],
+    };
+    let r = differential("envref", &envref, &[], &[], &no_prep);
+    assert_eq!((r["resolution"]["refsChecked"].as_u64(), r["summary"]["unresolvedRefCount"].as_u64()), (Some(1), Some(0)));
+
+    let file_ok = Case {
+        config: r#"{gateway: {mode: "local"}, secrets: {providers: {filemain: {source: "file", path: "{{HOME}}/secrets.json", mode: "json"}}},
+            models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [],
+            apiKey: {source: "file", provider: "filemain", id: "/providers/openai/apiKey"}}}}}"#,
+        files: vec![("secrets.json", r#"{"providers": {"openai": {"apiKey": "sk-file-1"}}}"#.into(), 0o600)],
+    };
+    let r = differential("file-ok", &file_ok, &[], &[], &no_prep);
+    assert_eq!(r["status"], "clean");
+    let file_missing = Case { config: file_ok.config, files: vec![] };
+    let r = differential("file-missing", &file_missing, &[], &[], &no_prep);
+    assert_eq!(r["findings"][0]["code"], "REF_UNRESOLVED");
+
+    let exec = Case {
+        config: r#"{gateway: {mode: "local"}, secrets: {providers: {vault: {source: "exec", command: "{{HOME}}/resolver.sh", jsonOnly: true}}},
+            models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [],
+            apiKey: {source: "exec", provider: "vault", id: "openai/apiKey"}}}}}"#,
+        files: vec![(
+            "resolver.sh",
+            "#!/bin/sh\ncat >/dev/null\nprintf '{\"protocolVersion\":1,\"values\":{\"openai/apiKey\":\"sk-exec-123\"}}\\n'\n".into(),
+            0o700,
+        )],
+    };
+    let r = differential("exec-skipped", &exec, &[], &[], &no_prep);
+    assert_eq!((r["resolution"]["skippedExecRefs"].as_u64(), r["resolution"]["resolvabilityComplete"].as_bool()), (Some(1), Some(false)));
+    let r = differential("exec-allowed", &exec, &["--allow-exec"], &[], &no_prep);
+    assert_eq!((r["resolution"]["refsChecked"].as_u64(), r["status"].as_str()), (Some(1), Some("clean")));
+}
+
+#[test]
+fn audit_store_residue_matches_the_reference() {
+    let residue = Case {
+        config: r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-store-1", models: []}}}}"#,
+        files: vec![],
+    };
+    let prep = |which: Cli, home: &Path| {
+        let out = cli(which, home, &["secrets", "store", "set", "OPENAI_API_KEY"], &[], Some(b"sk-store-1\n"));
+        assert!(out.success(), "{which:?}: {out:?}");
+    };
+    let r = differential("residue", &residue, &[], &[], &prep);
+    assert_eq!(r["summary"]["storeResidueCount"], 1, "{r:#}");
+    // A store ref to a missing entry is unresolved; to a present one, resolved.
+    let storeref = Case {
+        config: r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [],
+            apiKey: {source: "store", provider: "default", id: "OPENAI_API_KEY"}}}}}"#,
+        files: vec![],
+    };
+    let r = differential("storeref-missing", &storeref, &[], &[], &no_prep);
+    assert_eq!(r["summary"]["unresolvedRefCount"], 1);
+    let r = differential("storeref", &storeref, &[], &[], &prep);
+    assert_eq!(r["status"], "clean", "{r:#}");
+}
+
+/// The store commands, side by side: same stdout, stderr and exit code (timestamps aside).
+#[test]
+fn store_commands_match_the_reference() {
+    let homes: Vec<(Cli, TempDir)> =
+        [Cli::Reference, Cli::Clawgate].into_iter().map(|w| (w, TempDir::new(&format!("store-{w:?}")))).collect();
+    for (_, h) in &homes {
+        let sd = h.path().join(".openclaw");
+        std::fs::create_dir_all(&sd).unwrap();
+        std::fs::write(sd.join("openclaw.json"), r#"{gateway: {mode: "local"}}"#).unwrap();
+        std::fs::write(h.path().join("import.env"), "DB_HOST=db.local\nexport PLAIN_VAR=p # note\nSINGLE='a $b'\nDOUBLE=\"x\\ny\"\nSERVICE_TOKEN=tok-1\nPEM_PRIVATE_KEY=\"-----BEGIN-----\nabc\n-----END-----\"\n").unwrap();
+    }
+    let big = vec![b'a'; 65_537];
+    let steps: Vec<(Vec<&str>, Option<&[u8]>)> = vec![
+        (vec!["list"], None),
+        (vec!["list", "--json"], None),
+        (vec!["set", "lower", "--kind", "env", "--value", "x"], None),
+        (vec!["set", "OPENAI_API_KEY", "--value", "x"], None),
+        (vec!["set", "LOG_LEVEL", "--kind", "env", "--value", "debug"], None),
+        (vec!["set", "OPENAI_API_KEY"], Some(b"sk-store-1\n")),
+        (vec!["set", "EMPTY_TOKEN"], Some(b"")),
+        (vec!["set", "NEW_TOKEN"], Some(b"__OPENCLAW_REDACTED__")),
+        (vec!["set", "BIG_VAR", "--kind", "env"], Some(&big)),
+        (vec!["set", "NEW_VAR", "--value", "abc", "--dry-run"], None),
+        (vec!["set", "X", "--kind", "foo", "--value", "v"], None),
+        (vec!["set", "X", "--scope", "me", "--value", "v"], None),
+        (vec!["get", "LOG_LEVEL"], None),
+        (vec!["get", "LOG_LEVEL", "--plain"], None),
+        (vec!["get", "LOG_LEVEL", "--json"], None),
+        (vec!["get", "OPENAI_API_KEY"], None),
+        (vec!["get", "MISSING"], None),
+        (vec!["get", "MISSING", "--json"], None),
+        (vec!["list"], None),
+        (vec!["list", "--plain"], None),
+        (vec!["set", "OPENAI_API_KEY", "--allow-host", "API.OpenAI.com", "--allow-host", "uploads.example.com"], None),
+        (vec!["set", "OPENAI_API_KEY", "--allow-host", "https://x.com"], None),
+        (vec!["list"], None),
+        (vec!["rm", "LOG_LEVEL"], None),
+        (vec!["rm", "LOG_LEVEL", "NOPE_X", "--dry-run"], None),
+        (vec!["rm", "LOG_LEVEL", "NOPE_X", "--yes"], None),
+        (vec!["get", "LOG_LEVEL"], None),
+        (vec!["import", "--from", "IMPORT", "--dry-run"], None),
+        (vec!["import", "--from", "IMPORT"], None),
+        (vec!["import", "--from", "IMPORT", "--yes"], None),
+        (vec!["import", "--yes"], Some(b"")),
+        (vec!["get", "DOUBLE", "--json"], None),
+        (vec!["get", "SINGLE", "--plain"], None),
+        (vec!["list", "--plain"], None),
+    ];
+    for (args, stdin) in steps {
+        let mut outs = Vec::new();
+        for (which, home) in &homes {
+            let import = home.path().join("import.env").display().to_string();
+            let mut full = vec!["secrets", "store"];
+            full.extend(args.iter().map(|a| if *a == "IMPORT" { import.as_str() } else { a }));
+            let out = cli(*which, home.path(), &full, &[], stdin);
+            let norm = |s: &str| {
+                let s = s.replace(&home.path().display().to_string(), "$HOME");
+                // Timestamps differ run to run.
+                s.lines().filter(|l| !l.contains("AtMs\"")).collect::<Vec<_>>().join("\n").replace("openclaw doctor", "clawgate doctor")
+            };
+            outs.push((out.code, norm(&out.stdout), norm(&out.stderr)));
+        }
+        assert_eq!(outs[1], outs[0], "`secrets store {}`: clawgate (left) vs the reference (right)", args.join(" "));
+    }
+    // The store file is private.
+    let store = homes[1].1.path().join(".openclaw/clawgate/secrets.sqlite");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&store).unwrap().permissions().mode() & 0o777, 0o600);
+    // A secret's value never reaches any output: the whole session's stdout/stderr were compared
+    // above and a listing never shows it.
+    let out = cli(Cli::Clawgate, homes[1].1.path(), &["secrets", "store", "list", "--json"], &[], None);
+    assert!(!out.stdout.contains("sk-store-1") && !out.stdout.contains("tok-1"), "{}", out.stdout);
+}
+
+/// A running gateway resolves a store ref and an env ref that only `<stateDir>/.env` holds:
+/// the model provider receives those keys.
+#[test]
+fn a_gateway_serves_with_store_and_dotenv_refs() {
+    let up = FakeUpstream::start();
+    let home = std::sync::Arc::new(TempDir::new("store-ref-gw"));
+    let sd = home.path().join("state");
+    std::fs::create_dir_all(&sd).unwrap();
+    let out = cli(
+        Cli::Clawgate,
+        home.path(),
+        &["secrets", "store", "set", "FAKE_STORE_KEY"],
+        &[("OPENCLAW_STATE_DIR", sd.to_str().unwrap())],
+        Some(b"key-from-store\n"),
+    );
+    assert!(out.success(), "{out:?}");
+    std::fs::write(sd.join(".env"), "FAKE_DOTENV_KEY=key-from-dotenv\n").unwrap();
+    let mut store_provider = up.provider_config("unused");
+    store_provider["apiKey"] = json!({"source": "store", "provider": "default", "id": "FAKE_STORE_KEY"});
+    let mut env_provider = up.provider_config("unused");
+    env_provider["apiKey"] = json!({"source": "env", "provider": "default", "id": "FAKE_DOTENV_KEY"});
+    let config = json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": store_provider, "fake2": env_provider}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
+    });
+    let gw = GatewayBuilder::new().home(home.clone()).config(config.to_string()).start();
+    for model in ["fake/fake-echo", "fake2/fake-echo"] {
+        let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        let auth = format!("Bearer {}", gw.token());
+        let h = [("Authorization", auth.as_str()), ("Content-Type", "application/json"), ("x-openclaw-model", model)];
+        let r = clawgate_tests::httpc::request(gw.addr(), "POST", "/v1/chat/completions", &h, body.as_bytes(), Duration::from_secs(30))
+            .expect("request");
+        assert_eq!(r.status, 200, "{model}: {:?}", r.json());
+    }
+    let keys: Vec<String> = up.chat_requests().iter().filter_map(|r| r.header("authorization").map(str::to_string)).collect();
+    assert!(keys.contains(&"Bearer key-from-store".to_string()), "{keys:?}");
+    assert!(keys.contains(&"Bearer key-from-dotenv".to_string()), "{keys:?}");
+    assert!(!gw.stderr().contains("key-from-store"), "a secret reached the log");
+}
