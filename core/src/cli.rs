@@ -311,6 +311,24 @@ pub enum SecretsCommand {
     /// The gateway-wide team secret store (usable as `{source: "store"}` SecretRefs).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Apply a saved plan (the secrets plan contract): refs into openclaw.json, providers
+    /// upserted/deleted, migrated plaintext scrubbed from .env files.
+    Apply(SecretsApplyArgs),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct SecretsApplyArgs {
+    /// The plan file (a regular file of at most 16 MiB).
+    #[arg(long)]
+    pub from: String,
+    /// Validate and preview without writing (exec refs are not run without --allow-exec).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Allow plans with exec refs/providers (and run them to check resolvability).
+    #[arg(long = "allow-exec")]
+    pub allow_exec: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -44,7 +44,7 @@ pub fn env_inputs() -> EnvInputs {
     }
 }
 
-struct FsIncludes;
+pub(crate) struct FsIncludes;
 
 impl IncludeReader for FsIncludes {
     fn read(&mut self, path: &Path) -> Result<String, String> {

@@ -99,6 +99,7 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::Secrets(clawgate_core::cli::SecretsCommand::Reload(a)) => commands::secrets_reload(rt, a).await,
         Command::Secrets(clawgate_core::cli::SecretsCommand::Audit(a)) => secrets::audit(a),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Store(c)) => secrets::store(c),
+        Command::Secrets(clawgate_core::cli::SecretsCommand::Apply(a)) => secrets::apply(a),
         Command::Install(a) => lifecycle::install(rt, a).await,
         Command::Uninstall(a) => lifecycle::uninstall(rt, a).await,
         Command::Start(a) => lifecycle::start(rt, a).await,

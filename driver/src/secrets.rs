@@ -8,11 +8,11 @@
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use clawgate_core::cli::{SecretsAuditArgs, StoreCommand};
+use clawgate_core::cli::{SecretsApplyArgs, SecretsAuditArgs, StoreCommand};
 use clawgate_core::config::secrets::{self, SecretIo};
 use clawgate_core::secrets::audit::{self, EnvFile};
-use clawgate_core::secrets::dotenv;
 use clawgate_core::secrets::store::{self, Entry, Incoming, Kind, StoreError};
+use clawgate_core::secrets::{dotenv, plan};
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::{Value, json};
 
@@ -520,4 +520,156 @@ pub fn audit(a: SecretsAuditArgs) -> i32 {
         print!("{}", audit::text(&report));
     }
     audit::exit_code(&report, a.check)
+}
+
+/// Why `apply` stopped (nothing, or nothing more, was written).
+struct ApplyFailure {
+    message: String,
+    /// The plain-text form (with the cause chain).
+    detail: String,
+}
+
+impl ApplyFailure {
+    fn new(message: impl Into<String>) -> ApplyFailure {
+        let message = message.into();
+        ApplyFailure { detail: message.clone(), message }
+    }
+}
+
+/// Read a plan file: a regular file of at most 16 MiB.
+fn read_plan(path: &str) -> Result<Vec<u8>, ApplyFailure> {
+    let md = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ApplyFailure::new(format!("Secrets plan file not found: {path}")),
+        _ => ApplyFailure::new(format!("Secrets plan file cannot be read: {path} | {e}")),
+    })?;
+    if !md.is_file() {
+        return Err(ApplyFailure::new(format!("Secrets plan path is not a regular file: {path}")));
+    }
+    if md.len() > plan::MAX_PLAN_BYTES {
+        return Err(ApplyFailure::new(format!("Secrets plan file exceeds {} bytes: {path}", plan::MAX_PLAN_BYTES)));
+    }
+    state::read_regular(Path::new(path), plan::MAX_PLAN_BYTES as usize)
+        .map_err(|e| ApplyFailure::new(format!("Secrets plan file cannot be read: {path} | {e}")))
+}
+
+struct Applied {
+    changed_files: Vec<String>,
+    refs_checked: usize,
+    skipped_exec_refs: usize,
+}
+
+fn apply_plan(a: &SecretsApplyArgs) -> Result<Applied, ApplyFailure> {
+    let bytes = read_plan(&a.from)?;
+    let plan = plan::parse(&a.from, &bytes).map_err(|e| ApplyFailure { message: e.to_string(), detail: e.with_cause() })?;
+    if plan.has_exec() && !a.dry_run && !a.allow_exec {
+        return Err(ApplyFailure::new("Plan contains exec SecretRefs/providers. Re-run with --allow-exec."));
+    }
+    let state_dir = state::state_dir();
+    let config_path = state::config_path(&state_dir);
+    let (current, current_bytes) = match crate::config::load_file(&config_path) {
+        Ok(Some((c, _))) if !c.included.is_empty() => {
+            return Err(ApplyFailure::new(format!(
+                "{config_path} uses $include; secrets apply rewrites openclaw.json only and would inline the included files. Move the targeted fields into openclaw.json, or set the refs by hand"
+            )));
+        }
+        Ok(Some((c, _))) => (c.source, std::fs::read(&config_path).ok()),
+        Ok(None) => (Value::Object(Default::default()), None),
+        Err(e) => return Err(ApplyFailure::new(format!("Config is invalid: {}", e.one_line()))),
+    };
+    let (next, migrated) = plan::apply_to(&current, &plan);
+    // The result must load as a config (nothing is written otherwise).
+    let text = serde_json::to_string_pretty(&next).unwrap_or_default() + "\n";
+    let env = |n: &str| std::env::var(n).ok();
+    let loaded = clawgate_core::config::file::load(&config_path, &text, &env, &mut crate::config::FsIncludes, &[])
+        .map_err(|e| ApplyFailure::new(format!("The plan would leave an invalid config: {}", e.one_line())))?;
+    // Preflight: every target's ref resolves against the new config.
+    let providers = secrets::providers(&loaded.resolved).map_err(ApplyFailure::new)?;
+    let mut io = ShellSecretIo;
+    let (mut refs_checked, mut skipped_exec_refs) = (0, 0);
+    for t in &plan.targets {
+        let r = &t.secret_ref;
+        if r.source == secrets::SecretSource::Exec && !a.allow_exec {
+            skipped_exec_refs += 1;
+            continue;
+        }
+        if matches!(r.source, secrets::SecretSource::File | secrets::SecretSource::Exec) && !providers.contains_key(&r.provider) {
+            return Err(ApplyFailure::new(format!("Secret provider \"{}\" is not configured (ref: {}).", r.provider, r.describe())));
+        }
+        refs_checked += 1;
+        secrets::resolve(&secrets::SecretInput::Ref(r.clone()), &providers, &mut io as &mut dyn SecretIo)
+            .map_err(|e| ApplyFailure::new(e.0))?;
+    }
+    // What would change.
+    let config_changed = next != current || current_bytes.is_none();
+    let mut writes: Vec<(PathBuf, String, u32)> = Vec::new();
+    if config_changed {
+        writes.push((PathBuf::from(&config_path), text, 0o600));
+    }
+    if plan.scrub_env && !migrated.is_empty() {
+        for e in env_files(&state_dir, &config_path) {
+            if let Some(scrubbed) = plan::scrub_env(&e.text, &migrated) {
+                writes.push((PathBuf::from(&e.path), scrubbed, 0o600));
+            }
+        }
+    }
+    let mut changed_files: Vec<String> =
+        writes.iter().map(|(p, _, _)| std::path::absolute(p).unwrap_or(p.clone()).display().to_string()).collect();
+    changed_files.sort();
+    if !a.dry_run {
+        // Each file is replaced atomically (temp, fsync, rename): a kill leaves the old or the
+        // new file, never a torn one. No backup holding the old plaintext is written.
+        for (p, text, mode) in &writes {
+            state::write_atomic(p, text.as_bytes(), *mode).map_err(|e| ApplyFailure::new(format!("cannot write {}: {e}", p.display())))?;
+        }
+    }
+    Ok(Applied { changed_files, refs_checked, skipped_exec_refs })
+}
+
+/// `secrets apply --from plan.json [--dry-run] [--allow-exec] [--json]`.
+pub fn apply(a: SecretsApplyArgs) -> i32 {
+    match apply_plan(&a) {
+        Ok(r) => {
+            let n = r.changed_files.len();
+            if a.json {
+                let v = json!({
+                    "mode": if a.dry_run { "dry-run" } else { "write" }, "changed": n > 0, "changedFiles": r.changed_files,
+                    "checks": {"resolvability": true, "resolvabilityComplete": r.skipped_exec_refs == 0},
+                    "refsChecked": r.refs_checked, "skippedExecRefs": r.skipped_exec_refs, "warningCount": 0, "warnings": [],
+                });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else if a.dry_run {
+                if n == 0 {
+                    println!("Secrets apply dry run: no changes.");
+                } else {
+                    println!("Secrets apply dry run: {n} file(s) would change.");
+                }
+                if r.skipped_exec_refs > 0 {
+                    println!(
+                        "Secrets apply dry-run note: skipped {} exec SecretRef resolvability check(s). Re-run with --allow-exec to execute exec providers during dry-run.",
+                        r.skipped_exec_refs
+                    );
+                }
+            } else if n == 0 {
+                println!("Secrets apply: no changes.");
+            } else {
+                println!("Secrets applied. Updated {n} file(s).");
+            }
+            0
+        }
+        Err(f) => {
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"ok": false, "error": {"type": "cli_error", "message": f.message}}))
+                        .unwrap_or_default()
+                );
+            } else {
+                eprintln!(
+                    "Secrets apply failed: {}. Re-run clawgate secrets apply --from <path> --dry-run to inspect the plan without writing.",
+                    f.detail
+                );
+            }
+            1
+        }
+    }
 }

@@ -107,29 +107,39 @@ fn parse(out: &CmdOutput) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
 }
 
-/// Audit one case with both CLIs (`--json`, then `--check`), each on its own copy.
-fn differential(label: &str, case: &Case, extra: &[&str], env: &[(&str, &str)], prepare: &dyn Fn(Cli, &Path)) -> Value {
+/// Audit one case with both CLIs, each on its own copy: `--json --check` (the report and the
+/// gate's exit code in one run: the reference CLI takes seconds to start), and with `human`
+/// the plain text too (paths normalised).
+fn differential_with(label: &str, case: &Case, extra: &[&str], env: &[(&str, &str)], prepare: &dyn Fn(Cli, &Path), human: bool) -> Value {
     let mut reports = Vec::new();
     for which in [Cli::Reference, Cli::Clawgate] {
         let home = build(case, &format!("{label}-{which:?}"));
         prepare(which, home.path());
-        let mut args = vec!["secrets", "audit", "--json"];
+        let mut args = vec!["secrets", "audit", "--json", "--check"];
         args.extend_from_slice(extra);
         let out = cli(which, home.path(), &args, env, None);
         let report = comparable(&parse(&out), home.path());
-        let mut check = vec!["secrets", "audit", "--check"];
-        check.extend_from_slice(extra);
-        let checked = cli(which, home.path(), &check, env, None);
-        reports.push((which, report, out.code, checked.code, checked.stdout.lines().next().unwrap_or_default().to_string()));
+        let text = human.then(|| {
+            let mut plain = vec!["secrets", "audit"];
+            plain.extend_from_slice(extra);
+            let o = cli(which, home.path(), &plain, env, None);
+            (o.code, o.stdout.replace(&home.path().display().to_string(), "$HOME").replace("openclaw doctor", "clawgate doctor"))
+        });
+        reports.push((which, report, out.code, text));
     }
     let (r, c) = (&reports[0], &reports[1]);
     assert_eq!(c.1, r.1, "{label}: clawgate's report (left) differs from the reference's (right)");
-    assert_eq!((c.2, c.3), (r.2, r.3), "{label}: exit codes (--json, --check)");
-    assert_eq!(c.4, r.4, "{label}: the human summary line");
+    assert_eq!(c.2, r.2, "{label}: exit code of --check");
+    assert_eq!(c.3, r.3, "{label}: the human report and its exit code");
     r.1.clone()
 }
 
-const PROVIDER: &str = r#"baseUrl: "https://api.openai.com/v1", models: []"#;
+fn differential(label: &str, case: &Case, extra: &[&str], env: &[(&str, &str)], prepare: &dyn Fn(Cli, &Path)) -> Value {
+    differential_with(label, case, extra, env, prepare, false)
+}
+
+/// An exec provider's command: answers the protocol with one value.
+const RESOLVER_SH: &str = "#!/bin/sh\ncat >/dev/null\nprintf '{\"protocolVersion\":1,\"values\":{\"openai/apiKey\":\"sk-exec-123\"}}\\n'\n";
 
 fn no_prep(_: Cli, _: &Path) {}
 
@@ -140,7 +150,7 @@ fn audit_plaintext_unresolved_and_resolved_env_refs_match_the_reference() {
             models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-plain-123", models: []}}}}"#,
         files: vec![],
     };
-    let r = differential("plain", &plain, &[], &[], &no_prep);
+    let r = differential_with("plain", &plain, &[], &[], &no_prep, true);
     assert_eq!(r["status"], "findings");
     assert_eq!(r["summary"]["plaintextCount"], 2);
 
@@ -149,7 +159,7 @@ fn audit_plaintext_unresolved_and_resolved_env_refs_match_the_reference() {
             apiKey: {source: "env", provider: "default", id: "MISSING_KEY_X"}}}}}"#,
         files: vec![],
     };
-    let r = differential("missing", &missing, &[], &[], &no_prep);
+    let r = differential_with("missing", &missing, &[], &[], &no_prep, true);
     assert_eq!(r["findings"][0]["code"], "REF_UNRESOLVED");
 
     let set = Case { config: missing.config, files: vec![] };
@@ -159,7 +169,6 @@ fn audit_plaintext_unresolved_and_resolved_env_refs_match_the_reference() {
     let invalid = Case { config: r#"{gateway: {mode: "local"}, bogusKey: 1}"#, files: vec![] };
     let r = differential("invalid", &invalid, &[], &[], &no_prep);
     assert_eq!(r["findings"][0]["jsonPath"], "<root>");
-    let _ = PROVIDER;
 }
 
 #[test]
@@ -172,7 +181,7 @@ fn audit_env_files_file_refs_and_exec_consent_match_the_reference() {
             0o600,
         )],
     };
-    let r = differential("dotenv", &dotenv, &[], &[], &no_prep);
+    let r = differential_with("dotenv", &dotenv, &[], &[], &no_prep, true);
     assert_eq!(r["summary"]["plaintextCount"], 4, "{r:#}");
 
     // An env ref whose only source is the state dir's .env resolves (and the line is residue).
@@ -200,13 +209,9 @@ fn audit_env_files_file_refs_and_exec_consent_match_the_reference() {
         config: r#"{gateway: {mode: "local"}, secrets: {providers: {vault: {source: "exec", command: "{{HOME}}/resolver.sh", jsonOnly: true}}},
             models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [],
             apiKey: {source: "exec", provider: "vault", id: "openai/apiKey"}}}}}"#,
-        files: vec![(
-            "resolver.sh",
-            "#!/bin/sh\ncat >/dev/null\nprintf '{\"protocolVersion\":1,\"values\":{\"openai/apiKey\":\"sk-exec-123\"}}\\n'\n".into(),
-            0o700,
-        )],
+        files: vec![("resolver.sh", RESOLVER_SH.into(), 0o700)],
     };
-    let r = differential("exec-skipped", &exec, &[], &[], &no_prep);
+    let r = differential_with("exec-skipped", &exec, &[], &[], &no_prep, true);
     assert_eq!((r["resolution"]["skippedExecRefs"].as_u64(), r["resolution"]["resolvabilityComplete"].as_bool()), (Some(1), Some(false)));
     let r = differential("exec-allowed", &exec, &["--allow-exec"], &[], &no_prep);
     assert_eq!((r["resolution"]["refsChecked"].as_u64(), r["status"].as_str()), (Some(1), Some("clean")));
@@ -349,4 +354,316 @@ fn a_gateway_serves_with_store_and_dotenv_refs() {
     assert!(keys.contains(&"Bearer key-from-store".to_string()), "{keys:?}");
     assert!(keys.contains(&"Bearer key-from-dotenv".to_string()), "{keys:?}");
     assert!(!gw.stderr().contains("key-from-store"), "a secret reached the log");
+}
+
+/// A plan file in `home`: `version`/`protocolVersion` 1, these targets and extra top-level keys.
+fn write_plan(home: &Path, name: &str, targets: Value, extra: Value) -> String {
+    let mut plan = json!({"version": 1, "protocolVersion": 1, "targets": targets});
+    if let (Some(p), Some(e)) = (plan.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    let path = home.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap().replace("{{HOME}}", &home.display().to_string())).unwrap();
+    path.display().to_string()
+}
+
+fn api_key_target(provider: &str, r: Value) -> Value {
+    json!({"type": "models.providers.apiKey", "path": format!("models.providers.{provider}.apiKey"),
+        "pathSegments": ["models", "providers", provider, "apiKey"], "providerId": provider, "ref": r})
+}
+
+/// Parse a config file, without the `meta` block the reference stamps on its writes.
+fn config_of(home: &Path) -> Value {
+    let text = std::fs::read_to_string(home.join(".openclaw/openclaw.json")).unwrap();
+    let mut v: Value = json5_value(&text);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("meta");
+    }
+    v
+}
+
+fn json5_value(text: &str) -> Value {
+    clawgate_core::config::file::parse_json5("openclaw.json", text).expect("config parses")
+}
+
+/// Run `secrets apply` (args after `--from <plan>`) on both CLIs, each on its own copy of
+/// `case` with the plan `make_plan` writes there; the outputs, exit codes and resulting files
+/// must match.
+fn apply_differential(
+    label: &str,
+    case: &Case,
+    make_plan: &dyn Fn(&Path) -> String,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Value, CmdOutput) {
+    let mut results = Vec::new();
+    for which in [Cli::Reference, Cli::Clawgate] {
+        let home = build(case, &format!("{label}-{which:?}"));
+        let plan = make_plan(home.path());
+        let mut full = vec!["secrets", "apply", "--from", plan.as_str()];
+        full.extend_from_slice(args);
+        let out = cli(which, home.path(), &full, env, None);
+        let h = home.path().display().to_string();
+        let norm = |s: &str| {
+            let s = s.replace(&h, "$HOME").replace("openclaw secrets apply --from", "clawgate secrets apply --from");
+            // The JSON parser's own words after ` | ` are each runtime's.
+            s.lines().map(|l| l.split(" | ").next().unwrap_or(l).to_string()).collect::<Vec<_>>().join("\n")
+        };
+        let env_file = std::fs::read_to_string(home.path().join(".openclaw/.env")).ok();
+        let config: Value = serde_json::from_str(&config_of(home.path()).to_string().replace(&h, "$HOME")).unwrap();
+        results.push((out.code, norm(&out.stdout), norm(&out.stderr), config, env_file, out));
+    }
+    let (r, c) = (&results[0], &results[1]);
+    assert_eq!((c.0, &c.1, &c.2), (r.0, &r.1, &r.2), "{label}: clawgate (left) vs the reference (right): exit, stdout, stderr");
+    assert_eq!(c.3, r.3, "{label}: the resulting config");
+    assert_eq!(c.4, r.4, "{label}: the resulting .env");
+    (c.3.clone(), results.pop().map(|r| r.5).unwrap())
+}
+
+const PLAIN_OPENAI: &str = r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-plain-123", models: []}}}}"#;
+
+#[test]
+fn apply_valid_plans_match_the_reference() {
+    let env_ref = json!({"source": "env", "provider": "default", "id": "OPENAI_API_KEY"});
+    let case = Case {
+        config: PLAIN_OPENAI,
+        files: vec![(".openclaw/.env", "# keep me\nOPENAI_API_KEY=sk-plain-123\nANTHROPIC_API_KEY=sk-ant-9\n".into(), 0o600)],
+    };
+    let plan = |h: &Path| write_plan(h, "plan.json", json!([api_key_target("openai", env_ref.clone())]), json!({}));
+    let (cfg, out) = apply_differential("apply-dry", &case, &plan, &["--dry-run"], &[]);
+    assert!(out.stdout.contains("2 file(s) would change"), "{out:?}");
+    assert_eq!(cfg["models"]["providers"]["openai"]["apiKey"], "sk-plain-123", "a dry run writes nothing");
+    apply_differential("apply-dry-json", &case, &plan, &["--dry-run", "--json"], &[]);
+    let (cfg, _) = apply_differential("apply-write", &case, &plan, &[], &[]);
+    assert_eq!(cfg["models"]["providers"]["openai"]["apiKey"], env_ref);
+    // Already applied: nothing to change.
+    let applied = Case {
+        config: r#"{gateway: {mode: "local"}, models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", models: [], apiKey: {source: "env", provider: "default", id: "OPENAI_API_KEY"}}}}}"#,
+        files: vec![],
+    };
+    apply_differential("apply-again", &applied, &plan, &["--json"], &[("OPENAI_API_KEY", "sk-x")]);
+
+    // A provider the plan upserts serves its target's ref.
+    let upsert_case =
+        Case { config: PLAIN_OPENAI, files: vec![("secrets.json", r#"{"providers": {"openai": {"apiKey": "sk-file-1"}}}"#.into(), 0o600)] };
+    let upsert = |h: &Path| {
+        write_plan(
+            h,
+            "plan.json",
+            json!([api_key_target("openai", json!({"source": "file", "provider": "filemain", "id": "/providers/openai/apiKey"}))]),
+            json!({"providerUpserts": {"filemain": {"source": "file", "path": "{{HOME}}/secrets.json", "mode": "json"}}}),
+        )
+    };
+    let (cfg, _) = apply_differential("apply-upsert", &upsert_case, &upsert, &[], &[]);
+    assert_eq!(cfg["secrets"]["providers"]["filemain"]["source"], "file");
+    let no_upsert = |h: &Path| {
+        write_plan(
+            h,
+            "plan.json",
+            json!([api_key_target("openai", json!({"source": "file", "provider": "filemain", "id": "/providers/openai/apiKey"}))]),
+            json!({}),
+        )
+    };
+    apply_differential("apply-no-provider", &upsert_case, &no_upsert, &[], &[]);
+    // Unresolvable ref: refused before writing.
+    let missing = |h: &Path| write_plan(h, "plan.json", json!([api_key_target("openai", env_ref.clone())]), json!({}));
+    apply_differential("apply-unresolvable", &Case { config: PLAIN_OPENAI, files: vec![] }, &missing, &[], &[]);
+}
+
+#[test]
+fn apply_refusals_match_the_reference() {
+    let r = json!({"source": "env", "provider": "default", "id": "OPENAI_API_KEY"});
+    let env = [("OPENAI_API_KEY", "sk-x")];
+    let case = Case { config: PLAIN_OPENAI, files: vec![] };
+    let bad_targets = [
+        ("bad-path", json!({"type": "models.providers.apiKey", "path": "models.providers.openai.baseUrl", "ref": r})),
+        ("bad-type", json!({"type": "models.nope", "path": "models.providers.openai.apiKey", "ref": r})),
+        (
+            "bad-segments",
+            json!({"type": "models.providers.apiKey", "path": "models.providers.openai.apiKey", "pathSegments": ["models", "providers", "x", "apiKey"], "ref": r}),
+        ),
+        ("proto", json!({"type": "models.providers.apiKey", "path": "models.providers.__proto__.apiKey", "ref": r})),
+        (
+            "provider-id",
+            json!({"type": "models.providers.apiKey", "path": "models.providers.openai.apiKey", "providerId": "anthropic", "ref": r}),
+        ),
+    ];
+    for (label, t) in bad_targets {
+        let (cfg, out) = apply_differential(label, &case, &|h: &Path| write_plan(h, "plan.json", json!([t.clone()]), json!({})), &[], &env);
+        assert_eq!(out.code, Some(1));
+        assert!(out.stderr.contains("Invalid secrets plan file"), "{label}: {}", out.stderr);
+        assert_eq!(cfg["models"]["providers"]["openai"]["apiKey"], "sk-plain-123", "{label}: nothing written");
+    }
+    let exec_case = Case {
+        config: r#"{gateway: {mode: "local"}, secrets: {providers: {vault: {source: "exec", command: "{{HOME}}/resolver.sh", jsonOnly: true}}},
+            models: {providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-plain-123", models: []}}}}"#,
+        files: vec![("resolver.sh", RESOLVER_SH.into(), 0o700)],
+    };
+    let exec_plan = |h: &Path| {
+        write_plan(
+            h,
+            "plan.json",
+            json!([api_key_target("openai", json!({"source": "exec", "provider": "vault", "id": "openai/apiKey"}))]),
+            json!({}),
+        )
+    };
+    apply_differential("exec-write", &exec_case, &exec_plan, &[], &[]);
+    apply_differential("exec-dry", &exec_case, &exec_plan, &["--dry-run"], &[]);
+    apply_differential("exec-allowed", &exec_case, &exec_plan, &["--allow-exec"], &[]);
+    // Plan files that are not plans.
+    apply_differential(
+        "plan-dir",
+        &case,
+        &|h: &Path| {
+            std::fs::create_dir_all(h.join("plan.d")).unwrap();
+            h.join("plan.d").display().to_string()
+        },
+        &[],
+        &[],
+    );
+    apply_differential("plan-missing", &case, &|h: &Path| h.join("nope.json").display().to_string(), &[], &[]);
+    apply_differential(
+        "plan-json",
+        &case,
+        &|h: &Path| {
+            std::fs::write(h.join("plan.json"), "{ not: json }").unwrap();
+            h.join("plan.json").display().to_string()
+        },
+        &[],
+        &[],
+    );
+    apply_differential(
+        "plan-json-json",
+        &case,
+        &|h: &Path| {
+            std::fs::write(h.join("plan.json"), "{ not: json }").unwrap();
+            h.join("plan.json").display().to_string()
+        },
+        &["--json"],
+        &[],
+    );
+    apply_differential(
+        "plan-big",
+        &case,
+        &|h: &Path| {
+            let mut big = vec![b' '; 16 * 1024 * 1024 + 1];
+            big[0] = b'{';
+            big[16 * 1024 * 1024] = b'}';
+            std::fs::write(h.join("plan.json"), big).unwrap();
+            h.join("plan.json").display().to_string()
+        },
+        &[],
+        &[],
+    );
+}
+
+/// Where clawgate differs on purpose: auth-profile targets (no such store here) are refused by
+/// name; a config built from `$include`s is not flattened; no backup with the old plaintext.
+#[test]
+fn apply_refuses_what_clawgate_does_not_keep() {
+    let home = build(&Case { config: PLAIN_OPENAI, files: vec![] }, "apply-own");
+    let t = json!({"type": "auth-profiles.api_key.key", "path": "profiles.openai:default.key", "agentId": "main",
+        "ref": {"source": "env", "provider": "default", "id": "OPENAI_API_KEY"}});
+    let plan = write_plan(home.path(), "plan.json", json!([t]), json!({}));
+    let out = cli(Cli::Clawgate, home.path(), &["secrets", "apply", "--from", &plan], &[], None);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("auth-profiles.api_key.key writes a per-agent auth-profile store, which clawgate does not keep"),
+        "{}",
+        out.stderr
+    );
+    let sd = home.path().join(".openclaw");
+    std::fs::write(
+        sd.join("models.json5"),
+        r#"{providers: {openai: {baseUrl: "https://api.openai.com/v1", apiKey: "sk-inc", models: []}}}"#,
+    )
+    .unwrap();
+    std::fs::write(sd.join("openclaw.json"), r#"{gateway: {mode: "local"}, models: {"$include": "./models.json5"}}"#).unwrap();
+    let plan = write_plan(
+        home.path(),
+        "plan2.json",
+        json!([api_key_target("openai", json!({"source": "env", "provider": "default", "id": "OPENAI_API_KEY"}))]),
+        json!({}),
+    );
+    let out = cli(Cli::Clawgate, home.path(), &["secrets", "apply", "--from", &plan], &[("OPENAI_API_KEY", "x")], None);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("uses $include"), "{}", out.stderr);
+    assert!(std::fs::read_to_string(sd.join("models.json5")).unwrap().contains("sk-inc"), "nothing written");
+    let names: Vec<String> = std::fs::read_dir(&sd).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.ends_with(".bak")), "{names:?}");
+}
+
+/// `kill -9` at any moment of an apply leaves the old config or the new one, never a torn file.
+#[test]
+fn kill_9_during_apply_leaves_the_old_or_the_new_config() {
+    let env_ref = json!({"source": "env", "provider": "default", "id": "OPENAI_API_KEY"});
+    let mut outcomes = std::collections::BTreeSet::new();
+    for attempt in 0..24u64 {
+        let home = build(
+            &Case { config: PLAIN_OPENAI, files: vec![(".openclaw/.env", "OPENAI_API_KEY=sk-plain-123\n".into(), 0o600)] },
+            "apply-kill",
+        );
+        let plan = write_plan(home.path(), "plan.json", json!([api_key_target("openai", env_ref.clone())]), json!({}));
+        let mut cmd = Command::new(clawgate_bin());
+        base_env(&mut cmd, home.path());
+        cmd.env("OPENCLAW_STATE_DIR", home.path().join(".openclaw")).args(["secrets", "apply", "--from", &plan]);
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(attempt * 700));
+        let _ = child.kill();
+        let _ = child.wait();
+        let cfg = config_of(home.path());
+        let key = &cfg["models"]["providers"]["openai"]["apiKey"];
+        assert!(*key == json!("sk-plain-123") || *key == env_ref, "attempt {attempt}: {cfg}");
+        outcomes.insert(if *key == env_ref { "new" } else { "old" });
+        let env = std::fs::read_to_string(home.path().join(".openclaw/.env")).unwrap();
+        assert!(env.is_empty() || env == "OPENAI_API_KEY=sk-plain-123\n", "attempt {attempt}: torn .env {env:?}");
+    }
+    assert!(outcomes.contains("old"), "{outcomes:?}");
+}
+
+/// A running gateway serves with the new ref once the plan is applied (the file watcher).
+#[test]
+fn a_running_gateway_picks_up_an_applied_plan() {
+    let up = FakeUpstream::start();
+    let home = std::sync::Arc::new(TempDir::new("apply-gw"));
+    let sd = home.path().join("state");
+    std::fs::create_dir_all(&sd).unwrap();
+    let env = [("OPENCLAW_STATE_DIR", sd.to_str().unwrap())];
+    assert!(cli(Cli::Clawgate, home.path(), &["secrets", "store", "set", "FAKE_STORE_KEY"], &env, Some(b"key-after-apply\n")).success());
+    let config = json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": up.provider_config("key-before")}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
+    });
+    let gw = GatewayBuilder::new().home(home.clone()).config(config.to_string()).start();
+    let chat = |gw: &clawgate_tests::Gateway| {
+        let auth = format!("Bearer {}", gw.token());
+        let h = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        let r = clawgate_tests::httpc::request(gw.addr(), "POST", "/v1/chat/completions", &h, body.as_bytes(), Duration::from_secs(30))
+            .unwrap();
+        assert_eq!(r.status, 200, "{:?}", r.json());
+    };
+    chat(&gw);
+    let plan = write_plan(
+        home.path(),
+        "plan.json",
+        json!([api_key_target("fake", json!({"source": "store", "provider": "default", "id": "FAKE_STORE_KEY"}))]),
+        json!({}),
+    );
+    let out = cli(Cli::Clawgate, home.path(), &["secrets", "apply", "--from", &plan], &env, None);
+    assert!(out.success(), "{out:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        chat(&gw);
+        let last = up.chat_requests().last().and_then(|r| r.header("authorization").map(str::to_string));
+        if last.as_deref() == Some("Bearer key-after-apply") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the gateway still sends {last:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!gw.stderr().contains("key-after-apply"));
 }

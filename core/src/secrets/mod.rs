@@ -5,5 +5,6 @@
 
 pub mod audit;
 pub mod dotenv;
+pub mod plan;
 pub mod store;
 pub mod surface;

@@ -275,6 +275,19 @@ fn secrets_files(text: &str) {
     assert!(!json.contains("resolved-"), "a resolved value reached the report");
     let _ = audit::text(&r);
     assert!(matches!(audit::exit_code(&r, true), 0..=2));
+    // The text as a `secrets apply` plan: refused, or applied to the text's config (every
+    // target then holds its ref) and scrubbed from the text as a `.env`.
+    if let Ok(plan) = crate::secrets::plan::parse("plan.json", text.as_bytes()) {
+        let base = config.clone().unwrap_or_default();
+        let (next, migrated) = crate::secrets::plan::apply_to(&base, &plan);
+        for t in &plan.targets {
+            // The last target of a path wins.
+            let last = plan.targets.iter().rev().find(|o| o.segments == t.segments).unwrap_or(t);
+            let at = t.segments.iter().try_fold(&next, |n, s| n.get(s.as_str()));
+            assert_eq!(at.and_then(|v| v.get("id")).and_then(|v| v.as_str()), Some(last.secret_ref.id.as_str()));
+        }
+        let _ = crate::secrets::plan::scrub_env(text, &migrated);
+    }
 }
 
 fn service_files(text: &str, word: &str) {
