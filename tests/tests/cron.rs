@@ -440,11 +440,13 @@ async fn clawgate_cron_subcommands_manage_jobs() {
 
 /// 50 jobs firing every second for a minute (issue 14): 50 × 60 fires, each slot of each job
 /// exactly once (an agent turn, or — when the previous run of the job still runs — a `skipped`
-/// entry), none twice, each on its second.
+/// entry), none twice, each on its second. (`lite_cron`: 20 s of it through the smol shell.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_jobs_every_second_for_a_minute_fire_once_per_slot() {
     const JOBS: usize = 50;
-    const SECONDS: u64 = 60;
+    // A minute for the production runtime; `lite_cron` runs the same scheduler core through the
+    // smol shell for 20 s (CI time: the minute is the issue's load, the shells share the core).
+    let seconds: u64 = if clawgate_tests::process::runtime_under_test().0 == "clawgate" { 60 } else { 20 };
     let up = FakeUpstream::start();
     let home = Arc::new(TempDir::new("cron-load"));
     let gw = start(&up, &home, clawgate_tests::process::free_port());
@@ -462,7 +464,7 @@ async fn fifty_jobs_every_second_for_a_minute_fire_once_per_slot() {
     }
     // The window: the whole seconds after every job was added.
     let from = (now_ms() / 1000 + 1) * 1000;
-    let to = from + SECONDS * 1000;
+    let to = from + seconds * 1000;
     tokio::time::sleep(Duration::from_millis(to + 1_500 - now_ms())).await;
     let mut slowest_update = Duration::ZERO;
     for id in &ids {
@@ -486,11 +488,11 @@ async fn fifty_jobs_every_second_for_a_minute_fire_once_per_slot() {
         let unique: std::collections::BTreeSet<&u64> = slots.iter().collect();
         assert_eq!(unique.len(), slots.len(), "job {id}: a slot fired twice: {slots:?}");
         assert!(slots.iter().all(|s| s % 1000 == 0), "job {id}: fires on whole seconds: {slots:?}");
-        assert_eq!(slots.len() as u64, SECONDS, "job {id}: {} of {SECONDS} slots ({slots:?})", slots.len());
+        assert_eq!(slots.len() as u64, seconds, "job {id}: {} of {seconds} slots ({slots:?})", slots.len());
         fires += slots.len();
         ran += in_window.iter().filter(|e| e["status"] == "ok").count();
     }
-    assert_eq!(fires, JOBS * SECONDS as usize);
+    assert_eq!(fires, JOBS * seconds as usize);
     // Most fires run (a fire meeting its job's previous run still going is recorded skipped).
     assert!(ran * 10 >= fires * 9, "{ran} of {fires} fires ran");
     eprintln!(
