@@ -20,7 +20,7 @@ pub fn lock_path(state_dir: &str) -> PathBuf {
 #[allow(unsafe_code)]
 pub fn apply_profile(dev: bool, profile: Option<&str>) -> Result<(), String> {
     let env = |k: &str| std::env::var(k).ok();
-    let home = clawgate_core::config::resolve_home(env, std::env::var("HOME").ok());
+    let home = crate::state::home();
     let vars = clawgate_core::service::profile::profile_env(dev, profile, env, &home).map_err(|e| e.to_string())?;
     for (k, v) in vars {
         // SAFETY: called from `main` before any thread (runtime, logger, pool) is started, so
@@ -96,11 +96,6 @@ fn try_lock(_: &File) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Whether a pid is a live process (Linux: `/proc`; elsewhere assumed alive).
-pub fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") { Path::new(&format!("/proc/{pid}")).exists() } else { true }
-}
-
 impl StateLock {
     /// Take the state dir's lock for a gateway on `port`, waiting up to [`LOCK_WAIT`] for an
     /// owner to go; refused with the owner's pid and port (exit 78 under a supervisor).
@@ -121,7 +116,7 @@ impl StateLock {
                 Ok(true) if !still_linked(&file, &path) => continue,
                 Ok(true) => {
                     let previous = read_record(&mut file);
-                    if let Some(note) = lock::takeover_note(previous.as_ref(), process_alive) {
+                    if let Some(note) = lock::takeover_note(previous.as_ref(), crate::state::process_alive) {
                         tracing::warn!("{note}");
                     }
                     let record = LockRecord {

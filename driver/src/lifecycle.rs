@@ -64,10 +64,6 @@ fn manager_unavailable(r: &Result<Ran, String>) -> Option<String> {
     }
 }
 
-fn home() -> String {
-    clawgate_core::config::resolve_home(|k| std::env::var(k).ok(), std::env::var("HOME").ok())
-}
-
 fn absolute(p: &str) -> String {
     std::path::absolute(p).map(|p| p.display().to_string()).unwrap_or_else(|_| p.to_string())
 }
@@ -80,7 +76,7 @@ pub fn unit_path(system: bool) -> PathBuf {
     if system {
         return Path::new("/etc/systemd/system").join(name);
     }
-    let base = std::env::var("XDG_CONFIG_HOME").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{}/.config", home()));
+    let base = std::env::var("XDG_CONFIG_HOME").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{}/.config", state::home()));
     Path::new(&base).join("systemd/user").join(name)
 }
 
@@ -105,7 +101,7 @@ pub fn expected_spec(port_flag: Option<&str>, system: bool, user: Option<String>
         state_dir: absolute(&cfg.state_dir),
         system,
         user: if system { user.or_else(|| std::env::var("USER").ok()) } else { None },
-        home: home(),
+        home: state::home(),
     })
 }
 
@@ -455,7 +451,7 @@ pub fn listeners_on(ports: &[u16]) -> Vec<Value> {
 /// Gateway state dirs under the home (`~/.openclaw`, `~/.openclaw-<profile>`, `~/.clawdbot`),
 /// each with who owns it.
 pub fn state_dirs() -> Vec<Value> {
-    let home = home();
+    let home = state::home();
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&home) else { return out };
     let mut dirs: Vec<PathBuf> = entries

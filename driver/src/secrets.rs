@@ -157,9 +157,13 @@ fn io_fail(message: &str) -> i32 {
     1
 }
 
+/// Stdin, up to just past the value limit (so an oversized value is told apart). A read
+/// error counts as no input: the value checks then say what is missing.
 fn read_stdin() -> Result<Vec<u8>, StoreError> {
     let mut buf = Vec::new();
-    std::io::stdin().take((store::MAX_VALUE_BYTES + 3) as u64).read_to_end(&mut buf).map_err(|_| StoreError::EmptyImport)?;
+    if std::io::stdin().take((store::MAX_VALUE_BYTES + 3) as u64).read_to_end(&mut buf).is_err() {
+        buf.clear();
+    }
     Ok(buf)
 }
 

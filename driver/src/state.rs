@@ -48,6 +48,11 @@ fn os_home() -> Option<String> {
     std::env::var("HOME").ok()
 }
 
+/// The effective home (config-auth-reload §1.1: `OPENCLAW_HOME`, `HOME`, …).
+pub fn home() -> String {
+    config::resolve_home(env, os_home())
+}
+
 /// The resolved state dir (`OPENCLAW_STATE_DIR`, else `~/.openclaw`).
 pub fn state_dir() -> String {
     config::resolve_state_dir(env, os_home(), |p| Path::new(p).is_dir())
@@ -166,7 +171,8 @@ pub fn remove_stale_temp_files(path: &Path) -> usize {
     removed
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether a pid is a live process (Linux: `/proc`; elsewhere assumed alive).
+pub fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") { Path::new(&format!("/proc/{pid}")).exists() } else { true }
 }
 
