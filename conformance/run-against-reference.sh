@@ -11,6 +11,7 @@
 #   CLAWGATE_OPENCLAW_REF       the reference CLI wrapper (default <repo>/tools/openclaw-ref, which
 #                               installs it from the npm registry on first use)
 #   CONFORMANCE_PROFILE         cargo profile to build (debug|release; default debug)
+#   CONFORMANCE_NO_BUILD=1      use the profile's binaries as they are (CI: just built them)
 #   CONFORMANCE_REF_SKIP_SLOW=1 skip the slow checks against the reference (ours always run them)
 #   CONFORMANCE_ALLOW_PENDING=1 failures of checks in PENDING_FEATURES do not gate
 #   CONFORMANCE_OUT=DIR         keep the three JSON reports and logs in DIR
@@ -94,11 +95,15 @@ wait_ready() { # name port seconds pid: until GET /readyz answers 200 (the refer
 }
 
 # ---- build ---------------------------------------------------------------------------------
-log "building clawgate-conformance, clawgate, clawgate-lite ($profile)"
-build_flags=()
-[[ $profile == release ]] && build_flags+=(--release)
-(cd "$root" && cargo build "${build_flags[@]}" -p clawgate-conformance -p clawgate-tokio -p clawgate-smol --bins) || exit 2
 bin_dir=$root/target/$profile
+if [[ ${CONFORMANCE_NO_BUILD:-0} != 0 && -x $bin_dir/clawgate-conformance && -x $bin_dir/clawgate && -x $bin_dir/clawgate-lite ]]; then
+  log "using the binaries in $bin_dir as built (CONFORMANCE_NO_BUILD)"
+else
+  log "building clawgate-conformance, clawgate, clawgate-lite ($profile)"
+  build_flags=()
+  [[ $profile == release ]] && build_flags+=(--release)
+  (cd "$root" && cargo build "${build_flags[@]}" -p clawgate-conformance -p clawgate-tokio -p clawgate-smol --bins) || exit 2
+fi
 suite=$bin_dir/clawgate-conformance
 
 # ---- start the three gateways --------------------------------------------------------------

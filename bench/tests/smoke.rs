@@ -25,6 +25,12 @@ fn clawgate_bin() -> PathBuf {
         return p;
     }
     let dir = profile_dir();
+    // CI builds the workspace first and sets CLAWGATE_NO_BUILD: use that binary as it is (as the
+    // e2e harness does) instead of a one-package build that resolves features differently.
+    let built = dir.join("clawgate");
+    if built.is_file() && std::env::var_os("CLAWGATE_NO_BUILD").is_some_and(|v| !v.is_empty() && v != "0") {
+        return built;
+    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);

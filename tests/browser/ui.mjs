@@ -26,6 +26,9 @@ const step = (s) => { result.steps.push(s); process.stderr.write(`[ui] ${s}\n`);
 function record(page, name) {
   const info = { name, sockets: 0, connects: [], helloOk: 0, connectErrors: [], closes: [], seqGaps: 0, loads: 0, unknownMethods: [], calls: {} };
   const pending = new Map();
+  // Kept off the JSON result: what `settled` reads to know a view's calls are all answered.
+  Object.defineProperty(info, 'pending', { value: pending, enumerable: false });
+  Object.defineProperty(info, 'lastFrameAt', { value: 0, enumerable: false, writable: true });
   result.pages.push(info);
   page.on('load', () => { info.loads += 1; });
   page.on('console', (m) => {
@@ -36,12 +39,14 @@ function record(page, name) {
   page.on('pageerror', (e) => result.errors.push(`${name}: ${String(e).slice(0, 300)}`));
   page.on('websocket', (ws) => {
     info.sockets += 1;
+    const sock = info.sockets;
     let lastSeq = 0;
     ws.on('framesent', (f) => {
+      info.lastFrameAt = Date.now();
       try {
         const v = JSON.parse(f.payload);
         if (v.type === 'req' && v.method) {
-          pending.set(v.id, v.method);
+          pending.set(`${sock}:${v.id}`, v.method);
           (info.calls[v.method] ||= { sent: 0, ok: 0, failed: [] }).sent += 1;
         }
         if (v.method === 'connect') {
@@ -50,6 +55,7 @@ function record(page, name) {
       } catch {}
     });
     ws.on('framereceived', (f) => {
+      info.lastFrameAt = Date.now();
       try {
         const v = JSON.parse(f.payload);
         if (v.type === 'res' && v.payload?.type === 'hello-ok') {
@@ -58,9 +64,9 @@ function record(page, name) {
           // Navigation to the first hello-ok: page, module graph and handshake (bench/ui-load.sh).
           if (result.helloMs === undefined && result.navStart) result.helloMs = Date.now() - result.navStart;
         }
-        if (v.type === 'res' && pending.has(v.id) && v.payload?.status !== 'accepted') {
-          const c = info.calls[pending.get(v.id)];
-          pending.delete(v.id);
+        if (v.type === 'res' && pending.has(`${sock}:${v.id}`) && v.payload?.status !== 'accepted') {
+          const c = info.calls[pending.get(`${sock}:${v.id}`)];
+          pending.delete(`${sock}:${v.id}`);
           if (v.ok) c.ok += 1; else c.failed.push(v.error?.message);
         }
         if (v.type === 'res' && v.ok === false) {
@@ -74,7 +80,11 @@ function record(page, name) {
         }
       } catch {}
     });
-    ws.on('close', () => info.closes.push(Date.now()));
+    ws.on('close', () => {
+      info.closes.push(Date.now());
+      // A navigation drops the old socket's unanswered calls; they will never be answered.
+      for (const k of [...pending.keys()]) if (k.startsWith(`${sock}:`)) pending.delete(k);
+    });
   });
   return info;
 }
@@ -98,6 +108,19 @@ async function waitConnected(page, timeout = T) {
     await page.waitForTimeout(250);
   }
   throw new Error('composer visible but the page never says Connected');
+}
+
+/** A freshly loaded view has settled: a new hello-ok since `helloBefore`, every request it sent
+ *  answered, and no frame for `quietMs` (its banners render from those answers); at most `timeout`.
+ *  (A fixed wait per view made the 34-view walk take two minutes.) */
+async function settled(page, info, helloBefore, quietMs = 400, timeout = 8_000) {
+  const deadline = Date.now() + timeout;
+  await page.waitForTimeout(300);
+  while (Date.now() < deadline) {
+    if (info.helloOk > helloBefore && info.pending.size === 0 && Date.now() - info.lastFrameAt >= quietMs) return true;
+    await page.waitForTimeout(100);
+  }
+  return false;
 }
 
 /** Wait until `method` has been answered ok `n` times on the page's sockets. */
@@ -168,8 +191,9 @@ async function walkScenario(page, info) {
   result.views = [];
   for (const href of views) {
     const before = info.unknownMethods.length;
+    const helloBefore = info.helloOk;
     await page.goto(`${base}${href}`, { waitUntil: 'domcontentloaded', timeout: T });
-    await page.waitForTimeout(2500);
+    if (!(await settled(page, info, helloBefore))) step(`${href}: not settled after 8 s (hello ${info.helloOk - helloBefore}, pending ${[...info.pending.values()].join(',')})`);
     const text = await bodyText(page);
     const name = href.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'root';
     await shot(page, `walk-${name}`);
