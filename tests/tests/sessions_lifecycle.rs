@@ -117,7 +117,11 @@ async fn create_patch_reset_delete_change_the_stored_session() {
     // Reset: same key, new conversation, counters cleared.
     let (ok, reset) = call(&mut c, "sessions.reset", json!({"key": "agent:main:op-test", "reason": "reset"})).await;
     assert!(ok, "{reset}");
-    assert_ne!(reset["entry"]["sessionId"], json!(sid), "a new conversation");
+    // As the reference (op-sessions-lifecycle capture): the session id stays, the lifecycle
+    // revision turns over, so only expectedLifecycleRevision tells a reset happened.
+    assert_eq!(reset["entry"]["sessionId"], json!(sid), "the session id is kept");
+    assert_ne!(reset["entry"]["lifecycleRevision"], patched["entry"]["lifecycleRevision"], "a new lifecycle revision");
+    assert!(reset["entry"]["lifecycleRevision"].is_string(), "{reset}");
     assert_eq!((reset["entry"]["inputTokens"].clone(), reset["entry"]["totalTokens"].clone()), (json!(0), json!(0)));
     assert_eq!(reset["resolved"]["model"], "fake-echo", "the override outlives a reset");
     let (_, history) = call(&mut c, "chat.history", json!({"sessionKey": "agent:main:op-test"})).await;
@@ -309,9 +313,37 @@ async fn archive_hides_a_session_until_restored_and_preconditions_are_checked() 
     let err = stale.error.expect("refused");
     assert_eq!(err.message, format!("Session {key} changed before patch. Retry."));
     assert_eq!(err.details, Some(json!({"reason": "session-changed"})));
-    let (ok, restored) = call(&mut c, "sessions.patch", json!({"key": key, "archived": false})).await;
-    assert!(ok && restored["entry"].get("archivedAt").is_none(), "{restored}");
+    // Archive and restore name the session they read (as the CLI and the Control UI do).
+    assert_eq!(
+        call(&mut c, "sessions.patch", json!({"key": key, "archived": false})).await.1,
+        json!(format!("expectedSessionId required for session lifecycle patch: {key}"))
+    );
+    assert_eq!(
+        call(&mut c, "sessions.patch", json!({"key": "agent:main:never-made", "archived": true, "expectedSessionId": "x"})).await.1,
+        json!("Session agent:main:never-made changed before patch. Retry.")
+    );
+    let (_, archived_row) = call(&mut c, "sessions.list", json!({"archived": true})).await;
+    let session_id = archived_row["sessions"][0]["sessionId"].as_str().expect("sessionId").to_string();
+    let archived_at = archived_row["sessions"][0]["archivedAt"].clone();
+    assert_eq!(archived_row["sessions"][0]["archiveReason"], "manual", "{archived_row}");
+    let again = json!({"key": key, "archived": true, "expectedSessionId": session_id});
+    let (ok, rearchived) = call(&mut c, "sessions.patch", again).await;
+    assert!(ok && rearchived["entry"]["archivedAt"] == archived_at, "a second archive keeps the first stamp: {rearchived}");
+    assert_eq!(
+        call(&mut c, "sessions.patch", json!({"key": key, "pinned": true})).await.1,
+        json!("cannot pin an archived session; restore it first")
+    );
+    assert_eq!(
+        call(&mut c, "sessions.reset", json!({"key": key})).await.1,
+        json!(format!("Session \"{key}\" is archived. Restore it before starting new work."))
+    );
+    let (ok, restored) = call(&mut c, "sessions.patch", json!({"key": key, "archived": false, "expectedSessionId": session_id})).await;
+    assert!(ok && restored["entry"].get("archivedAt").is_none() && restored["entry"].get("archiveReason").is_none(), "{restored}");
     assert!(keys(&call(&mut c, "sessions.list", json!({})).await.1).contains(&key.to_string()), "restored");
+    assert_eq!(
+        call(&mut c, "sessions.reset", json!({"key": key, "expectedSessionId": "not-this-one"})).await.1,
+        json!(format!("Session {key} changed before reset. Retry."))
+    );
     assert!(turn(&mut c, key, 2).await.starts_with("echo: fact number 2"), "a restored session runs again");
 
     // Deleting: `archivedOnly` needs an archived session, and then write scope suffices.
@@ -322,8 +354,8 @@ async fn archive_hides_a_session_until_restored_and_preconditions_are_checked() 
         call(&mut writer, "sessions.delete", archived_only.clone()).await.1,
         json!(format!("Session {key} is not archived. Archive it first, then delete it."))
     );
-    let (ok, _) = call(&mut writer, "sessions.patch", json!({"key": key, "archived": true})).await;
-    assert!(ok, "archiving needs write scope only");
+    let (ok, archived) = call(&mut writer, "sessions.patch", json!({"key": key, "archived": true, "expectedSessionId": session_id})).await;
+    assert!(ok, "archiving needs write scope only: {archived}");
     assert_eq!(
         call(&mut writer, "sessions.patch", json!({"key": key, "verboseLevel": "on"})).await.1,
         json!("missing scope: operator.admin")

@@ -116,10 +116,31 @@ pub fn catalog_list(params: Option<&Value>) -> Result<Value, ErrorShape> {
 /// here (params, ids, what the settings become) and carried out on the store off the reactor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
-    Create { meta: Box<SessionMeta>, settings: Value },
-    Patch { key: String, agent_id: String, expect: Expect, label: Option<Option<String>>, settings: Value },
-    Reset { key: String, agent_id: String, new_session_id: String, settings: Value },
-    Delete { key: String, agent_id: String, expect: Expect },
+    Create {
+        meta: Box<SessionMeta>,
+        settings: Value,
+    },
+    Patch {
+        key: String,
+        agent_id: String,
+        expect: Expect,
+        label: Option<Option<String>>,
+        settings: Value,
+    },
+    /// A reset keeps the session id (a fresh one only for a session that did not exist) and
+    /// rotates `lifecycleRevision` (captured from the reference).
+    Reset {
+        key: String,
+        agent_id: String,
+        expect: Expect,
+        new_session_id: String,
+        settings: Value,
+    },
+    Delete {
+        key: String,
+        agent_id: String,
+        expect: Expect,
+    },
 }
 
 /// Patch fields kept in the session's settings as given (beyond label, model and thinking
@@ -261,15 +282,22 @@ pub fn parse_mutation(
             }
             // Archiving hides the session from `sessions.list` (unless asked for) and refuses new
             // runs in it; `archived:false` restores it.
+            // Archiving clears the pin; restoring clears the archive stamps (captured).
             match p.get("archived").and_then(Value::as_bool) {
-                Some(true) if is_main_session(&key, &agent_id) => {
+                // Decided by the key alone when no precondition comes first (see archive_checks).
+                Some(true) if is_main_session(&key, &agent_id) && expect_param(p).is_empty() => {
                     return Err(ErrorShape::invalid_request("Cannot archive an agent's main session."));
                 }
                 Some(true) => {
                     settings.insert("archivedAt".into(), json!(now_ms));
+                    settings.insert("archiveReason".into(), json!("manual"));
+                    if settings.get("pinned") != Some(&json!(true)) {
+                        settings.insert("pinned".into(), Value::Null);
+                    }
                 }
                 Some(false) => {
                     settings.insert("archivedAt".into(), Value::Null);
+                    settings.insert("archiveReason".into(), Value::Null);
                 }
                 None => {}
             }
@@ -279,7 +307,7 @@ pub fn parse_mutation(
         "sessions.reset" => {
             let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
             let settings = json!({"lifecycleRevision": uuid(), "sessionStartedAt": now_ms, "compactionCount": 0});
-            Ok(Mutation::Reset { key, agent_id, new_session_id: uuid(), settings })
+            Ok(Mutation::Reset { key, agent_id, expect: expect_param(p), new_session_id: uuid(), settings })
         }
         _ => {
             let (key, agent_id) = resolve(key_param.unwrap_or_default())?;
@@ -357,7 +385,11 @@ impl Mutation {
                 Err(e) => return unavailable(e),
             },
             Mutation::Patch { expect, label, settings, .. } => {
-                match store.patch(key, expect, label.as_ref().map(|l| l.as_deref()), settings, now_ms) {
+                let settings = match archive_checks(store, key, agent_id, expect, settings) {
+                    Ok(s) => s,
+                    Err(e) => return Reply::err(e),
+                };
+                match store.patch(key, expect, label.as_ref().map(|l| l.as_deref()), &settings, now_ms) {
                     Ok(Guarded::Done(s)) => {
                         let v = json!({"ok": true, "key": s.key, "entry": entry(&s, &api), "resolved": resolved(&s, &api)});
                         ("patch", Some(s), v)
@@ -367,9 +399,22 @@ impl Mutation {
                     Err(e) => return unavailable(e),
                 }
             }
-            Mutation::Reset { new_session_id, settings, .. } => {
+            Mutation::Reset { expect, new_session_id, settings, .. } => {
+                let current = match store.session(key) {
+                    Ok(c) => c,
+                    Err(e) => return unavailable(e),
+                };
+                if current.as_ref().is_some_and(|c| c.archived_at().is_some()) {
+                    return Reply::err(ErrorShape::invalid_request(format!(
+                        "Session \"{key}\" is archived. Restore it before starting new work."
+                    )));
+                }
+                if let Err(why) = expect.check(current.as_ref()) {
+                    return Reply::err(refusal(why, key, "reset"));
+                }
+                let session_id = current.as_ref().map_or(new_session_id, |c| &c.session_id);
                 // A session reset before its first turn: create it, then reset (same answer).
-                let mut result = store.reset(key, new_session_id, settings, now_ms);
+                let mut result = store.reset(key, session_id, settings, now_ms);
                 if let Ok(None) = result {
                     let mut meta = SessionMeta::new(key, agent_id, new_session_id.clone(), now_ms);
                     meta.origin = Some("operator".into());
@@ -399,6 +444,45 @@ impl Mutation {
         hub.broadcast_to("sessions.changed", &changed, crate::gateway::Audience::SessionsSubscribers);
         Reply::Ok(Some(answer))
     }
+}
+
+/// What an archive or unarchive patch (`archived` given) must meet, in the reference's order:
+/// the preconditions hold, main/global are never archived, the session exists and
+/// `expectedSessionId` was given; an archived session is not pinned. Returns the settings to write (a second archive keeps the
+/// first `archivedAt`). Other patches pass through.
+fn archive_checks(store: &dyn SessionStore, key: &str, agent_id: &str, expect: &Expect, settings: &Value) -> Result<Value, ErrorShape> {
+    let archiving = settings.get("archivedAt").map(|v| !v.is_null());
+    let pinning = settings.get("pinned") == Some(&json!(true));
+    if archiving.is_none() && !pinning {
+        return Ok(settings.clone());
+    }
+    let current = store.session(key).map_err(|e| ErrorShape::unavailable(format!("session store unavailable: {e}")))?;
+    let archived_now = current.as_ref().and_then(SessionSummary::archived_at).is_some();
+    let mut out = settings.clone();
+    if let Some(archive) = archiving {
+        expect.check(current.as_ref()).map_err(|why| refusal(why, key, "patch"))?;
+        if archive && key == "unknown" {
+            return Err(ErrorShape::invalid_request("Cannot archive the unknown session sentinel."));
+        }
+        if archive && is_main_session(key, agent_id) {
+            return Err(ErrorShape::invalid_request("Cannot archive an agent's main session."));
+        }
+        if current.is_none() {
+            return Err(ErrorShape::invalid_request(format!("session not found: {key}")));
+        }
+        if expect.session_id.is_none() {
+            return Err(ErrorShape::invalid_request(format!("expectedSessionId required for session lifecycle patch: {key}")));
+        }
+        if archive && archived_now {
+            if let Some(o) = out.as_object_mut() {
+                o.remove("archivedAt");
+            }
+        }
+    }
+    if pinning && (archiving == Some(true) || (archived_now && archiving != Some(false))) {
+        return Err(ErrorShape::invalid_request("cannot pin an archived session; restore it first"));
+    }
+    Ok(out)
 }
 
 /// The reference's answers when a mutation's preconditions fail (`reason: "session-changed"`

@@ -166,6 +166,7 @@ pub fn session_row(s: &SessionSummary, defaults: &SessionDefaults, derived_title
     put("abortedLastRun", json!(s.aborted_last_run));
     put("archived", json!(s.archived_at().is_some()));
     put("archivedAt", s.archived_at().map_or(Value::Null, |t| json!(t)));
+    put("archiveReason", s.archived_at().and(s.setting("archiveReason")).cloned().unwrap_or(Value::Null));
     put("inputTokens", json!(s.input_tokens));
     put("outputTokens", json!(s.output_tokens));
     if s.last_total_tokens > 0 {
