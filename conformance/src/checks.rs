@@ -2094,6 +2094,40 @@ pub fn all() -> Vec<Check> {
         ]),
     ));
 
+    v.push(check(
+        "O9-secrets-store-params",
+        "operator (secrets.store.*, the Control UI's Settings › Secrets; captured from the reference)",
+        "the team store's methods need operator.admin (checked before params) and refuse bad params and placeholder values in the reference's words; an empty store lists no entries",
+        &[],
+        cat(vec![
+            connected(A, &[ADMIN]),
+            connected(B, &[READ, WRITE]),
+            vec![
+                call(B, "s1", "secrets.store.list", Some(json!({}))),
+                missing_scope(B, "s1", "operator.admin"),
+                call(B, "s2", "secrets.store.set", Some(json!({"bogus": 1}))),
+                missing_scope(B, "s2", "operator.admin"),
+                call(A, "s3", "secrets.store.list", Some(json!({"x": 1}))),
+                err(A, "s3", "INVALID_REQUEST", "invalid secrets.store.list params: at root: unexpected property 'x'"),
+                call(A, "s4", "secrets.store.set", Some(json!({"name": "X", "value": "v"}))),
+                err(A, "s4", "INVALID_REQUEST", "invalid secrets.store.set params: must have required property 'kind'"),
+                call(A, "s5", "secrets.store.set", Some(json!({"name": "X", "value": "v", "kind": "foo"}))),
+                err(
+                    A,
+                    "s5",
+                    "INVALID_REQUEST",
+                    "invalid secrets.store.set params: at /kind: must be equal to constant; at /kind: must match a schema in anyOf",
+                ),
+                call(A, "s6", "secrets.store.set", Some(json!({"name": "X", "value": "v", "kind": "env", "allowedHosts": []}))),
+                err(A, "s6", "INVALID_REQUEST", "Allowed hosts apply only to secret entries."),
+                call(A, "s7", "secrets.store.delete", Some(json!({}))),
+                err(A, "s7", "INVALID_REQUEST", "invalid secrets.store.delete params: must have required property 'name'"),
+                call(A, "s8", "secrets.store.list", Some(json!({}))),
+                ok_payload(A, "s8", json!({"entries": []})),
+            ],
+        ]),
+    ));
+
     let main_every = json!({"name": "op every", "schedule": {"kind": "every", "everyMs": 3_600_000}, "sessionTarget": "main",
         "wakeMode": "next-heartbeat", "payload": {"kind": "systemEvent", "text": "tick from cron"}});
     let with = |k: &str, val: Value| {

@@ -141,6 +141,7 @@ fn decide(text: Option<&str>, env: &[(&str, &str)], cli: CliInputs) -> Result<Re
                 remote_token: one(g.remote_token.as_ref())?,
                 remote_password: one(g.remote_password.as_ref())?,
                 api: Default::default(),
+                degraded: 0,
             }
         }
         None => ResolvedSecrets::default(),

@@ -24,6 +24,10 @@ pub async fn execute<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, call: Call, conn_id: &s
             let caller = conn_id.to_string();
             rt.spawn_blocking(move || crate::config::reload_secrets(&ctx.hub, &ctx.config, &caller)).await
         }
+        Call::SecretStore(c) => {
+            let caller = conn_id.to_string();
+            rt.spawn_blocking(move || crate::secrets::store_call(&ctx.hub, &ctx.config, c, &caller)).await
+        }
         Call::Store(mut job) => {
             let reply = rt
                 .spawn_blocking(move || {

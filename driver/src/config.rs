@@ -171,6 +171,7 @@ pub fn resolve_secrets(cfg: &LoadedConfig) -> Result<ResolvedSecrets, SecretErro
         remote_token: one(g.remote_token.as_ref())?,
         remote_password: one(g.remote_password.as_ref())?,
         api: Default::default(),
+        degraded: 0,
     };
     // Provider keys and the hooks token: a failure degrades that feature only (its requests
     // answer a clear error); the gateway keeps its control plane.
@@ -179,7 +180,10 @@ pub fn resolve_secrets(cfg: &LoadedConfig) -> Result<ResolvedSecrets, SecretErro
             Ok(s) => {
                 out.api.insert(ptr, s);
             }
-            Err(e) => tracing::warn!("[SECRETS_DEGRADED] {} unavailable: {e}", ptr.trim_start_matches('/').replace('/', ".")),
+            Err(e) => {
+                out.degraded += 1;
+                tracing::warn!("[SECRETS_DEGRADED] {} unavailable: {e}", ptr.trim_start_matches('/').replace('/', "."));
+            }
         }
     }
     Ok(out)
@@ -557,6 +561,12 @@ pub fn write_config(hub: &Hub, cfg: &Mutex<ConfigRuntime>, w: &ConfigWrite) -> R
     w.written(&path, text.as_bytes())
 }
 
+/// Does the applied config reference the store entry `name`?
+pub fn references_store_entry(cfg: &Mutex<ConfigRuntime>, name: &str) -> bool {
+    let rt = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    rt.applied.as_ref().is_some_and(|(c, _)| clawgate_core::config::settings::references_store_entry(c, name))
+}
+
 /// `secrets.reload` (blocking): re-resolve the applied config's secrets; swap only if all
 /// resolve. When the swap invalidates the caller's own socket (it rotated the token it connected
 /// with), the close is returned instead of sent, so the caller still gets its reply first (§7.3).
@@ -570,10 +580,11 @@ pub fn reload_secrets(hub: &Hub, cfg: &Mutex<ConfigRuntime>, caller: &str) -> (R
             return (secrets_reload_reply(Err(e.to_string())), None);
         }
     };
+    let degraded = secrets.degraded;
     match rt.decide(applied.as_ref(), secrets, true) {
         Ok(r) => {
             let swap = hub.swap_settings(r.settings, Some(caller));
-            (secrets_reload_reply(Ok(r.warnings.len())), swap.deferred_close)
+            (secrets_reload_reply(Ok(r.warnings.len() + degraded)), swap.deferred_close)
         }
         Err(e) => {
             tracing::warn!("secrets.reload failed: {}", e.message);

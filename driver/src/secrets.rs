@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clawgate_core::cli::{SecretsApplyArgs, SecretsAuditArgs, StoreCommand};
 use clawgate_core::config::secrets::{self, SecretIo};
+use clawgate_core::methods::secret_store::{self, Refresh, SecretStoreCall, SetEntry};
 use clawgate_core::secrets::audit::{self, EnvFile};
 use clawgate_core::secrets::store::{self, Entry, Incoming, Kind, StoreError};
 use clawgate_core::secrets::{dotenv, plan};
@@ -208,6 +209,84 @@ fn write_entry(conn: &Connection, name: &str, kind: Kind, value: &str) -> rusqli
          ON CONFLICT (scope_kind, scope_id, name) DO UPDATE SET value = excluded.value, kind = excluded.kind,
            updated_at_ms = excluded.updated_at_ms, updated_by = 'cli', deleted_at_ms = NULL",
         params![name, value, kind.as_str(), now],
+    )?;
+    Ok(())
+}
+
+/// `secrets.store.*` from a connected client (blocking): read or write the store, then, after
+/// a write to a name the applied config references, re-resolve the secrets as `secrets.reload`
+/// does. Returns the reply and the close a rotated gateway token owes the caller's socket.
+pub fn store_call(
+    hub: &clawgate_core::gateway::Hub,
+    cfg: &std::sync::Mutex<crate::config::ConfigRuntime>,
+    call: SecretStoreCall,
+    caller: &str,
+) -> (clawgate_core::Reply, Option<(u16, &'static str)>) {
+    let state_dir = state::state_dir();
+    let method = call.method();
+    let done = match &call {
+        SecretStoreCall::List => {
+            return match read_entries(&state_dir) {
+                Ok(entries) => (clawgate_core::Reply::Ok(Some(secret_store::list_result(&entries))), None),
+                Err(e) => {
+                    tracing::warn!("{method} failed: {e}");
+                    (secret_store::store_failed(method), None)
+                }
+            };
+        }
+        SecretStoreCall::Set(s) => open_rw(&state_dir).and_then(|conn| rpc_write(&conn, s).map_err(|e| e.to_string())),
+        SecretStoreCall::Delete { name } => open_rw(&state_dir).and_then(|conn| rpc_delete(&conn, name).map_err(|e| e.to_string())),
+    };
+    if let Err(e) = done {
+        tracing::warn!("{method} failed: {e}");
+        return (secret_store::store_failed(method), None);
+    }
+    let name = call.name().unwrap_or_default();
+    tracing::info!("{method} {name}");
+    if !crate::config::references_store_entry(cfg, name) {
+        return (secret_store::written_reply(method, Refresh::NotReferenced), None);
+    }
+    let (reply, close) = crate::config::reload_secrets(hub, cfg, caller);
+    let refresh = match &reply {
+        clawgate_core::Reply::Ok(Some(p)) => {
+            p.get("warningCount").and_then(Value::as_u64).map_or(Refresh::Failed, |n| Refresh::Reloaded(n as usize))
+        }
+        _ => Refresh::Failed,
+    };
+    (secret_store::written_reply(method, refresh), close)
+}
+
+/// A store method's upsert: a re-set after a delete keeps the first creation time; a secret's
+/// hosts change only when given, an env entry has none.
+fn rpc_write(conn: &Connection, s: &SetEntry) -> rusqlite::Result<()> {
+    let now = unix_ms() as i64;
+    let hosts = match (s.kind, &s.allowed_hosts) {
+        (Kind::Env, _) => Some(None),
+        (Kind::Secret, Some(h)) => Some(Some(serde_json::to_string(h).unwrap_or_default())),
+        (Kind::Secret, None) => None,
+    };
+    conn.execute(
+        "INSERT INTO secret_store_entries (scope_kind, scope_id, name, value, kind, created_at_ms, updated_at_ms, updated_by, allowed_hosts)
+         VALUES ('team', '', ?1, ?2, ?3, ?4, ?4, ?5, ?6)
+         ON CONFLICT (scope_kind, scope_id, name) DO UPDATE SET value = excluded.value, kind = excluded.kind,
+           updated_at_ms = excluded.updated_at_ms, updated_by = excluded.updated_by, deleted_at_ms = NULL,
+           allowed_hosts = CASE WHEN ?7 THEN excluded.allowed_hosts ELSE allowed_hosts END",
+        params![s.name, s.value, s.kind.as_str(), now, s.updated_by, hosts.clone().flatten(), hosts.is_some()],
+    )?;
+    Ok(())
+}
+
+/// A store method's delete: soft (purged later) and idempotent; the GitHub setup entries go at
+/// once.
+fn rpc_delete(conn: &Connection, name: &str) -> rusqlite::Result<()> {
+    if store::is_hidden_name(name) {
+        conn.execute("DELETE FROM secret_store_entries WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1", [name])?;
+        return Ok(());
+    }
+    let now = unix_ms() as i64;
+    conn.execute(
+        "UPDATE secret_store_entries SET deleted_at_ms = ?2, updated_at_ms = ?2 WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1 AND deleted_at_ms IS NULL",
+        params![name, now],
     )?;
     Ok(())
 }

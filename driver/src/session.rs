@@ -149,6 +149,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
                     | Call::ConfigWrite(_)
                     | Call::Cron(_)
                     | Call::SecretsReload
+                    | Call::SecretStore(_)
                     | Call::Store(_)
                     | Call::PersistDevices(..)
                     | Call::LogsTail(_)) => {

@@ -1,12 +1,13 @@
 // Drives the official OpenClaw Control UI (served by clawgate) in Debian's headless Chromium.
 // Run by tests/tests/control_ui_browser.rs; prints one JSON line with what it saw.
 //
-// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen | config | walk | automations),
+// env: GATEWAY_HTTP (http://127.0.0.1:PORT), GATEWAY_TOKEN, SCENARIO (chat | pairing | screen | config | walk | automations | secrets),
 //      SCREENSHOTS (dir), CHROMIUM (default /usr/bin/chromium), PROFILE (fresh dir),
 //      MESSAGE and EXPECT_REPLY (chat), APPROVE_CMD (pairing: JSON array argv, `{id}` replaced),
 //      EXPECT_TEXT and EXPECT_STATE (screen; an empty GATEWAY_TOKEN opens the page without `#token=`),
 //      FORM_MODEL_NAME, RAW_FIND and RAW_REPLACE (config), EXPECT_USAGE_TOKENS (chat: the Usage view's token figure),
-//      EXPECT_JOB, NEW_JOB, JOB_MESSAGE, EVERY_SECONDS and EXPECT_SUMMARY (automations).
+//      EXPECT_JOB, NEW_JOB, JOB_MESSAGE, EVERY_SECONDS and EXPECT_SUMMARY (automations),
+//      EXPECT_ENTRY, NEW_SECRET and SECRET_VALUE (secrets).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -293,6 +294,33 @@ async function automationsScenario(page, info) {
   result.connected = true;
 }
 
+/** Settings › Secrets (the team secret store): the entry set beforehand is listed, a new one is
+ *  added from the page's own dialog (a credential-like name becomes a protected secret) and
+ *  shows, masked. env: EXPECT_ENTRY, NEW_SECRET, SECRET_VALUE. */
+async function secretsScenario(page, info) {
+  await waitConnected(page);
+  await page.goto(`${base}/settings/secrets`, { waitUntil: 'domcontentloaded', timeout: T });
+  result.entryListed = (await textShown(page, env.EXPECT_ENTRY)) !== null;
+  step(`entry ${env.EXPECT_ENTRY} listed: ${result.entryListed}`);
+  await shot(page, 'secrets-1-listed');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  // The dialog opens with its Name field focused; its labels are not tied to the fields.
+  const value = page.locator('textarea:visible').first();
+  await value.waitFor({ state: 'visible', timeout: T });
+  await page.keyboard.type(env.NEW_SECRET);
+  await value.fill(env.SECRET_VALUE);
+  await shot(page, 'secrets-2-dialog');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  result.setAnswered = await answered(page, info, 'secrets.store.set', 1);
+  result.savedNotice = (await textShown(page, `Saved ${env.NEW_SECRET} as Protected secret`)) !== null;
+  step(`saved from the dialog: ${result.savedNotice}`);
+  await shot(page, 'secrets-3-saved');
+  const text = await bodyText(page);
+  result.pageText = text.slice(0, 3000);
+  result.valueShown = text.includes(env.SECRET_VALUE);
+  result.connected = true;
+}
+
 const profile = env.PROFILE;
 const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -339,6 +367,8 @@ try {
     await walkScenario(page, first);
   } else if (env.SCENARIO === 'automations') {
     await automationsScenario(page, first);
+  } else if (env.SCENARIO === 'secrets') {
+    await secretsScenario(page, first);
   } else {
     await waitConnected(page);
     step('first page connected');

@@ -418,3 +418,47 @@ fn the_automations_view_lists_creates_and_shows_runs_of_jobs() {
         assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
     }
 }
+
+/// Settings › Secrets (issue 16, the team secret store): the page lists an entry set over RPC,
+/// adds a credential from its own dialog as a protected secret, and never shows its value; the
+/// store (read by `clawgate secrets store list`) holds it as a secret.
+#[test]
+fn the_secrets_view_lists_and_adds_store_entries() {
+    let up = FakeUpstream::start();
+    let gw = gateway(&up, json!({}));
+    rpc(&gw, "secrets.store.set", json!({"name": "PRESET_URL", "value": "https://preset.example.test", "kind": "env"}));
+    let shots = screenshot_dir("secrets");
+    let value = format!("sk-from-the-ui-{}", clawgate_tests::random_hex(8));
+    let (r, log) = run_ui(
+        &[
+            ("GATEWAY_HTTP", format!("http://{}", gw.addr())),
+            ("GATEWAY_TOKEN", gw.token()),
+            ("SCENARIO", "secrets".into()),
+            ("SCREENSHOTS", shots.display().to_string()),
+            ("EXPECT_ENTRY", "PRESET_URL".into()),
+            ("NEW_SECRET", "UI_ADDED_API_KEY".into()),
+            ("SECRET_VALUE", value.clone()),
+        ],
+        UI_TIMEOUT,
+    );
+    assert_clean(&r, &log, &gw);
+    assert_eq!(r["entryListed"], true, "{r:#}");
+    assert_eq!(r["setAnswered"], true, "{r:#}");
+    assert_eq!(r["savedNotice"], true, "{r:#}");
+    assert_eq!(r["valueShown"], false, "the page never shows a secret's value: {r:#}");
+    let list = rpc(&gw, "secrets.store.list", json!({}));
+    let added = list["entries"].as_array().unwrap().iter().find(|e| e["name"] == "UI_ADDED_API_KEY").cloned();
+    assert_eq!(added.as_ref().map(|e| e["kind"].clone()), Some(json!("secret")), "{list}");
+    let out = clawgate_tests::run_command(
+        std::process::Command::new(clawgate_bin())
+            .args(["secrets", "store", "list", "--plain"])
+            .env("OPENCLAW_STATE_DIR", gw.home_path().join("state"))
+            .env("HOME", gw.home_path()),
+        Duration::from_secs(30),
+    );
+    assert!(out.stdout.contains("UI_ADDED_API_KEY\tsecret\t"), "{out:?}");
+    assert!(!gw.stderr().contains(&value), "a secret reached the log");
+    for f in ["secrets-1-listed.png", "secrets-3-saved.png"] {
+        assert!(shots.join(f).metadata().is_ok_and(|m| m.len() > 10_000), "screenshot {f} saved in {}", shots.display());
+    }
+}

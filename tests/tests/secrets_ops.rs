@@ -667,3 +667,88 @@ fn a_running_gateway_picks_up_an_applied_plan() {
     }
     assert!(!gw.stderr().contains("key-after-apply"));
 }
+
+/// The store over the gateway (`secrets.store.list|set|delete`, what the Control UI's Settings ›
+/// Secrets calls; shapes and refusals as captured from the reference): a write to a name the
+/// config's store ref uses refreshes the running provider key (`reloaded: true`), others do not;
+/// a listing never carries a secret's value; admin scope only; the CLI sees the same store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_methods_edit_the_store_and_refresh_the_running_gateway() {
+    use clawgate_tests::ws::{IO_TIMEOUT, connect_cli};
+    let up = FakeUpstream::start();
+    let mut provider = up.provider_config("unused");
+    provider["apiKey"] = json!({"source": "store", "provider": "default", "id": "FAKE_STORE_KEY"});
+    let config = json!({
+        "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": provider}},
+        "agents": {"defaults": {"model": {"primary": "fake/fake-echo"}}},
+    });
+    let gw = tokio::task::block_in_place(|| GatewayBuilder::new().config(config.to_string()).start());
+    let mut admin = connect_cli(&gw.url(), &gw.token(), &["operator.admin"]).await.expect("connect");
+    let call = async |c: &mut clawgate_driver::client::Client<clawgate_tokio::Tokio>, method: &str, p: Value| {
+        let r = c.request(method, Some(p), false, IO_TIMEOUT).await.expect(method);
+        if r.ok { Ok(r.payload.unwrap_or_default()) } else { Err(r.error.expect("error")) }
+    };
+    let chat = |gw: &clawgate_tests::Gateway| {
+        let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        let auth = format!("Bearer {}", gw.token());
+        let h = [("Authorization", auth.as_str()), ("Content-Type", "application/json"), ("x-openclaw-model", "fake/fake-echo")];
+        tokio::task::block_in_place(|| {
+            clawgate_tests::httpc::request(gw.addr(), "POST", "/v1/chat/completions", &h, body.as_bytes(), Duration::from_secs(30))
+                .expect("request")
+                .status
+        })
+    };
+
+    assert_eq!(call(&mut admin, "secrets.store.list", json!({})).await.unwrap(), json!({"entries": []}));
+    assert_ne!(chat(&gw), 200, "no key yet: the provider is degraded");
+
+    let set = json!({"name": "FAKE_STORE_KEY", "value": "key-set-over-rpc", "kind": "secret", "allowedHosts": ["API.Example.com"]});
+    assert_eq!(call(&mut admin, "secrets.store.set", set).await.unwrap(), json!({"ok": true, "reloaded": true, "warningCount": 0}));
+    assert_eq!(chat(&gw), 200, "the referenced name refreshed the running provider");
+    assert_eq!(
+        up.chat_requests().last().and_then(|r| r.header("authorization").map(str::to_string)).as_deref(),
+        Some("Bearer key-set-over-rpc")
+    );
+    let env = json!({"name": "SOME_URL", "value": "https://example.com/x\nline2", "kind": "env"});
+    assert_eq!(call(&mut admin, "secrets.store.set", env).await.unwrap(), json!({"ok": true, "reloaded": false}));
+
+    let list = call(&mut admin, "secrets.store.list", json!({})).await.unwrap();
+    let entries = list["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{list}");
+    assert_eq!((entries[0]["name"].as_str(), entries[0]["kind"].as_str()), (Some("FAKE_STORE_KEY"), Some("secret")));
+    assert_eq!(entries[0]["allowedHosts"], json!(["api.example.com"]));
+    assert!(entries[0].get("value").is_none() && !list.to_string().contains("key-set-over-rpc"), "a secret's value never leaves: {list}");
+    assert_eq!(entries[1]["value"], "https://example.com/x\nline2");
+    assert_eq!(entries[1]["updatedBy"], "cli", "signed by the client");
+
+    // Refusals: the store's rules, and admin only.
+    let e = call(&mut admin, "secrets.store.set", json!({"name": "FAKE_STORE_KEY", "value": "__OPENCLAW_REDACTED__", "kind": "secret"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "INVALID_REQUEST");
+    assert!(e.message.contains("redaction placeholder"), "{e:?}");
+    let mut reader = connect_cli(&gw.url(), &gw.token(), &["operator.read", "operator.write"]).await.expect("connect");
+    let e = call(&mut reader, "secrets.store.list", json!({})).await.unwrap_err();
+    assert_eq!((e.code.as_str(), e.message.as_str()), ("FORBIDDEN", "missing scope: operator.admin"));
+
+    // The CLI reads the same store.
+    let home = gw.home_path().to_path_buf();
+    let sd = home.join("state");
+    let out = tokio::task::block_in_place(|| {
+        cli(Cli::Clawgate, &home, &["secrets", "store", "list", "--plain"], &[("OPENCLAW_STATE_DIR", sd.to_str().unwrap())], None)
+    });
+    assert!(out.stdout.contains("SOME_URL\tenv\t") && out.stdout.contains("FAKE_STORE_KEY\tsecret\t"), "{out:?}");
+
+    // Deleting the referenced name re-resolves too: the provider degrades (one warning).
+    assert_eq!(
+        call(&mut admin, "secrets.store.delete", json!({"name": "FAKE_STORE_KEY"})).await.unwrap(),
+        json!({"ok": true, "reloaded": true, "warningCount": 1})
+    );
+    assert_ne!(chat(&gw), 200, "the deleted key is no longer used");
+    assert_eq!(
+        call(&mut admin, "secrets.store.delete", json!({"name": "NEVER_SET"})).await.unwrap(),
+        json!({"ok": true, "reloaded": false})
+    );
+    assert!(!gw.stderr().contains("key-set-over-rpc"), "a secret reached the log");
+}

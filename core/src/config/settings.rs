@@ -125,6 +125,8 @@ pub struct ResolvedSecrets {
     /// The API's secrets (provider keys, hooks token) by JSON pointer
     /// ([`crate::config::api::secret_fields`]); a failed one is left out.
     pub api: std::collections::BTreeMap<String, Secret>,
+    /// How many of those failed (that feature degrades; each counts as a reload warning).
+    pub degraded: usize,
 }
 
 /// Everything the decisions read.
@@ -395,6 +397,15 @@ fn env_port_host_warning(cli: &CliInputs, env: &EnvInputs, plan: &BindPlan, port
             plan.mode.as_str()
         )
     })
+}
+
+/// Does a `{source: "store"}` ref of this config use the store entry `name` (any provider
+/// alias)? A store write to such a name re-resolves the secrets (`secrets.store.set|delete`).
+pub fn references_store_entry(cfg: &LoadedConfig, name: &str) -> bool {
+    let uses =
+        |i: &SecretInput| matches!(i, SecretInput::Ref(r) if r.source == crate::config::secrets::SecretSource::Store && r.id == name);
+    secret_inputs(cfg).iter().any(|(_, i)| i.is_some_and(uses))
+        || crate::config::api::secret_fields(&cfg.resolved).iter().any(|(_, i)| uses(i))
 }
 
 /// The SecretInputs of a config that the gateway resolves (token/password/remote).

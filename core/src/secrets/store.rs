@@ -74,6 +74,12 @@ pub enum StoreError {
     NotFound(String),
     #[error("Allowed host \"{0}\" must be a hostname without a scheme, path, wildcard, or port.")]
     BadHost(String),
+    #[error("Allowed host \"{0}\" cannot contain a wildcard; use one exact hostname.")]
+    WildcardHost(String),
+    #[error("Allowed host \"{0}\" is not a valid hostname.")]
+    InvalidHost(String),
+    #[error("Allowed hosts apply only to secret entries.")]
+    HostsOnEnv,
     #[error("Import input contains no dotenv assignments.")]
     EmptyImport,
 }
@@ -132,14 +138,53 @@ pub fn stdin_value(bytes: &[u8]) -> Result<String, StoreError> {
     Ok(s)
 }
 
-/// An allowed host: lowercase ASCII, no scheme, path, port or wildcard.
+/// An allowed host: lowercase ASCII, no scheme, path, port or wildcard (each refused in the
+/// reference's words). Internationalised names are refused rather than converted to punycode.
 pub fn normalize_host(h: &str) -> Result<String, StoreError> {
     let t = h.trim().to_ascii_lowercase();
-    let ok = !t.is_empty()
-        && t.len() <= 253
+    if t.is_empty() || t.contains(['/', ':', '?', '#', '@', ' ']) {
+        return Err(StoreError::BadHost(h.to_string()));
+    }
+    if t.contains('*') {
+        return Err(StoreError::WildcardHost(h.to_string()));
+    }
+    let ok = t.len() <= 253
         && t.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         && !t.starts_with('-');
-    if ok { Ok(t) } else { Err(StoreError::BadHost(h.to_string())) }
+    if ok { Ok(t) } else { Err(StoreError::InvalidHost(h.to_string())) }
+}
+
+/// Allowed hosts as stored: normalised, duplicates dropped, sorted.
+pub fn normalize_hosts(hosts: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut out = hosts.iter().map(|h| normalize_host(h)).collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Values the gateway's store methods refuse as redaction placeholders (after trimming): what
+/// redacting UIs and logs put in place of a secret, never a real one.
+const PLACEHOLDERS: &[&str] = &[
+    REDACTED,
+    "REDACTED",
+    "xoxb-REDACTED",
+    "xapp-REDACTED",
+    "***",
+    "[redacted]",
+    "[REDACTED]",
+    "<redacted>",
+    "[REDACTED_PRIVATE_KEY]",
+    "[REDACTED CREDENTIAL]",
+];
+
+pub fn is_placeholder(value: &str) -> bool {
+    PLACEHOLDERS.contains(&value.trim())
+}
+
+/// Names the Control UI's GitHub setup keeps in the store: writable by the store methods, never
+/// listed.
+pub fn is_hidden_name(name: &str) -> bool {
+    name.strip_prefix("github-setup-").is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// One row as listings show it (never a secret's value).

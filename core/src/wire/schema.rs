@@ -252,13 +252,9 @@ impl Validator {
                 path.truncate(len);
             }
         }
-        if obj.get("uniqueItems") == Some(&Value::Bool(true)) {
-            for j in 1..items.len() {
-                if let Some(i) = items[..j].iter().position(|x| x == &items[j]) {
-                    self.other(path, format!("must not have duplicate items (items ## {j} and {i} are identical)"));
-                    break;
-                }
-            }
+        // The reference's wording (secrets.store.set allowedHosts, captured): no item indices.
+        if obj.get("uniqueItems") == Some(&Value::Bool(true)) && (1..items.len()).any(|j| items[..j].contains(&items[j])) {
+            self.other(path, "must not have duplicate items".to_string());
         }
     }
 
@@ -334,6 +330,15 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
         "\\S" => s.chars().any(|c| !c.is_whitespace()),
         // `sessionTarget: "session:<key>"`.
         "^session:.+" => s.strip_prefix("session:").is_some_and(|rest| !rest.is_empty() && !rest.starts_with('\n')),
+        // Team secret store names (`secrets.store.set|delete`), and the GitHub setup entries.
+        "^(?:[A-Z][A-Z0-9_]{0,127}|github-setup-[a-f0-9]{32})$" => {
+            let env_name = s.len() <= 128
+                && s.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+                && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            let setup =
+                s.strip_prefix("github-setup-").is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+            env_name || setup
+        }
         // Unknown patterns are not enforced rather than wrongly rejecting input.
         _ => true,
     }
@@ -350,6 +355,10 @@ mod tests {
         assert!(pattern_matches("^[^/\\\\]+$", "job-1"));
         assert!(!pattern_matches("\\S", " \t") && pattern_matches("\\S", " x"));
         assert!(pattern_matches("^session:.+", "session:agent:main:x") && !pattern_matches("^session:.+", "session:"));
+        let store = "^(?:[A-Z][A-Z0-9_]{0,127}|github-setup-[a-f0-9]{32})$";
+        assert!(pattern_matches(store, "OPENAI_API_KEY") && pattern_matches(store, "github-setup-0123456789abcdef0123456789abcdef"));
+        assert!(!pattern_matches(store, "lower") && !pattern_matches(store, "1X") && !pattern_matches(store, "github-setup-0"));
+        assert!(!pattern_matches(store, &"A".repeat(129)) && !pattern_matches(store, ""));
     }
 
     #[test]
