@@ -314,6 +314,37 @@ pub enum SecretsCommand {
     /// Apply a saved plan (the secrets plan contract): refs into openclaw.json, providers
     /// upserted/deleted, migrated plaintext scrubbed from .env files.
     Apply(SecretsApplyArgs),
+    /// Interactive planner (a TTY): provider setup, then credential fields mapped to SecretRefs,
+    /// a preflight (the apply dry run), an optional plan file and apply.
+    Configure(SecretsConfigureArgs),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct SecretsConfigureArgs {
+    /// Agent id for auth-profiles targets (default: the configured default agent).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Allow exec SecretRef preflight checks (may execute provider commands).
+    #[arg(long = "allow-exec")]
+    pub allow_exec: bool,
+    /// Apply changes immediately after preflight.
+    #[arg(long)]
+    pub apply: bool,
+    /// Output JSON (the prompts go to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Write the generated plan JSON to a file (max 16 MiB).
+    #[arg(long = "plan-out")]
+    pub plan_out: Option<String>,
+    /// Configure secrets.providers only, skip credential mapping.
+    #[arg(long = "providers-only")]
+    pub providers_only: bool,
+    /// Skip provider setup and only map credential fields to existing providers.
+    #[arg(long = "skip-provider-setup")]
+    pub skip_provider_setup: bool,
+    /// Skip the apply confirmation prompt (and apply).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]

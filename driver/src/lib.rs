@@ -22,6 +22,7 @@ pub mod rt;
 pub mod runner;
 pub mod sampler;
 pub mod secrets;
+pub mod secrets_configure;
 pub mod service;
 pub mod session;
 pub mod state;
@@ -100,6 +101,7 @@ pub async fn main_with<R: rt::Runtime>(rt: R, cli: Cli) -> i32 {
         Command::Secrets(clawgate_core::cli::SecretsCommand::Audit(a)) => secrets::audit(a),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Store(c)) => secrets::store(c),
         Command::Secrets(clawgate_core::cli::SecretsCommand::Apply(a)) => secrets::apply(a),
+        Command::Secrets(clawgate_core::cli::SecretsCommand::Configure(a)) => secrets_configure::configure(a),
         Command::Install(a) => lifecycle::install(rt, a).await,
         Command::Uninstall(a) => lifecycle::uninstall(rt, a).await,
         Command::Start(a) => lifecycle::start(rt, a).await,

@@ -606,10 +606,10 @@ pub fn audit(a: SecretsAuditArgs) -> i32 {
 }
 
 /// Why `apply` stopped (nothing, or nothing more, was written).
-struct ApplyFailure {
-    message: String,
+pub(crate) struct ApplyFailure {
+    pub(crate) message: String,
     /// The plain-text form (with the cause chain).
-    detail: String,
+    pub(crate) detail: String,
 }
 
 impl ApplyFailure {
@@ -635,10 +635,19 @@ fn read_plan(path: &str) -> Result<Vec<u8>, ApplyFailure> {
         .map_err(|e| ApplyFailure::new(format!("Secrets plan file cannot be read: {path} | {e}")))
 }
 
-struct Applied {
-    changed_files: Vec<String>,
-    refs_checked: usize,
-    skipped_exec_refs: usize,
+pub(crate) struct Applied {
+    pub(crate) changed_files: Vec<String>,
+    pub(crate) refs_checked: usize,
+    pub(crate) skipped_exec_refs: usize,
+}
+
+/// The reference's JSON report of an apply (or its dry run).
+pub(crate) fn applied_json(r: &Applied, dry_run: bool) -> Value {
+    json!({
+        "mode": if dry_run { "dry-run" } else { "write" }, "changed": !r.changed_files.is_empty(), "changedFiles": r.changed_files,
+        "checks": {"resolvability": true, "resolvabilityComplete": r.skipped_exec_refs == 0},
+        "refsChecked": r.refs_checked, "skippedExecRefs": r.skipped_exec_refs, "warningCount": 0, "warnings": [],
+    })
 }
 
 fn apply_plan(a: &SecretsApplyArgs) -> Result<Applied, ApplyFailure> {
@@ -647,6 +656,12 @@ fn apply_plan(a: &SecretsApplyArgs) -> Result<Applied, ApplyFailure> {
     if plan.has_exec() && !a.dry_run && !a.allow_exec {
         return Err(ApplyFailure::new("Plan contains exec SecretRefs/providers. Re-run with --allow-exec."));
     }
+    apply_parsed(&plan, a.dry_run, a.allow_exec)
+}
+
+/// Apply a validated plan to the state dir's config (or, `dry_run`, say what would change):
+/// every ref resolved against the new config first, then each file replaced atomically.
+pub(crate) fn apply_parsed(plan: &plan::Plan, dry_run: bool, allow_exec: bool) -> Result<Applied, ApplyFailure> {
     let state_dir = state::state_dir();
     let config_path = state::config_path(&state_dir);
     let (current, current_bytes) = match crate::config::load_file(&config_path) {
@@ -659,7 +674,7 @@ fn apply_plan(a: &SecretsApplyArgs) -> Result<Applied, ApplyFailure> {
         Ok(None) => (Value::Object(Default::default()), None),
         Err(e) => return Err(ApplyFailure::new(format!("Config is invalid: {}", e.one_line()))),
     };
-    let (next, migrated) = plan::apply_to(&current, &plan);
+    let (next, migrated) = plan::apply_to(&current, plan);
     // The result must load as a config (nothing is written otherwise).
     let text = serde_json::to_string_pretty(&next).unwrap_or_default() + "\n";
     let env = |n: &str| std::env::var(n).ok();
@@ -671,7 +686,7 @@ fn apply_plan(a: &SecretsApplyArgs) -> Result<Applied, ApplyFailure> {
     let (mut refs_checked, mut skipped_exec_refs) = (0, 0);
     for t in &plan.targets {
         let r = &t.secret_ref;
-        if r.source == secrets::SecretSource::Exec && !a.allow_exec {
+        if r.source == secrets::SecretSource::Exec && !allow_exec {
             skipped_exec_refs += 1;
             continue;
         }
@@ -698,7 +713,7 @@ fn apply_plan(a: &SecretsApplyArgs) -> Result<Applied, ApplyFailure> {
     let mut changed_files: Vec<String> =
         writes.iter().map(|(p, _, _)| std::path::absolute(p).unwrap_or(p.clone()).display().to_string()).collect();
     changed_files.sort();
-    if !a.dry_run {
+    if !dry_run {
         // Each file is replaced atomically (temp, fsync, rename): a kill leaves the old or the
         // new file, never a torn one. No backup holding the old plaintext is written.
         for (p, text, mode) in &writes {
@@ -714,12 +729,7 @@ pub fn apply(a: SecretsApplyArgs) -> i32 {
         Ok(r) => {
             let n = r.changed_files.len();
             if a.json {
-                let v = json!({
-                    "mode": if a.dry_run { "dry-run" } else { "write" }, "changed": n > 0, "changedFiles": r.changed_files,
-                    "checks": {"resolvability": true, "resolvabilityComplete": r.skipped_exec_refs == 0},
-                    "refsChecked": r.refs_checked, "skippedExecRefs": r.skipped_exec_refs, "warningCount": 0, "warnings": [],
-                });
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                println!("{}", serde_json::to_string_pretty(&applied_json(&r, a.dry_run)).unwrap_or_default());
             } else if a.dry_run {
                 if n == 0 {
                     println!("Secrets apply dry run: no changes.");

@@ -21,18 +21,30 @@ impl Tui {
     /// Start `openclaw tui --url <url> --token <token>` in a 120x40 pane.
     pub fn start(url: &str, token: &str) -> Tui {
         ensure_installed();
+        let script = openclaw_ref_script();
+        // `exec` so the pane's process is the TUI.
+        Tui::pane(&format!("exec '{}' tui --url '{url}' --token '{token}'", script.display()))
+    }
+
+    /// Any shell command line in a 120x40 pane of its own tmux server; a pane left open after
+    /// the command exits keeps its last screen readable.
+    pub fn pane(line: &str) -> Tui {
         ensure_debian_package("/usr/bin/tmux", "tmux");
         let home = TempDir::new("openclaw-tui");
         let tui = Tui { tmux: PathBuf::from("/usr/bin/tmux"), home };
-        let script = openclaw_ref_script();
-        // `exec` so the pane's process is the TUI; a pane left open after it exits keeps its
-        // last screen readable.
-        let line = format!("exec '{}' tui --url '{url}' --token '{token}'", script.display());
         let out =
-            run_command(tui.command().args(["new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", &line]), Duration::from_secs(30));
+            run_command(tui.command().args(["new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", line]), Duration::from_secs(30));
         assert!(out.success(), "tmux new-session: {out:?}");
         let _ = run_command(tui.command().args(["set-option", "-t", SESSION, "remain-on-exit", "on"]), Duration::from_secs(10));
         tui
+    }
+
+    /// Press keys by tmux's names (`Down`, `Enter`, `Right`, `C-c`).
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let out = run_command(self.command().args(["send-keys", "-t", SESSION, k]), Duration::from_secs(10));
+            assert!(out.success(), "tmux send-keys {k}: {out:?}");
+        }
     }
 
     fn command(&self) -> Command {

@@ -752,3 +752,150 @@ async fn the_store_methods_edit_the_store_and_refresh_the_running_gateway() {
     );
     assert!(!gw.stderr().contains("key-set-over-rpc"), "a secret reached the log");
 }
+
+/// `clawgate secrets configure` on a terminal (tmux): an env provider added, two plaintext
+/// fields mapped to refs (each resolved as it is given), the preflight and plan lines, the
+/// apply declined; the plan it wrote is accepted by the reference's `apply --dry-run` and by
+/// clawgate's, and applying it writes the refs. Without a terminal it refuses, as the reference.
+#[test]
+fn configure_writes_a_plan_the_reference_applies() {
+    let home = TempDir::new("configure");
+    let sd = home.path().join(".openclaw");
+    std::fs::create_dir_all(&sd).unwrap();
+    let config = r#"{models:{providers:{openai:{baseUrl:"https://api.openai.com/v1",apiKey:"sk-plain-123",models:[]}}}, gateway:{auth:{mode:"token",token:"plain-token-abcdef"}}}"#;
+    std::fs::write(sd.join("openclaw.json"), config).unwrap();
+    let env = [("OPENAI_API_KEY", "sk-env-999"), ("OPENCLAW_GATEWAY_TOKEN", "gw-env-token-0123456789")];
+
+    let out = cli(Cli::Clawgate, home.path(), &["secrets", "configure"], &[], None);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("Secrets configure failed: secrets configure requires an interactive TTY."), "{out:?}");
+
+    let plan_path = home.path().join("plan.json");
+    let line = format!(
+        "env HOME='{h}' OPENCLAW_STATE_DIR='{sd}' OPENAI_API_KEY=sk-env-999 OPENCLAW_GATEWAY_TOKEN=gw-env-token-0123456789 '{bin}' secrets configure --plan-out '{plan}'; echo EXIT=$?",
+        h = home.path().display(),
+        sd = sd.display(),
+        bin = clawgate_bin().display(),
+        plan = plan_path.display()
+    );
+    let pane = clawgate_tests::tui::Tui::pane(&line);
+    let wait = |text: &str| {
+        pane.wait_for(Duration::from_secs(20), |s| s.contains(text)).unwrap_or_else(|screen| panic!("waiting for {text:?}:\n{screen}"))
+    };
+    let active = |prompt: &str| wait(&format!("◆  {prompt}"));
+    active("Configure secret providers");
+    pane.keys(&["Enter"]); // Add provider
+    active("Provider source");
+    pane.keys(&["Enter"]); // env
+    active("Provider alias");
+    pane.send_line("envx");
+    active("Env allowlist");
+    pane.keys(&["Enter"]); // unrestricted
+    wait("Edit provider");
+    pane.keys(&["Down", "Down", "Down", "Enter"]); // Continue
+    active("Select credential field");
+    pane.keys(&["Down", "Enter"]); // models.providers.openai.apiKey
+    for (i, id) in ["OPENAI_API_KEY", "OPENCLAW_GATEWAY_TOKEN"].into_iter().enumerate() {
+        active("Secret source");
+        pane.keys(&["Enter"]); // env
+        active("Provider alias");
+        pane.keys(&["Enter"]); // envx, the configured env provider
+        let screen = active("Secret id");
+        assert!(screen.contains(id), "{id} proposed:\n{screen}");
+        pane.keys(&["Enter"]);
+        active("Configure another credential?");
+        if i == 0 {
+            pane.keys(&["Enter"]); // yes
+            wait("Done");
+            pane.keys(&["Down", "Enter"]); // gateway.auth.token (after Done)
+        } else {
+            pane.keys(&["Right", "Enter"]); // no
+        }
+    }
+    active("Apply this plan now?");
+    pane.keys(&["Right", "Enter"]); // no
+    let screen = wait("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("Preflight: changed=true, files=1, warnings=0."), "{screen}");
+    assert!(screen.contains("Plan: targets=2, providerUpserts=1, providerDeletes=0."), "{screen}");
+    assert!(!screen.contains("sk-env-999") && !screen.contains("gw-env-token"), "no value on screen:\n{screen}");
+    let plan: Value = serde_json::from_slice(&std::fs::read(&plan_path).expect("plan written")).expect("plan JSON");
+    assert_eq!(plan["providerUpserts"], json!({"envx": {"source": "env"}}), "{plan:#}");
+    assert_eq!(plan["targets"][0]["ref"], json!({"source": "env", "provider": "envx", "id": "OPENAI_API_KEY"}));
+    assert_eq!(plan["targets"][0]["providerId"], "openai");
+    assert_eq!(plan["targets"][1]["type"], "gateway.auth.token");
+    assert!(config_of(home.path())["models"]["providers"]["openai"]["apiKey"] == "sk-plain-123", "declined: nothing applied");
+
+    // The reference's apply accepts it (dry run), as does clawgate's, which then writes it.
+    let plan_arg = plan_path.to_str().unwrap();
+    let reference = cli(Cli::Reference, home.path(), &["secrets", "apply", "--from", plan_arg, "--dry-run"], &env, None);
+    assert!(reference.success() && reference.stdout.contains("1 file(s) would change"), "{reference:?}");
+    let ours = cli(Cli::Clawgate, home.path(), &["secrets", "apply", "--from", plan_arg, "--dry-run"], &env, None);
+    assert!(ours.success() && ours.stdout.contains("1 file(s) would change"), "{ours:?}");
+    let applied = cli(Cli::Clawgate, home.path(), &["secrets", "apply", "--from", plan_arg], &env, None);
+    assert!(applied.success(), "{applied:?}");
+    let after = config_of(home.path());
+    assert_eq!(after["models"]["providers"]["openai"]["apiKey"], json!({"source": "env", "provider": "envx", "id": "OPENAI_API_KEY"}));
+    assert_eq!(after["secrets"]["providers"]["envx"], json!({"source": "env"}));
+    drop(pane);
+
+    // --skip-provider-setup --yes --json: straight to the fields, applied without a question,
+    // the apply report as JSON on stdout (the prompts are on stderr).
+    let home2 = TempDir::new("configure-json");
+    let sd2 = home2.path().join(".openclaw");
+    std::fs::create_dir_all(&sd2).unwrap();
+    std::fs::write(sd2.join("openclaw.json"), config).unwrap();
+    let json_out = home2.path().join("out.json");
+    let line = format!(
+        "env HOME='{h}' OPENCLAW_STATE_DIR='{sd}' OPENCLAW_GATEWAY_TOKEN=gw-env-token-0123456789 '{bin}' secrets configure --skip-provider-setup --yes --json > '{out}'; echo EXIT=$?",
+        h = home2.path().display(),
+        sd = sd2.display(),
+        bin = clawgate_bin().display(),
+        out = json_out.display()
+    );
+    let pane = clawgate_tests::tui::Tui::pane(&line);
+    let wait = |text: &str| {
+        pane.wait_for(Duration::from_secs(20), |s| s.contains(text)).unwrap_or_else(|screen| panic!("waiting for {text:?}:\n{screen}"))
+    };
+    wait("◆  Select credential field");
+    pane.keys(&["Enter"]); // gateway.auth.token
+    for _ in 0..3 {
+        // source env, alias default, id OPENCLAW_GATEWAY_TOKEN
+        std::thread::sleep(Duration::from_millis(300));
+        pane.keys(&["Enter"]);
+    }
+    wait("◆  Configure another credential?");
+    pane.keys(&["Right", "Enter"]);
+    let screen = wait("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap_or_else(|e| panic!("{e}: {screen}"));
+    assert_eq!(
+        (report["mode"].as_str(), report["changed"].as_bool(), report["refsChecked"].as_u64()),
+        (Some("write"), Some(true), Some(1))
+    );
+    assert_eq!(
+        config_of(home2.path())["gateway"]["auth"]["token"],
+        json!({"source": "env", "provider": "default", "id": "OPENCLAW_GATEWAY_TOKEN"})
+    );
+}
+
+/// Plans the reference's `secrets configure` wrote (captured: tests/testdata/secrets-configure)
+/// are accepted by `clawgate secrets apply --dry-run`.
+#[test]
+fn reference_configure_plans_are_accepted_by_clawgate_apply() {
+    let dir = clawgate_tests::workspace_root().join("tests/testdata/secrets-configure");
+    for case in ["w2-example", "w5-providers-only", "w6-file-delete", "w14-providers-all"] {
+        let home = TempDir::new("configure-ref-plan");
+        let sd = home.path().join(".openclaw");
+        std::fs::create_dir_all(&sd).unwrap();
+        let secrets_json = home.path().join("secrets.json");
+        std::fs::write(&secrets_json, r#"{"providers":{"openai":{"apiKey":"sk-from-file"}}}"#).unwrap();
+        std::fs::set_permissions(&secrets_json, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let config = std::fs::read_to_string(dir.join(case).join("config.json5")).unwrap();
+        std::fs::write(sd.join("openclaw.json"), config.replace("{{SECRETS_JSON}}", secrets_json.to_str().unwrap())).unwrap();
+        let plan = dir.join(case).join("plan.json");
+        let env = [("OPENAI_API_KEY", "sk-env-999"), ("OPENCLAW_GATEWAY_TOKEN", "gw-env-token-0123456789")];
+        let out = cli(Cli::Clawgate, home.path(), &["secrets", "apply", "--from", plan.to_str().unwrap(), "--dry-run"], &env, None);
+        assert!(out.success() && out.stdout.contains("1 file(s) would change"), "{case}: {out:?}");
+    }
+}

@@ -85,6 +85,12 @@ fn type_names(p: &Pattern) -> Vec<String> {
     names
 }
 
+/// The type a plan names a pattern's targets by (the canonical one: for model providers and
+/// skills the id without its `*` segments); `None` for targets clawgate's apply refuses.
+pub fn plan_type(p: &Pattern) -> Option<String> {
+    type_names(p).pop()
+}
+
 fn matches(p: &Pattern, segments: &[String]) -> bool {
     p.segments.len() == segments.len() && p.segments.iter().zip(segments).all(|(a, b)| a == "*" || a == b)
 }
