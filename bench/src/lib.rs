@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod procfs;
+pub mod relay;
 pub mod report;
 pub mod run;
 pub mod spawn;

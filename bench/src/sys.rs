@@ -72,3 +72,34 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
         });
     }
 }
+
+fn cpu_set(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes one bit of it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set
+    }
+}
+
+/// Pin the calling thread (and the threads it starts afterwards) to `cpu`.
+pub fn pin_current_thread(cpu: usize) {
+    let set = cpu_set(cpu);
+    // SAFETY: reads `set` only.
+    unsafe {
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Start the child pinned to `cpu` (every thread it ever starts inherits it).
+pub fn pin_child(cmd: &mut std::process::Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    let set = cpu_set(cpu);
+    // SAFETY: sched_setaffinity is async-signal-safe and reads a copy of `set` only.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            Ok(())
+        });
+    }
+}

@@ -152,3 +152,34 @@ fn tiny_run_produces_complete_results() {
     }
     assert!(stdout.contains("| metric |"), "Markdown on stdout");
 }
+
+/// The relay benchmark (issue 17) end to end with tiny counts: the mock directly and clawgate in
+/// front of it, every endpoint answered, CPU and RSS read.
+#[test]
+fn tiny_relay_run_produces_complete_results() {
+    let relay = env!("CARGO_BIN_EXE_bench-relay");
+    let gateway = clawgate_bin();
+    let json_path = temp_file("relay.json");
+    let out = Command::new(relay)
+        .args(["--clawgate", gateway.to_str().expect("path")])
+        .args(["--conns", "4", "--seconds", "0.3", "--warmup", "0.1"])
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .expect("run bench-relay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench-relay failed: {}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON output")).expect("JSON");
+    let _ = std::fs::remove_file(&json_path);
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6, "three endpoints, direct and through clawgate: {v:#}");
+    for r in rows {
+        assert!(r["load"]["ok"].as_u64().is_some_and(|n| n > 0), "{r}");
+        assert_eq!(r["load"]["errors"], 0, "{r}");
+        if r["target"] == "clawgate" {
+            assert!(r["cpuUsPerRequest"].as_f64().is_some_and(|c| c > 0.0), "{r}");
+            assert!(r["rssAfterKb"].as_u64().is_some_and(|k| k > 0), "{r}");
+        }
+    }
+    assert!(stdout.contains("| clawgate | chat |"), "{stdout}");
+}

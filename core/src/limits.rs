@@ -2,6 +2,13 @@
 
 use std::time::Duration;
 
+/// Threads at most in a shell's pool for blocking work (store reads and writes, file IO): the
+/// store serialises its writers (and commits queued turns together), so more threads only wait
+/// — under load tokio's default pool grew to ~120 of them (issue 17's relay benchmark).
+pub const MAX_BLOCKING_THREADS: usize = 16;
+/// An idle blocking thread exits after this long without work.
+pub const BLOCKING_IDLE_EXIT: Duration = Duration::from_secs(10);
+
 /// Limits and timers of the server side of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

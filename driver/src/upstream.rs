@@ -1,7 +1,9 @@
 //! The HTTP client for upstream model providers, on any runtime: TCP from the runtime, HTTP/1.1
-//! with hyper's client, TLS with rustls (`https://` base URLs). One connection per request:
-//! provider calls are long streams, so a pool buys little and a dropped request must drop its
-//! connection (that is how a client disconnect aborts the upstream call).
+//! with hyper's client, TLS with rustls (`https://` base URLs). Connections are kept alive and
+//! reused per provider address (a connect, and for TLS a handshake, per request cost more CPU
+//! than a whole relayed answer — issue 17's profile): a connection goes back to the pool only
+//! once its response was read to the end; a response dropped half-way (a client hung up) still
+//! closes its connection, which is how the upstream call is aborted.
 
 use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -99,11 +101,85 @@ async fn with_timeout<R: Runtime, T>(rt: &R, fut: impl std::future::Future<Outpu
     }
 }
 
+/// Where a kept-alive connection leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections per address, newest last. Bounded: past `POOL_MAX_IDLE` per address the
+/// oldest is closed; one idle longer than `POOL_IDLE` is not reused (servers close theirs).
+type IdleConnections = std::collections::HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>;
+static POOL: std::sync::Mutex<Option<IdleConnections>> = std::sync::Mutex::new(None);
+const POOL_MAX_IDLE: usize = 256;
+const POOL_IDLE: Duration = Duration::from_secs(15);
+
+fn pool_take(key: &PoolKey) -> Option<Sender> {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    let idle = pool.as_mut()?.get_mut(key)?;
+    while let Some((sender, since)) = idle.pop() {
+        if !sender.is_closed() && since.elapsed() < POOL_IDLE {
+            return Some(sender);
+        }
+    }
+    None
+}
+
+fn pool_put(key: PoolKey, sender: Sender) {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    let idle = pool.get_or_insert_with(Default::default).entry(key).or_default();
+    idle.retain(|(s, since)| !s.is_closed() && since.elapsed() < POOL_IDLE);
+    if idle.len() >= POOL_MAX_IDLE {
+        idle.remove(0);
+    }
+    idle.push((sender, std::time::Instant::now()));
+}
+
 /// Send `req` and wait for the response head. Errors are short, key-free descriptions.
 pub async fn send<R: Runtime>(rt: R, req: UpstreamRequest) -> Result<Response, String> {
     let url = Url::parse(&req.url)?;
+    let key = PoolKey { tls: url.tls, host: url.host.clone(), port: url.port };
+    let request = |req: &UpstreamRequest| -> Result<hyper::Request<Full<Bytes>>, String> {
+        let mut builder = hyper::Request::builder().method(req.method).uri(url.target.as_str()).header("host", url.host_header());
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        builder.body(Full::new(Bytes::from(req.body.clone()))).map_err(|e| format!("bad upstream request: {e}"))
+    };
+    // A kept-alive connection first. One the server closed meanwhile fails before the request
+    // was written (`is_canceled`): only then is it retried on a new connection, so a request
+    // the server may have seen is never sent twice.
+    if let Some(mut sender) = pool_take(&key) {
+        match sender.send_request(request(&req)?).await {
+            Ok(response) => return Ok(answered(&rt, key, sender, response)),
+            Err(e) if e.is_canceled() => {}
+            Err(e) => return Err(format!("upstream request: {e}")),
+        }
+    }
+    let mut sender = connect(&rt, &url).await?;
+    let response = sender.send_request(request(&req)?).await.map_err(|e| format!("upstream request: {e}"))?;
+    Ok(answered(&rt, key, sender, response))
+}
+
+/// The response head; its connection returns to the pool once the body was read to the end.
+fn answered<R: Runtime>(rt: &R, key: PoolKey, mut sender: Sender, response: hyper::Response<Incoming>) -> Response {
+    rt.spawn(async move {
+        if poll_fn(|cx| sender.poll_ready(cx)).await.is_ok() {
+            pool_put(key, sender);
+        }
+    });
+    let headers = response.headers().iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
+    Response { status: response.status().as_u16(), headers, body: response.into_body() }
+}
+
+/// A new connection to `url`'s host (TLS for `https://`).
+async fn connect<R: Runtime>(rt: &R, url: &Url) -> Result<Sender, String> {
     let connect = async {
-        let addrs = resolve(&rt, &url.host, url.port).await?;
+        let addrs = resolve(rt, &url.host, url.port).await?;
         let mut last = format!("no address for {}", url.host);
         for addr in addrs {
             match rt.connect(addr).await {
@@ -113,20 +189,13 @@ pub async fn send<R: Runtime>(rt: R, req: UpstreamRequest) -> Result<Response, S
         }
         Err(last)
     };
-    let io = with_timeout(&rt, connect, "connect").await?;
-    let mut builder = hyper::Request::builder().method(req.method).uri(url.target.as_str()).header("host", url.host_header());
-    for (k, v) in &req.headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    let request = builder.body(Full::new(Bytes::from(req.body))).map_err(|e| format!("bad upstream request: {e}"))?;
-    let response = if url.tls {
-        let tls = with_timeout(&rt, crate::tls::connect(io, &url.host), "TLS handshake").await?;
-        exchange(&rt, tls, request).await?
+    let io = with_timeout(rt, connect, "connect").await?;
+    if url.tls {
+        let tls = with_timeout(rt, crate::tls::connect(io, &url.host), "TLS handshake").await?;
+        handshake(rt, tls).await
     } else {
-        exchange(&rt, io, request).await?
-    };
-    let headers = response.headers().iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
-    Ok(Response { status: response.status().as_u16(), headers, body: response.into_body() })
+        handshake(rt, io).await
+    }
 }
 
 /// Read a whole body (a request's or an upstream response's): at most `limit` bytes, counted as
@@ -173,18 +242,19 @@ pub async fn fetch<R: Runtime>(rt: R, req: UpstreamRequest, limit: usize, deadli
     }
 }
 
-async fn exchange<R: Runtime, T>(rt: &R, io: T, request: hyper::Request<Full<Bytes>>) -> Result<hyper::Response<Incoming>, String>
+async fn handshake<R: Runtime, T>(rt: &R, io: T) -> Result<Sender, String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("upstream handshake: {e}"))?;
-    // The connection task ends when the response body is dropped or finished.
+    let (sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("upstream handshake: {e}"))?;
+    // The connection task ends when the server closes it, when a response body is dropped
+    // before its end, or when the pool drops its sender.
     rt.spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!("upstream connection ended: {e}");
         }
     });
-    sender.send_request(request).await.map_err(|e| format!("upstream request: {e}"))
+    Ok(sender)
 }
 
 #[cfg(test)]

@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use smol::channel::{Sender, bounded};
 
-/// Threads at most (the store serialises its writers anyway; readers share a few connections).
-const MAX_THREADS: usize = 16;
-/// An idle thread exits after this long without work.
-const IDLE_EXIT: Duration = Duration::from_secs(10);
+/// Threads at most, and how long an idle one lives (the same for both shells).
+const MAX_THREADS: usize = clawgate_core::limits::MAX_BLOCKING_THREADS;
+const IDLE_EXIT: Duration = clawgate_core::limits::BLOCKING_IDLE_EXIT;
 
 type Job = Box<dyn FnOnce() + Send>;
 

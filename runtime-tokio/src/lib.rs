@@ -114,7 +114,13 @@ pub fn main_entry() -> i32 {
         return code;
     }
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(clawgate_core::limits::MAX_BLOCKING_THREADS)
+        .thread_keep_alive(clawgate_core::limits::BLOCKING_IDLE_EXIT)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the tokio runtime: {e}");

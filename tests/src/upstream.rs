@@ -61,6 +61,8 @@ struct State {
     call_tools: std::sync::atomic::AtomicBool,
     /// Bytes the `fake-flood` answers handed to hyper.
     flood_bytes: AtomicU64,
+    /// TCP connections accepted.
+    connections: AtomicU64,
 }
 
 /// A running fake provider on its own thread and runtime (stopped when dropped), so it works
@@ -150,6 +152,7 @@ impl FakeUpstream {
             flaky_failures: AtomicU64::new(0),
             call_tools: Default::default(),
             flood_bytes: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -164,6 +167,7 @@ impl FakeUpstream {
                         _ = &mut stop_rx => return,
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
+                            st.connections.fetch_add(1, Ordering::SeqCst);
                             let (st, tls) = (st.clone(), tls.clone());
                             tokio::spawn(async move {
                                 let svc = service_fn(move |req| handle(st.clone(), req));
@@ -203,6 +207,11 @@ impl FakeUpstream {
     /// Chat answers the gateway walked away from before they were complete.
     pub fn abandoned(&self) -> u64 {
         self.state.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections the gateway opened to the fake.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Chat answers sent in full.

@@ -92,6 +92,85 @@ fn kill_9_mid_run_keeps_every_committed_exchange() {
     assert_eq!(r.json()["choices"][0]["message"]["content"], "echo: after restart (messages: 7)");
 }
 
+/// A burst of concurrent turns (16 clients, each its own session, one turn after another),
+/// then `kill -9` in the middle of it: after the restart every turn a client saw answered is
+/// stored, whole — concurrent turns are committed together (group commit), and none is
+/// acknowledged before its batch is durable.
+#[test]
+fn kill_9_during_a_burst_keeps_every_acknowledged_turn() {
+    let up = FakeUpstream::start();
+    let home = Arc::new(TempDir::new("kill9-burst"));
+    let mut gw = GatewayBuilder::new().home(home.clone()).config(config(&up, "fake/fake-echo")).start();
+    let (addr, auth) = (gw.addr(), format!("Bearer {}", gw.token.clone().unwrap()));
+    let acked = Arc::new(std::sync::Mutex::new(vec![0usize; 16]));
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let (auth, acked) = (auth.clone(), acked.clone());
+            std::thread::spawn(move || {
+                for i in 0..10_000 {
+                    let body = json!({"model": "openclaw", "user": format!("burst-{c}"), "messages": [{"role": "user", "content": format!("turn {i}")}]});
+                    match request(addr, "POST", "/v1/chat/completions", &[("Authorization", &auth)], body.to_string().as_bytes(), T) {
+                        Ok(r) if r.status == 200 => acked.lock().unwrap()[c] = i + 1,
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + T;
+    while acked.lock().unwrap().iter().sum::<usize>() < 200 {
+        assert!(std::time::Instant::now() < deadline, "the burst did not get going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gw.signal(libc::SIGKILL);
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some(), "the gateway did not die");
+    for c in clients {
+        let _ = c.join();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let state = gw.state_dir.to_string_lossy().into_owned();
+    let store = Store::open(sessions_db_path(&state)).expect("the store opens after kill -9");
+    for (c, &n) in acked.iter().enumerate() {
+        let history = store.history(&format!("agent:main:openai-user:burst-{c}"), 100_000).expect("history");
+        let texts: Vec<String> = history.iter().map(|e| e.text()).collect();
+        assert!(texts.len() >= 2 * n, "client {c}: {n} turns answered, {} messages stored", texts.len());
+        assert_eq!(texts.len() % 2, 0, "client {c}: no half turn");
+        for i in 0..n {
+            assert_eq!(texts[2 * i], format!("turn {i}"), "client {c}");
+            assert!(texts[2 * i + 1].starts_with(&format!("echo: turn {i} ")), "client {c}: {}", texts[2 * i + 1]);
+        }
+    }
+    eprintln!("acknowledged turns per client before kill -9: {acked:?}");
+}
+
+/// Upstream connections are kept alive and reused: ten turns one after another use one
+/// connection; a client that hangs up mid-answer still drops its upstream connection (the next
+/// turn opens a new one).
+#[test]
+fn upstream_connections_are_reused_but_an_abandoned_answer_closes_its_own() {
+    let up = FakeUpstream::start();
+    let gw = GatewayBuilder::new().config(config(&up, "fake/fake-echo")).start();
+    for i in 0..10 {
+        assert_eq!(chat(&gw, None, &format!("turn {i}")).status, 200);
+    }
+    assert_eq!(up.connections(), 1, "ten sequential turns over one kept-alive connection");
+    up.set_slow_ms(30_000);
+    let (addr, auth) = (gw.addr(), format!("Bearer {}", gw.token.clone().unwrap()));
+    let hung_up = std::thread::spawn(move || {
+        let body = json!({"model": "openclaw", "messages": [{"role": "user", "content": "slow"}]});
+        let h = [("Authorization", auth.as_str()), ("x-openclaw-model", "fake/fake-slow")];
+        request(addr, "POST", "/v1/chat/completions", &h, body.to_string().as_bytes(), Duration::from_millis(800))
+    });
+    assert!(hung_up.join().unwrap().is_err(), "the client gave up");
+    let deadline = std::time::Instant::now() + T;
+    while up.abandoned() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the upstream answer was never abandoned");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(chat(&gw, None, "after").status, 200);
+    assert_eq!(up.connections(), 2, "the abandoned connection was not reused; the idle one was");
+}
+
 /// Eight runs held open by a slow provider; meanwhile `/healthz`, `/readyz`, WS `health` and a
 /// fast chat run answer — before any of the slow runs has finished (the slow ones are still
 /// open when each check returns: no timing threshold, an ordering).
