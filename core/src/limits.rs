@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-/// Threads at most in a shell's pool for blocking work (store reads and writes, file IO): the
-/// store serialises its writers (and commits queued turns together), so more threads only wait
-/// — under load tokio's default pool grew to ~120 of them (issue 17's relay benchmark).
-pub const MAX_BLOCKING_THREADS: usize = 16;
+/// Threads at most in a shell's pool for blocking work (store reads and writes, file IO).
+/// Bounded (tokio's default is 512; under the relay benchmark it grew to ~140), but roomy: a
+/// turn waiting for the store's writer joins the next group commit only once it has a thread,
+/// and a task queued behind a full pool waits behind every queued store write — at 16, an
+/// operator's `cron.update` timed out behind 50 cron runs a second on a slow CI disk.
+pub const MAX_BLOCKING_THREADS: usize = 64;
 /// An idle blocking thread exits after this long without work.
 pub const BLOCKING_IDLE_EXIT: Duration = Duration::from_secs(10);
 

@@ -11,11 +11,16 @@ use clawgate_core::gateway::{HostFacts, Hub, RuntimeStats};
 use crate::rt::Runtime;
 use crate::session::unix_ms;
 
-/// Timer-lag sampling period, and how many samples make the window (1 minute).
+/// Timer-lag sampling period while clients are connected, and how many samples make the
+/// window (1 minute).
 const TICK: Duration = Duration::from_millis(100);
 const WINDOW: usize = 600;
-/// How often the hub gets fresh figures.
-const PUBLISH_EVERY: u32 = 10;
+/// With no client connected the gateway samples once a second: an idle gateway wakes for
+/// nothing but its next due cron job and this (issue 14's idle wake-up rule).
+const IDLE_TICK: Duration = Duration::from_secs(1);
+/// How often the hub gets fresh figures, and host facts.
+const PUBLISH: Duration = Duration::from_secs(1);
+const HOST_FACTS: Duration = Duration::from_secs(10);
 
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
@@ -154,7 +159,8 @@ pub async fn run<R: Runtime>(rt: R, hub: Arc<Hub>) {
     let mut last_pub = Instant::now();
     let mut last_cpu = process_cpu_seconds().unwrap_or(0.0);
     let mut last_host = host_cpu();
-    let mut n = 0u32;
+    let mut last_facts: Option<Instant> = None;
+    let mut tick = TICK;
     // Most connections open since the last heap trim.
     let mut conn_peak = 0usize;
     loop {
@@ -165,9 +171,8 @@ pub async fn run<R: Runtime>(rt: R, hub: Arc<Hub>) {
             lags.pop_front();
         }
         lags.push_back(lag);
-        next = woke + TICK;
-        n += 1;
-        if n % PUBLISH_EVERY != 0 {
+        next = woke + tick;
+        if woke.saturating_duration_since(last_pub) + tick / 2 < PUBLISH {
             continue;
         }
         let t0 = Instant::now();
@@ -198,12 +203,15 @@ pub async fn run<R: Runtime>(rt: R, hub: Arc<Hub>) {
         };
         hub.set_runtime_stats(stats, unix_ms());
         // Host facts change slowly: every 10 s (and at the first publish).
-        if n % (PUBLISH_EVERY * 10) == PUBLISH_EVERY {
+        if last_facts.is_none_or(|t| t0.saturating_duration_since(t) >= HOST_FACTS) {
+            last_facts = Some(t0);
             let state_dir = hub.info().state_dir.clone();
             let facts = rt.spawn_blocking(move || host_facts(&state_dir)).await;
             hub.set_host_facts(facts);
         }
         let (conns, _) = hub.connection_counts();
+        tick = if conns == 0 { IDLE_TICK } else { TICK };
+        next = next.min(Instant::now() + tick);
         conn_peak = conn_peak.max(conns);
         if conn_peak - conns >= TRIM_AFTER_DROP && conns <= conn_peak / 2 {
             conn_peak = conns;
