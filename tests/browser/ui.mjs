@@ -30,6 +30,8 @@ function record(page, name) {
   // Kept off the JSON result: what `settled` reads to know a view's calls are all answered.
   Object.defineProperty(info, 'pending', { value: pending, enumerable: false });
   Object.defineProperty(info, 'lastFrameAt', { value: 0, enumerable: false, writable: true });
+  // The page's newest socket: a navigated-away page's socket may never report its close.
+  Object.defineProperty(info, 'latestSock', { value: 0, enumerable: false, writable: true });
   result.pages.push(info);
   page.on('load', () => { info.loads += 1; });
   page.on('console', (m) => {
@@ -41,6 +43,7 @@ function record(page, name) {
   page.on('websocket', (ws) => {
     info.sockets += 1;
     const sock = info.sockets;
+    info.latestSock = sock;
     let lastSeq = 0;
     ws.on('framesent', (f) => {
       info.lastFrameAt = Date.now();
@@ -114,11 +117,12 @@ async function waitConnected(page, timeout = T) {
 /** A freshly loaded view has settled: a new hello-ok since `helloBefore`, every request it sent
  *  answered, and no frame for `quietMs` (its banners render from those answers); at most `timeout`.
  *  (A fixed wait per view made the 34-view walk take two minutes.) */
-async function settled(page, info, helloBefore, quietMs = 400, timeout = 8_000) {
+async function settled(page, info, helloBefore, quietMs = 400, timeout = 4_000) {
   const deadline = Date.now() + timeout;
   await page.waitForTimeout(300);
+  const waiting = () => [...info.pending.keys()].some((k) => k.startsWith(`${info.latestSock}:`));
   while (Date.now() < deadline) {
-    if (info.helloOk > helloBefore && info.pending.size === 0 && Date.now() - info.lastFrameAt >= quietMs) return true;
+    if (info.helloOk > helloBefore && !waiting() && Date.now() - info.lastFrameAt >= quietMs) return true;
     await page.waitForTimeout(100);
   }
   return false;
@@ -194,7 +198,7 @@ async function walkScenario(page, info) {
     const before = info.unknownMethods.length;
     const helloBefore = info.helloOk;
     await page.goto(`${base}${href}`, { waitUntil: 'domcontentloaded', timeout: T });
-    if (!(await settled(page, info, helloBefore))) step(`${href}: not settled after 8 s (hello ${info.helloOk - helloBefore}, pending ${[...info.pending.values()].join(',')})`);
+    if (!(await settled(page, info, helloBefore))) step(`${href}: not settled after 4 s (hello ${info.helloOk - helloBefore}, pending ${[...info.pending.values()].join(',')})`);
     const text = await bodyText(page);
     const name = href.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'root';
     await shot(page, `walk-${name}`);
