@@ -283,7 +283,11 @@ fn rpc_delete(conn: &Connection, name: &str) -> rusqlite::Result<()> {
         conn.execute("DELETE FROM secret_store_entries WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1", [name])?;
         return Ok(());
     }
-    let now = unix_ms() as i64;
+    soft_delete(conn, name, unix_ms() as i64)
+}
+
+/// Mark a live entry deleted (purged after [`PURGE_AFTER_MS`]); nothing for a missing name.
+fn soft_delete(conn: &Connection, name: &str, now: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE secret_store_entries SET deleted_at_ms = ?2, updated_at_ms = ?2 WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1 AND deleted_at_ms IS NULL",
         params![name, now],
@@ -442,11 +446,7 @@ pub fn store(c: StoreCommand) -> i32 {
             let now = unix_ms() as i64;
             let removed = open_rw(&state_dir).and_then(|conn| {
                 for n in &names {
-                    conn.execute(
-                        "UPDATE secret_store_entries SET deleted_at_ms = ?2, updated_at_ms = ?2 WHERE scope_kind = 'team' AND scope_id = '' AND name = ?1 AND deleted_at_ms IS NULL",
-                        params![n, now],
-                    )
-                    .map_err(|e| e.to_string())?;
+                    soft_delete(&conn, n, now).map_err(|e| e.to_string())?;
                 }
                 Ok(())
             });
