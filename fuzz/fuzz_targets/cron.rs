@@ -1,5 +1,5 @@
 //! Thin wrapper: the body is `clawgate_core::testkit::fuzzing::cron` (also replayed on stable by
-//! `core/tests/fuzz_corpus_replay.rs`).
+//! `core/tests/suites/fuzz_corpus_replay.rs`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

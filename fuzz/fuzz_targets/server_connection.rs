@@ -1,5 +1,5 @@
 //! Thin wrapper: the body is `clawgate_core::testkit::fuzzing::server_connection` (also replayed on stable by
-//! `core/tests/fuzz_corpus_replay.rs`). Virtual time starts at one instant per process.
+//! `core/tests/suites/fuzz_corpus_replay.rs`). Virtual time starts at one instant per process.
 #![no_main]
 
 use std::sync::OnceLock;

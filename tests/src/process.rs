@@ -101,8 +101,9 @@ fn newest_source_mtime() -> Option<std::time::SystemTime> {
 /// process with `cargo build -p clawgate-tokio --bin clawgate` when it is missing or older than
 /// its sources (so a stale binary is never tested); `CLAWGATE_NO_BUILD=1` disables the rebuild of
 /// an existing binary.
-/// Which binary a test executable exercises: `lite_*` test targets (the same suites, included
-/// with `#[path]`) run against `clawgate-lite` (smol), all others against `clawgate` (tokio).
+/// Which binary a test executable exercises: the `lite_e2e` test target (the `e2e` suites,
+/// included with `#[path]`) runs against `clawgate-lite` (smol), all others against `clawgate`
+/// (tokio).
 pub fn runtime_under_test() -> (&'static str, &'static str) {
     let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
     if exe.starts_with("lite_") { ("clawgate-lite", "clawgate-smol") } else { ("clawgate", "clawgate-tokio") }

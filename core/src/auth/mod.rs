@@ -620,7 +620,7 @@ pub fn trusted_proxy_check(
     Ok(user.to_string())
 }
 
-// The rate-limiter tests run on virtual time in `core/tests/rate_limit.rs`.
+// The rate-limiter tests run on virtual time in `core/tests/suites/rate_limit.rs`.
 /// `gateway.auth.trustedProxy`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrustedProxyConfig {

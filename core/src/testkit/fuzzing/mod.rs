@@ -1,5 +1,5 @@
 //! Fuzz target bodies, shared by the cargo-fuzz crate (`fuzz/fuzz_targets/*.rs`, thin wrappers)
-//! and the stable corpus replay test (`core/tests/fuzz_corpus_replay.rs`), so both run exactly
+//! and the stable corpus replay test (`core/tests/suites/fuzz_corpus_replay.rs`), so both run exactly
 //! the same code on the same inputs.
 //!
 //! Every target takes arbitrary bytes and must never panic: a panic is either a core bug or a

@@ -1,5 +1,0 @@
-//! The `bad_input_vectors` suite against `clawgate-lite` (the smol runtime): the harness picks the binary from
-//! this test target's `lite_` prefix.
-
-#[path = "bad_input_vectors.rs"]
-mod suite;

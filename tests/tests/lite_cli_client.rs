@@ -1,5 +1,0 @@
-//! The `cli_client` suite against `clawgate-lite` (the smol runtime): the harness picks the binary from
-//! this test target's `lite_` prefix.
-
-#[path = "cli_client.rs"]
-mod suite;

@@ -1,5 +1,0 @@
-//! The `cli_flags` suite against `clawgate-lite` (the smol runtime): the harness picks the binary from
-//! this test target's `lite_` prefix.
-
-#[path = "cli_flags.rs"]
-mod suite;

@@ -1,5 +1,0 @@
-//! The `config_reload` suite against `clawgate-lite` (the smol runtime): the harness picks the
-//! binary from this test target's `lite_` prefix.
-
-#[path = "config_reload.rs"]
-mod suite;

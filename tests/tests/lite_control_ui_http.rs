@@ -1,5 +1,0 @@
-//! The `control_ui_http` suite against `clawgate-lite` (the smol runtime): the harness picks the
-//! binary from this test target's `lite_` prefix.
-
-#[path = "control_ui_http.rs"]
-mod suite;

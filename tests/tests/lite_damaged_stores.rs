@@ -1,5 +1,0 @@
-//! The `damaged_stores` suite against `clawgate-lite` (the smol runtime): the harness picks the
-//! binary from this test target's `lite_` prefix.
-
-#[path = "damaged_stores.rs"]
-mod suite;

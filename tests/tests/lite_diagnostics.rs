@@ -1,5 +1,0 @@
-//! The `diagnostics` suite against `clawgate-lite` (the smol runtime): the harness picks the
-//! binary from this test target's `lite_` prefix.
-
-#[path = "diagnostics.rs"]
-mod suite;

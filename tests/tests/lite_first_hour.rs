@@ -1,5 +1,0 @@
-//! The `first_hour` suite against `clawgate-lite` (the smol runtime): the harness picks the binary
-//! from this test target's `lite_` prefix.
-
-#[path = "first_hour.rs"]
-mod suite;

@@ -1,5 +1,0 @@
-//! The `http_vectors` suite against `clawgate-lite` (the smol runtime): the harness picks the
-//! binary from this test target's `lite_` prefix.
-
-#[path = "http_vectors.rs"]
-mod suite;

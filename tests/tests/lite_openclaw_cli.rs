@@ -1,5 +1,0 @@
-//! The `openclaw_cli` suite against `clawgate-lite` (the smol runtime): the harness picks the binary from
-//! this test target's `lite_` prefix.
-
-#[path = "openclaw_cli.rs"]
-mod suite;

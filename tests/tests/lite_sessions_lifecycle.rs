@@ -1,5 +1,0 @@
-//! The `sessions_lifecycle` suite against `clawgate-lite` (the smol runtime): the harness picks
-//! the binary from this test target's `lite_` prefix.
-
-#[path = "sessions_lifecycle.rs"]
-mod suite;

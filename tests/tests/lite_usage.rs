@@ -1,5 +1,0 @@
-//! The `usage` suite against `clawgate-lite` (the smol runtime): the harness picks the binary
-//! from this test target's `lite_` prefix.
-
-#[path = "usage.rs"]
-mod suite;
