@@ -137,21 +137,25 @@ fn internal() -> ApiError {
     ApiError { status: 500, kind: "api_error", message: "internal error".into() }
 }
 
-/// Store an exchange off the reactor (never fails the request). Awaited before the final answer
-/// goes out, so a client that continues the conversation right away finds it stored. Returns
-/// why it could not be saved: the client is told (a `Warning` header, or an SSE comment on a
-/// stream already under way) and `health` shows the store degraded.
+/// Store an exchange (never fails the request): queued for the store's group commit, awaited
+/// before the final answer goes out, so a client that continues the conversation right away
+/// finds it stored. Returns why it could not be saved: the client is told (a `Warning` header, or
+/// an SSE comment on a stream already under way) and `health` shows the store degraded.
 async fn record<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, x: crate::persist::Exchange) -> Option<String> {
-    let ctx = ctx.clone();
-    rt.spawn_blocking(move || {
-        let result = match ctx.store() {
-            Some(store) => crate::persist::record(&store, x),
-            None => Err("the session store is not available".to_string()),
-        };
-        ctx.note_session_write(&result);
-        result.err()
-    })
-    .await
+    // Opening the store (the first use) blocks; afterwards it is a lookup.
+    let store = match ctx.open_store() {
+        Some(s) => Some(s),
+        None => {
+            let ctx = ctx.clone();
+            rt.spawn_blocking(move || ctx.store()).await
+        }
+    };
+    let result = match store {
+        Some(store) => crate::persist::record(&store, x).await,
+        None => Err("the session store is not available".to_string()),
+    };
+    ctx.note_session_write(&result);
+    result.err()
 }
 
 /// The `Warning` header of an answer whose exchange could not be saved (RFC 7234 §5.5, code

@@ -100,6 +100,11 @@ impl Ctx {
         Ok(())
     }
 
+    /// The session store if it was opened already (never blocks).
+    pub fn open_store(&self) -> Option<Arc<crate::store::Store>> {
+        self.store.get().cloned().flatten()
+    }
+
     /// The session store (blocking: the first call opens it; call from `spawn_blocking`).
     pub fn store(&self) -> Option<Arc<crate::store::Store>> {
         self.store

@@ -1,7 +1,8 @@
 //! Session persistence around agent turns: history in before a turn, the exchange out after it —
-//! one transaction per turn in the session store ([`crate::store`]). Blocking: call through
-//! `Runtime::spawn_blocking`. A store failure never fails the client's request (the answer was
-//! already produced); it is logged.
+//! one transaction per turn in the session store ([`crate::store`]). [`history`] blocks (call it
+//! through `Runtime::spawn_blocking`); [`record`] waits for the store's group commit without
+//! holding a thread. A store failure never fails the client's request (the answer was already
+//! produced); it is logged.
 
 pub use clawgate_core::sessions::Exchange;
 use clawgate_core::sessions::{self, HistoryBudget};
@@ -20,11 +21,22 @@ pub fn history(store: &Store, key: &str) -> Vec<Value> {
     }
 }
 
-/// Store one exchange in one transaction; `Err` (already logged) when it could not be saved.
-pub fn record(store: &Store, x: Exchange) -> Result<(), String> {
+/// Store one exchange in one transaction; resolves once it is durable, `Err` (already logged)
+/// when it could not be saved.
+pub async fn record(store: &Store, x: Exchange) -> Result<(), String> {
     let (meta, entries) = x.records();
-    store.append_turn_with_response(&meta, &entries, x.response.as_ref()).map(|_| ()).map_err(|e| {
-        tracing::error!("session {} not saved: {e}", x.key);
-        e.to_string()
-    })
+    let (tx, rx) = futures_channel::oneshot::channel();
+    store.submit_turn(
+        meta,
+        entries,
+        x.response,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    let result = match rx.await {
+        Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
+        Err(_) => Err("the session store's committer stopped".to_string()),
+    };
+    result.inspect_err(|e| tracing::error!("session {} not saved: {e}", x.key))
 }

@@ -225,6 +225,44 @@ fn a_turn_is_all_or_nothing() {
     assert_eq!((ok.first_seq, ok.message_count), (5, 5));
 }
 
+/// Turns queued together are committed as one batch; one that fails (a tool message refused by
+/// an injected trigger) is rolled back alone and every other turn of its batch is kept whole.
+#[test]
+fn a_failing_turn_in_a_batch_leaves_the_others_whole() {
+    let tmp = TempDir::new("batch");
+    let path = tmp.db();
+    let store = Store::open(&path).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER fail_tool BEFORE INSERT ON messages WHEN NEW.role = 'tool' BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+        )
+        .unwrap();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Queued without waiting, so the committer finds most of them together.
+    for i in 0..60u64 {
+        let entries =
+            if i % 7 == 3 { turn(i, 0) } else { vec![TranscriptEntry::user(format!("q{i}"), i), TranscriptEntry::assistant("a", None, i)] };
+        let tx = tx.clone();
+        store.submit_turn(meta(&format!("b{i}"), i), entries, None, Box::new(move |r| tx.send((i, r.is_ok())).unwrap()));
+    }
+    drop(tx);
+    let mut results: Vec<(u64, bool)> = rx.iter().collect();
+    results.sort();
+    assert_eq!(results.len(), 60, "every turn got its result");
+    for (i, ok) in results {
+        assert_eq!(ok, i % 7 != 3, "turn {i}");
+        let row = store.get_session(&format!("b{i}")).unwrap();
+        if ok {
+            assert_eq!(row.map(|r| r.message_count), Some(2), "turn {i} kept whole");
+            assert_eq!(store.history(&format!("b{i}"), 10).unwrap().len(), 2);
+        } else {
+            assert_eq!(row, None, "turn {i} left nothing");
+        }
+    }
+}
+
 /// Messages per crash-test turn, and how many turns to see committed before the kill.
 const CRASH_TURN: usize = 4;
 const CRASH_COMMITS_BEFORE_KILL: u64 = 40;

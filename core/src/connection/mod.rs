@@ -783,18 +783,10 @@ impl ServerConnection {
             local: self.admission.attribution.is_direct_local(),
             device_id: device.map(|(id, _)| id.to_string()),
         };
-        let mut snap = self.hub.mark_authenticated(&self.conn_id, conn_auth, presence, now, unix_ms);
-        let mut hello = self.hello_ok(now, &scopes, role, auth_method, &mut snap);
-        if let Some((_, grant)) = device {
-            let auth = &mut hello["auth"];
-            if role == Role::Operator {
-                auth["recoveryMigrationAllowed"] = json!(true);
-            }
-            auth["deviceToken"] = json!(grant.token);
-            auth["issuedAtMs"] = json!(grant.issued_at_ms);
-        }
+        let snap = self.hub.mark_authenticated(&self.conn_id, conn_auth, presence, now, unix_ms);
+        let hello = self.hello_ok_json(now, &scopes, role, auth_method, &snap, device.map(|(_, grant)| grant));
         self.out.push_back(Output::SetMaxMessageSize(self.limits.max_payload));
-        self.send(wire::response_ok(id, Some(&hello)));
+        self.send(wire::response_ok_json(id, &hello));
         self.state = State::Open(Box::new(Session {
             role,
             scopes,
@@ -850,61 +842,81 @@ impl ServerConnection {
         e
     }
 
-    /// `hello-ok`; the snapshot's presence list and health tree are moved into it.
-    fn hello_ok(&self, now: Instant, scopes: &[String], role: Role, auth_method: &str, snap: &mut crate::gateway::HelloSnapshot) -> Value {
+    /// `hello-ok`'s payload, serialized straight from typed parts (spec protocol §4, the
+    /// reference's key order): the snapshot's health is the hub's cached text spliced in, never
+    /// a tree copied and serialized again per handshake (issue 17).
+    fn hello_ok_json(
+        &self,
+        now: Instant,
+        scopes: &[String],
+        role: Role,
+        auth_method: &str,
+        snap: &crate::gateway::HelloSnapshot,
+        device: Option<&DeviceToken>,
+    ) -> String {
         let hub = &self.hub;
         let info = hub.info();
         let settings = hub.settings();
         let is_admin = scopes.iter().any(|s| s == scopes::ADMIN);
-        let mut server = json!({"version": info.version, "bootId": info.boot_id, "connId": self.conn_id});
-        if let Some(b) = &info.build_id {
-            server["buildId"] = json!(b);
-        }
-        // The UI we serve comes from a directory the user configured (we bundle none): the
-        // official UI then skips its "server updated, refresh" build comparison (control-ui.md
-        // §3.6), which would otherwise compare its own version with ours forever.
-        if settings.api.control_ui.root.is_some() {
-            server["controlUiBuildSource"] = json!("configured");
-        }
-        let mut snapshot = json!({
-            "suspension": {"phase": "accepting"},
-            // Placeholders keep the key order; the values are moved in below (no copy).
-            "presence": null,
-            "health": null,
-            "stateVersion": snap.state_version,
-            "uptimeMs": hub.uptime_ms(now),
-            "appliedConfigHash": crate::config::file::config_hash(&settings.config_redacted),
-            "sessionDefaults": crate::sessions::hello_session_defaults(&settings.api),
-        });
-        snapshot["presence"] = Value::Array(std::mem::take(&mut snap.presence));
-        snapshot["health"] = std::mem::take(&mut snap.health);
-        if is_admin {
-            snapshot["configPath"] = json!(info.config_path);
-            snapshot["stateDir"] = json!(info.state_dir);
-            snapshot["authMode"] = json!(settings.auth.mode.as_str());
-        }
+        let server = HelloServer {
+            version: &info.version,
+            boot_id: &info.boot_id,
+            conn_id: &self.conn_id,
+            build_id: info.build_id.as_deref(),
+            // The UI we serve comes from a directory the user configured (we bundle none): the
+            // official UI then skips its "server updated, refresh" build comparison
+            // (control-ui.md §3.6), which would otherwise compare its own version with ours
+            // forever.
+            control_ui_build_source: settings.api.control_ui.root.is_some().then_some("configured"),
+        };
+        let features = HelloFeatures {
+            methods: crate::connection::handshake::ADVERTISED_METHODS,
+            events: handshake::ADVERTISED_EVENTS,
+            capabilities: [],
+        };
+        // The snapshot's fields after `health`; its opening brace is dropped where it is spliced.
+        let tail = HelloSnapshotTail {
+            state_version: snap.state_version,
+            uptime_ms: hub.uptime_ms(now),
+            applied_config_hash: crate::config::file::config_hash(&settings.config_redacted),
+            session_defaults: crate::sessions::hello_session_defaults(&settings.api),
+            config_path: is_admin.then_some(info.config_path.as_str()),
+            state_dir: is_admin.then_some(info.state_dir.as_str()),
+            auth_mode: is_admin.then_some(settings.auth.mode.as_str()),
+        };
+        let auth = HelloAuth {
+            role: role.as_str(),
+            scopes,
+            method: auth_method,
+            recovery_migration_allowed: (device.is_some() && role == Role::Operator).then_some(true),
+            device_token: device.map(|d| d.token.as_str()),
+            issued_at_ms: device.map(|d| d.issued_at_ms),
+        };
         let policy = Policy {
             max_payload: self.limits.max_payload,
             max_buffered_bytes: self.limits.max_buffered_bytes,
             tick_interval_ms: self.limits.tick_interval.as_millis() as u64,
         };
-        let mut hello = json!({
-            "type": "hello-ok",
-            "protocol": PROTOCOL_VERSION,
-            "server": server,
-            "features": {
-                "methods": crate::connection::handshake::ADVERTISED_METHODS,
-                "events": handshake::ADVERTISED_EVENTS,
-                "capabilities": [],
-            },
-            "snapshot": null,
-            "auth": {"role": role.as_str(), "scopes": scopes, "method": auth_method},
-            "policy": null,
-        });
-        // Moved in place of the placeholders (json! would deep-copy them through the serializer).
-        hello["snapshot"] = snapshot;
-        hello["policy"] = policy.to_json();
-        hello
+        let tail_json = json_text(&tail);
+        let mut out = String::with_capacity(4096 + snap.health_json.len());
+        out.push_str("{\"type\":\"hello-ok\",\"protocol\":");
+        out.push_str(&PROTOCOL_VERSION.to_string());
+        out.push_str(",\"server\":");
+        out.push_str(&json_text(&server));
+        out.push_str(",\"features\":");
+        out.push_str(&json_text(&features));
+        out.push_str(",\"snapshot\":{\"suspension\":{\"phase\":\"accepting\"},\"presence\":");
+        out.push_str(&json_text(&snap.presence));
+        out.push_str(",\"health\":");
+        out.push_str(&snap.health_json);
+        out.push(',');
+        out.push_str(tail_json.strip_prefix('{').unwrap_or(&tail_json));
+        out.push_str(",\"auth\":");
+        out.push_str(&json_text(&auth));
+        out.push_str(",\"policy\":");
+        out.push_str(&json_text(&policy.to_json()));
+        out.push('}');
+        out
     }
 
     // ---- requests after hello ----------------------------------------------------------
@@ -985,4 +997,64 @@ fn response_frame(request_id: &str, reply: Reply) -> String {
         Reply::OkJson(payload) => wire::response_ok_json(request_id, &payload),
         Reply::Err { error, payload } => wire::response_err(&Value::String(request_id.to_string()), payload.as_ref(), &error),
     }
+}
+
+// The parts' fields are in the order the reference writes them (captured `hello-ok` frames,
+// `testdata/vectors/ws/`), so the bytes read the same side by side.
+
+/// `hello-ok.server`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HelloServer<'a> {
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    build_id: Option<&'a str>,
+    boot_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control_ui_build_source: Option<&'static str>,
+    conn_id: &'a str,
+}
+
+/// `hello-ok.features`.
+#[derive(serde::Serialize)]
+struct HelloFeatures {
+    methods: &'static [&'static str],
+    events: &'static [&'static str],
+    capabilities: [&'static str; 0],
+}
+
+/// `hello-ok.snapshot` after its `health` (spliced in as text before these).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HelloSnapshotTail<'a> {
+    state_version: wire::StateVersion,
+    uptime_ms: u64,
+    applied_config_hash: String,
+    session_defaults: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_dir: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_mode: Option<&'a str>,
+}
+
+/// `hello-ok.auth`; the device fields when the handshake paired or recognised a device.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HelloAuth<'a> {
+    method: &'a str,
+    role: &'a str,
+    scopes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_migration_allowed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_at_ms: Option<u64>,
+}
+
+/// A `hello-ok` part as JSON text (it cannot fail: plain structs, string keys).
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }

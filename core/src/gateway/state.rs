@@ -36,8 +36,8 @@ pub struct SettingsSwap {
 #[derive(Debug, Clone)]
 pub struct HelloSnapshot {
     pub presence: Vec<Value>,
-    pub health: Value,
-    /// `health` serialized (the cached text: the post-connect `health` event's payload).
+    /// The health snapshot serialized (the hub's cached text: `hello-ok.snapshot.health` and the
+    /// post-connect `health` event's payload).
     pub health_json: Arc<str>,
     pub state_version: StateVersion,
 }
@@ -209,10 +209,9 @@ impl HubState {
             self.broadcast_presence(info, now, unix_ms);
         }
         let h = self.health.snapshot(&self.settings, now, unix_ms, false);
-        let (health, health_json) = (h.value.clone(), h.json.clone());
+        let health_json = h.json.clone();
         HelloSnapshot {
             presence: if viewer_can_read { self.presence_list(info, now, unix_ms) } else { Vec::new() },
-            health,
             health_json,
             state_version: self.state_version,
         }

@@ -133,7 +133,7 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let fresh = env.uuid(0);
+    let fresh = env.session_uuid(0);
     let key = match http_session_key(
         HttpSurface::ChatCompletions,
         &agent_id,

@@ -263,6 +263,14 @@ impl Env {
         b.copy_from_slice(&self.random[offset..offset + 16]);
         crate::ids::uuid_v4(b)
     }
+
+    /// A UUID v7 (time-ordered, 74 random bits from `[offset..offset+16]`) for the key of a
+    /// session created by this request: the store appends such keys at the end of its index.
+    pub fn session_uuid(&self, offset: usize) -> String {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.random[offset..offset + 16]);
+        crate::ids::uuid_v7(self.unix_ms, b)
+    }
 }
 
 /// What to do with a request whose body was read.

@@ -157,7 +157,7 @@ pub fn handle(hub: &Arc<Hub>, request: &ApiRequest, body: &[u8], env: &Env) -> A
         &agent_id,
         req.user.as_deref(),
         request.headers.session_key.as_deref(),
-        &env.uuid(0),
+        &env.session_uuid(0),
     ) {
         Ok(k) => k,
         Err(e) => return fail(e),

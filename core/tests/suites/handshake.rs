@@ -74,6 +74,7 @@ fn hello_ok_shape_and_size_limits() {
     assert_eq!(h["policy"]["maxPayload"], 26_214_400);
     assert_eq!(h["policy"]["maxBufferedBytes"], 52_428_800);
     assert_eq!(h["policy"]["tickIntervalMs"], 30_000);
+    assert_hello_key_order_matches_the_reference(&res["payload"]);
     // The health event right after hello-ok is the socket's first seq.
     let ev = &frames[1];
     assert_eq!(ev["event"], "health");
@@ -387,4 +388,27 @@ fn disallowed_origin_is_refused_before_auth() {
     let res = outs.response("o1");
     assert_eq!(res["error"]["details"]["code"], "CONTROL_UI_ORIGIN_NOT_ALLOWED");
     assert_eq!(outs.close().unwrap().0, 1008);
+}
+
+/// The keys of `hello-ok` and its parts come in the reference's order (keys only one side has
+/// are left out of the comparison): the frame as sent (parsed in order), against a captured one.
+fn assert_hello_key_order_matches_the_reference(ours: &Value) {
+    let capture =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/ws/edge-client-close-4000.jsonl")).unwrap();
+    let theirs = capture
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|l| {
+            let f = &l["frame"];
+            let f: Value = f.as_str().map_or(f.clone(), |t| serde_json::from_str(t).unwrap_or(Value::Null));
+            (f["payload"]["type"] == "hello-ok").then(|| f["payload"].clone())
+        })
+        .expect("a captured hello-ok");
+    for path in ["", "server", "features", "snapshot", "auth"] {
+        let (o, t) = if path.is_empty() { (ours, &theirs) } else { (&ours[path], &theirs[path]) };
+        let t_keys: Vec<&String> = t.as_object().unwrap().keys().collect();
+        let o_keys: Vec<&String> = o.as_object().unwrap().keys().filter(|k| t_keys.contains(k)).collect();
+        let t_keys: Vec<&String> = t_keys.into_iter().filter(|k| o_keys.contains(k)).collect();
+        assert_eq!(o_keys, t_keys, "key order of hello-ok {path}");
+    }
 }

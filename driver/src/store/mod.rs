@@ -1,15 +1,18 @@
 //! The session store: conversation sessions, their transcripts and stored `/v1/responses`
 //! objects in one SQLite file, `<stateDir>/clawgate/sessions.sqlite` ([`sessions_db_path`]).
 //!
-//! Blocking API: the shells call it from `spawn_blocking` (or their runtime's equivalent).
-//! [`Store`] is `Send + Sync`; it holds two connections, a writer and a reader, each behind a
-//! mutex, so reads (`sessions.list`, `chat.history`) never queue behind a turn's commit.
+//! Blocking API: the shells call it from `spawn_blocking` (or their runtime's equivalent), except
+//! [`Store::submit_turn`], which queues a turn and returns at once. [`Store`] is `Send + Sync`;
+//! it holds two connections, a writer and a reader, each behind a mutex, so reads
+//! (`sessions.list`, `chat.history`) never queue behind a turn's commit. Turns are written by one
+//! committer thread, many per transaction (group commit, [`turns`]).
 //!
 //! # Durability
 //!
 //! * WAL journal, `synchronous=FULL` by default ([`Durability::Full`]): every commit is fsynced
 //!   before [`Store::append_turn`] returns, so a committed turn survives `kill -9` of the process
-//!   *and* a power loss or kernel crash. A turn costs one fsync, nothing beside an LLM round trip.
+//!   *and* a power loss or kernel crash. Turns that arrive together share one commit and its
+//!   fsync, and each is acknowledged only once that commit returned.
 //! * [`Durability::Normal`] (`synchronous=NORMAL`) skips that fsync: a committed turn still
 //!   survives the process being killed (the WAL pages are in the OS page cache before commit
 //!   returns), but the last commits before a power loss / OS crash can be lost (never torn: the
@@ -52,7 +55,8 @@ mod turns;
 pub use cron::CronWrite;
 use files::*;
 pub use files::{Recovery, Salvaged};
-use turns::{PendingAppend, insert_message};
+pub use turns::TurnReply;
+use turns::{Committer, insert_message};
 
 use std::sync::Arc;
 
@@ -146,12 +150,11 @@ pub struct Store {
     /// Fair (FIFO hand-off): under a steady stream of run writes an operator's write (a
     /// `cron.update`, a `sessions.patch`) waits its turn instead of being barged past
     /// indefinitely, as it was behind 50 runs a second on a slow disk.
-    writer: FairMutex<Connection>,
+    writer: Arc<FairMutex<Connection>>,
     reader: FairMutex<Connection>,
     recovery: Option<Recovery>,
-    /// Turn appends waiting for the writer: whoever holds it next commits them all in one
-    /// transaction (group commit, one fsync for the batch).
-    pending: std::sync::Mutex<Vec<Arc<PendingAppend>>>,
+    /// The turn appends' group commit (its thread shares the writer).
+    committer: Committer,
 }
 
 const SCHEMA_V1: &str = "
@@ -306,7 +309,10 @@ impl Store {
         let reader = open_conn(&path, &opts)?;
         reader.pragma_update(None, "query_only", true)?;
         tracing::debug!(path = %path.display(), "session store open");
-        Ok(Store { path, writer: FairMutex::new(writer), reader: FairMutex::new(reader), recovery, pending: Default::default() })
+        writer.pragma_update(None, "wal_autocheckpoint", turns::WAL_AUTOCHECKPOINT_PAGES)?;
+        let writer = Arc::new(FairMutex::new(writer));
+        let committer = Committer::start(writer.clone())?;
+        Ok(Store { path, writer, reader: FairMutex::new(reader), recovery, committer })
     }
 
     /// The database file.
