@@ -65,7 +65,7 @@ impl ChatRender {
     /// terminal event the stream is complete (`[DONE]` included).
     pub fn stream_event(&self, ev: &TurnEvent) -> String {
         match ev {
-            TurnEvent::Text(t) => openai::chunk(&self.id, self.created, &self.model, json!({"content": t}), None),
+            TurnEvent::Text(t) => openai::content_chunk(&self.id, self.created, &self.model, t),
             TurnEvent::ToolCallStart { index, id, name } => openai::chunk(
                 &self.id,
                 self.created,

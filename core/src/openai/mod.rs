@@ -525,6 +525,24 @@ pub fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Option<&
     format!("data: {v}\n\n")
 }
 
+/// A text delta's chunk, written straight into its SSE event: the same bytes as
+/// [`chunk`] with `{"content": text}`, without building a JSON tree per delta (the streaming
+/// path's most frequent event; issue 17).
+pub fn content_chunk(id: &str, created: u64, model: &str, text: &str) -> String {
+    use crate::wire::push_json_str;
+    let mut out = String::with_capacity(160 + id.len() + model.len() + text.len());
+    out.push_str("data: {\"id\":");
+    push_json_str(&mut out, id);
+    out.push_str(",\"object\":\"chat.completion.chunk\",\"created\":");
+    out.push_str(&created.to_string());
+    out.push_str(",\"model\":");
+    push_json_str(&mut out, model);
+    out.push_str(",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+    push_json_str(&mut out, text);
+    out.push_str("},\"finish_reason\":null}]}\n\n");
+    out
+}
+
 /// The usage chunk (`include_usage`).
 pub fn usage_chunk(id: &str, created: u64, model: &str, c: &Completion) -> String {
     let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
@@ -553,6 +571,19 @@ pub fn rechunk(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn content_chunk_is_the_generic_chunk_byte_for_byte() {
+        for (id, model, text) in [
+            ("chatcmpl_1", "openclaw", "Hello"),
+            ("c\"2", "m\\odel", " wörld\n\t\u{1}\"q\""),
+            ("", "", ""),
+            ("x", "openclaw/main", "</script>"),
+        ] {
+            let generic = super::chunk(id, 1_765_000_000, model, serde_json::json!({"content": text}), None);
+            assert_eq!(super::content_chunk(id, 1_765_000_000, model, text), generic, "{text:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

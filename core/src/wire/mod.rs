@@ -457,7 +457,7 @@ fn push_json(out: &mut String, v: &Value) {
 }
 
 /// Append `s` as a JSON string literal, escaped exactly like `serde_json` does.
-fn push_json_str(out: &mut String, s: &str) {
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.reserve(s.len() + 2);
         out.push('"');

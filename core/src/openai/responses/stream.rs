@@ -61,11 +61,18 @@ impl ResponsesStream {
         s
     }
 
+    /// One `response.output_text.delta`, written straight into its SSE event (the same bytes as
+    /// [`sse`] of its JSON tree, without building one per delta; issue 17).
     fn delta(&mut self, t: &str) -> String {
+        use crate::wire::push_json_str;
         self.text.push_str(t);
-        sse(
-            json!({"type": "response.output_text.delta", "item_id": self.ids.message_id, "output_index": 0, "content_index": 0, "delta": t}),
-        )
+        let mut out = String::with_capacity(160 + self.ids.message_id.len() + t.len());
+        out.push_str("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":");
+        push_json_str(&mut out, &self.ids.message_id);
+        out.push_str(",\"output_index\":0,\"content_index\":0,\"delta\":");
+        push_json_str(&mut out, t);
+        out.push_str("}\n\n");
+        out
     }
 
     /// The SSE text for one turn event (empty when it adds nothing yet, and after the end).
@@ -162,5 +169,22 @@ impl ResponsesStream {
     /// The final response object, once the stream has ended (kept for `GET /v1/responses/{id}`).
     pub fn response(&self) -> Option<&Value> {
         self.response.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod delta_tests {
+    use super::*;
+
+    #[test]
+    fn a_delta_event_is_the_generic_event_byte_for_byte() {
+        let ids = ResponseIds { response_id: "resp_1".into(), message_id: "msg_\"1".into(), seed: "s".into() };
+        for t in ["Hello", " wörld\n\t\u{1}\"q\"", ""] {
+            let mut s = ResponsesStream::new(ids.clone(), "m", 1);
+            let generic = sse(
+                json!({"type": "response.output_text.delta", "item_id": ids.message_id, "output_index": 0, "content_index": 0, "delta": t}),
+            );
+            assert_eq!(s.delta(t), generic, "{t:?}");
+        }
     }
 }
