@@ -53,9 +53,29 @@ pub struct GatewaySettings {
     pub config_included: Vec<String>,
     /// Non-fatal config problems (`config.get.warnings`).
     pub config_warnings: Vec<String>,
+    /// [`GatewaySettings::applied_config_hash`], computed on first use.
+    applied_hash: AppliedHash,
+}
+
+/// The cached hash of `config_redacted`. A clone starts empty: a cloned settings value may have
+/// its config changed before its first use.
+#[derive(Debug, Default)]
+struct AppliedHash(std::sync::OnceLock<String>);
+
+impl Clone for AppliedHash {
+    fn clone(&self) -> Self {
+        AppliedHash::default()
+    }
 }
 
 impl GatewaySettings {
+    /// The hash of the applied config (`hello-ok.snapshot.appliedConfigHash`, `config.get`):
+    /// computed once per settings value instead of serializing the config on every handshake.
+    /// `config_redacted` is not changed once settings are in use (they are swapped whole).
+    pub fn applied_config_hash(&self) -> &str {
+        self.applied_hash.0.get_or_init(|| crate::config::file::config_hash(&self.config_redacted))
+    }
+
     /// Every secret value the gateway holds (shared token and password, hooks token, provider
     /// and embeddings keys): what must never leave in a log line (`logs.tail`).
     pub fn secret_values(&self) -> Vec<String> {
@@ -88,6 +108,7 @@ impl GatewaySettings {
             config_file_hash: None,
             config_included: Vec::new(),
             config_warnings: Vec::new(),
+            applied_hash: AppliedHash::default(),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::file::{config_hash, file_hash, parse_json5};
+use crate::config::file::{file_hash, parse_json5};
 use crate::config::settings::{GatewaySettings, REDACTED, redact, sensitive_values};
 
 /// What the shell found at the config path.
@@ -39,7 +39,7 @@ pub fn scrub_raw(text: &str, parsed: &Value, extra_secrets: &[String]) -> Option
 
 /// The `config.get` result.
 pub fn get_result(s: &GatewaySettings, path: &str, disk: FileOnDisk<'_>) -> Value {
-    let applied = config_hash(&s.config_redacted);
+    let applied = s.applied_config_hash().to_string();
     let mut v = json!({
         "path": path,
         "includedPaths": s.config_included,

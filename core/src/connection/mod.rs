@@ -878,7 +878,7 @@ impl ServerConnection {
         let tail = HelloSnapshotTail {
             state_version: snap.state_version,
             uptime_ms: hub.uptime_ms(now),
-            applied_config_hash: crate::config::file::config_hash(&settings.config_redacted),
+            applied_config_hash: settings.applied_config_hash(),
             session_defaults: crate::sessions::hello_session_defaults(&settings.api),
             config_path: is_admin.then_some(info.config_path.as_str()),
             state_dir: is_admin.then_some(info.state_dir.as_str()),
@@ -1029,7 +1029,7 @@ struct HelloFeatures {
 struct HelloSnapshotTail<'a> {
     state_version: wire::StateVersion,
     uptime_ms: u64,
-    applied_config_hash: String,
+    applied_config_hash: &'a str,
     session_defaults: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     config_path: Option<&'a str>,
