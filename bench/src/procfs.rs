@@ -109,6 +109,32 @@ pub fn tree_rss_kb(pid: u32) -> Option<u64> {
     Some(own + descendants(pid).into_iter().filter_map(vm_rss_kb).sum::<u64>())
 }
 
+/// CPU seconds of `pid` plus all its descendants (a peer gateway may run worker processes).
+pub fn tree_cpu_seconds(pid: u32) -> Option<f64> {
+    let own = cpu_seconds(pid)?;
+    Some(own + descendants(pid).into_iter().filter_map(cpu_seconds).sum::<f64>())
+}
+
+/// A plain count field of /proc/PID/status (`Threads`) over `pid` and its descendants.
+pub fn tree_status_sum(pid: u32, field: &str) -> Option<u64> {
+    let own = status_kb(pid, field)?;
+    Some(own + descendants(pid).into_iter().filter_map(|p| status_kb(p, field)).sum::<u64>())
+}
+
+/// Open file descriptors of `pid` plus its descendants (entries of /proc/PID/fd).
+pub fn tree_fd_count(pid: u32) -> Option<u64> {
+    let count = |p: u32| fs::read_dir(format!("/proc/{p}/fd")).ok().map(|rd| rd.count() as u64);
+    let own = count(pid)?;
+    Some(own + descendants(pid).into_iter().filter_map(count).sum::<u64>())
+}
+
+/// The soft "Max open files" limit of a process (/proc/PID/limits).
+pub fn max_open_files(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
 /// Facts about the machine for the report.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Machine {

@@ -9,6 +9,9 @@ pub struct Latency {
     pub p50_us: f64,
     pub p90_us: f64,
     pub p99_us: f64,
+    /// 99.9th percentile (0 in results written before it was recorded).
+    #[serde(default)]
+    pub p999_us: f64,
     pub max_us: f64,
     pub mean_us: f64,
 }
@@ -33,6 +36,7 @@ pub fn latency(samples: &[Duration]) -> Latency {
         p50_us: percentile(&v, 50.0),
         p90_us: percentile(&v, 90.0),
         p99_us: percentile(&v, 99.0),
+        p999_us: percentile(&v, 99.9),
         max_us: *v.last().unwrap_or(&f64::NAN),
         mean_us: v.iter().sum::<f64>() / v.len() as f64,
     }

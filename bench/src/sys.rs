@@ -23,6 +23,30 @@ pub fn raise_nofile() -> (u64, u64) {
     (r.rlim_cur as u64, r.rlim_max as u64)
 }
 
+/// Raise `RLIMIT_NOFILE` so that at least `want` descriptors can be open: the hard limit too if
+/// it is lower (needs CAP_SYS_RESOURCE; children inherit both), else the soft limit to the hard
+/// one. Returns the (soft, hard) now in force.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+pub fn raise_nofile_to(want: u64) -> (u64, u64) {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit write/read a plain struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && (r.rlim_max as u64) < want {
+            let more = libc::rlimit { rlim_cur: want as libc::rlim_t, rlim_max: want as libc::rlim_t };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &more);
+        }
+    }
+    raise_nofile()
+}
+
+/// Timer slack of the calling thread in nanoseconds (default 50 µs: sleeps end up to that late).
+pub fn set_timer_slack_ns(ns: u64) {
+    // SAFETY: prctl(PR_SET_TIMERSLACK) takes a plain integer and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong);
+    }
+}
+
 /// Send `sig` to one process id. False if it does not exist (any more).
 pub fn kill(pid: u32, sig: i32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {

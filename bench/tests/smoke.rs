@@ -154,7 +154,8 @@ fn tiny_run_produces_complete_results() {
 }
 
 /// The relay benchmark (issue 17) end to end with tiny counts: the mock directly and clawgate in
-/// front of it, every endpoint answered, CPU and RSS read.
+/// front of it, every endpoint answered, CPU and RSS read; one open-loop rate; a few slow
+/// streams held open at once. No peers (they would be installed from the registries).
 #[test]
 fn tiny_relay_run_produces_complete_results() {
     let relay = env!("CARGO_BIN_EXE_bench-relay");
@@ -163,6 +164,8 @@ fn tiny_relay_run_produces_complete_results() {
     let out = Command::new(relay)
         .args(["--clawgate", gateway.to_str().expect("path")])
         .args(["--conns", "4", "--seconds", "0.3", "--warmup", "0.1"])
+        .args(["--rates", "50", "--open-seconds", "1"])
+        .args(["--streams", "20", "--stream-every", "0.2"])
         .arg("--json")
         .arg(&json_path)
         .output()
@@ -182,4 +185,49 @@ fn tiny_relay_run_produces_complete_results() {
         }
     }
     assert!(stdout.contains("| clawgate | chat |"), "{stdout}");
+
+    // Open loop: 50 req/s for 1 s, every request due in the window answered.
+    let open = v["openLoop"].as_array().expect("openLoop");
+    assert_eq!(open.len(), 2, "direct and clawgate at one rate: {v:#}");
+    for r in open {
+        let x = &r["result"];
+        assert_eq!(x["rate"], 50.0, "{r}");
+        assert_eq!(x["scheduled"], 50, "{r}");
+        assert_eq!(x["ok"], 50, "{r}");
+        assert_eq!(x["errors"], 0, "{r}");
+        assert_eq!(x["not_sent"], 0, "{r}");
+        let l = &x["latency"];
+        assert!(l["p50_us"].as_f64().is_some_and(|p| p > 0.0), "{r}");
+        assert!(l["p999_us"].as_f64() >= l["p99_us"].as_f64() && l["p99_us"].as_f64() >= l["p50_us"].as_f64(), "{r}");
+        assert!(x["conns_opened"].as_u64().is_some_and(|c| (1..=256).contains(&c)), "{r}");
+        if r["target"] == "clawgate" {
+            assert!(r["cpuUsPerRequest"].as_f64().is_some_and(|c| c > 0.0), "{r}");
+        }
+    }
+    assert!(stdout.contains("| clawgate | 50 |"), "{stdout}");
+
+    // Slow streams: all 20 open at once, through clawgate too, then answered in full.
+    let streams = v["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 2, "direct and clawgate: {v:#}");
+    for r in streams {
+        let x = &r["result"];
+        assert_eq!(x["wanted"], 20, "{r}");
+        assert_eq!(x["open"], 20, "{r}");
+        assert_eq!(x["upstream_open"], 20, "{r}");
+        assert_eq!(x["answered"], 20, "{r}");
+        assert_eq!(x["errors"], 0, "{r}");
+        if r["target"] == "clawgate" {
+            assert!(x["rss_with_kb"].as_u64().is_some_and(|k| k > 0), "{r}");
+            assert!(x["kib_per_stream"].as_f64().is_some(), "{r}");
+            // A socket per stream towards the client at least (the upstream side may reuse
+            // connections its pool already held).
+            assert!(x["fds_with"].as_u64() >= x["fds_before"].as_u64().map(|b| b + 20), "{r}");
+            assert!(x["nofile"].as_u64().is_some_and(|n| n >= 64), "{r}");
+        }
+    }
+    assert!(stdout.contains("20 concurrent slow streams"), "{stdout}");
+    let targets = v["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 1, "{v:#}");
+    assert_eq!(targets[0]["name"], "clawgate");
+    assert_eq!(targets[0]["problems"].as_array().map(Vec::len), Some(0), "{v:#}");
 }
