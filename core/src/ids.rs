@@ -4,8 +4,7 @@
 pub fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    dashed(&b)
 }
 
 /// A UUID v7 (RFC 9562 §5.7): the first 48 bits are `unix_ms`, the rest (74 bits) random. Keys
@@ -15,7 +14,12 @@ pub fn uuid_v7(unix_ms: u64, mut b: [u8; 16]) -> String {
     b[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
     b[6] = (b[6] & 0x0f) | 0x70;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
+    dashed(&b)
+}
+
+/// 16 bytes in the UUID text form (`8-4-4-4-12` hex digits).
+fn dashed(b: &[u8; 16]) -> String {
+    let h = hex(b);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 

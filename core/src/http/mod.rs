@@ -259,17 +259,22 @@ pub struct Env {
 impl Env {
     /// A UUID v4 from bytes `[offset..offset+16]` of the randomness (offset 0 or 16).
     pub fn uuid(&self, offset: usize) -> String {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&self.random[offset..offset + 16]);
-        crate::ids::uuid_v4(b)
+        crate::ids::uuid_v4(self.random16(offset))
     }
 
     /// A UUID v7 (time-ordered, 74 random bits from `[offset..offset+16]`) for the key of a
     /// session created by this request: the store appends such keys at the end of its index.
     pub fn session_uuid(&self, offset: usize) -> String {
+        crate::ids::uuid_v7(self.unix_ms, self.random16(offset))
+    }
+
+    /// Bytes `[offset..offset+16]` of the randomness (offset 0 or 16; past that, zeros).
+    fn random16(&self, offset: usize) -> [u8; 16] {
         let mut b = [0u8; 16];
-        b.copy_from_slice(&self.random[offset..offset + 16]);
-        crate::ids::uuid_v7(self.unix_ms, b)
+        if let Some(r) = self.random.get(offset..offset + 16) {
+            b.copy_from_slice(r);
+        }
+        b
     }
 }
 

@@ -1,7 +1,8 @@
 //! Turn appends and their group commit (issue 17). One committer thread per store owns the turn
 //! queue: it takes every turn queued while it was busy, writes them in one transaction (one
-//! fsync), each in its own savepoint, and hands each turn its result only after the batch's
-//! commit returned (a turn is acknowledged only when it is durable). Callers never hold a thread
+//! fsync; savepoints only to isolate a turn that fails, [`commit_batch`]), and hands each turn
+//! its result only after the batch's commit returned (a turn is acknowledged only when it is
+//! durable). Callers never hold a thread
 //! while they wait ([`Store::submit_turn`]); the WAL is checkpointed by the same thread once the
 //! queue is empty, off every turn's path.
 
@@ -16,7 +17,8 @@ pub(super) struct TurnWrite {
     response: Option<StoredResponse>,
 }
 
-/// Where a turn's result goes once its batch committed (or failed).
+/// Where a turn's result goes once its batch committed (or failed). It runs on the committer
+/// thread: it must only hand the result on (a channel send), never block or own the store.
 pub type TurnReply = Box<dyn FnOnce(Result<AppendOutcome, StoreError>) + Send>;
 
 /// A turn waiting for the committer.
@@ -129,44 +131,40 @@ fn commit_loop(writer: &FairMutex<Connection>, rx: &mpsc::Receiver<QueuedTurn>) 
 /// (Savepoints on every batch cost a sub-journal copy of each page a turn touches: ~6 % of the
 /// gateway's CPU under relay load, for a case that is rare.)
 fn commit_batch(conn: &mut Connection, turns: &[TurnWrite]) -> Vec<Result<AppendOutcome, StoreError>> {
-    let plain = (|| -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(turns.len());
-        for turn in turns {
-            results.push(Ok(append_in(&tx, &turn.session, &turn.entries, turn.response.as_ref())?));
-        }
-        tx.commit()?;
-        Ok(results)
-    })();
-    match plain {
+    let failed = match write_batch(conn, turns, false) {
         Ok(results) => return results,
         // A lone turn's own error is its result; nothing to isolate.
         Err(e) if turns.len() == 1 => return vec![Err(e)],
-        Err(_) => {}
-    }
-    let mut results: Vec<Result<AppendOutcome, StoreError>> = Vec::with_capacity(turns.len());
-    let committed = (|| -> Result<(), StoreError> {
-        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for turn in turns {
+        Err(e) => e,
+    };
+    tracing::debug!("a batch of {} turns failed ({failed}); writing it again turn by turn", turns.len());
+    write_batch(conn, turns, true).unwrap_or_else(|e| {
+        let why = e.to_string();
+        turns.iter().map(|_| Err(StoreError::Invalid(format!("the batch's commit failed: {why}")))).collect()
+    })
+}
+
+/// `turns` in one transaction. Plainly (`isolate` false) the first turn that fails rolls the
+/// whole transaction back (`Err`); with `isolate` each turn is written in its own savepoint, so
+/// a failing turn's result is its error and the others commit.
+fn write_batch(conn: &mut Connection, turns: &[TurnWrite], isolate: bool) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(turns.len());
+    for turn in turns {
+        let result = if isolate {
             let sp = tx.savepoint()?;
-            match append_in(&sp, &turn.session, &turn.entries, turn.response.as_ref()) {
-                Ok(o) => {
-                    sp.commit()?;
-                    results.push(Ok(o));
-                }
-                Err(e) => results.push(Err(e)),
+            let r = append_in(&sp, &turn.session, &turn.entries, turn.response.as_ref());
+            if r.is_ok() {
+                sp.commit()?;
             }
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    match committed {
-        Ok(()) => results,
-        Err(e) => {
-            let why = e.to_string();
-            turns.iter().map(|_| Err(StoreError::Invalid(format!("the batch's commit failed: {why}")))).collect()
-        }
+            r
+        } else {
+            Ok(append_in(&tx, &turn.session, &turn.entries, turn.response.as_ref())?)
+        };
+        results.push(result);
     }
+    tx.commit()?;
+    Ok(results)
 }
 
 impl Store {
