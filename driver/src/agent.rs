@@ -112,23 +112,17 @@ pub async fn execute_for_outcome<R: Runtime>(rt: R, ctx: Arc<Ctx>, run: RunSpec)
     ended
 }
 
-/// Append `entries` to the run's session in one transaction; `Err` (why) when they could not be
-/// saved — the store is unavailable or refused the write (disk full): `health` shows the store
-/// degraded.
+/// Append `entries` to the run's session in one transaction (the store's group commit, no
+/// thread held while it waits); `Err` (why) when they could not be saved — the store is
+/// unavailable or refused the write (disk full): `health` shows the store degraded.
 async fn store_entries<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, meta: SessionMeta, entries: Vec<TranscriptEntry>) -> Result<Stored, String> {
-    let ctx = ctx.clone();
-    rt.spawn_blocking(move || {
-        let written = match ctx.store() {
-            None => Err("the session store is not available".to_string()),
-            Some(store) => store.append_turn(&meta, &entries).map(|o| (store, o)).map_err(|e| {
-                tracing::error!("session {} not saved: {e}", meta.key);
-                e.to_string()
-            }),
-        };
-        ctx.note_session_write(&written.as_ref().map(|_| ()).map_err(Clone::clone));
-        let (store, out) = written?;
-        let session = store.get_session(&meta.key).ok().flatten();
-        Ok(Stored::stamped(entries, out.first_seq, &meta.session_id, session))
-    })
-    .await
+    let written = match crate::persist::open_store(rt, ctx).await {
+        None => Err("the session store is not available".to_string()),
+        Some(store) => crate::persist::append(&store, meta.clone(), entries.clone(), None).await.map(|o| (store, o)),
+    };
+    ctx.note_session_write(&written.as_ref().map(|_| ()).map_err(Clone::clone));
+    let (store, out) = written?;
+    let key = meta.key.clone();
+    let session = rt.spawn_blocking(move || store.get_session(&key).ok().flatten()).await;
+    Ok(Stored::stamped(entries, out.first_seq, &meta.session_id, session))
 }

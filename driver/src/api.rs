@@ -142,15 +142,7 @@ fn internal() -> ApiError {
 /// finds it stored. Returns why it could not be saved: the client is told (a `Warning` header, or
 /// an SSE comment on a stream already under way) and `health` shows the store degraded.
 async fn record<R: Runtime>(rt: &R, ctx: &Arc<Ctx>, x: crate::persist::Exchange) -> Option<String> {
-    // Opening the store (the first use) blocks; afterwards it is a lookup.
-    let store = match ctx.open_store() {
-        Some(s) => Some(s),
-        None => {
-            let ctx = ctx.clone();
-            rt.spawn_blocking(move || ctx.store()).await
-        }
-    };
-    let result = match store {
+    let result = match crate::persist::open_store(rt, ctx).await {
         Some(store) => crate::persist::record(&store, x).await,
         None => Err("the session store is not available".to_string()),
     };

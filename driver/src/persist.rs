@@ -5,10 +5,14 @@
 //! produced); it is logged.
 
 pub use clawgate_core::sessions::Exchange;
-use clawgate_core::sessions::{self, HistoryBudget};
+use std::sync::Arc;
+
+use clawgate_core::sessions::{self, HistoryBudget, SessionMeta, StoredResponse, TranscriptEntry};
 use serde_json::Value;
 
-use crate::store::Store;
+use crate::daemon::Ctx;
+use crate::rt::Runtime;
+use crate::store::{AppendOutcome, Store};
 
 /// The stored conversation of `key` as upstream messages (bounded by the default budget).
 pub fn history(store: &Store, key: &str) -> Vec<Value> {
@@ -25,18 +29,42 @@ pub fn history(store: &Store, key: &str) -> Vec<Value> {
 /// when it could not be saved.
 pub async fn record(store: &Store, x: Exchange) -> Result<(), String> {
     let (meta, entries) = x.records();
+    append(store, meta, entries, x.response).await.map(|_| ())
+}
+
+/// Append one turn through the store's group commit without holding a thread while it waits;
+/// resolves once the turn is durable, `Err` (already logged) when it could not be saved.
+pub async fn append(
+    store: &Store,
+    meta: SessionMeta,
+    entries: Vec<TranscriptEntry>,
+    response: Option<StoredResponse>,
+) -> Result<AppendOutcome, String> {
+    let key = meta.key.clone();
     let (tx, rx) = futures_channel::oneshot::channel();
     store.submit_turn(
         meta,
         entries,
-        x.response,
+        response,
         Box::new(move |r| {
             let _ = tx.send(r);
         }),
     );
     let result = match rx.await {
-        Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
+        Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("the session store's committer stopped".to_string()),
     };
-    result.inspect_err(|e| tracing::error!("session {} not saved: {e}", x.key))
+    result.inspect_err(|e| tracing::error!("session {key} not saved: {e}"))
+}
+
+/// The session store: a lookup once it is open; its first opening (which blocks) off the
+/// reactor. `None` when it cannot be opened.
+pub async fn open_store<R: Runtime>(rt: &R, ctx: &Arc<Ctx>) -> Option<Arc<Store>> {
+    match ctx.open_store() {
+        Some(s) => Some(s),
+        None => {
+            let ctx = ctx.clone();
+            rt.spawn_blocking(move || ctx.store()).await
+        }
+    }
 }
