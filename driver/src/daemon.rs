@@ -33,6 +33,9 @@ pub struct Ctx {
     /// The session store, opened on first use (off the start-up path); `None` if it cannot be
     /// opened (sessions are then not kept; the gateway still serves).
     store: std::sync::OnceLock<Option<Arc<crate::store::Store>>>,
+    /// Callers waiting for the store's first opening ([`crate::persist::open_store`]): one
+    /// blocking thread opens it, the rest wait here instead of each holding a thread.
+    pub(crate) store_waiters: Mutex<Option<Vec<futures_channel::oneshot::Sender<()>>>>,
     state_dir: String,
     /// The device-store generation last written; held while writing so saves never reorder.
     devices_saved: Mutex<Option<u64>>,
@@ -57,6 +60,7 @@ impl Ctx {
             hub,
             config,
             store: std::sync::OnceLock::new(),
+            store_waiters: Mutex::new(None),
             state_dir,
             devices_saved: Mutex::new(None),
             devices_writable: std::sync::atomic::AtomicBool::new(true),
@@ -103,6 +107,11 @@ impl Ctx {
     /// The session store if it was opened already (never blocks).
     pub fn open_store(&self) -> Option<Arc<crate::store::Store>> {
         self.store.get().cloned().flatten()
+    }
+
+    /// How the store's opening went, once it was tried: `Some(None)` when it cannot be opened.
+    pub(crate) fn store_outcome(&self) -> Option<Option<Arc<crate::store::Store>>> {
+        self.store.get().cloned()
     }
 
     /// The session store (blocking: the first call opens it; call from `spawn_blocking`).

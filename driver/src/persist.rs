@@ -58,13 +58,37 @@ pub async fn append(
 }
 
 /// The session store: a lookup once it is open; its first opening (which blocks) off the
-/// reactor. `None` when it cannot be opened.
+/// reactor, on one blocking thread however many requests arrive meanwhile (a burst of first
+/// requests would otherwise park one pool thread each). `None` when it cannot be opened.
 pub async fn open_store<R: Runtime>(rt: &R, ctx: &Arc<Ctx>) -> Option<Arc<Store>> {
-    match ctx.open_store() {
-        Some(s) => Some(s),
-        None => {
-            let ctx = ctx.clone();
-            rt.spawn_blocking(move || ctx.store()).await
-        }
+    if let Some(outcome) = ctx.store_outcome() {
+        return outcome;
     }
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let first = {
+        let mut waiters = ctx.store_waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let first = waiters.is_none();
+        waiters.get_or_insert_with(Vec::new).push(tx);
+        first
+    };
+    if first {
+        let ctx2 = ctx.clone();
+        rt.spawn(rt.spawn_blocking(move || {
+            // The waiters are released however the opening ends (a panic included).
+            struct Release(Arc<Ctx>);
+            impl Drop for Release {
+                fn drop(&mut self) {
+                    let waiters = self.0.store_waiters.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    for w in waiters.into_iter().flatten() {
+                        let _ = w.send(());
+                    }
+                }
+            }
+            let release = Release(ctx2);
+            let _ = release.0.store();
+        }));
+    }
+    // The opener always answers (or is gone with the runtime: then there is nothing to serve).
+    let _ = rx.await;
+    ctx.open_store()
 }

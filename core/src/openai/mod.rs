@@ -5,7 +5,10 @@
 pub mod api_response;
 pub mod embeddings;
 pub mod responses;
+mod sse;
 pub mod turn;
+
+pub use sse::{MAX_SSE_EVENT_BYTES, SseParser};
 
 use serde_json::{Map, Value, json};
 
@@ -381,102 +384,6 @@ pub enum UpstreamEvent {
     },
     Done,
     Error(String),
-}
-
-/// Incremental parser of an upstream `text/event-stream` body (bytes in any chunking).
-#[derive(Debug, Default)]
-pub struct SseParser {
-    buf: Vec<u8>,
-    /// Bytes of `buf` already searched for an event end (a search resumes there, so a long
-    /// event costs linear time, not quadratic).
-    scanned: usize,
-    /// Set once an event grew past [`MAX_SSE_EVENT_BYTES`]: the stream is refused.
-    overflowed: bool,
-}
-
-/// Largest single upstream SSE event buffered while waiting for its end.
-pub const MAX_SSE_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
-impl SseParser {
-    /// Feed bytes; returns the events completed by them.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<UpstreamEvent> {
-        if self.overflowed {
-            return Vec::new();
-        }
-        self.buf.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        while let Some(pos) = find_event_end(&self.buf, self.scanned.saturating_sub(3)) {
-            let raw: Vec<u8> = self.buf.drain(..pos.0).collect();
-            self.buf.drain(..pos.1);
-            self.scanned = 0;
-            let text = String::from_utf8_lossy(&raw);
-            let data: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
-            if data.is_empty() {
-                continue;
-            }
-            out.extend(parse_chunk(&data.join("\n")));
-        }
-        self.scanned = self.buf.len();
-        if self.buf.len() > MAX_SSE_EVENT_BYTES {
-            self.overflowed = true;
-            self.buf = Vec::new();
-            out.push(UpstreamEvent::Error(format!("an event larger than {MAX_SSE_EVENT_BYTES} bytes")));
-        }
-        out
-    }
-}
-
-fn find_event_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
-    for i in from..b.len() {
-        if b[i..].starts_with(b"\n\n") {
-            return Some((i, 2));
-        }
-        if b[i..].starts_with(b"\r\n\r\n") {
-            return Some((i, 4));
-        }
-    }
-    None
-}
-
-fn parse_chunk(data: &str) -> Vec<UpstreamEvent> {
-    if data.trim() == "[DONE]" {
-        return vec![UpstreamEvent::Done];
-    }
-    let Ok(v) = serde_json::from_str::<Value>(data) else { return Vec::new() };
-    let mut out = Vec::new();
-    if let Some(e) = v.get("error") {
-        out.push(UpstreamEvent::Error(e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string())));
-        return out;
-    }
-    if let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
-        let delta = choice.get("delta").or_else(|| choice.get("message"));
-        if let Some(t) = delta.and_then(|d| d.get("content")).and_then(Value::as_str).filter(|t| !t.is_empty()) {
-            out.push(UpstreamEvent::Text(t.to_string()));
-        }
-        if let Some(calls) = delta.and_then(|d| d.get("tool_calls")).and_then(Value::as_array) {
-            for (n, c) in calls.iter().enumerate() {
-                let index = c.get("index").and_then(Value::as_u64).map_or(n, |i| i as usize);
-                let name = c.pointer("/function/name").and_then(Value::as_str);
-                if let Some(name) = name {
-                    let id = c.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-                    out.push(UpstreamEvent::ToolStart { index, id, name: name.to_string() });
-                }
-                if let Some(a) = c.pointer("/function/arguments").and_then(Value::as_str).filter(|a| !a.is_empty()) {
-                    out.push(UpstreamEvent::ToolArgs { index, fragment: a.to_string() });
-                }
-            }
-        }
-        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            out.push(UpstreamEvent::Finish(f.to_string()));
-        }
-    }
-    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-        out.push(UpstreamEvent::Usage {
-            prompt: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-            completion: u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0),
-        });
-    }
-    out
 }
 
 /// How an upstream HTTP failure is reported to the client (§6.3).
