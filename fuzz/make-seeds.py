@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_VECTORS = HERE.parent / "testdata" / "vectors" / "ws"
-TARGETS = ["frame", "server_connection", "client_connection", "config", "http", "cron"]
+TARGETS = ["frame", "server_connection", "client_connection", "config", "http", "cron", "upstream"]
 
 PREAUTH_MAX = 64 * 1024
 POSTAUTH_MAX = 25 * 1024 * 1024
@@ -307,6 +307,41 @@ def hand_cron_seeds():
     }
 
 
+def hand_upstream_seeds():
+    """`upstream` target: flags byte, then ops (0 body chunk, 1 head, 2 end, 3 transport error,
+    4 advance, 5 generated event); see core/src/testkit/fuzzing/upstream.rs."""
+    def body(b):
+        return bytes([0]) + chunk(b)
+
+    def head(status_index, h=0):
+        return bytes([1, status_index, h])
+
+    def event(kind, text):
+        return bytes([5, kind]) + chunk(text)
+
+    def advance(ms):
+        return bytes([4]) + u16(ms)
+
+    stream = (b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'
+              b'data: {"choices":[{"index":0,"delta":{"content":"lo \\"q\\"\\n"}}]}\r\n\r\n'
+              b': keep-alive\n\n'
+              b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{\\"a\\""}}]}}]}\n\n'
+              b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
+              b'data: [DONE]\n\n')
+    return {
+        "hand-upstream-stream": bytes([0]) + head(0) + body(stream),
+        "hand-upstream-stream-split": bytes([0]) + head(0) + b"".join(body(stream[i:i + 7]) for i in range(0, len(stream), 7)),
+        "hand-upstream-events": bytes([0]) + head(0) + event(0, b"hi") + event(1, b"tool") + event(2, b"stop") + bytes([2]),
+        "hand-upstream-cap": bytes([1]) + head(0) + event(0, b"x" * 40) + event(0, b"y" * 40),
+        "hand-upstream-retry-after": bytes([0]) + head(3, 0x80 | (2 << 2)) + body(b'{"error":{"message":"slow down"}}') + bytes([2])
+                                     + advance(3000) + head(0) + event(0, b"ok") + body(b"data: [DONE]\n\n"),
+        "hand-upstream-idle-timeout": bytes([2]) + head(0) + event(0, b"a") + advance(60),
+        "hand-upstream-error-event": bytes([0]) + head(0) + event(3, b"overloaded"),
+        "hand-upstream-reset": bytes([0]) + bytes([3]) + advance(1000) + head(4) + bytes([2]) + advance(2000) + head(0) + bytes([3]),
+        "hand-upstream-no-done": bytes([0]) + head(0) + body(b'data: {"choices":[{"delta":{"content":"partial"}}]}\n\n') + bytes([2]),
+    }
+
+
 def hand_config_seeds():
     # cli port, env port, cfg port, profile, cli bind, cfg bind, custom host, bindable mask,
     # cli mode/token/password, cfg mode/token/password, env mode/token/password,
@@ -473,6 +508,8 @@ def main():
         add("http", name, data)
     for name, data in hand_cron_seeds().items():
         add("cron", name, data)
+    for name, data in hand_upstream_seeds().items():
+        add("upstream", name, data)
 
     for target, files in corpus.items():
         d = args.out / target

@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 
 CARGO_FUZZ_VERSION=0.13.2
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
-ALL_TARGETS=(frame server_connection client_connection config http cron)
+ALL_TARGETS=(frame server_connection client_connection config http cron upstream)
 if (($#)); then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 # libFuzzer options of every run: bounded time, bounded memory, a hang is a failure.
 LIBFUZZER_OPTS=(-max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1)

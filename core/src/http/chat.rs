@@ -96,7 +96,7 @@ impl ChatRender {
     /// The non-streamed answer.
     pub fn complete(&self, outcome: Result<&TurnResult, &ApiError>) -> HttpResponse {
         match outcome {
-            Ok(r) => HttpResponse::json(200, openai::chat_completion(&self.id, self.created, &self.model, &completion(r)).to_string()),
+            Ok(r) => HttpResponse::json(200, openai::chat_completion(&self.id, self.created, &self.model, r, &finish_reason(r))),
             Err(e) => HttpResponse::json(e.status, e.body().to_string()),
         }
     }

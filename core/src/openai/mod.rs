@@ -407,22 +407,77 @@ pub fn map_upstream_status(status: u16, message: &str) -> ApiError {
 /// The result of a run, for the chat completion response.
 pub type Completion = crate::openai::turn::TurnResult;
 
-/// A non-streamed `chat.completion` (§6.3).
-pub fn chat_completion(id: &str, created: u64, model: &str, c: &Completion) -> Value {
-    let mut message = json!({"role": "assistant", "content": if c.text.is_empty() && c.tool_calls.is_empty() { NO_RESPONSE.to_string() } else { c.text.clone() }});
-    if !c.tool_calls.is_empty() {
-        message["tool_calls"] = json!(
-            c.tool_calls
-                .iter()
-                .map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}))
-                .collect::<Vec<_>>()
-        );
+/// A non-streamed `chat.completion` (§6.3), serialized from typed parts in the reference's key
+/// order (every relayed non-streamed answer is one; no JSON tree is built for it, issue 17).
+/// `finish_reason` is the one answered (the result's may still be empty).
+pub fn chat_completion(id: &str, created: u64, model: &str, c: &Completion, finish_reason: &str) -> String {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: u64,
+        model: &'a str,
+        choices: [Choice<'a>; 1],
+        usage: Usage,
     }
-    json!({
-        "id": id, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": c.finish_reason}],
-        "usage": {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "total_tokens": c.prompt_tokens + c.completion_tokens},
-    })
+    #[derive(serde::Serialize)]
+    struct Choice<'a> {
+        index: u32,
+        message: Message<'a>,
+        finish_reason: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Message<'a> {
+        role: &'static str,
+        content: &'a str,
+        #[serde(skip_serializing_if = "<[Call<'a>]>::is_empty")]
+        tool_calls: Vec<Call<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Call<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: Function<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Function<'a> {
+        name: &'a str,
+        arguments: &'a str,
+    }
+    let content = if c.text.is_empty() && c.tool_calls.is_empty() { NO_RESPONSE } else { &c.text };
+    let tool_calls = c
+        .tool_calls
+        .iter()
+        .map(|t| Call { id: &t.id, kind: "function", function: Function { name: &t.name, arguments: &t.arguments } })
+        .collect();
+    let out = Out {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [Choice { index: 0, message: Message { role: "assistant", content, tool_calls }, finish_reason }],
+        usage: Usage::of(c),
+    };
+    serde_json::to_string(&out).unwrap_or_default()
+}
+
+/// The `usage` object of a chat completion (and of its last stream chunk).
+#[derive(serde::Serialize)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+impl Usage {
+    fn of(c: &Completion) -> Usage {
+        Usage {
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+            total_tokens: c.prompt_tokens + c.completion_tokens,
+        }
+    }
 }
 
 /// One `chat.completion.chunk` SSE event (`data: …\n\n`).
@@ -452,8 +507,7 @@ pub fn content_chunk(id: &str, created: u64, model: &str, text: &str) -> String 
 
 /// The usage chunk (`include_usage`).
 pub fn usage_chunk(id: &str, created: u64, model: &str, c: &Completion) -> String {
-    let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
-        "usage": {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "total_tokens": c.prompt_tokens + c.completion_tokens}});
+    let v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": Usage::of(c)});
     format!("data: {v}\n\n")
 }
 
@@ -555,6 +609,44 @@ mod tests {
         assert_eq!(ev[3], UpstreamEvent::Finish("tool_calls".into()));
         assert_eq!(ev[4], UpstreamEvent::Usage { prompt: 3, completion: 2 });
         assert_eq!(ev[5], UpstreamEvent::Done);
+    }
+
+    #[test]
+    fn chat_completion_is_the_tree_rendering_byte_for_byte() {
+        // The JSON tree this answer was built as before issue 17, in the reference's key order.
+        fn tree(id: &str, created: u64, model: &str, c: &Completion, finish: &str) -> String {
+            let mut message = json!({"role": "assistant", "content": if c.text.is_empty() && c.tool_calls.is_empty() { NO_RESPONSE.to_string() } else { c.text.clone() }});
+            if !c.tool_calls.is_empty() {
+                message["tool_calls"] = json!(
+                    c.tool_calls
+                        .iter()
+                        .map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}))
+                        .collect::<Vec<_>>()
+                );
+            }
+            json!({"id": id, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "total_tokens": c.prompt_tokens + c.completion_tokens}})
+            .to_string()
+        }
+        let call = ToolCall { id: "call_1".into(), name: "get \"w\"".into(), arguments: "{\"city\":\"Zürich\n\"}".into() };
+        for c in [
+            Completion { text: "Hello \"there\"\n\u{1}é".into(), prompt_tokens: 3, completion_tokens: 2, ..Default::default() },
+            Completion::default(),
+            Completion {
+                tool_calls: vec![call.clone(), ToolCall { id: "c2".into(), ..call.clone() }],
+                finish_reason: "tool_calls".into(),
+                ..Default::default()
+            },
+            Completion { text: "both".into(), tool_calls: vec![call], prompt_tokens: u64::MAX / 4, ..Default::default() },
+        ] {
+            for finish in ["stop", "length", "tool_calls"] {
+                assert_eq!(
+                    chat_completion("chatcmpl_x", 1_795_602_626, "openclaw/\"m\"", &c, finish),
+                    tree("chatcmpl_x", 1_795_602_626, "openclaw/\"m\"", &c, finish)
+                );
+            }
+        }
     }
 
     #[test]

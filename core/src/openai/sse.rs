@@ -177,23 +177,43 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     T::deserialize(d).map(Some)
 }
 
+/// An object, and only an object: a derived struct also accepts a JSON array (its fields by
+/// position), which the lenient reading never reads as one.
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData)).map(Obj)
+    }
+}
+
 /// One `chat.completion.chunk`, only the fields the relay reads.
 #[derive(Deserialize)]
 struct ChunkWire<'a> {
     #[serde(default, deserialize_with = "present")]
     error: Option<Value>,
     #[serde(borrow, default)]
-    choices: Option<Vec<ChoiceWire<'a>>>,
+    choices: Option<Vec<Obj<ChoiceWire<'a>>>>,
     #[serde(default)]
-    usage: Option<UsageWire>,
+    usage: Option<Obj<UsageWire>>,
 }
 
 #[derive(Deserialize)]
 struct ChoiceWire<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    delta: Option<Option<DeltaWire<'a>>>,
+    delta: Option<Option<Obj<DeltaWire<'a>>>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    message: Option<Option<DeltaWire<'a>>>,
+    message: Option<Option<Obj<DeltaWire<'a>>>>,
     #[serde(borrow, default)]
     finish_reason: Option<Text<'a>>,
 }
@@ -203,7 +223,7 @@ struct DeltaWire<'a> {
     #[serde(borrow, default)]
     content: Option<Text<'a>>,
     #[serde(borrow, default)]
-    tool_calls: Option<Vec<ToolCallWire<'a>>>,
+    tool_calls: Option<Vec<Obj<ToolCallWire<'a>>>>,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +233,7 @@ struct ToolCallWire<'a> {
     #[serde(borrow, default)]
     id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    function: Option<FunctionWire<'a>>,
+    function: Option<Obj<FunctionWire<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -238,18 +258,18 @@ impl ChunkWire<'_> {
         if let Some(e) = &self.error {
             return out.push(error_event(e));
         }
-        if let Some(choice) = self.choices.and_then(|c| c.into_iter().next()) {
+        if let Some(Obj(choice)) = self.choices.and_then(|c| c.into_iter().next()) {
             let delta = match choice.delta {
                 Some(delta) => delta,
                 None => choice.message.flatten(),
             };
-            if let Some(delta) = delta {
+            if let Some(Obj(delta)) = delta {
                 if let Some(Text(t)) = delta.content.filter(|t| !t.0.is_empty()) {
                     out.push(UpstreamEvent::Text(t.into_owned()));
                 }
-                for (n, c) in delta.tool_calls.into_iter().flatten().enumerate() {
+                for (n, Obj(c)) in delta.tool_calls.into_iter().flatten().enumerate() {
                     let index = c.index.map_or(n, |i| i as usize);
-                    let (name, arguments) = c.function.map_or((None, None), |f| (f.name, f.arguments));
+                    let (name, arguments) = c.function.map_or((None, None), |Obj(f)| (f.name, f.arguments));
                     if let Some(Text(name)) = name {
                         let id = c.id.map(|t| t.0.into_owned()).unwrap_or_default();
                         out.push(UpstreamEvent::ToolStart { index, id, name: name.into_owned() });
@@ -263,7 +283,7 @@ impl ChunkWire<'_> {
                 out.push(UpstreamEvent::Finish(f.into_owned()));
             }
         }
-        if let Some(u) = self.usage {
+        if let Some(Obj(u)) = self.usage {
             out.push(UpstreamEvent::Usage { prompt: u.prompt_tokens.unwrap_or(0), completion: u.completion_tokens.unwrap_or(0) });
         }
     }
@@ -304,6 +324,9 @@ mod tests {
             r#"{"error":"plain"}"#,
             r#"{"usage":{"prompt_tokens":1.5,"completion_tokens":-1}}"#,
             r#"{"usage":7}"#,
+            r#"{"usage":[]}"#,
+            r#"{"choices":[[{"content":"by position"}]]}"#,
+            r#"{"choices":[{"delta":[["x"]]}]}"#,
             r#"{"choices":[{"delta":{"content":"a"}},7]}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"f"}},{"index":-1,"function":{"arguments":"{}"}}]}}]}"#,
             r#"{"choices":[{"delta":{"tool_calls":[{"id":"x","function":null}]},"finish_reason":""}]}"#,

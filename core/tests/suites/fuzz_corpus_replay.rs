@@ -73,3 +73,9 @@ fn http_corpus() {
     let base = Instant::now();
     replay("http", |d| fuzzing::http(base, d));
 }
+
+#[test]
+fn upstream_corpus() {
+    let base = Instant::now();
+    replay("upstream", |d| fuzzing::upstream(base, d));
+}

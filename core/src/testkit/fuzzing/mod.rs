@@ -14,6 +14,7 @@
 //! | [`config`] | port / bind / auth resolution, the startup auth gate, state dir and config path resolution, `--profile`; the JSON5 config file: `config_file::{parse_json5, load, merge_patch, plan_write}`; the service files read back (`service::lock::LockRecord::parse`, `service::unit::parse_systemd_unit`, with a write/read round trip) |
 //! | [`cron`] | `cron.*` params parsed and applied to a scheduler, a stored job row deserialised and scheduled; the scheduler then driven through its deadlines |
 //! | [`http`] | `http::route` on arbitrary request heads, `RequestFacts::from_headers`, `attribute`, `IpNet::parse`, `check_origin` |
+//! | [`upstream`] | one relayed model call (`openai::turn::Turn`, its SSE reading included) fed heads, body bytes in any chunking, ends, transport errors and deadlines on virtual time (encoding in [`upstream`]'s docs) |
 //!
 //! # Input encodings
 //!
@@ -143,6 +144,7 @@ mod cron;
 mod frame;
 mod http;
 mod server_connection;
+mod upstream;
 
 pub use client_connection::client_connection;
 pub use config::config;
@@ -151,3 +153,4 @@ pub use frame::frame;
 pub use http::http;
 use server_connection::{METHODS, params_choice};
 pub use server_connection::{SERVER_TEXTS, server_connection};
+pub use upstream::upstream;
