@@ -73,7 +73,12 @@ fn find_event_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
 /// The events of one SSE event: its `data:` lines joined by `\n` (a comment or an event without
 /// data yields none).
 fn event_data(raw: &[u8], out: &mut Vec<UpstreamEvent>) {
-    let text = String::from_utf8_lossy(raw);
+    // Valid UTF-8 (every real provider) is checked by the fast path; only invalid bytes take
+    // the lossy replacement.
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     let mut data = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start);
     let Some(first) = data.next() else { return };
     match data.next() {

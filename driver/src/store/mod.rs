@@ -717,11 +717,12 @@ fn settings_patched(conn: &Connection, key: &str, patch: &Value) -> Result<Optio
 
 fn put_response_in(conn: &Connection, r: &StoredResponse) -> Result<(), StoreError> {
     let body = serde_json::to_string(&r.body).map_err(|e| StoreError::Invalid(format!("response body: {e}")))?;
-    conn.execute(
+    // Cached: every `/v1/responses` turn runs it (issue 17; a fresh prepare parsed the SQL each time).
+    conn.prepare_cached(
         "INSERT OR REPLACE INTO responses (id, session_key, agent_id, owner, session_key_header, created_ms, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![r.id, r.session_key, r.agent_id, r.owner, r.session_key_header, to_i64(r.created_ms), body],
-    )?;
+    )?
+    .execute(params![r.id, r.session_key, r.agent_id, r.owner, r.session_key_header, to_i64(r.created_ms), body])?;
     Ok(())
 }
 
