@@ -125,7 +125,7 @@ impl<R: Runtime, T: hyper::rt::Read + hyper::rt::Write + Unpin> Session<R, T> {
         while let Some(out) = self.conn.poll_output() {
             match out {
                 Output::Send(text) => {
-                    if self.ws.queue(Message::text(text)).is_err() {
+                    if self.ws.queue_text(text).is_err() {
                         self.conn.handle_transport_closed(Instant::now());
                     }
                 }

@@ -69,7 +69,7 @@ struct Args {
 }
 
 /// Same as clawgate's `READ_BUFFER_SIZE`.
-const READ_BUFFER_SIZE: usize = 4 * 1024;
+const READ_BUFFER_SIZE: usize = 2 * 1024;
 /// Messages handled per wake-up before yielding (same as clawgate's session BUDGET).
 const BUDGET: usize = 64;
 
