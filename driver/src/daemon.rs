@@ -408,10 +408,11 @@ pub async fn run<R: Runtime>(rt: R, args: RunArgs) -> Result<(), StartupError> {
     // damaged one is recovered and reported at once; a gateway that never kept a session does
     // not map SQLite at all (idle RSS).
     if crate::store::sessions_db_path(&state_dir).exists() {
-        let ctx2 = ctx.clone();
-        rt.spawn(rt.spawn_blocking(move || {
-            let _ = ctx2.store();
-        }));
+        // The same single opener the first requests use (they wait for it instead of racing).
+        let (rt2, ctx2) = (rt.clone(), ctx.clone());
+        rt.spawn(async move {
+            let _ = crate::persist::open_store(&rt2, &ctx2).await;
+        });
     }
     let mut listening = listen(&rt, &ctx, listeners);
     let startup_ms = hub.info().started_at.elapsed().as_millis() as u64;

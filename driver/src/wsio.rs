@@ -50,7 +50,8 @@ impl<T: HWrite + Unpin> SyncIo<T> {
         self.wbuf.len() - self.wpos
     }
 
-    /// Buffer one whole frame (header and payload) with a single reservation.
+    /// Buffer one whole frame (header and payload) with a single reservation (also every
+    /// [`Write::write`], as a frame without payload).
     fn write_frame(&mut self, head: &[u8], payload: &[u8]) {
         if self.wbuf.capacity() == 0 {
             self.wbuf.reserve((head.len() + payload.len()).max(WRITE_BUFFER_INITIAL));
@@ -96,13 +97,7 @@ impl<T: HRead + Unpin> Read for SyncIo<T> {
 impl<T: HWrite + Unpin> Write for SyncIo<T> {
     /// Buffer `buf` (never blocks, never fails: a socket error shows on the next flush).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.wbuf.capacity() == 0 {
-            self.wbuf.reserve(buf.len().max(WRITE_BUFFER_INITIAL));
-        }
-        self.wbuf.extend_from_slice(buf);
-        if self.buffered() >= WRITE_BUFFER_SIZE {
-            let _ = self.push();
-        }
+        self.write_frame(buf, &[]);
         Ok(buf.len())
     }
 
